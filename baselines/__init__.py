@@ -1,0 +1,1 @@
+"""Hand-designed architectures written as genomes of the search spaces."""

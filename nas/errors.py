@@ -1,0 +1,66 @@
+"""The error taxonomy.
+
+Two families, never mixed:
+
+* :class:`NasError` and its subclasses are *fatal user errors* (bad experiment file,
+  bad dataset, bad genome JSON, unreachable cluster). Their message is one line that
+  names the place and the fix; the CLI prints it and exits with code 2.
+* :class:`EvaluationFailure` is raised *inside* an evaluation (a candidate that cannot
+  be built, is too large, diverges or runs out of time or memory). It is recorded as a
+  failed trial with its :attr:`reason`, and the search goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "EvaluationFailure",
+    "FailureReason",
+    "GenomeError",
+    "NasError",
+    "StorageError",
+]
+
+
+class NasError(Exception):
+    """A fatal, user-facing error whose message is a single actionable line."""
+
+
+class ConfigError(NasError):
+    """An experiment file or a command-line value is wrong."""
+
+
+class DataError(NasError):
+    """A dataset file is missing, empty or malformed."""
+
+
+class GenomeError(NasError):
+    """A genome is malformed (unknown field, wrong type) or not a valid architecture."""
+
+
+class StorageError(NasError):
+    """The trial storage cannot be opened or does not hold the expected run."""
+
+
+FailureReason = Literal[
+    "invalid",  # the genome does not describe a valid architecture
+    "oversized",  # more parameters than the experiment allows
+    "build_error",  # Keras refused to build the model
+    "nan_loss",  # training diverged
+    "timeout",  # the evaluation ran past its time limit
+    "oom",  # out of memory
+    "worker_died",  # the worker process was lost
+    "error",  # anything else, with the exception text
+]
+
+
+class EvaluationFailure(Exception):
+    """A candidate failed; the search records ``reason`` and ``detail`` and goes on."""
+
+    def __init__(self, reason: FailureReason, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason: FailureReason = reason
+        self.detail = detail

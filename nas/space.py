@@ -1,0 +1,115 @@
+"""The protocol between the engine and a search space, and the genome identity helpers.
+
+The engine (evolution, evaluation, storage, export) knows no particular architecture:
+it only calls the methods below. A search space is a module under ``search_spaces/``
+(or any importable module) exposing an object named ``SPACE`` that follows
+:class:`SearchSpace`. Genomes are frozen, plain data; their identity is the hash of
+their canonical JSON, so two genomes that describe the same architecture and training
+recipe have the same hash and are never trained twice in a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from nas.errors import ConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+    from nas.task import Task
+
+__all__ = ["SearchSpace", "TrainingRecipe", "canonical_json", "genome_hash", "load_space"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingRecipe:
+    """The training settings a genome carries (co-evolved with the architecture)."""
+
+    learning_rate: float
+    batch_size: int
+    optimizer: Literal["adam", "adamw", "sgd"]
+    weight_decay: float
+
+
+@runtime_checkable
+class SearchSpace(Protocol):
+    """What a search space provides. Every method is pure given its ``rng``."""
+
+    name: str
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """Draw a random valid genome."""
+        ...
+
+    def mutate(self, genome: Any, rng: np.random.Generator) -> Any:
+        """Return a valid genome that differs from ``genome`` in at least one gene."""
+        ...
+
+    def crossover(self, a: Any, b: Any, rng: np.random.Generator) -> tuple[Any, Any]:
+        """Recombine two parents into two valid children."""
+        ...
+
+    def validate(self, genome: Any) -> None:
+        """Raise :class:`nas.errors.GenomeError` if ``genome`` is not a valid architecture."""
+        ...
+
+    def to_json(self, genome: Any) -> dict[str, Any]:
+        """Plain JSON-ready data; ``from_json(to_json(g)) == g``."""
+        ...
+
+    def from_json(self, data: Mapping[str, Any]) -> Any:
+        """Parse and validate; raise :class:`nas.errors.GenomeError` naming the bad field."""
+        ...
+
+    def build(self, genome: Any, task: Task) -> keras.Model:
+        """Decode to an uncompiled Keras model for ``task`` (imports TensorFlow)."""
+        ...
+
+    def recipe(self, genome: Any) -> TrainingRecipe:
+        """The training settings encoded in ``genome``."""
+        ...
+
+    def describe(self, genome: Any) -> str:
+        """A short human-readable summary, e.g. ``"stem16 | basic 2x32 s2 | ..."``."""
+        ...
+
+
+def canonical_json(space: SearchSpace, genome: Any) -> str:
+    """Deterministic JSON text of a genome: sorted keys, no whitespace."""
+    return json.dumps(space.to_json(genome), sort_keys=True, separators=(",", ":"))
+
+
+def genome_hash(space: SearchSpace, genome: Any) -> str:
+    """A stable 16-hex-digit identity of a genome within its space."""
+    text = f"{space.name}:{canonical_json(space, genome)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_space(name: str) -> SearchSpace:
+    """Find a search space by name.
+
+    ``"cnn"`` loads ``search_spaces.cnn.SPACE``; ``"my_pkg.my_space"`` loads
+    ``my_pkg.my_space.SPACE``, so a new space needs no change in ``nas/``.
+    """
+    module_name = name if "." in name else f"search_spaces.{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"unknown search space {name!r}: no module {module_name!r} "
+            "(built in: 'cnn'; or give an importable module that defines SPACE)"
+        ) from exc
+    space = getattr(module, "SPACE", None)
+    if not isinstance(space, SearchSpace):
+        raise ConfigError(
+            f"module {module_name!r} has no SPACE object following nas.space.SearchSpace"
+        )
+    return space
