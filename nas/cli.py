@@ -1,0 +1,307 @@
+"""The ``nas`` command line: search, pareto, export, data.
+
+Every user error is one line on stderr and exit code 2; heavy modules (TensorFlow, Ray,
+Optuna) are imported only by the commands that need them, so ``nas --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nas.errors import NasError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nas.pareto import Front
+    from nas.store import RunStore, TrialRecord
+
+__all__ = ["main"]
+
+EXIT_USER_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nas`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args)
+    except NasError as exc:
+        print(f"nas: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("nas: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nas",
+        description="Neuroevolution architecture search for face analysis: evolve Keras models "
+        "with NSGA-II, train them on Ray workers, keep every trial in an Optuna storage.",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    search = commands.add_parser(
+        "search",
+        help="run an architecture search from an experiment file",
+        description="Evolve architectures as the experiment file says; print the Pareto front "
+        "and write RUN/pareto.png at the end. Every evaluation is a trial in RUN/study.db.",
+    )
+    search.add_argument("experiment", type=Path, help="experiment TOML file (see experiments/)")
+    search.add_argument("--data", metavar="PATH", help="dataset file, overrides [data] path")
+    search.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/NAME)")
+    search.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="Ray cluster to use (host:port or 'auto'); default: start Ray here",
+    )
+    search.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="parallel evaluations, overrides [search] workers",
+    )
+    search.add_argument(
+        "--storage", metavar="URL", help="Optuna storage URL (default sqlite:///RUN/study.db)"
+    )
+    search.set_defaults(command=_cmd_search)
+
+    pareto = commands.add_parser(
+        "pareto",
+        help="print a run's Pareto front and write pareto.png",
+        description="Print the non-dominated trials of a run with the hypervolume, and plot every "
+        "evaluated candidate with the front highlighted.",
+    )
+    pareto.add_argument("run", type=Path, help="run directory (the --out of a search)")
+    pareto.add_argument(
+        "--plot", type=Path, metavar="PNG", help="where to write the plot (default RUN/pareto.png)"
+    )
+    pareto.set_defaults(command=_cmd_pareto)
+
+    export = commands.add_parser(
+        "export",
+        help="export a trained architecture: model.keras, SavedModel, genome.json, model card",
+        description="Write the chosen trial's trained model as model.keras, a SavedModel in TF "
+        "Serving's DIR/NAME/1/ layout, genome.json and MODEL_CARD.md.",
+    )
+    export.add_argument("run", type=Path, help="run directory")
+    choice = export.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--rank",
+        type=_positive_int,
+        metavar="K",
+        help="K-th member of the front, best first objective first (default 1)",
+    )
+    choice.add_argument(
+        "--trial", type=int, metavar="N", help="trial number, as printed by 'nas pareto'"
+    )
+    export.add_argument(
+        "--to", type=Path, required=True, metavar="DIR", help="new or empty folder to write"
+    )
+    export.add_argument(
+        "--name", metavar="NAME", help="served model name (default: the experiment's name)"
+    )
+    export.set_defaults(command=_cmd_export)
+
+    data = commands.add_parser(
+        "data",
+        help="check a dataset file and print what it holds",
+        description="Read a FER2013-layout CSV (plain or .gz) or 'builtin:faces'; print its rows, "
+        "splits and class counts, or the one-line reason it cannot be used.",
+    )
+    data.add_argument("path", help="dataset file, or builtin:faces")
+    data.set_defaults(command=_cmd_data)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from nas.config import load_experiment
+    from nas.pareto import plot_front
+    from nas.search import run_search
+
+    experiment = load_experiment(args.experiment)
+    out_dir = args.out or Path("runs") / experiment.name
+    console = _console()
+    console.print(
+        f"[bold]{experiment.name}[/]: space {experiment.space}, objectives {', '.join(experiment.objectives)}, "
+        f"population {experiment.search.population}, generations {experiment.search.generations}, "
+        f"seed {experiment.seed} -> {out_dir}"
+    )
+    with _ProgressListener(console) as listener:
+        summary = run_search(
+            experiment,
+            out_dir=out_dir,
+            data_path=args.data,
+            storage=args.storage,
+            address=args.address,
+            workers=args.workers,
+            listener=listener,
+        )
+    from nas.store import RunStore
+
+    store = RunStore.open(out_dir)
+    _print_front(console, store, summary.front)
+    plot = plot_front(summary.front, out_dir / "pareto.png", title=experiment.name)
+    console.print(
+        f"{summary.evaluations} evaluations ({summary.failures} failed, {summary.reused} repeats not "
+        f"retrained) in {summary.wall_seconds:.0f} s. Front plot: {plot}\n"
+        f"Trials: optuna-dashboard {store.info.storage}\n"
+        f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
+    )
+    return 0
+
+
+def _cmd_pareto(args: argparse.Namespace) -> int:
+    from nas.pareto import compute_front, plot_front
+    from nas.store import RunStore
+
+    store = RunStore.open(args.run)
+    records = store.trials()
+    front = compute_front(records, store.info.objectives)
+    console = _console()
+    _print_front(console, store, front)
+    failed = sum(not r.ok for r in records)
+    plot = plot_front(front, args.plot or args.run / "pareto.png", title=store.info.study_name)
+    console.print(f"{len(records)} trials, {failed} failed. Plot: {plot}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from nas.store import RunStore
+
+    store = RunStore.open(args.run)
+    from nas.export import export_trial, select_trial
+
+    record = select_trial(store, rank=args.rank, trial=args.trial)
+    result = export_trial(store, record, args.to, name=args.name)
+    console = _console()
+    console.print(
+        f"Exported trial {record.number} ({record.description})\n"
+        f"  Keras:       {result.keras_file}\n"
+        f"  SavedModel:  {result.saved_model}  (TF Serving: --model_base_path={result.saved_model.parent.resolve()})\n"
+        f"  genome:      {result.genome_file}\n"
+        f"  model card:  {result.model_card}"
+    )
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from nas.datasets import summarize
+
+    for line in summarize(args.path).lines():
+        print(line)
+    return 0
+
+
+def _print_front(console: Console, store: RunStore, front: Front) -> None:
+    from rich.table import Table
+
+    objectives = store.info.objectives
+    extras = [m for m in ("accuracy", "macro_f1", "params", "flops") if m not in objectives]
+    table = Table(
+        title=f"Pareto front of {store.info.study_name} — hypervolume {front.hypervolume:.4f}"
+    )
+    for column in ("rank", "trial", "gen", *objectives, *extras, "architecture"):
+        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for rank, record in enumerate(front.members, start=1):
+        label = record.description + (
+            f"  [bold magenta]◆ {record.baseline}[/]" if record.baseline else ""
+        )
+        table.add_row(
+            str(rank),
+            str(record.number),
+            str(record.generation),
+            *(_metric(name, record) for name in (*objectives, *extras)),
+            label,
+        )
+    console.print(table)
+    baselines = [r for r in front.evaluated if r.baseline and r not in front.members]
+    for record in baselines:
+        console.print(
+            f"  baseline {record.baseline} (trial {record.number}) is dominated: {_summary(record, objectives)}"
+        )
+
+
+def _metric(name: str, record: TrialRecord) -> str:
+    value = record.metrics.get(name)
+    if value is None:
+        return "-"
+    if name in ("params", "flops"):
+        return f"{value:,.0f}"
+    if name == "latency_ms":
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
+def _summary(record: TrialRecord, objectives: Sequence[str]) -> str:
+    return ", ".join(f"{name} {_metric(name, record)}" for name in objectives)
+
+
+class _ProgressListener:
+    """Draws one progress bar per generation."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+        )
+        self._task = None
+        self._best: float | None = None
+        self._failed = 0
+
+    def __enter__(self) -> _ProgressListener:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+
+    def generation_started(self, generation: int, generations: int, to_train: int) -> None:
+        self._failed = 0
+        self._task = self._progress.add_task(
+            f"generation {generation}/{generations}", total=to_train, status=""
+        )
+
+    def evaluated(self, record: TrialRecord) -> None:
+        if record.ok and record.values:
+            value = record.metrics.get("accuracy", record.values[0])
+            self._best = value if self._best is None else max(self._best, value)
+        self._failed += not record.ok
+        status = f"best accuracy {self._best:.3f}" if self._best is not None else ""
+        if self._failed:
+            status += f"  failed {self._failed}"
+        self._progress.update(self._task, advance=1, status=status)

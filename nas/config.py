@@ -1,0 +1,231 @@
+"""Experiments: one TOML file plus a seed, loaded into frozen, validated dataclasses.
+
+Every section is a keyword-only dataclass whose constructor rejects bad values with a
+sentence that says what to do. :func:`load_experiment` adds the file and the section to
+that sentence and raises :class:`nas.errors.ConfigError`, which the CLI prints as one line.
+
+Example (``experiments/quickstart.toml``)::
+
+    name = "quickstart"
+    seed = 0
+    space = "cnn"
+    objectives = ["accuracy", "params"]
+
+    [data]
+    path = "builtin:faces"
+
+    [budget]
+    epochs = 1
+
+    [search]
+    population = 8
+    generations = 3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.errors import ConfigError
+from nas.objectives import METRICS
+
+__all__ = ["Budget", "DataConfig", "Experiment", "SearchConfig", "load_experiment"]
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Where the images come from and how they are labelled.
+
+    ``path`` is a Kaggle ``fer2013.csv`` / ``icml_face_data.csv`` (plain or ``.gz``),
+    relative to the working directory, or ``"builtin:faces"`` for the synthetic faces.
+    """
+
+    path: str = "builtin:faces"
+    classes: int = 5
+    validation_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        _require(self.classes in (5, 7), f"classes must be 5 or 7, got {self.classes}")
+        _require(
+            0.0 < self.validation_fraction < 0.5,
+            f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """How much each candidate is trained: the same for all, and part of the report.
+
+    Short budgets favour small nets that converge fast; compare candidates only at equal
+    budget. ``0`` for an image cap means "all".
+    """
+
+    epochs: int = 1
+    max_train_images: int = 0
+    max_validation_images: int = 0
+    train_seconds: float = 600.0
+    timeout_seconds: float = 1800.0
+    max_params: int = 5_000_000
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
+        _require(self.max_train_images >= 0, "max_train_images must be >= 0 (0 means all)")
+        _require(self.max_validation_images >= 0, "max_validation_images must be >= 0 (0 = all)")
+        _require(self.train_seconds > 0, f"train_seconds must be > 0, got {self.train_seconds}")
+        _require(
+            self.timeout_seconds > self.train_seconds,
+            f"timeout_seconds ({self.timeout_seconds}) must exceed train_seconds "
+            f"({self.train_seconds}): it also covers building and scoring",
+        )
+        _require(self.max_params >= 1000, f"max_params must be >= 1000, got {self.max_params}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """NSGA-II settings and the degree of parallelism.
+
+    ``generations`` counts the offspring generations after the initial population, so a
+    search evaluates at most ``population * (generations + 1)`` genomes.
+    """
+
+    population: int = 8
+    generations: int = 3
+    crossover_prob: float = 0.5
+    mutation_prob: float = 0.8
+    workers: int = 2
+    threads_per_worker: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            self.population >= 4 and self.population % 4 == 0,
+            f"population must be a multiple of 4 (NSGA-II's tournament pairs them), "
+            f"got {self.population}; try {max(4, (self.population + 3) // 4 * 4)}",
+        )
+        _require(0 <= self.generations <= 10_000, "generations must be in 0..10000")
+        _require(0.0 <= self.crossover_prob <= 1.0, "crossover_prob must be in [0, 1]")
+        _require(0.0 <= self.mutation_prob <= 1.0, "mutation_prob must be in [0, 1]")
+        _require(1 <= self.workers <= 4096, f"workers must be in 1..4096, got {self.workers}")
+        _require(self.threads_per_worker >= 0, "threads_per_worker must be >= 0 (0 = auto)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Experiment:
+    """A complete, reproducible experiment."""
+
+    name: str
+    seed: int = 0
+    space: str = "cnn"
+    objectives: tuple[str, ...] = ("accuracy", "params")
+    data: DataConfig = field(default_factory=DataConfig)
+    budget: Budget = field(default_factory=Budget)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def __post_init__(self) -> None:
+        _require(
+            re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name) is not None,
+            f"name must be 1-64 letters, digits, '_', '.' or '-', got {self.name!r}",
+        )
+        _require(0 <= self.seed < 2**32, f"seed must be in 0..2**32-1, got {self.seed}")
+        _require(len(self.objectives) >= 2, "objectives needs at least two metrics to trade off")
+        for name in self.objectives:
+            _require(name in METRICS, f"unknown objective {name!r} (known: {', '.join(METRICS)})")
+        _require(len(set(self.objectives)) == len(self.objectives), "objectives repeat a metric")
+
+    def replace(self, **changes: Any) -> Experiment:
+        """A copy with top-level fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, the inverse of :func:`experiment_from_dict`."""
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {"data": DataConfig, "budget": Budget, "search": SearchConfig}
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment file; raise :class:`ConfigError` with one line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return experiment_from_dict(table, source=str(path))
+
+
+def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -> Experiment:
+    """Build an :class:`Experiment` from parsed TOML (or :meth:`Experiment.to_dict`)."""
+    sections = {}
+    for key, cls in _SECTIONS.items():
+        value = table.get(key, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{key}] must be a table, got {_type_name(value)}")
+        sections[key] = _build(cls, value, f"{source}: [{key}]")
+    top = {k: v for k, v in table.items() if k not in _SECTIONS}
+    if "name" not in top:
+        top.setdefault("name", Path(source).stem if source.endswith(".toml") else "")
+    return _build(Experiment, top | sections, source, nested=set(_SECTIONS))
+
+
+def _build(cls: type, table: dict[str, Any], where: str, nested: set[str] = frozenset()) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in table:
+        if key not in hints:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(names)})")
+    values = {}
+    for key, value in table.items():
+        values[key] = value if key in nested else _coerce(value, hints[key], f"{where}: {key}")
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list, got {_type_name(value)}")
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (types.UnionType, typing.Union):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where} has the wrong type {_type_name(value)}")
+    if hint is type(None):
+        if value is not None:
+            raise ConfigError(f"{where} must be empty")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {_type_name(value)} {value!r}")
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a table", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )

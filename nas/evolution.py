@@ -1,0 +1,175 @@
+"""NSGA-II as an ask/tell strategy over any search space.
+
+Deb et al. (2002), "A fast and elitist multiobjective genetic algorithm: NSGA-II":
+parents are drawn by binary tournaments on (rank, crowding distance), children are made
+by the space's own crossover and mutation, and survivors are the best ``N`` of parents
+plus children by non-dominated sorting, then crowding distance.
+
+DEAP supplies the sorting and crowding (:func:`deap.tools.selNSGA2`). The tournament is
+written here because DEAP's ``selTournamentDCD`` draws from Python's global ``random``;
+ours draws from the experiment's :class:`numpy.random.Generator`, so a seed fixes the run.
+DEAP's ``creator`` is not used: individuals never leave the driver process, and workers
+only ever see genome JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from deap import base, tools
+
+from nas.space import SearchSpace, genome_hash
+
+__all__ = ["Member", "Nsga2"]
+
+_NOVELTY_TRIES = 25
+
+
+@dataclass(frozen=True)
+class Member:
+    """A genome of the current population with its objective values."""
+
+    genome: Any
+    values: tuple[float, ...]
+
+
+class _Individual:
+    """What DEAP's selection functions expect: an object with a ``fitness``."""
+
+    __slots__ = ("fitness", "genome")
+
+    def __init__(self, genome: Any, fitness: base.Fitness) -> None:
+        self.genome = genome
+        self.fitness = fitness
+
+
+class Nsga2:
+    """NSGA-II over ``space``: :meth:`ask` for genomes, :meth:`tell` their objective values.
+
+    ``weights`` holds +1.0 for each objective to maximise and -1.0 for each to minimise.
+    ``initial`` genomes (baselines) enter generation 0 unchanged; random samples fill the
+    rest. Children are kept novel: a child already seen in this run is mutated again, up
+    to a few times, so the front is not crowded by copies.
+
+    >>> strategy = Nsga2(space, weights=(1.0, -1.0), population_size=8, rng=rng)  # doctest: +SKIP
+    >>> while strategy.generation <= 3:  # doctest: +SKIP
+    ...     genomes = strategy.ask()
+    ...     strategy.tell([evaluate(g) for g in genomes])
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        weights: Sequence[float],
+        population_size: int,
+        rng: np.random.Generator,
+        crossover_prob: float = 0.5,
+        mutation_prob: float = 0.8,
+        initial: Sequence[Any] = (),
+    ) -> None:
+        if population_size < 4 or population_size % 4:
+            raise ValueError(f"population_size must be a multiple of 4, got {population_size}")
+        if len(initial) > population_size:
+            raise ValueError(
+                f"{len(initial)} seed genomes do not fit a population of {population_size}"
+            )
+        self.space = space
+        self.population_size = population_size
+        self.crossover_prob = crossover_prob
+        self.mutation_prob = mutation_prob
+        self.rng = rng
+        self.generation = 0
+        self._fitness_class = type("Fitness", (base.Fitness,), {"weights": tuple(weights)})
+        self._initial = list(initial)
+        self._population: list[_Individual] = []
+        self._asked: list[Any] | None = None
+        self._seen: set[str] = set()
+
+    @property
+    def population(self) -> list[Member]:
+        """The survivors after the last :meth:`tell`."""
+        return [Member(i.genome, tuple(i.fitness.values)) for i in self._population]
+
+    def ask(self) -> list[Any]:
+        """The genomes of the current generation, to be evaluated and passed to :meth:`tell`."""
+        if self._asked is None:
+            self._asked = self._initial_genomes() if self.generation == 0 else self._offspring()
+        return list(self._asked)
+
+    def tell(self, values: Sequence[Sequence[float]]) -> None:
+        """Objective values for the genomes of the last :meth:`ask`, in the same order."""
+        if self._asked is None:
+            raise RuntimeError("tell() without a pending ask()")
+        if len(values) != len(self._asked):
+            raise ValueError(f"expected {len(self._asked)} value tuples, got {len(values)}")
+        children = [self._individual(g, v) for g, v in zip(self._asked, values, strict=True)]
+        self._population = tools.selNSGA2(self._population + children, self.population_size)
+        self._asked = None
+        self.generation += 1
+
+    def _individual(self, genome: Any, values: Sequence[float]) -> _Individual:
+        fitness = self._fitness_class()
+        fitness.values = tuple(float(v) for v in values)
+        return _Individual(genome, fitness)
+
+    def _remember(self, genome: Any) -> bool:
+        key = genome_hash(self.space, genome)
+        new = key not in self._seen
+        self._seen.add(key)
+        return new
+
+    def _initial_genomes(self) -> list[Any]:
+        genomes = []
+        for genome in self._initial:
+            self.space.validate(genome)
+            if self._remember(genome):
+                genomes.append(genome)
+        tries = 0
+        while len(genomes) < self.population_size:
+            genome = self.space.sample(self.rng)
+            tries += 1
+            if self._remember(genome) or tries > _NOVELTY_TRIES * self.population_size:
+                genomes.append(genome)
+        return genomes
+
+    def _offspring(self) -> list[Any]:
+        parents = self._tournament(self._population)
+        children = []
+        for first, second in zip(parents[::2], parents[1::2], strict=True):
+            a, b = first.genome, second.genome
+            if self.rng.random() < self.crossover_prob:
+                a, b = self.space.crossover(a, b, self.rng)
+            for child in (a, b):
+                if self.rng.random() < self.mutation_prob:
+                    child = self.space.mutate(child, self.rng)
+                children.append(self._novel(child))
+        return children
+
+    def _novel(self, genome: Any) -> Any:
+        for _ in range(_NOVELTY_TRIES):
+            if self._remember(genome):
+                return genome
+            genome = self.space.mutate(genome, self.rng)
+        return genome
+
+    def _tournament(self, individuals: list[_Individual]) -> list[_Individual]:
+        """Binary tournaments on dominance, then crowding distance (DEAP's DCD scheme)."""
+        chosen = []
+        for _ in range(2):
+            order = self.rng.permutation(len(individuals))
+            for i in range(0, len(order), 2):
+                chosen.append(self._duel(individuals[order[i]], individuals[order[i + 1]]))
+        return chosen
+
+    def _duel(self, a: _Individual, b: _Individual) -> _Individual:
+        if a.fitness.dominates(b.fitness):
+            return a
+        if b.fitness.dominates(a.fitness):
+            return b
+        if a.fitness.crowding_dist != b.fitness.crowding_dist:
+            return a if a.fitness.crowding_dist > b.fitness.crowding_dist else b
+        return a if self.rng.random() < 0.5 else b

@@ -1,0 +1,169 @@
+"""Export a trained candidate of a run, ready to serve. Imports TensorFlow.
+
+The export folder holds::
+
+    model.keras            Keras 3 model (keras.models.load_model)
+    <name>/1/              SavedModel in TF Serving's <model>/<version>/ layout
+    genome.json            the architecture and training recipe, re-buildable
+    MODEL_CARD.md          metrics, budget, parameters, FLOPs, input and output
+
+It is written into a temporary folder beside the target and renamed into place at the
+end, so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+
+from nas.errors import ConfigError
+from nas.pareto import compute_front
+from nas.space import load_space
+from nas.store import RunStore, TrialRecord
+
+__all__ = ["ExportResult", "export_trial", "load_trained_model", "select_trial"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where an export was written."""
+
+    folder: Path
+    keras_file: Path
+    saved_model: Path
+    genome_file: Path
+    model_card: Path
+
+
+def select_trial(
+    store: RunStore, *, rank: int | None = None, trial: int | None = None
+) -> TrialRecord:
+    """The trial to export: ``rank`` K of the front (1 = best first objective) or trial ``trial``."""
+    records = store.trials()
+    if trial is not None:
+        matches = [r for r in records if r.number == trial]
+        if not matches:
+            raise ConfigError(
+                f"--trial {trial}: no such trial in {store.run_dir} (0..{len(records) - 1})"
+            )
+        record = matches[0]
+        if not record.ok:
+            raise ConfigError(
+                f"--trial {trial} failed ({record.failure}: {record.detail}); pick a completed trial"
+            )
+        return record
+    front = compute_front(records, store.info.objectives)
+    rank = rank or 1
+    if not 1 <= rank <= len(front.members):
+        raise ConfigError(
+            f"--rank {rank}: the front of {store.run_dir} has {len(front.members)} members"
+        )
+    return front.members[rank - 1]
+
+
+def load_trained_model(store: RunStore, record: TrialRecord) -> keras.Model:
+    """Rebuild ``record``'s model from its genome and load the weights trained in the run."""
+    if not record.weights or not (store.run_dir / record.weights).exists():
+        raise ConfigError(
+            f"trial {record.number}: its trained weights are not in {store.run_dir / 'models'}"
+        )
+    space = load_space(store.info.space)
+    model = space.build(space.from_json(record.genome), store.info.task)
+    model.load_weights(store.run_dir / record.weights)
+    return model
+
+
+def export_trial(
+    store: RunStore, record: TrialRecord, to: Path, *, name: str | None = None
+) -> ExportResult:
+    """Write ``record``'s trained model to ``to`` (which must not exist or be empty)."""
+    name = name or store.info.study_name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ConfigError(
+            f"--name {name!r}: use letters, digits, '_', '.' or '-' (it names the served model)"
+        )
+    if to.exists() and (not to.is_dir() or any(to.iterdir())):
+        raise ConfigError(f"--to {to}: already exists and is not an empty folder; choose another")
+    model = load_trained_model(store, record)
+    to.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
+    try:
+        model.save(staging / "model.keras")
+        model.export(str(staging / name / "1"), format="tf_saved_model", verbose=False)
+        (staging / "genome.json").write_text(
+            json.dumps({"space": store.info.space, "genome": record.genome}, indent=2) + "\n"
+        )
+        (staging / "MODEL_CARD.md").write_text(_model_card(store, record, name, model))
+        if to.exists():
+            to.rmdir()
+        os.replace(staging, to)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(
+        folder=to,
+        keras_file=to / "model.keras",
+        saved_model=to / name / "1",
+        genome_file=to / "genome.json",
+        model_card=to / "MODEL_CARD.md",
+    )
+
+
+def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Model) -> str:
+    info = store.info
+    experiment = info.experiment
+    metrics = record.metrics
+    height, width, channels = info.task.input_shape
+    budget = experiment["budget"]
+    lines = [
+        f"# {name}",
+        "",
+        f"Evolved by facenas, run `{store.run_dir}`, trial {record.number} (generation "
+        f"{record.generation}), genome `{record.genome_hash}`"
+        + (f", baseline `{record.baseline}`" if record.baseline else "")
+        + ".",
+        "",
+        f"Architecture ({info.space} space): `{record.description}`",
+        "",
+        "## Metrics (validation split of the run)",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {k} | {_fmt(v)} |" for k, v in metrics.items()),
+        "",
+        f"Parameters: {model.count_params():,}. FLOPs per image: {int(metrics.get('flops', 0)):,}.",
+        "",
+        "## Training budget",
+        "",
+        f"Each candidate of the search was trained {budget['epochs']} epoch(s) on at most "
+        f"{budget['max_train_images'] or 'all'} images, capped at {budget['train_seconds']:g} s. "
+        "Short budgets favour small nets that converge fast: retrain the winner longer before use.",
+        f"Data: `{experiment['data']['path']}`, {info.task.num_classes} classes, seed {experiment['seed']}.",
+        "",
+        "## Serving",
+        "",
+        f"Input: float32 grey pixels in 0..255, shape (batch, {height}, {width}, {channels}); the model "
+        "scales them itself.",
+        f"Output: class probabilities in the order {', '.join(info.class_names)}.",
+        "",
+        "```",
+        f"docker run -p 8501:8501 -v $PWD/{name}:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
+        f"curl -d '{{\"instances\": [<{height}x{width}x{channels} nested list>]}}' "
+        f"localhost:8501/v1/models/{name}:predict",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"

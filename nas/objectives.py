@@ -1,0 +1,56 @@
+"""The metrics a search can optimise, with their natural direction and worst value.
+
+Directions belong to the metric, not to the experiment: nobody maximises parameters.
+An experiment names the metrics to trade off, e.g. ``objectives = ["accuracy", "params"]``.
+A failed candidate gets the worst value of every objective (never NaN, which would
+break dominance), so it can only survive selection behind every working one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["METRICS", "Metric", "objective_values", "worst_values"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measurable property of a trained candidate."""
+
+    name: str
+    direction: Literal["maximize", "minimize"]
+    worst: float
+    description: str
+
+    @property
+    def weight(self) -> float:
+        """DEAP fitness weight: +1 to maximise, -1 to minimise."""
+        return 1.0 if self.direction == "maximize" else -1.0
+
+
+METRICS: Mapping[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", "maximize", 0.0, "validation accuracy"),
+        Metric("macro_f1", "maximize", 0.0, "validation macro-averaged F1"),
+        Metric("params", "minimize", 1e12, "number of parameters"),
+        Metric("flops", "minimize", 1e15, "floating-point operations per image"),
+        Metric("latency_ms", "minimize", 1e6, "median single-image inference time (ms)"),
+    )
+}
+
+
+def objective_values(
+    objectives: Sequence[str], metrics: Mapping[str, float] | None
+) -> tuple[float, ...]:
+    """The objective tuple of a candidate; the worst tuple when ``metrics`` is None (failed)."""
+    if metrics is None:
+        return worst_values(objectives)
+    return tuple(float(metrics[name]) for name in objectives)
+
+
+def worst_values(objectives: Sequence[str]) -> tuple[float, ...]:
+    """The tuple given to a failed candidate."""
+    return tuple(METRICS[name].worst for name in objectives)

@@ -1,0 +1,176 @@
+"""The map seam: evaluate many candidates, serially in-process or as Ray tasks.
+
+Both evaluators yield :class:`~nas.trial.EvalResult` objects as they complete, so the
+driver can record each one at once and show progress. The Ray evaluator puts the data
+in the object store once, runs at most ``workers`` evaluations at a time, enforces the
+per-evaluation time-out (a task past it is cancelled, which kills its worker), and turns
+a lost worker into a failed result. Workers are recycled after ``recycle_after`` tasks,
+because TensorFlow leaks memory across many models even with ``clear_session()``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from nas.errors import ConfigError, FailureReason
+from nas.trial import EvalData, EvalRequest, EvalResult
+
+__all__ = ["Evaluator", "RayEvaluator", "SerialEvaluator", "default_threads"]
+
+
+class Evaluator(Protocol):
+    """Evaluates requests and yields their results in completion order."""
+
+    def map(self, requests: Iterable[EvalRequest]) -> Iterator[EvalResult]:
+        """Yield one result per request, as each completes."""
+        ...
+
+    def close(self) -> None:
+        """Release workers."""
+        ...
+
+
+def default_threads(workers: int) -> int:
+    """TensorFlow threads per worker so that ``workers * threads <= cores``."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _evaluate_in_worker(request: EvalRequest, data: EvalData) -> EvalResult:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from nas.evaluate import evaluate  # TensorFlow is imported in the worker only
+
+    return evaluate(request, data)
+
+
+class SerialEvaluator:
+    """Evaluates in this process, one at a time (unit tests, debugging)."""
+
+    def __init__(self, data: EvalData) -> None:
+        self.data = data
+
+    def map(self, requests: Iterable[EvalRequest]) -> Iterator[EvalResult]:
+        for request in requests:
+            yield _evaluate_in_worker(request, self.data)
+
+    def close(self) -> None:
+        pass
+
+
+class RayEvaluator:
+    """Evaluates as Ray tasks, on this machine by default or on a cluster at ``address``.
+
+    ``threads`` is each task's CPU share: the Ray task reserves that many CPUs and sizes
+    TensorFlow's pools to match. Locally Ray is started with ``workers * threads`` CPUs.
+    """
+
+    def __init__(
+        self,
+        data: EvalData,
+        *,
+        workers: int,
+        threads: int,
+        timeout_seconds: float,
+        address: str | None = None,
+        recycle_after: int = 10,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        import ray
+
+        self._ray = ray
+        self.workers = workers
+        self.threads = threads
+        self.timeout_seconds = timeout_seconds
+        self.poll_seconds = poll_seconds
+        self._started_here = not ray.is_initialized()
+        if self._started_here:
+            _start_ray(ray, address=address, num_cpus=None if address else workers * threads)
+        self._data = ray.put(data)
+        self._task = ray.remote(num_cpus=threads, max_calls=recycle_after, max_retries=1)(
+            _evaluate_in_worker
+        )
+
+    def map(self, requests: Iterable[EvalRequest]) -> Iterator[EvalResult]:
+        queue = deque(requests)
+        running: dict[Any, tuple[EvalRequest, float]] = {}
+        try:
+            while queue or running:
+                while queue and len(running) < self.workers:
+                    request = queue.popleft()
+                    ref = self._task.remote(request, self._data)
+                    running[ref] = (request, time.monotonic())
+                ready, _ = self._ray.wait(list(running), num_returns=1, timeout=self.poll_seconds)
+                for ref in ready:
+                    request, started = running.pop(ref)
+                    yield self._collect(ref, request, started)
+                yield from self._expire(running)
+        finally:
+            for ref in running:
+                self._ray.cancel(ref, force=True)
+
+    def _collect(self, ref: Any, request: EvalRequest, started: float) -> EvalResult:
+        from ray import exceptions
+
+        try:
+            return self._ray.get(ref)
+        except exceptions.OutOfMemoryError as exc:
+            return _failed(request, "oom", exc, started)
+        except (exceptions.WorkerCrashedError, exceptions.TaskCancelledError) as exc:
+            return _failed(request, "worker_died", exc, started)
+        except exceptions.RayError as exc:
+            return _failed(request, "error", exc, started)
+
+    def _expire(self, running: dict[Any, tuple[EvalRequest, float]]) -> Iterator[EvalResult]:
+        now = time.monotonic()
+        for ref, (request, started) in list(running.items()):
+            if now - started > self.timeout_seconds:
+                self._ray.cancel(ref, force=True)
+                del running[ref]
+                detail = f"no result after {self.timeout_seconds:g} s (budget.timeout_seconds)"
+                yield EvalResult(
+                    genome_hash=request.genome_hash,
+                    failure="timeout",
+                    detail=detail,
+                    seconds=now - started,
+                )
+
+    def close(self) -> None:
+        if self._started_here and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def _start_ray(ray: Any, *, address: str | None, num_cpus: int | None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    try:
+        ray.init(
+            address=address,
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=True,
+            logging_level="ERROR",
+        )
+    except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        if address is None:
+            raise ConfigError(f"cannot start Ray on this machine ({reason})") from None
+        raise ConfigError(
+            f"--address {address}: cannot connect to a Ray cluster ({reason}); "
+            "check the address (host:port of the head node, or 'auto')"
+        ) from None
+
+
+def _failed(
+    request: EvalRequest, reason: FailureReason, exc: Exception, started: float
+) -> EvalResult:
+    text = " ".join(str(exc).split())
+    return EvalResult(
+        genome_hash=request.genome_hash,
+        failure=reason,
+        detail=text[:300],
+        seconds=time.monotonic() - started,
+    )

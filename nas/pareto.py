@@ -1,0 +1,131 @@
+"""Pareto fronts, hypervolume and the front plot, from a run's stored trials."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import moocore
+import numpy as np
+
+from nas.objectives import METRICS
+from nas.store import TrialRecord
+
+__all__ = ["Front", "compute_front", "hypervolume", "plot_front"]
+
+
+@dataclass(frozen=True)
+class Front:
+    """The non-dominated completed trials, best first by the first objective."""
+
+    objectives: tuple[str, ...]
+    members: list[TrialRecord]
+    evaluated: list[TrialRecord]
+    hypervolume: float
+    reference: dict[str, float]
+
+
+def _to_minimise(points: np.ndarray, objectives: Sequence[str]) -> np.ndarray:
+    signs = np.array([-METRICS[name].weight for name in objectives])
+    return points * signs
+
+
+def compute_front(records: Sequence[TrialRecord], objectives: Sequence[str]) -> Front:
+    """The Pareto front of the completed trials (one per genome) and its hypervolume."""
+    objectives = tuple(objectives)
+    unique: dict[str, TrialRecord] = {}
+    for record in records:
+        if record.ok and record.values is not None:
+            unique.setdefault(record.genome_hash, record)
+    evaluated = list(unique.values())
+    if not evaluated:
+        return Front(objectives, [], [], 0.0, {})
+    points = np.array([r.values for r in evaluated], dtype=float)
+    mask = moocore.is_nondominated(_to_minimise(points, objectives))
+    members = [r for r, keep in zip(evaluated, mask, strict=True) if keep]
+    first = METRICS[objectives[0]]
+    members.sort(key=lambda r: -first.weight * r.values[0])
+    volume, reference = hypervolume(points, objectives)
+    return Front(objectives, members, evaluated, volume, reference)
+
+
+def hypervolume(
+    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float] | None = None
+) -> tuple[float, dict[str, float]]:
+    """Normalised hypervolume in [0, 1] of ``points`` (natural units, one row per candidate).
+
+    Each objective is scaled so that 0 is its reference (worst) value and 1 its ideal:
+    scores in [0, 1] (accuracy, macro-F1) use reference 0 and ideal 1; costs (params, FLOPs,
+    latency) use ideal 0 and, unless given, a reference 10% above the largest value seen.
+    The result is the fraction of that unit box dominated by the points.
+    """
+    points = np.asarray(points, dtype=float).reshape(len(points), len(objectives))
+    used: dict[str, float] = {}
+    scaled = np.empty_like(points)
+    for j, name in enumerate(objectives):
+        metric = METRICS[name]
+        if metric.direction == "maximize":
+            ref = float(reference[name]) if reference and name in reference else 0.0
+            scaled[:, j] = (points[:, j] - ref) / (1.0 - ref)
+        else:
+            largest = float(points[:, j].max()) if len(points) else 1.0
+            ref = float(reference[name]) if reference and name in reference else 1.1 * largest
+            scaled[:, j] = (ref - points[:, j]) / ref
+        used[name] = ref
+    inside = np.all(scaled > 0, axis=1)
+    if not inside.any():
+        return 0.0, used
+    volume = moocore.hypervolume(-scaled[inside], ref=np.zeros(len(objectives)))
+    return float(volume), used
+
+
+def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
+    """Scatter every evaluated candidate, highlight the front, label baselines; write a PNG.
+
+    The first objective is on the y axis of each panel, every other objective on an x axis.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first, others = front.objectives[0], front.objectives[1:]
+    fig, axes = plt.subplots(1, len(others), figsize=(6.0 * len(others), 4.5), squeeze=False)
+    generations = np.array([r.generation for r in front.evaluated])
+    for k, (ax, name) in enumerate(zip(axes[0], others, strict=True), start=1):
+        xs = np.array([r.values[k] for r in front.evaluated])
+        ys = np.array([r.values[0] for r in front.evaluated])
+        points = ax.scatter(
+            xs, ys, c=generations, cmap="viridis", s=28, alpha=0.75, label="evaluated"
+        )
+        fx = np.array([r.values[k] for r in front.members])
+        fy = np.array([r.values[0] for r in front.members])
+        order = np.argsort(fx)
+        ax.plot(fx[order], fy[order], "-", color="crimson", lw=1.2, drawstyle="steps-post")
+        ax.scatter(
+            fx, fy, s=80, facecolors="none", edgecolors="crimson", lw=1.6, label="Pareto front"
+        )
+        for record in front.evaluated:
+            if record.baseline:
+                ax.annotate(
+                    record.baseline,
+                    (record.values[k], record.values[0]),
+                    textcoords="offset points",
+                    xytext=(6, 6),
+                    fontsize=9,
+                    weight="bold",
+                )
+        if name in ("params", "flops") and xs.size and xs.min() > 0:
+            ax.set_xscale("log")
+        ax.set_xlabel(f"{name} ({METRICS[name].direction[:3]}) — {METRICS[name].description}")
+        ax.set_ylabel(f"{first} ({METRICS[first].direction[:3]})")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.colorbar(points, ax=axes[0].tolist(), label="generation")
+    suffix = f"  (hypervolume {front.hypervolume:.4f}, {len(front.evaluated)} evaluated)"
+    fig.suptitle((title or "Pareto front") + suffix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,233 @@
+"""The run's log: every evaluation is a trial in an Optuna storage.
+
+A run directory holds ``run.json`` (the frozen experiment, the task, and where the trials
+are), ``study.db`` (the default SQLite storage), ``models/`` (trained weights, one file
+per genome) and, once written, ``pareto.png``. The storage is the source of truth: the
+front, the export and the dashboard (``optuna-dashboard sqlite:///RUN/study.db``) all
+read it. Trials carry the genome JSON, generation, metrics and failure reason as user
+attributes; completed trials carry the objective values in their natural units.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.errors import StorageError
+from nas.objectives import METRICS
+from nas.task import Task
+from nas.trial import EvalResult
+
+__all__ = ["RunInfo", "RunStore", "TrialRecord", "write_atomically"]
+
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunInfo:
+    """What ``run.json`` says about a run."""
+
+    storage: str
+    study_name: str
+    space: str
+    objectives: tuple[str, ...]
+    task: Task
+    class_names: tuple[str, ...]
+    experiment: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        task = self.task
+        return {
+            "storage": self.storage,
+            "study_name": self.study_name,
+            "space": self.space,
+            "objectives": list(self.objectives),
+            "task": {
+                "kind": task.kind,
+                "input_shape": list(task.input_shape),
+                "num_classes": task.num_classes,
+            },
+            "class_names": list(self.class_names),
+            "experiment": self.experiment,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunInfo:
+        task = data["task"]
+        return cls(
+            storage=data["storage"],
+            study_name=data["study_name"],
+            space=data["space"],
+            objectives=tuple(data["objectives"]),
+            task=Task(
+                kind=task["kind"],
+                input_shape=tuple(task["input_shape"]),
+                num_classes=task["num_classes"],
+            ),
+            class_names=tuple(data["class_names"]),
+            experiment=data["experiment"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialRecord:
+    """One evaluation as stored."""
+
+    number: int
+    genome_hash: str
+    genome: dict[str, Any]
+    description: str
+    generation: int
+    ok: bool
+    values: tuple[float, ...] | None
+    metrics: dict[str, float]
+    failure: str | None
+    detail: str
+    seconds: float
+    weights: str | None
+    baseline: str | None
+
+
+class RunStore:
+    """Reads and appends the trials of one run."""
+
+    def __init__(self, run_dir: Path, info: RunInfo, study: Any) -> None:
+        self.run_dir = run_dir
+        self.info = info
+        self._study = study
+        self._next_number = len(study.get_trials(deepcopy=False))
+
+    @classmethod
+    def create(cls, run_dir: Path, info: RunInfo) -> RunStore:
+        """Open (creating if needed) the study of ``info`` and write ``run.json``."""
+        fresh = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            study = _open_study(info, create=True)
+        except StorageError:
+            if fresh:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        (run_dir / "models").mkdir(exist_ok=True)
+        write_atomically(run_dir / RUN_FILE, json.dumps(info.to_json(), indent=2).encode())
+        return cls(run_dir, info, study)
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> RunStore:
+        """Open an existing run directory."""
+        run_dir = Path(run_dir)
+        path = run_dir / RUN_FILE
+        try:
+            info = RunInfo.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise StorageError(
+                f"{run_dir}: not a run directory (no {RUN_FILE}); pass the --out of a search"
+            ) from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise StorageError(f"{path}: unreadable run file ({exc})") from None
+        return cls(run_dir, info, _open_study(info, create=False))
+
+    @staticmethod
+    def default_storage(run_dir: Path) -> str:
+        """The SQLite URL used when the experiment names no storage."""
+        return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+
+    def record(
+        self,
+        result: EvalResult,
+        *,
+        genome: dict[str, Any],
+        description: str,
+        generation: int,
+        values: Sequence[float] | None,
+        baseline: str | None = None,
+    ) -> TrialRecord:
+        """Append one evaluation; completed ones keep their weights under ``models/``."""
+        import optuna
+
+        weights = None
+        if result.ok and result.weights is not None:
+            weights = f"models/{result.genome_hash}.weights.h5"
+            write_atomically(self.run_dir / weights, result.weights)
+        attrs = {
+            "genome_hash": result.genome_hash,
+            "genome": genome,
+            "description": description,
+            "generation": generation,
+            "metrics": result.metrics or {},
+            "failure": result.failure,
+            "detail": result.detail,
+            "seconds": round(result.seconds, 3),
+            "stopped_early": result.stopped_early,
+            "worker": f"{result.host}:{result.pid}",
+            "weights": weights,
+            "baseline": baseline,
+        }
+        state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
+        trial = optuna.trial.create_trial(
+            state=state, values=list(values) if result.ok else None, user_attrs=attrs
+        )
+        self._study.add_trial(trial)
+        number = self._next_number
+        self._next_number += 1
+        return _record(number, trial)
+
+    def trials(self) -> list[TrialRecord]:
+        """Every recorded evaluation, in order."""
+        return [_record(t.number, t) for t in self._study.get_trials(deepcopy=False)]
+
+
+def _record(number: int, trial: Any) -> TrialRecord:
+    attrs = trial.user_attrs
+    return TrialRecord(
+        number=number,
+        genome_hash=attrs["genome_hash"],
+        genome=attrs["genome"],
+        description=attrs.get("description", ""),
+        generation=attrs.get("generation", 0),
+        ok=attrs.get("failure") is None,
+        values=tuple(trial.values) if trial.values is not None else None,
+        metrics=attrs.get("metrics", {}),
+        failure=attrs.get("failure"),
+        detail=attrs.get("detail", ""),
+        seconds=attrs.get("seconds", 0.0),
+        weights=attrs.get("weights"),
+        baseline=attrs.get("baseline"),
+    )
+
+
+def _open_study(info: RunInfo, *, create: bool) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    directions = [METRICS[name].direction for name in info.objectives]
+    try:
+        if create:
+            return optuna.create_study(
+                storage=info.storage,
+                study_name=info.study_name,
+                directions=directions,
+                load_if_exists=True,
+            )
+        return optuna.load_study(storage=info.storage, study_name=info.study_name)
+    except KeyError:
+        raise StorageError(f"{info.storage}: no study named {info.study_name!r}") from None
+    except Exception as exc:  # Optuna and SQLAlchemy raise many types for a bad URL
+        reason = " ".join(str(exc).split())[:200]
+        raise StorageError(f"storage {info.storage!r} cannot be opened: {reason}") from None
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

@@ -1,0 +1,67 @@
+"""What travels between the driver and a worker: plain, picklable data, no TensorFlow."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nas.config import Budget
+from nas.errors import FailureReason
+from nas.task import Task
+
+__all__ = ["EvalData", "EvalRequest", "EvalResult", "derive_seed"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalData:
+    """The images every candidate trains and is scored on (put in Ray's object store once).
+
+    Images are ``uint8`` (N, H, W, C); the model scales them itself.
+    """
+
+    task: Task
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    validation_images: np.ndarray
+    validation_labels: np.ndarray
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalRequest:
+    """One candidate to train and score."""
+
+    space: str
+    genome: dict[str, Any]
+    genome_hash: str
+    seed: int
+    budget: Budget
+    threads: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalResult:
+    """The outcome of one evaluation: ``metrics`` when it worked, ``failure`` when not."""
+
+    genome_hash: str
+    metrics: dict[str, float] | None = None
+    failure: FailureReason | None = None
+    detail: str = ""
+    seconds: float = 0.0
+    pid: int = 0
+    host: str = ""
+    stopped_early: bool = False
+    weights: bytes | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the candidate was trained and scored."""
+        return self.failure is None
+
+
+def derive_seed(run_seed: int, genome_hash: str) -> int:
+    """The training seed of a genome: a function of the run seed and the genome only."""
+    digest = hashlib.sha256(f"{run_seed}:{genome_hash}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % (2**31 - 1)

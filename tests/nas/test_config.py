@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nas.config import Experiment, experiment_from_dict, load_experiment
+from nas.errors import ConfigError
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_experiments_load(path: Path):
+    experiment = load_experiment(path)
+    assert experiment.name == path.stem
+    assert experiment_from_dict(experiment.to_dict()) == experiment
+
+
+def test_defaults_and_name_from_file(tmp_path: Path):
+    path = tmp_path / "mine.toml"
+    path.write_text('objectives = ["accuracy", "flops"]\n[budget]\nepochs = 2\n')
+    experiment = load_experiment(path)
+    assert experiment.name == "mine"
+    assert experiment.budget.epochs == 2
+    assert experiment.objectives == ("accuracy", "flops")
+    assert experiment.search == Experiment(name="x").search
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[budget]\nepoch = 2\n", "[budget]: unknown key 'epoch' (known: epochs"),
+        ("[budget]\nepochs = '2'\n", "[budget]: epochs must be int, got a string '2'"),
+        ("[budget]\nepochs = true\n", "epochs must be int, got a boolean"),
+        ("[budget]\nepochs = 0\n", "epochs must be in 1..1000, got 0"),
+        ("[search]\npopulation = 10\n", "population must be a multiple of 4"),
+        ('objectives = ["accuracy", "size"]\n', "unknown objective 'size'"),
+        ('objectives = ["accuracy"]\n', "at least two metrics"),
+        ("data = 3\n", "[data] must be a table"),
+        ("colour = 'red'\n", "unknown key 'colour'"),
+        ("[budget\n", "not valid TOML"),
+        (
+            "[budget]\ntrain_seconds = 60\ntimeout_seconds = 30\n",
+            "timeout_seconds (30.0) must exceed",
+        ),
+    ],
+)
+def test_bad_experiment_files_name_the_place(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_experiment(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_experiment_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="no such experiment file"):
+        load_experiment(tmp_path / "absent.toml")

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.errors import StorageError
+from nas.pareto import compute_front, hypervolume, plot_front
+from nas.store import RunInfo, RunStore
+from nas.task import Task
+from nas.trial import EvalResult
+
+
+def _info(run_dir: Path, storage: str | None = None) -> RunInfo:
+    return RunInfo(
+        storage=storage or RunStore.default_storage(run_dir),
+        study_name="t",
+        space="cnn",
+        objectives=("accuracy", "params"),
+        task=Task(kind="classification", input_shape=(48, 48, 1), num_classes=5),
+        class_names=("a", "b", "c", "d", "e"),
+        experiment={},
+    )
+
+
+def _record(store: RunStore, key: str, accuracy: float | None, params: float = 0, baseline=None):
+    if accuracy is None:
+        result = EvalResult(genome_hash=key, failure="nan_loss", detail="loss became nan")
+        values = None
+    else:
+        metrics = {"accuracy": accuracy, "params": params}
+        result = EvalResult(genome_hash=key, metrics=metrics, weights=b"w" + key.encode())
+        values = (accuracy, params)
+    return store.record(
+        result, genome={"g": key}, description=key, generation=0, values=values, baseline=baseline
+    )
+
+
+def test_every_evaluation_is_an_optuna_trial_and_survives_reopening(tmp_path: Path):
+    import optuna
+
+    store = RunStore.create(tmp_path / "run", _info(tmp_path / "run"))
+    _record(store, "a", 0.5, 100)
+    failed = _record(store, "b", None)
+    _record(store, "c", 0.8, 1000, baseline="resnet50")
+    assert failed.number == 1 and not failed.ok and failed.failure == "nan_loss"
+
+    reopened = RunStore.open(tmp_path / "run")
+    trials = reopened.trials()
+    assert [t.genome_hash for t in trials] == ["a", "b", "c"]
+    assert trials[2].values == (0.8, 1000) and trials[2].baseline == "resnet50"
+    assert (tmp_path / "run" / trials[0].weights).read_bytes() == b"wa"
+    assert trials[1].weights is None
+
+    study = optuna.load_study(storage=_info(tmp_path / "run").storage, study_name="t")
+    states = [t.state for t in study.trials]
+    assert states == [
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.FAIL,
+        optuna.trial.TrialState.COMPLETE,
+    ]
+    assert study.trials[1].user_attrs["failure"] == "nan_loss"
+    assert {t.number for t in study.best_trials} == {0, 2}
+
+
+def test_front_and_hypervolume(tmp_path: Path):
+    store = RunStore.create(tmp_path, _info(tmp_path))
+    _record(store, "small", 0.5, 100)
+    _record(store, "big", 0.8, 1000)
+    _record(store, "dominated", 0.4, 500)
+    _record(store, "failed", None)
+    front = compute_front(store.trials(), ("accuracy", "params"))
+    assert [r.genome_hash for r in front.members] == ["big", "small"]
+    assert len(front.evaluated) == 3
+    # Reference params = 1.1 * 1000; boxes 0.5 x 10/11 and 0.8 x 1/11 overlap in 0.5 x 1/11.
+    assert front.hypervolume == pytest.approx(0.5 * 10 / 11 + 0.3 * 1 / 11)
+    png = plot_front(front, tmp_path / "pareto.png", title="t")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hypervolume_with_given_reference():
+    volume, reference = hypervolume(
+        np.array([[0.5, 50.0]]), ["accuracy", "params"], {"params": 100.0}
+    )
+    assert volume == pytest.approx(0.25)
+    assert reference == {"accuracy": 0.0, "params": 100.0}
+
+
+def test_bad_storage_url_is_one_line_and_leaves_no_run_dir(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(StorageError, match="cannot be opened") as error:
+        RunStore.create(run_dir, _info(run_dir, storage="nosuchdb://x/y"))
+    assert "\n" not in str(error.value)
+    assert not run_dir.exists()
+
+
+def test_open_a_folder_that_is_not_a_run(tmp_path: Path):
+    with pytest.raises(StorageError, match="not a run directory"):
+        RunStore.open(tmp_path)
