@@ -103,6 +103,8 @@ def load_space(name: str) -> SearchSpace:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise  # the module exists but one of its own imports is missing
         raise ConfigError(
             f"unknown search space {name!r}: no module {module_name!r} "
             "(built in: 'cnn'; or give an importable module that defines SPACE)"
