@@ -133,7 +133,7 @@ def _positive_int(text: str) -> int:
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _cmd_search(args: argparse.Namespace) -> int:

@@ -89,6 +89,7 @@ class TrialRecord:
     failure: str | None
     detail: str
     seconds: float
+    worker: str
     weights: str | None
     baseline: str | None
 
@@ -196,6 +197,7 @@ def _record(number: int, trial: Any) -> TrialRecord:
         failure=attrs.get("failure"),
         detail=attrs.get("detail", ""),
         seconds=attrs.get("seconds", 0.0),
+        worker=attrs.get("worker", ""),
         weights=attrs.get("weights"),
         baseline=attrs.get("baseline"),
     )

@@ -1,0 +1,867 @@
+"""The CNN search space: ResNet-style stages of plain, basic or bottleneck blocks.
+
+A genome (:class:`CnnGenome`) is frozen plain data: a stem, one or more stages, a
+classification head and the training recipe. It decodes to a Keras model that takes raw
+pixels (0..255, float32), rescales them to [0, 1], runs the backbone, pools globally and
+ends in a softmax over the task's classes.
+
+Two ranges matter for every gene:
+
+* the **sampling grid** (``sample`` and ``mutate``): small, fast nets that train in
+  seconds to minutes on a CPU at 48x48 (most have 10k..1M parameters);
+* the **validation range** (``validate`` and ``from_json``): much wider, wide enough for
+  hand-designed architectures such as ResNet50 (``baselines/resnet50.py``).
+
+``mutate`` steps ordered genes to a neighbouring grid value; a value off the grid (e.g.
+ResNet50's width 512 or depth 6) moves to the nearest grid value on either side, so a
+hand-designed genome drifts back into the sampled region.
+
+Genomes are canonical by construction (``__post_init__``): genes that do not change the
+architecture or the training are normalised (the expansion of a non-bottleneck stage is 1;
+``adamw`` without weight decay is ``adam``; lists become tuples; integral floats become
+floats), so two genomes that describe the same network compare and hash equal.
+
+Decoder conventions (matching ``keras.applications.ResNet50`` exactly for bottlenecks):
+
+* every conv has a bias and is followed by ``BatchNormalization(epsilon=1.001e-5)``,
+  with momentum 0.9 instead of Keras' 0.99 so that brief training gives usable moving
+  statistics (see ``BN_MOMENTUM``);
+  padding is ``"same"`` everywhere;
+* the stem is conv(width, kernel, stride) + BN + activation (+ 3x3/2 max-pool), with the
+  first stage's activation;
+* a stage's stride applies to its first block (for a bottleneck, on the first 1x1 conv,
+  as in ResNet v1); a residual block gets a projection shortcut (1x1 conv with the stride
+  + BN) when the stride is not 1 or the channel count changes, identity otherwise;
+* squeeze-excitation (``se``): global average pool -> Dense(max(4, channels // 16), the
+  stage activation) -> Dense(channels, sigmoid) -> scale; on a residual block it scales
+  the residual branch after its last BN, before the add; on a plain block it scales the
+  block output after the activation;
+* the head's hidden Dense layers use the last stage's activation; ``dropout`` is one
+  Dropout layer right before the output layer (none when 0).
+
+Only the decoder (:meth:`CnnSpace.build`, :func:`backbone`) imports Keras / TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+
+from nas.errors import GenomeError
+from nas.space import TrainingRecipe
+
+if TYPE_CHECKING:
+    import keras
+
+    from nas.task import Task
+
+__all__ = [
+    "SPACE",
+    "CnnGenome",
+    "CnnSpace",
+    "Head",
+    "Stage",
+    "Stem",
+    "Training",
+    "backbone",
+    "downsampling",
+    "validate_genome",
+]
+
+Block = Literal["plain", "basic", "bottleneck"]
+Activation = Literal["relu", "swish", "gelu"]
+Pooling = Literal["avg", "max"]
+Optimizer = Literal["adam", "adamw", "sgd"]
+
+BLOCKS: tuple[str, ...] = ("plain", "basic", "bottleneck")
+ACTIVATIONS: tuple[str, ...] = ("relu", "swish", "gelu")
+POOLINGS: tuple[str, ...] = ("avg", "max")
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
+
+BN_EPSILON = 1.001e-5  # keras.applications.ResNet50's value
+# Keras' default BN momentum (0.99) leaves the moving statistics far from the batch
+# statistics after the ~100-200 steps of a brief search budget, so every candidate
+# scores near chance in inference mode (measured on the synthetic faces, 5 epochs of
+# 2,000 images: 5 sampled nets all at 0.20-0.23 with 0.99, three at 0.78-0.83 with 0.9).
+# Momentum has no parameters, so ResNet50's parameter count is unchanged.
+BN_MOMENTUM = 0.9
+SE_RATIO = 16
+SE_MIN_UNITS = 4
+
+# --- sampling grids (sample and mutate) -------------------------------------------------
+STEM_WIDTHS = (8, 12, 16, 24, 32)
+STEM_KERNELS = (3, 5, 7)
+STAGE_WIDTHS = (8, 12, 16, 24, 32, 48, 64, 96, 128)
+FIRST_STAGE_WIDTHS = 5  # the first sampled stage is 8..32 wide
+STAGE_DEPTHS = (1, 2, 3)
+STAGE_KERNELS = (3, 5)
+EXPANSIONS = (1, 2, 4)
+MAX_STAGES = 4
+SE_PROBABILITY = 0.25
+DENSE_WIDTHS = (32, 64, 128, 256)
+MAX_DENSE = 2
+DROPOUTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+ADAM_SAMPLED_LEARNING_RATES = (3e-4, 1e-3, 3e-3)
+SGD_SAMPLED_LEARNING_RATES = (1e-2, 3e-2, 1e-1)
+BATCH_SIZES = (16, 32, 64, 128, 256)
+SAMPLED_BATCH_SIZES = (32, 64, 128)
+WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
+MAX_DOWNSAMPLING = 16  # sampled nets reduce 48x48 inputs to no less than 3x3
+
+# --- validation ranges ------------------------------------------------------------------
+VALID_STEM_WIDTH = (1, 1024)
+VALID_STEM_KERNELS = (1, 3, 5, 7, 9, 11)
+VALID_STRIDES = (1, 2)
+VALID_STAGES = (1, 8)
+VALID_DEPTH = (1, 64)
+VALID_WIDTH = (1, 2048)
+VALID_STAGE_KERNELS = (1, 3, 5, 7)
+VALID_EXPANSION = (1, 8)
+VALID_DENSE_LAYERS = (0, 4)
+VALID_DENSE_WIDTH = (1, 8192)
+VALID_DROPOUT = (0.0, 0.9)
+VALID_LEARNING_RATE = (0.0, 1.0)  # exclusive of 0
+VALID_BATCH_SIZE = (1, 8192)
+VALID_WEIGHT_DECAY = (0.0, 1.0)
+
+
+def _as_float(value: Any) -> Any:
+    """Integral numbers become floats and -0.0 becomes 0.0; anything else is left alone."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return float(value) + 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stem:
+    """The first conv: ``width`` filters, ``kernel`` x ``kernel``, ``stride``; then BN,
+    the first stage's activation and, if ``pool``, a 3x3 max-pool with stride 2."""
+
+    width: int
+    kernel: int = 3
+    stride: int = 1
+    pool: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    """``depth`` blocks of one kind at one resolution.
+
+    ``block``: ``"plain"`` (conv-BN-act, no shortcut), ``"basic"`` (two kxk convs with a
+    shortcut, ResNet-18 style) or ``"bottleneck"`` (1x1 -> kxk -> 1x1 x ``expansion``
+    with a shortcut, ResNet-50 v1 style). ``width`` is the number of filters (the inner
+    width of a bottleneck, whose output has ``width * expansion`` channels). ``stride``
+    applies to the first block. ``expansion`` is canonically 1 for non-bottleneck stages.
+    """
+
+    block: Block
+    depth: int
+    width: int
+    kernel: int = 3
+    stride: int = 1
+    expansion: int = 1
+    se: bool = False
+    activation: Activation = "relu"
+
+    def __post_init__(self) -> None:
+        if self.block != "bottleneck":
+            object.__setattr__(self, "expansion", 1)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the stage's output."""
+        return self.width * self.expansion
+
+
+@dataclass(frozen=True, kw_only=True)
+class Head:
+    """Global ``pooling``, hidden Dense layers of widths ``dense``, then ``dropout``
+    right before the softmax output layer."""
+
+    pooling: Pooling = "avg"
+    dense: tuple[int, ...] = ()
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dense, list):
+            object.__setattr__(self, "dense", tuple(self.dense))
+        object.__setattr__(self, "dropout", _as_float(self.dropout))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Training:
+    """The co-evolved training recipe. ``adamw`` with no weight decay is ``adam``."""
+
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    optimizer: Optimizer = "adam"
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "learning_rate", _as_float(self.learning_rate))
+        object.__setattr__(self, "weight_decay", _as_float(self.weight_decay))
+        if self.optimizer == "adamw" and self.weight_decay == 0:
+            object.__setattr__(self, "optimizer", "adam")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CnnGenome:
+    """A whole candidate: stem, stages (at least one), head and training recipe."""
+
+    stem: Stem
+    stages: tuple[Stage, ...]
+    head: Head = Head()
+    training: Training = Training()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stages, list):
+            object.__setattr__(self, "stages", tuple(self.stages))
+
+
+def downsampling(genome: CnnGenome) -> int:
+    """The factor by which the backbone reduces each spatial side (with 'same' padding)."""
+    factor = genome.stem.stride * (2 if genome.stem.pool else 1)
+    for stage in genome.stages:
+        factor *= stage.stride
+    return factor
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _fail(path: str, message: str) -> GenomeError:
+    return GenomeError(f"invalid CNN genome: {path} {message}")
+
+
+def _check_int(path: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(path, f"must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise _fail(path, f"= {value} is out of range; allowed {low}..{high}")
+
+
+def _check_choice(path: str, value: Any, choices: Sequence[Any]) -> None:
+    if isinstance(value, bool) != isinstance(choices[0], bool) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise _fail(path, f"= {value!r} is not allowed; choose one of {allowed}")
+
+
+def _check_bool(path: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise _fail(path, f"must be true or false, got {value!r}")
+
+
+def _check_float(path: str, value: Any, low: float, high: float, *, open_low: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(path, f"must be a number, got {value!r}")
+    inside = (low < value if open_low else low <= value) and value <= high
+    if not inside:  # also catches NaN
+        bracket = "(" if open_low else "["
+        raise _fail(path, f"= {value!r} is out of range; allowed {bracket}{low:g}, {high:g}]")
+
+
+def _check_type(path: str, value: Any, cls: type) -> None:
+    if not isinstance(value, cls):
+        raise _fail(path, f"must be a {cls.__name__}, got {type(value).__name__}")
+
+
+def validate_genome(genome: Any) -> None:
+    """Raise :class:`GenomeError` naming the first gene outside its validation range."""
+    _check_type("genome", genome, CnnGenome)
+    stem = genome.stem
+    _check_type("stem", stem, Stem)
+    _check_int("stem.width", stem.width, *VALID_STEM_WIDTH)
+    _check_choice("stem.kernel", stem.kernel, VALID_STEM_KERNELS)
+    _check_choice("stem.stride", stem.stride, VALID_STRIDES)
+    _check_bool("stem.pool", stem.pool)
+
+    if not isinstance(genome.stages, tuple):
+        raise _fail("stages", f"must be a tuple of Stage, got {type(genome.stages).__name__}")
+    low, high = VALID_STAGES
+    if not low <= len(genome.stages) <= high:
+        raise _fail("stages", f"has {len(genome.stages)} stages; allowed {low}..{high}")
+    for i, stage in enumerate(genome.stages):
+        path = f"stages[{i}]"
+        _check_type(path, stage, Stage)
+        _check_choice(f"{path}.block", stage.block, BLOCKS)
+        _check_int(f"{path}.depth", stage.depth, *VALID_DEPTH)
+        _check_int(f"{path}.width", stage.width, *VALID_WIDTH)
+        _check_choice(f"{path}.kernel", stage.kernel, VALID_STAGE_KERNELS)
+        _check_choice(f"{path}.stride", stage.stride, VALID_STRIDES)
+        if stage.block == "bottleneck":
+            _check_int(f"{path}.expansion", stage.expansion, *VALID_EXPANSION)
+        elif stage.expansion != 1:
+            raise _fail(f"{path}.expansion", "must be 1 for a non-bottleneck stage")
+        _check_bool(f"{path}.se", stage.se)
+        _check_choice(f"{path}.activation", stage.activation, ACTIVATIONS)
+
+    head = genome.head
+    _check_type("head", head, Head)
+    _check_choice("head.pooling", head.pooling, POOLINGS)
+    if not isinstance(head.dense, tuple):
+        raise _fail("head.dense", f"must be a tuple of widths, got {type(head.dense).__name__}")
+    low, high = VALID_DENSE_LAYERS
+    if not low <= len(head.dense) <= high:
+        raise _fail("head.dense", f"has {len(head.dense)} layers; allowed {low}..{high}")
+    for i, width in enumerate(head.dense):
+        _check_int(f"head.dense[{i}]", width, *VALID_DENSE_WIDTH)
+    _check_float("head.dropout", head.dropout, *VALID_DROPOUT)
+
+    training = genome.training
+    _check_type("training", training, Training)
+    _check_float(
+        "training.learning_rate", training.learning_rate, *VALID_LEARNING_RATE, open_low=True
+    )
+    _check_int("training.batch_size", training.batch_size, *VALID_BATCH_SIZE)
+    _check_choice("training.optimizer", training.optimizer, OPTIMIZERS)
+    _check_float("training.weight_decay", training.weight_decay, *VALID_WEIGHT_DECAY)
+
+
+# --- JSON -------------------------------------------------------------------------------
+
+_FieldKind = Literal["int", "float", "str", "bool", "ints"]
+_KINDS: dict[type, dict[str, _FieldKind]] = {
+    Stem: {"width": "int", "kernel": "int", "stride": "int", "pool": "bool"},
+    Stage: {
+        "block": "str",
+        "depth": "int",
+        "width": "int",
+        "kernel": "int",
+        "stride": "int",
+        "expansion": "int",
+        "se": "bool",
+        "activation": "str",
+    },
+    Head: {"pooling": "str", "dense": "ints", "dropout": "float"},
+    Training: {
+        "learning_rate": "float",
+        "batch_size": "int",
+        "optimizer": "str",
+        "weight_decay": "float",
+    },
+}
+
+_T = TypeVar("_T")
+
+
+def _check_fields(path: str, data: Any, names: Sequence[str]) -> None:
+    where = path or "genome"
+    if not isinstance(data, Mapping):
+        raise GenomeError(f"CNN genome JSON: {where} must be an object, got {type(data).__name__}")
+    prefix = f"{path}." if path else ""
+    for key in data:
+        if key not in names:
+            raise GenomeError(
+                f"CNN genome JSON: unknown field {prefix}{key}; allowed: {', '.join(names)}"
+            )
+    for name in names:
+        if name not in data:
+            raise GenomeError(f"CNN genome JSON: missing field {prefix}{name}")
+
+
+def _parse_value(path: str, value: Any, kind: _FieldKind) -> Any:
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int" and is_int:
+        return value
+    if kind == "float" and (is_int or isinstance(value, float)):
+        return float(value)
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "ints" and isinstance(value, list | tuple):
+        return tuple(_parse_value(f"{path}[{i}]", v, "int") for i, v in enumerate(value))
+    expected = {
+        "int": "an integer",
+        "float": "a number",
+        "str": "a string",
+        "bool": "true or false",
+        "ints": "a list of integers",
+    }[kind]
+    raise GenomeError(f"CNN genome JSON: {path} must be {expected}, got {value!r}")
+
+
+def _parse(cls: type[_T], path: str, data: Any) -> _T:
+    kinds = _KINDS[cls]
+    _check_fields(path, data, list(kinds))
+    values = {
+        name: _parse_value(f"{path}.{name}", data[name], kind) for name, kind in kinds.items()
+    }
+    return cls(**values)
+
+
+def _dump(part: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(part):
+        value = getattr(part, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+# --- grid moves -------------------------------------------------------------------------
+
+_V = TypeVar("_V", int, float)
+
+
+def _pick(rng: np.random.Generator, options: Sequence[_T]) -> _T:
+    return options[int(rng.integers(len(options)))]
+
+
+def _step(value: _V, grid: Sequence[_V], rng: np.random.Generator) -> _V:
+    """A neighbour of ``value`` on the ascending ``grid``: the nearest grid value below or
+    above it (a value off the grid moves to the grid value on either side of it)."""
+    below = [v for v in grid if v < value]
+    above = [v for v in grid if v > value]
+    options = ([below[-1]] if below else []) + ([above[0]] if above else [])
+    return _pick(rng, options) if options else value
+
+
+def _other(value: _T, choices: Sequence[_T], rng: np.random.Generator) -> _T:
+    options = [c for c in choices if c != value]
+    return _pick(rng, options) if options else value
+
+
+# --- the space --------------------------------------------------------------------------
+
+
+class CnnSpace:
+    """The ResNet-style CNN search space (see the module docstring for its conventions).
+
+    ``max_downsampling`` bounds how much sampled genomes shrink the input (16: a 48x48
+    face ends at no less than 3x3); mutation and crossover keep children within it, or
+    within their parents' downsampling when a parent already exceeds it (e.g. ResNet50's
+    32). It bounds the operators only; ``validate`` accepts any downsampling.
+    """
+
+    name = "cnn"
+
+    def __init__(self, *, max_downsampling: int = MAX_DOWNSAMPLING) -> None:
+        self.max_downsampling = max_downsampling
+
+    # -- sampling ------------------------------------------------------------------------
+
+    def sample(self, rng: np.random.Generator) -> CnnGenome:
+        """Draw a small random genome from the sampling grids."""
+        activation = _pick(rng, ACTIVATIONS)
+        budget = int(math.log2(self.max_downsampling))
+        stem_stride = _pick(rng, (1, 2)) if budget >= 1 else 1
+        budget -= stem_stride - 1
+        pool = budget >= 1 and bool(rng.random() < 0.5)
+        budget -= int(pool)
+        stem = Stem(
+            width=_pick(rng, STEM_WIDTHS),
+            kernel=_pick(rng, STEM_KERNELS),
+            stride=stem_stride,
+            pool=pool,
+        )
+        n_stages = int(rng.integers(1, MAX_STAGES + 1))
+        # a pyramid: the first stage is 8..32 wide; a later stage is as wide as the one
+        # before or ~1.5x wider, and ~1.5x or 2x wider when it halves the resolution
+        index = int(rng.integers(FIRST_STAGE_WIDTHS))
+        stages = []
+        for i in range(n_stages):
+            stride = 2 if budget >= 1 and rng.random() < 0.5 else 1
+            budget -= stride - 1
+            if i > 0:
+                index += int(rng.integers(2)) + (stride - 1)
+            width = STAGE_WIDTHS[min(index, len(STAGE_WIDTHS) - 1)]
+            stages.append(
+                self._sample_stage(rng, width=width, stride=stride, activation=activation)
+            )
+        return CnnGenome(
+            stem=stem,
+            stages=tuple(stages),
+            head=self._sample_head(rng),
+            training=self._sample_training(rng),
+        )
+
+    def _sample_stage(
+        self, rng: np.random.Generator, *, width: int, stride: int, activation: str
+    ) -> Stage:
+        block = _pick(rng, BLOCKS)
+        return Stage(
+            block=block,  # type: ignore[arg-type]
+            depth=_pick(rng, STAGE_DEPTHS),
+            width=width,
+            kernel=_pick(rng, STAGE_KERNELS),
+            stride=stride,
+            expansion=_pick(rng, EXPANSIONS) if block == "bottleneck" else 1,
+            se=bool(rng.random() < SE_PROBABILITY),
+            activation=activation,  # type: ignore[arg-type]
+        )
+
+    def _sample_head(self, rng: np.random.Generator) -> Head:
+        n_dense = int(rng.integers(0, MAX_DENSE + 1))
+        dense = sorted((_pick(rng, DENSE_WIDTHS) for _ in range(n_dense)), reverse=True)
+        return Head(
+            pooling=_pick(rng, POOLINGS),  # type: ignore[arg-type]
+            dense=tuple(dense),
+            dropout=_pick(rng, DROPOUTS),
+        )
+
+    def _sample_training(self, rng: np.random.Generator) -> Training:
+        optimizer = _pick(rng, OPTIMIZERS)
+        rates = SGD_SAMPLED_LEARNING_RATES if optimizer == "sgd" else ADAM_SAMPLED_LEARNING_RATES
+        decays = WEIGHT_DECAYS[1:] if optimizer == "adamw" else WEIGHT_DECAYS
+        return Training(
+            learning_rate=_pick(rng, rates),
+            batch_size=_pick(rng, SAMPLED_BATCH_SIZES),
+            optimizer=optimizer,  # type: ignore[arg-type]
+            weight_decay=_pick(rng, decays),
+        )
+
+    # -- variation -----------------------------------------------------------------------
+
+    def mutate(self, genome: CnnGenome, rng: np.random.Generator) -> CnnGenome:
+        """Change one randomly chosen gene group; the result is valid and differs.
+
+        Groups (with their weights): one gene of one stage (0.5), add a sampled stage at
+        a random position (0.08, up to 4 stages), remove a stage (0.08, down to 1), one
+        stem gene (0.1), one head gene (0.1), one training gene (0.14). Raises
+        :class:`GenomeError` if ``genome`` itself is invalid.
+        """
+        self.validate(genome)
+        cap = max(self.max_downsampling, downsampling(genome))
+        for _ in range(200):
+            child = self._mutate_once(genome, rng)
+            if child != genome and downsampling(child) <= cap and self._is_valid(child):
+                return child
+        raise RuntimeError(f"could not mutate {self.describe(genome)}")  # pragma: no cover
+
+    def _mutate_once(self, genome: CnnGenome, rng: np.random.Generator) -> CnnGenome:
+        n = len(genome.stages)
+        groups: list[tuple[float, Callable[[], CnnGenome]]] = [
+            (0.5, lambda: self._mutate_stage(genome, rng)),
+            (0.08 if n < MAX_STAGES else 0.0, lambda: self._add_stage(genome, rng)),
+            (0.08 if n > 1 else 0.0, lambda: self._remove_stage(genome, rng)),
+            (0.1, lambda: replace(genome, stem=self._mutate_stem(genome.stem, rng))),
+            (0.1, lambda: replace(genome, head=self._mutate_head(genome.head, rng))),
+            (0.14, lambda: replace(genome, training=self._mutate_training(genome.training, rng))),
+        ]
+        weights = np.array([w for w, _ in groups])
+        chosen = int(rng.choice(len(groups), p=weights / weights.sum()))
+        return groups[chosen][1]()
+
+    def _mutate_stage(self, genome: CnnGenome, rng: np.random.Generator) -> CnnGenome:
+        i = int(rng.integers(len(genome.stages)))
+        stage = genome.stages[i]
+        genes = ["width", "depth", "kernel", "stride", "block", "se", "activation"]
+        if stage.block == "bottleneck":
+            genes.append("expansion")
+        gene = _pick(rng, genes)
+        if gene == "width":
+            new = replace(stage, width=_step(stage.width, STAGE_WIDTHS, rng))
+        elif gene == "depth":
+            new = replace(stage, depth=_step(stage.depth, STAGE_DEPTHS, rng))
+        elif gene == "kernel":
+            new = replace(stage, kernel=_step(stage.kernel, STAGE_KERNELS, rng))
+        elif gene == "stride":
+            new = replace(stage, stride=3 - stage.stride)
+        elif gene == "block":
+            block = _other(stage.block, BLOCKS, rng)
+            expansion = _pick(rng, EXPANSIONS) if block == "bottleneck" else 1
+            new = replace(stage, block=block, expansion=expansion)
+        elif gene == "se":
+            new = replace(stage, se=not stage.se)
+        elif gene == "activation":
+            new = replace(stage, activation=_other(stage.activation, ACTIVATIONS, rng))
+        else:
+            new = replace(stage, expansion=_step(stage.expansion, EXPANSIONS, rng))
+        stages = (*genome.stages[:i], new, *genome.stages[i + 1 :])
+        return replace(genome, stages=stages)
+
+    def _add_stage(self, genome: CnnGenome, rng: np.random.Generator) -> CnnGenome:
+        position = int(rng.integers(len(genome.stages) + 1))
+        neighbour = genome.stages[min(position, len(genome.stages) - 1)]
+        stride = _pick(rng, (1, 2))
+        stage = self._sample_stage(
+            rng, width=_pick(rng, STAGE_WIDTHS), stride=stride, activation=neighbour.activation
+        )
+        stages = (*genome.stages[:position], stage, *genome.stages[position:])
+        return replace(genome, stages=stages)
+
+    def _remove_stage(self, genome: CnnGenome, rng: np.random.Generator) -> CnnGenome:
+        i = int(rng.integers(len(genome.stages)))
+        return replace(genome, stages=genome.stages[:i] + genome.stages[i + 1 :])
+
+    def _mutate_stem(self, stem: Stem, rng: np.random.Generator) -> Stem:
+        gene = _pick(rng, ("width", "kernel", "stride", "pool"))
+        if gene == "width":
+            return replace(stem, width=_step(stem.width, STEM_WIDTHS, rng))
+        if gene == "kernel":
+            return replace(stem, kernel=_step(stem.kernel, STEM_KERNELS, rng))
+        if gene == "stride":
+            return replace(stem, stride=3 - stem.stride)
+        return replace(stem, pool=not stem.pool)
+
+    def _mutate_head(self, head: Head, rng: np.random.Generator) -> Head:
+        gene = _pick(rng, ("pooling", "dense", "dropout"))
+        if gene == "pooling":
+            return replace(head, pooling=_other(head.pooling, POOLINGS, rng))
+        if gene == "dropout":
+            return replace(head, dropout=_step(head.dropout, DROPOUTS, rng))
+        moves = []
+        if len(head.dense) < MAX_DENSE:
+            moves.append("add")
+        if head.dense:
+            moves += ["remove", "resize"]
+        move = _pick(rng, moves)
+        dense = list(head.dense)
+        if move == "add":
+            dense.insert(int(rng.integers(len(dense) + 1)), _pick(rng, DENSE_WIDTHS))
+        elif move == "remove":
+            del dense[int(rng.integers(len(dense)))]
+        else:
+            i = int(rng.integers(len(dense)))
+            dense[i] = _step(dense[i], DENSE_WIDTHS, rng)
+        return replace(head, dense=tuple(dense))
+
+    def _mutate_training(self, training: Training, rng: np.random.Generator) -> Training:
+        gene = _pick(rng, ("learning_rate", "batch_size", "optimizer", "weight_decay"))
+        if gene == "learning_rate":
+            return replace(
+                training, learning_rate=_step(training.learning_rate, LEARNING_RATES, rng)
+            )
+        if gene == "batch_size":
+            return replace(training, batch_size=_step(training.batch_size, BATCH_SIZES, rng))
+        if gene == "weight_decay":
+            return replace(training, weight_decay=_step(training.weight_decay, WEIGHT_DECAYS, rng))
+        optimizer = _other(training.optimizer, OPTIMIZERS, rng)
+        decay = training.weight_decay
+        if optimizer == "adamw" and decay == 0:
+            decay = _pick(rng, WEIGHT_DECAYS[1:])  # adamw without decay would just be adam
+        return replace(training, optimizer=optimizer, weight_decay=decay)
+
+    def crossover(
+        self, a: CnnGenome, b: CnnGenome, rng: np.random.Generator
+    ) -> tuple[CnnGenome, CnnGenome]:
+        """One-point crossover of the stage lists (aligned by index, so a child has as
+        many stages as one of its parents or in between) plus a uniform exchange of stem,
+        head and training. Both children are valid."""
+        self.validate(a)
+        self.validate(b)
+        cap = max(self.max_downsampling, downsampling(a), downsampling(b))
+        longest = max(len(a.stages), len(b.stages))
+        children = (a, b)
+        for _ in range(20):
+            cut = int(rng.integers(1, longest)) if longest > 1 else 1
+            stages_a = a.stages[:cut] + b.stages[cut:]
+            stages_b = b.stages[:cut] + a.stages[cut:]
+            swap = rng.random(3) < 0.5
+            stem_a, stem_b = (b.stem, a.stem) if swap[0] else (a.stem, b.stem)
+            head_a, head_b = (b.head, a.head) if swap[1] else (a.head, b.head)
+            train_a, train_b = (b.training, a.training) if swap[2] else (a.training, b.training)
+            children = (
+                CnnGenome(stem=stem_a, stages=stages_a, head=head_a, training=train_a),
+                CnnGenome(stem=stem_b, stages=stages_b, head=head_b, training=train_b),
+            )
+            if all(downsampling(c) <= cap for c in children):
+                break
+        return children
+
+    # -- validation and JSON -------------------------------------------------------------
+
+    def validate(self, genome: Any) -> None:
+        """Raise :class:`GenomeError` naming the first gene outside its validation range."""
+        validate_genome(genome)
+
+    def _is_valid(self, genome: CnnGenome) -> bool:
+        try:
+            validate_genome(genome)
+        except GenomeError:
+            return False
+        return True
+
+    def to_json(self, genome: CnnGenome) -> dict[str, Any]:
+        """Nested plain dicts and lists: ``{"stem": {...}, "stages": [...], ...}``."""
+        return {
+            "stem": _dump(genome.stem),
+            "stages": [_dump(s) for s in genome.stages],
+            "head": _dump(genome.head),
+            "training": _dump(genome.training),
+        }
+
+    def from_json(self, data: Mapping[str, Any]) -> CnnGenome:
+        """Parse and validate; unknown, missing or mistyped fields raise
+        :class:`GenomeError` naming their path, e.g. ``stages[1].width``."""
+        _check_fields("", data, ("stem", "stages", "head", "training"))
+        stages = data["stages"]
+        if not isinstance(stages, list | tuple):
+            raise GenomeError(f"CNN genome JSON: stages must be a list, got {stages!r}")
+        genome = CnnGenome(
+            stem=_parse(Stem, "stem", data["stem"]),
+            stages=tuple(_parse(Stage, f"stages[{i}]", s) for i, s in enumerate(stages)),
+            head=_parse(Head, "head", data["head"]),
+            training=_parse(Training, "training", data["training"]),
+        )
+        validate_genome(genome)
+        return genome
+
+    # -- decoding and summaries ----------------------------------------------------------
+
+    def build(self, genome: CnnGenome, task: Task) -> keras.Model:
+        """Decode to an uncompiled Keras model: raw pixels -> Rescaling(1/255) ->
+        backbone -> global pooling -> hidden Dense+activation -> Dropout -> softmax."""
+        import keras
+
+        if task.kind != "classification":
+            raise ValueError(f"the CNN space builds classifiers, not {task.kind!r} models")
+        self.validate(genome)
+        inputs = keras.Input(shape=task.input_shape, dtype="float32", name="pixels")
+        x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+        x = _apply_backbone(genome, x)
+        head = genome.head
+        if head.pooling == "avg":
+            x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        else:
+            x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
+        activation = genome.stages[-1].activation
+        for i, units in enumerate(head.dense, start=1):
+            x = keras.layers.Dense(units, name=f"fc{i}")(x)
+            x = keras.layers.Activation(activation, name=f"fc{i}_act")(x)
+        if head.dropout > 0:
+            x = keras.layers.Dropout(head.dropout, name="dropout")(x)
+        outputs = keras.layers.Dense(task.num_classes, activation="softmax", name="predictions")(x)
+        return keras.Model(inputs, outputs, name="cnn")
+
+    def recipe(self, genome: CnnGenome) -> TrainingRecipe:
+        """The genome's training settings."""
+        t = genome.training
+        return TrainingRecipe(
+            learning_rate=t.learning_rate,
+            batch_size=t.batch_size,
+            optimizer=t.optimizer,
+            weight_decay=t.weight_decay,
+        )
+
+    def describe(self, genome: CnnGenome) -> str:
+        """One line, e.g. ``stem16k3 | basic2x32 | bottleneck3x64e4 s2 se | avg | adam lr1e-3 b64``."""
+        stem = genome.stem
+        parts = [
+            f"stem{stem.width}k{stem.kernel}"
+            + (" s2" if stem.stride == 2 else "")
+            + (" pool" if stem.pool else "")
+        ]
+        for s in genome.stages:
+            text = f"{s.block}{s.depth}x{s.width}"
+            text += f"e{s.expansion}" if s.block == "bottleneck" else ""
+            text += f"k{s.kernel}" if s.kernel != 3 else ""
+            text += " s2" if s.stride == 2 else ""
+            text += " se" if s.se else ""
+            text += f" {s.activation}" if s.activation != "relu" else ""
+            parts.append(text)
+        head = genome.head
+        text = head.pooling
+        text += f" fc{'-'.join(str(u) for u in head.dense)}" if head.dense else ""
+        text += f" drop{head.dropout:g}" if head.dropout else ""
+        parts.append(text)
+        t = genome.training
+        text = f"{t.optimizer} lr{_short(t.learning_rate)} b{t.batch_size}"
+        text += f" wd{_short(t.weight_decay)}" if t.weight_decay else ""
+        parts.append(text)
+        return " | ".join(parts)
+
+
+def _short(x: float) -> str:
+    """``0.001`` -> ``1e-3``, ``0.00025`` -> ``2.5e-4``."""
+    mantissa, exponent = f"{x:.3e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+# --- decoder ----------------------------------------------------------------------------
+
+
+def backbone(genome: CnnGenome, input_shape: tuple[int, int, int]) -> keras.Model:
+    """The stem and stages alone (no rescaling, pooling or head), as a Keras model.
+
+    With ``baselines.resnet50.RESNET50`` this is ``keras.applications.ResNet50(
+    include_top=False, weights=None)`` layer for layer.
+    """
+    import keras
+
+    validate_genome(genome)
+    inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
+    return keras.Model(inputs, _apply_backbone(genome, inputs), name="cnn_backbone")
+
+
+def _apply_backbone(genome: CnnGenome, x: Any) -> Any:
+    import keras
+
+    layers = keras.layers
+    stem = genome.stem
+    activation = genome.stages[0].activation
+    x = _conv_bn(x, stem.width, stem.kernel, stem.stride, "stem")
+    x = layers.Activation(activation, name="stem_act")(x)
+    if stem.pool:
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    channels = stem.width
+    for i, stage in enumerate(genome.stages, start=1):
+        for j in range(1, stage.depth + 1):
+            stride = stage.stride if j == 1 else 1
+            x = _block(x, stage, stride, channels, f"stage{i}_block{j}")
+            channels = stage.out_channels
+    return x
+
+
+def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
+    import keras
+
+    x = keras.layers.Conv2D(
+        filters, kernel, strides=stride, padding="same", use_bias=True, name=f"{name}_conv"
+    )(x)
+    return keras.layers.BatchNormalization(
+        momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn"
+    )(x)
+
+
+def _block(x: Any, stage: Stage, stride: int, in_channels: int, name: str) -> Any:
+    import keras
+
+    layers = keras.layers
+    act = stage.activation
+    if stage.block == "plain":
+        y = _conv_bn(x, stage.width, stage.kernel, stride, f"{name}_1")
+        y = layers.Activation(act, name=f"{name}_1_act")(y)
+        return _squeeze_excite(y, act, f"{name}_se") if stage.se else y
+
+    out_channels = stage.out_channels
+    if stride != 1 or in_channels != out_channels:
+        shortcut = _conv_bn(x, out_channels, 1, stride, f"{name}_0")
+    else:
+        shortcut = x
+    if stage.block == "basic":
+        y = _conv_bn(x, stage.width, stage.kernel, stride, f"{name}_1")
+        y = layers.Activation(act, name=f"{name}_1_act")(y)
+        y = _conv_bn(y, stage.width, stage.kernel, 1, f"{name}_2")
+    else:  # bottleneck, ResNet v1: the stride is on the first 1x1 conv
+        y = _conv_bn(x, stage.width, 1, stride, f"{name}_1")
+        y = layers.Activation(act, name=f"{name}_1_act")(y)
+        y = _conv_bn(y, stage.width, stage.kernel, 1, f"{name}_2")
+        y = layers.Activation(act, name=f"{name}_2_act")(y)
+        y = _conv_bn(y, out_channels, 1, 1, f"{name}_3")
+    if stage.se:
+        y = _squeeze_excite(y, act, f"{name}_se")
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation(act, name=f"{name}_out")(y)
+
+
+def _squeeze_excite(x: Any, activation: str, name: str) -> Any:
+    import keras
+
+    layers = keras.layers
+    channels = int(x.shape[-1])
+    s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
+    s = layers.Dense(max(SE_MIN_UNITS, channels // SE_RATIO), name=f"{name}_reduce")(s)
+    s = layers.Activation(activation, name=f"{name}_reduce_act")(s)
+    s = layers.Dense(channels, activation="sigmoid", name=f"{name}_expand")(s)
+    return layers.Multiply(name=f"{name}_scale")([x, s])
+
+
+SPACE = CnnSpace()
+"""The space ``load_space("cnn")`` returns."""
