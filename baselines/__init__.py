@@ -1,1 +1,83 @@
-"""Hand-designed architectures written as genomes of the search spaces."""
+"""Hand-designed architectures written as genomes of the search spaces.
+
+A baseline is seeded into a search (``[search] seeds = ["resnet50"]``), trained alone
+with ``nas baseline NAME``, mutated and exported like any other genome. A seed may also
+be a genome JSON file, as written by ``nas export`` (``{"space": ..., "genome": ...}``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.errors import ConfigError, GenomeError
+from nas.space import SearchSpace
+
+__all__ = ["BASELINES", "PRETRAINED", "Seed", "load_pretrained", "load_seed"]
+
+BASELINES: dict[str, tuple[str, str]] = {
+    "resnet50": ("cnn", "baselines.resnet50:RESNET50"),
+    "resunet": ("resunet", "baselines.resunet:RESUNET"),
+}
+"""Baseline name -> (search space, ``module:attribute`` of its genome)."""
+
+PRETRAINED: dict[str, str] = {"resnet50": "baselines.resnet50:load_imagenet_weights"}
+"""Baseline name -> ``module:function(model, path)`` that loads local pre-trained weights."""
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A genome to place in generation 0, with the label tables and plots show."""
+
+    label: str
+    genome: Any
+
+
+def load_seed(spec: str, space: SearchSpace) -> Seed:
+    """A baseline by name, or a genome JSON file, as a genome of ``space``.
+
+    Raises :class:`ConfigError` when the name is unknown, the file unreadable, or the
+    genome belongs to another space; :class:`GenomeError` when the genome is invalid.
+    """
+    if spec in BASELINES:
+        space_name, target = BASELINES[spec]
+        if space_name != space.name:
+            raise ConfigError(
+                f"seed {spec!r} is a genome of the {space_name!r} space, but the experiment searches "
+                f"the {space.name!r} space; seed it into a {space_name!r} experiment"
+            )
+        module, attribute = target.split(":")
+        genome = getattr(importlib.import_module(module), attribute)
+        space.validate(genome)
+        return Seed(spec, genome)
+    path = Path(spec)
+    if path.suffix != ".json":
+        raise ConfigError(
+            f"seed {spec!r}: not a baseline ({', '.join(BASELINES)}) nor a genome .json file"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"seed {spec}: no such genome file") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"seed {spec}: not readable JSON ({exc})") from None
+    if isinstance(data, dict) and "genome" in data:
+        if data.get("space", space.name) != space.name:
+            raise ConfigError(
+                f"seed {spec}: a genome of the {data['space']!r} space, not {space.name!r}"
+            )
+        data = data["genome"]
+    try:
+        genome = space.from_json(data)
+    except GenomeError as exc:
+        raise GenomeError(f"seed {spec}: {exc}") from None
+    return Seed(path.stem, genome)
+
+
+def load_pretrained(name: str, model: Any, path: str) -> int:
+    """Load the local pre-trained weights file ``path`` into ``name``'s decoded ``model``."""
+    module, function = PRETRAINED[name].split(":")
+    return getattr(importlib.import_module(module), function)(model, path)

@@ -109,6 +109,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(command=_cmd_export)
 
+    baseline = commands.add_parser(
+        "baseline",
+        help="train a hand-designed baseline alone, with the same budget as a search",
+        description="Train a baseline genome (resnet50, resunet) once, with the data and budget of an "
+        "experiment, into a run directory that 'nas pareto' and 'nas export' read.",
+    )
+    baseline.add_argument(
+        "name", help="baseline name: resnet50 (cnn space) or resunet (resunet space)"
+    )
+    baseline.add_argument(
+        "--experiment", type=Path, metavar="TOML", help="take data and budget from this experiment"
+    )
+    baseline.add_argument(
+        "--task", choices=("emotion", "keypoints"), help="the task, when no --experiment is given"
+    )
+    baseline.add_argument("--data", metavar="PATH", help="dataset file, overrides the experiment's")
+    baseline.add_argument(
+        "--weights",
+        type=Path,
+        metavar="H5",
+        help="local pre-trained weights (ResNet50: Keras' ImageNet notop .h5); never downloaded",
+    )
+    baseline.add_argument(
+        "--out", type=Path, metavar="DIR", help="run directory (default runs/baseline-NAME-TASK)"
+    )
+    baseline.add_argument(
+        "--address", metavar="ADDR", help="Ray cluster to use; default: start Ray here"
+    )
+    baseline.add_argument(
+        "--storage", metavar="URL", help="Optuna storage URL (default sqlite:///RUN/study.db)"
+    )
+    baseline.set_defaults(command=_cmd_baseline)
+
     data = commands.add_parser(
         "data",
         help="check a dataset file and print what it holds",
@@ -204,6 +237,61 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"  genome:      {result.genome_file}\n"
         f"  model card:  {result.model_card}"
     )
+    return 0
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from baselines import BASELINES
+    from nas.config import experiment_from_dict, load_experiment
+    from nas.errors import ConfigError
+    from nas.search import run_baseline
+
+    if args.name not in BASELINES:
+        raise ConfigError(f"unknown baseline {args.name!r} (known: {', '.join(BASELINES)})")
+    space = BASELINES[args.name][0]
+    if args.experiment:
+        experiment = load_experiment(args.experiment)
+        if args.task and args.task != experiment.data.task:
+            raise ConfigError(
+                f"--task {args.task} contradicts {args.experiment}'s task {experiment.data.task!r}"
+            )
+    else:
+        task = args.task or ("keypoints" if space == "resunet" else "emotion")
+        objectives = ["rmse", "params"] if task == "keypoints" else ["accuracy", "params"]
+        experiment = experiment_from_dict(
+            {"name": "baseline", "objectives": objectives, "data": {"task": task}}
+        )
+    if args.data:
+        experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))
+    experiment = experiment.replace(
+        name=f"baseline-{args.name}-{experiment.data.task}", space=space
+    )
+    out_dir = args.out or Path("runs") / experiment.name
+    console = _console()
+    if args.name == "resnet50" and args.weights is None:
+        console.print(
+            "No --weights file: training ResNet50 from scratch (facenas never downloads weights)."
+        )
+    budget = experiment.budget
+    console.print(
+        f"Training baseline [bold]{args.name}[/] on {experiment.data.path} ({experiment.data.task}): "
+        f"{budget.epochs} epoch(s), at most {budget.max_train_images or 'all'} images, {budget.train_seconds:g} s cap"
+    )
+    record = run_baseline(
+        experiment,
+        args.name,
+        out_dir=out_dir,
+        weights=args.weights,
+        storage=args.storage,
+        address=args.address,
+    )
+    if not record.ok:
+        console.print(f"[red]failed[/]: {record.failure}: {record.detail}")
+        return 1
+    metrics = "  ".join(f"{k} {_metric(k, record)}" for k in (*experiment.objectives, "flops"))
+    console.print(f"{args.name}: {metrics}  ({record.seconds:.0f} s). Run: {out_dir}")
     return 0
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.objectives import METRICS
+from nas.objectives import METRICS, TASK_METRICS
 
 __all__ = ["Budget", "DataConfig", "Experiment", "SearchConfig", "load_experiment"]
 
@@ -46,17 +46,22 @@ def _require(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    """Where the images come from and how they are labelled.
+    """Where the images come from and what is learnt from them.
 
-    ``path`` is a Kaggle ``fer2013.csv`` / ``icml_face_data.csv`` (plain or ``.gz``),
-    relative to the working directory, or ``"builtin:faces"`` for the synthetic faces.
+    ``task`` is ``"emotion"`` (classification of FER2013-layout files) or ``"keypoints"``
+    (Kaggle Facial Keypoints layout). ``path`` is relative to the working directory; empty
+    means the task's built-in synthetic faces (``builtin:faces`` / ``builtin:keypoint-faces``).
     """
 
-    path: str = "builtin:faces"
+    task: str = "emotion"
+    path: str = ""
     classes: int = 5
     validation_fraction: float = 0.1
 
     def __post_init__(self) -> None:
+        _require(self.task in _TASKS, f"task must be 'emotion' or 'keypoints', got {self.task!r}")
+        if not self.path:
+            object.__setattr__(self, "path", _TASKS[self.task][1])
         _require(self.classes in (5, 7), f"classes must be 5 or 7, got {self.classes}")
         _require(
             0.0 < self.validation_fraction < 0.5,
@@ -106,6 +111,7 @@ class SearchConfig:
     mutation_prob: float = 0.8
     workers: int = 2
     threads_per_worker: int = 0
+    seeds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require(
@@ -118,6 +124,10 @@ class SearchConfig:
         _require(0.0 <= self.mutation_prob <= 1.0, "mutation_prob must be in [0, 1]")
         _require(1 <= self.workers <= 4096, f"workers must be in 1..4096, got {self.workers}")
         _require(self.threads_per_worker >= 0, "threads_per_worker must be >= 0 (0 = auto)")
+        _require(
+            len(self.seeds) <= self.population,
+            f"{len(self.seeds)} seeds do not fit a population of {self.population}",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +152,13 @@ class Experiment:
         for name in self.objectives:
             _require(name in METRICS, f"unknown objective {name!r} (known: {', '.join(METRICS)})")
         _require(len(set(self.objectives)) == len(self.objectives), "objectives repeat a metric")
+        kind = _TASKS[self.data.task][0]
+        for name in self.objectives:
+            _require(
+                name in TASK_METRICS[kind],
+                f"objective {name!r} does not apply to the {self.data.task} task "
+                f"(use {', '.join(sorted(TASK_METRICS[kind]))})",
+            )
 
     def replace(self, **changes: Any) -> Experiment:
         """A copy with top-level fields replaced."""
@@ -151,6 +168,12 @@ class Experiment:
         """Plain data, the inverse of :func:`experiment_from_dict`."""
         return dataclasses.asdict(self)
 
+
+_TASKS = {
+    "emotion": ("classification", "builtin:faces"),
+    "keypoints": ("keypoints", "builtin:keypoint-faces"),
+}
+"""Task name -> (kind of model output, built-in dataset)."""
 
 _SECTIONS = {"data": DataConfig, "budget": Budget, "search": SearchConfig}
 

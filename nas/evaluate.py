@@ -21,11 +21,12 @@ import tensorflow as tf
 
 from nas.errors import EvaluationFailure, GenomeError
 from nas.model_stats import count_flops
-from nas.scoring import accuracy, macro_f1
+from nas.scoring import accuracy, keypoint_rmse, macro_f1
 from nas.space import TrainingRecipe, load_space
+from nas.task import Task
 from nas.trial import EvalData, EvalRequest, EvalResult
 
-__all__ = ["configure_threads", "evaluate", "make_optimizer"]
+__all__ = ["configure_threads", "evaluate", "make_optimizer", "masked_keypoint_loss"]
 
 _threads_configured: int | None = None
 
@@ -95,6 +96,16 @@ def _train_and_score(request: EvalRequest, data: EvalData) -> tuple[dict[str, fl
         model = space.build(genome, data.task)
     except (ValueError, TypeError) as exc:
         raise EvaluationFailure("build_error", _one_line(exc)) from None
+    if request.pretrained is not None:
+        from baselines import load_pretrained
+
+        name, path = request.pretrained
+        try:
+            load_pretrained(name, model, path)
+        except (OSError, ValueError) as exc:
+            raise EvaluationFailure(
+                "build_error", f"pre-trained weights {path}: {_one_line(exc)}"
+            ) from None
     params = int(model.count_params())
     budget = request.budget
     if params > budget.max_params:
@@ -104,35 +115,87 @@ def _train_and_score(request: EvalRequest, data: EvalData) -> tuple[dict[str, fl
     flops = count_flops(model)
 
     recipe = space.recipe(genome)
-    model.compile(optimizer=make_optimizer(recipe), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=make_optimizer(recipe), loss=_loss(data.task))
     guard = _TrainingGuard(budget.train_seconds)
     model.fit(
-        data.train_images.astype(np.float32),
-        data.train_labels,
-        batch_size=recipe.batch_size,
+        _training_batches(data, recipe.batch_size, request.seed),
         epochs=budget.epochs,
-        shuffle=True,
         verbose=0,
         callbacks=[guard],
     )
     if guard.diverged:
         raise EvaluationFailure("nan_loss", guard.diverged)
 
-    probabilities = model.predict(
+    predictions = model.predict(
         data.validation_images.astype(np.float32), batch_size=256, verbose=0
     )
-    if not np.all(np.isfinite(probabilities)):
+    if not np.all(np.isfinite(predictions)):
         raise EvaluationFailure("nan_loss", "the trained model predicts NaN")
-    predicted = probabilities.argmax(axis=1)
-    labels = data.validation_labels
-    metrics = {
-        "accuracy": accuracy(labels, predicted),
-        "macro_f1": macro_f1(labels, predicted, data.task.num_classes),
+    metrics = _scores(data, predictions) | {
         "params": float(params),
         "flops": float(flops),
         "latency_ms": _latency_ms(model, data.validation_images[:1].astype(np.float32)),
     }
     return metrics, _weights_bytes(model), guard.stopped_early
+
+
+def masked_keypoint_loss(scale: float):
+    """Mean squared error over the coordinates present, in units of ``scale`` pixels.
+
+    Targets hold NaN where a point is missing: those coordinates add nothing to the loss
+    or to its gradient, and the mean is over the coordinates present in the batch.
+    """
+
+    def loss(targets: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
+        present = tf.math.is_finite(targets)
+        error = tf.where(present, (predicted - tf.where(present, targets, 0.0)) / scale, 0.0)
+        count = tf.reduce_sum(tf.cast(present, error.dtype))
+        return tf.reduce_sum(tf.square(error)) / tf.maximum(count, 1.0)
+
+    return loss
+
+
+def _loss(task: Task):
+    if task.kind == "keypoints":
+        return masked_keypoint_loss(float(max(task.input_shape[:2])))
+    return "sparse_categorical_crossentropy"
+
+
+def _scores(data: EvalData, predictions: np.ndarray) -> dict[str, float]:
+    targets = data.validation_targets
+    if data.task.kind == "keypoints":
+        return {"rmse": keypoint_rmse(targets, predictions)}
+    predicted = predictions.argmax(axis=1)
+    return {
+        "accuracy": accuracy(targets, predicted),
+        "macro_f1": macro_f1(targets, predicted, data.task.num_classes),
+    }
+
+
+def _training_batches(data: EvalData, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Shuffled batches, with random horizontal flips when the data allows them."""
+    images = data.train_images.astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, data.train_targets))
+    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if data.flip_permutation is not None:
+        permutation = tf.constant(data.flip_permutation, dtype=tf.int32)
+        width = float(data.task.input_shape[1])
+        generator = tf.random.Generator.from_seed(seed)
+
+        def flip(batch_images: tf.Tensor, keypoints: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            chosen = generator.uniform([tf.shape(batch_images)[0]]) < 0.5
+            mirrored = tf.gather(keypoints, permutation, axis=1)
+            mirrored = tf.stack([width - 1.0 - mirrored[..., 0], mirrored[..., 1]], axis=-1)
+            return (
+                tf.where(
+                    chosen[:, None, None, None], tf.reverse(batch_images, axis=[2]), batch_images
+                ),
+                tf.where(chosen[:, None, None], mirrored, keypoints),
+            )
+
+        dataset = dataset.map(flip)
+    return dataset.prefetch(1)
 
 
 class _TrainingGuard(keras.callbacks.Callback):

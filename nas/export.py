@@ -28,7 +28,7 @@ import keras
 from nas.errors import ConfigError
 from nas.pareto import compute_front
 from nas.space import load_space
-from nas.store import RunStore, TrialRecord
+from nas.store import RunInfo, RunStore, TrialRecord
 
 __all__ = ["ExportResult", "export_trial", "load_trained_model", "select_trial"]
 
@@ -153,7 +153,7 @@ def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Mo
         "",
         f"Input: float32 grey pixels in 0..255, shape (batch, {height}, {width}, {channels}); the model "
         "scales them itself.",
-        f"Output: class probabilities in the order {', '.join(info.class_names)}.",
+        _output_line(info),
         "",
         "```",
         f"docker run -p 8501:8501 -v $PWD/{name}:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
@@ -163,6 +163,13 @@ def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Mo
         "",
     ]
     return "\n".join(lines)
+
+
+def _output_line(info: RunInfo) -> str:
+    names = ", ".join(info.output_names)
+    if info.task.kind == "keypoints":
+        return f"Output: pixel coordinates (x, y), shape (batch, {info.task.num_keypoints}, 2), in the order {names}."
+    return f"Output: class probabilities, shape (batch, {info.task.num_classes}), in the order {names}."
 
 
 def _fmt(value: float) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["METRICS", "Metric", "objective_values", "worst_values"]
+__all__ = ["METRICS", "TASK_METRICS", "Metric", "objective_values", "worst_values"]
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,17 @@ METRICS: Mapping[str, Metric] = {
     for m in (
         Metric("accuracy", "maximize", 0.0, "validation accuracy"),
         Metric("macro_f1", "maximize", 0.0, "validation macro-averaged F1"),
+        Metric("rmse", "minimize", 1e6, "validation keypoint RMSE in pixels over present points"),
         Metric("params", "minimize", 1e12, "number of parameters"),
         Metric("flops", "minimize", 1e15, "floating-point operations per image"),
         Metric("latency_ms", "minimize", 1e6, "median single-image inference time (ms)"),
     )
+}
+
+
+TASK_METRICS: Mapping[str, frozenset[str]] = {
+    "classification": frozenset({"accuracy", "macro_f1", "params", "flops", "latency_ms"}),
+    "keypoints": frozenset({"rmse", "params", "flops", "latency_ms"}),
 }
 
 

@@ -1,10 +1,10 @@
-"""Classification scores from label arrays (numpy only, so they are cheap to test)."""
+"""Scores from label arrays (numpy only, so they are cheap to test)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accuracy", "macro_f1"]
+__all__ = ["accuracy", "keypoint_rmse", "macro_f1"]
 
 
 def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
@@ -29,3 +29,18 @@ def macro_f1(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> flo
     denominator = confusion.sum(axis=0) + confusion.sum(axis=1)
     f1 = np.divide(2 * true_pos, denominator, out=np.zeros(num_classes), where=denominator > 0)
     return float(f1.mean())
+
+
+def keypoint_rmse(targets: np.ndarray, predicted: np.ndarray) -> float:
+    """Root-mean-square error in pixels over the coordinates present (Kaggle's metric).
+
+    ``targets`` holds NaN where a point is missing; those coordinates count for nothing.
+
+    >>> keypoint_rmse(np.array([[[1.0, 2.0], [np.nan, np.nan]]]), np.array([[[4.0, 6.0], [0.0, 0.0]]]))
+    3.5355339059327378
+    """
+    targets, predicted = np.asarray(targets, dtype=float), np.asarray(predicted, dtype=float)
+    present = np.isfinite(targets)
+    if not present.any():
+        return float("nan")
+    return float(np.sqrt(np.mean((predicted[present] - targets[present]) ** 2)))

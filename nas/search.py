@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from baselines import PRETRAINED, load_seed
 from nas.config import Experiment
-from nas.datasets import EmotionData, load_emotions
+from nas.datasets import load_emotions
 from nas.errors import ConfigError
 from nas.evolution import Nsga2
 from nas.objectives import METRICS, objective_values
@@ -25,9 +27,16 @@ from nas.parallel import Evaluator, RayEvaluator, default_threads
 from nas.pareto import Front, compute_front
 from nas.space import SearchSpace, genome_hash, load_space
 from nas.store import RunInfo, RunStore, TrialRecord
-from nas.trial import EvalData, EvalRequest, derive_seed
+from nas.trial import EvalData, EvalRequest, EvalResult, derive_seed
 
-__all__ = ["SearchListener", "SearchSummary", "prepare_data", "run_search"]
+__all__ = [
+    "SearchListener",
+    "SearchSummary",
+    "TaskData",
+    "load_task_data",
+    "run_baseline",
+    "run_search",
+]
 
 
 class SearchListener(Protocol):
@@ -50,30 +59,154 @@ class SearchSummary:
     front: Front
 
 
-def prepare_data(data: EmotionData, experiment: Experiment) -> EvalData:
-    """The fixed training and validation images every candidate of the run sees.
+@dataclass(frozen=True)
+class TaskData:
+    """A loaded dataset, reduced to what the engine needs."""
+
+    eval_data: EvalData
+    output_names: tuple[str, ...]
+
+
+def load_task_data(experiment: Experiment) -> TaskData:
+    """Load the experiment's dataset and take the fixed subsets every candidate sees.
 
     The caps of the budget take a seeded random subset, the same for every candidate,
     so candidates are compared on equal data.
     """
+    config = experiment.data
+    if config.task == "keypoints":
+        from nas.datasets import load_keypoints
+
+        keypoints = load_keypoints(
+            config.path, validation_fraction=config.validation_fraction, seed=experiment.seed
+        )
+        splits = (keypoints.train.images, keypoints.train.keypoints)
+        validation = (keypoints.validation.images, keypoints.validation.keypoints)
+        task, names, flip = (
+            keypoints.task(),
+            keypoints.keypoint_names,
+            _flip_permutation(len(keypoints.keypoint_names)),
+        )
+    else:
+        emotions = load_emotions(
+            config.path,
+            classes=config.classes,
+            validation_fraction=config.validation_fraction,
+            seed=experiment.seed,
+        )
+        splits = (emotions.train.images, emotions.train.labels)
+        validation = (emotions.validation.images, emotions.validation.labels)
+        task, names, flip = emotions.task(), emotions.class_names, None
+
     rng = np.random.default_rng([experiment.seed, 1])
-    budget = experiment.budget
 
-    def cap(images: np.ndarray, labels: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        if not limit or limit >= len(labels):
-            return images, labels
-        keep = np.sort(rng.choice(len(labels), size=limit, replace=False))
-        return images[keep], labels[keep]
+    def cap(images: np.ndarray, targets: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        if limit and limit < len(targets):
+            keep = np.sort(rng.choice(len(targets), size=limit, replace=False))
+            images, targets = images[keep], targets[keep]
+        return np.ascontiguousarray(images), np.ascontiguousarray(targets)
 
-    train = cap(data.train.images, data.train.labels, budget.max_train_images)
-    validation = cap(data.validation.images, data.validation.labels, budget.max_validation_images)
-    return EvalData(
-        task=data.task(),
-        train_images=np.ascontiguousarray(train[0]),
-        train_labels=np.ascontiguousarray(train[1]),
-        validation_images=np.ascontiguousarray(validation[0]),
-        validation_labels=np.ascontiguousarray(validation[1]),
+    train = cap(*splits, experiment.budget.max_train_images)
+    validation = cap(*validation, experiment.budget.max_validation_images)
+    eval_data = EvalData(
+        task=task,
+        train_images=train[0],
+        train_targets=train[1],
+        validation_images=validation[0],
+        validation_targets=validation[1],
+        flip_permutation=flip,
     )
+    return TaskData(eval_data, tuple(names))
+
+
+def _flip_permutation(count: int) -> tuple[int, ...]:
+    from nas.datasets import FLIP_PAIRS
+
+    permutation = list(range(count))
+    for left, right in FLIP_PAIRS:
+        permutation[left], permutation[right] = right, left
+    return tuple(permutation)
+
+
+@dataclass
+class _Run:
+    """Everything a search or a baseline run needs once its inputs have been checked."""
+
+    experiment: Experiment
+    space: SearchSpace
+    store: RunStore
+    evaluator: Evaluator
+    threads: int
+
+    def request(
+        self, genome: Any, key: str, pretrained: tuple[str, str] | None = None
+    ) -> EvalRequest:
+        return EvalRequest(
+            space=self.experiment.space,
+            genome=self.space.to_json(genome),
+            genome_hash=key,
+            seed=derive_seed(self.experiment.seed, key),
+            budget=self.experiment.budget,
+            threads=self.threads,
+            pretrained=pretrained,
+        )
+
+    def record(
+        self, genome: Any, result: EvalResult, generation: int, label: str | None
+    ) -> TrialRecord:
+        return self.store.record(
+            result,
+            genome=self.space.to_json(genome),
+            description=self.space.describe(genome),
+            generation=generation,
+            values=objective_values(self.experiment.objectives, result.metrics),
+            baseline=label,
+        )
+
+
+@contextmanager
+def _open_run(
+    experiment: Experiment,
+    *,
+    out_dir: Path,
+    storage: str | None,
+    address: str | None,
+    workers: int | None,
+    make_evaluator: Callable[[EvalData], Evaluator] | None,
+) -> Iterator[_Run]:
+    """Check every input, then create the run directory, the store and the evaluator.
+
+    Bad input raises before anything is written; the evaluator is closed on exit.
+    """
+    space = load_space(experiment.space)
+    if (out_dir / "run.json").exists():
+        raise ConfigError(f"{out_dir} already holds a run; pass --out NEW_DIR or remove it")
+    data = load_task_data(experiment)
+    workers = workers or experiment.search.workers
+    threads = experiment.search.threads_per_worker or default_threads(workers)
+    info = RunInfo(
+        storage=storage or RunStore.default_storage(out_dir),
+        study_name=experiment.name,
+        space=experiment.space,
+        objectives=experiment.objectives,
+        task=data.eval_data.task,
+        output_names=data.output_names,
+        experiment=experiment.to_dict(),
+    )
+    if make_evaluator is not None:
+        evaluator = make_evaluator(data.eval_data)
+    else:
+        evaluator = RayEvaluator(
+            data.eval_data,
+            workers=workers,
+            threads=threads,
+            timeout_seconds=experiment.budget.timeout_seconds,
+            address=address,
+        )
+    try:
+        yield _Run(experiment, space, RunStore.create(out_dir, info), evaluator, threads)
+    finally:
+        evaluator.close()
 
 
 def run_search(
@@ -92,40 +225,10 @@ def run_search(
     ``make_evaluator`` replaces the Ray evaluator (tests pass a serial one).
     """
     started = time.perf_counter()
-    space = load_space(experiment.space)
     if data_path is not None:
         experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=data_path))
-    if (out_dir / "run.json").exists():
-        raise ConfigError(f"{out_dir} already holds a run; pass --out NEW_DIR or remove it")
-    data = load_emotions(
-        experiment.data.path,
-        classes=experiment.data.classes,
-        validation_fraction=experiment.data.validation_fraction,
-        seed=experiment.seed,
-    )
-    eval_data = prepare_data(data, experiment)
-    workers = workers or experiment.search.workers
-    threads = experiment.search.threads_per_worker or default_threads(workers)
-    info = RunInfo(
-        storage=storage or RunStore.default_storage(out_dir),
-        study_name=experiment.name,
-        space=experiment.space,
-        objectives=experiment.objectives,
-        task=eval_data.task,
-        class_names=data.class_names,
-        experiment=experiment.to_dict(),
-    )
-    evaluator = (
-        make_evaluator(eval_data)
-        if make_evaluator
-        else RayEvaluator(
-            eval_data,
-            workers=workers,
-            threads=threads,
-            timeout_seconds=experiment.budget.timeout_seconds,
-            address=address,
-        )
-    )
+    space = load_space(experiment.space)
+    seeds = [load_seed(spec, space) for spec in experiment.search.seeds]
     strategy = Nsga2(
         space,
         weights=[METRICS[name].weight for name in experiment.objectives],
@@ -133,65 +236,87 @@ def run_search(
         rng=np.random.default_rng(experiment.seed),
         crossover_prob=experiment.search.crossover_prob,
         mutation_prob=experiment.search.mutation_prob,
+        initial=[seed.genome for seed in seeds],
     )
-    try:
-        store = RunStore.create(out_dir, info)
-        counts = _evolve(experiment, space, strategy, evaluator, store, threads, listener)
-    finally:
-        evaluator.close()
-    front = compute_front(store.trials(), experiment.objectives)
+    labels = {genome_hash(space, seed.genome): seed.label for seed in seeds}
+    options = {
+        "storage": storage,
+        "address": address,
+        "workers": workers,
+        "make_evaluator": make_evaluator,
+    }
+    with _open_run(experiment, out_dir=out_dir, **options) as run:
+        counts = _evolve(run, strategy, listener, labels)
+    front = compute_front(run.store.trials(), experiment.objectives)
     return SearchSummary(out_dir, *counts, time.perf_counter() - started, front)
 
 
-def _evolve(
+def run_baseline(
     experiment: Experiment,
-    space: SearchSpace,
-    strategy: Nsga2,
-    evaluator: Evaluator,
-    store: RunStore,
-    threads: int,
-    listener: SearchListener | None,
+    name: str,
+    *,
+    out_dir: Path,
+    weights: Path | None = None,
+    storage: str | None = None,
+    address: str | None = None,
+    make_evaluator: Callable[[EvalData], Evaluator] | None = None,
+) -> TrialRecord:
+    """Train the baseline ``name`` alone with the experiment's data and budget.
+
+    The run directory holds one trial, so ``nas pareto`` and ``nas export`` work on it.
+    ``weights`` is a local file of pre-trained weights (e.g. Keras' ImageNet "notop" .h5
+    for ResNet50); nothing is ever downloaded.
+    """
+    seed = load_seed(name, load_space(experiment.space))
+    if weights is not None and name not in PRETRAINED:
+        raise ConfigError(
+            f"--weights: no pre-trained weights can be loaded into {name!r} (only {', '.join(PRETRAINED)})"
+        )
+    if weights is not None and not weights.is_file():
+        raise ConfigError(f"--weights {weights}: no such file")
+    experiment = experiment.replace(
+        search=dataclasses.replace(experiment.search, workers=1, seeds=(name,))
+    )
+    options = {
+        "storage": storage,
+        "address": address,
+        "workers": 1,
+        "make_evaluator": make_evaluator,
+    }
+    with _open_run(experiment, out_dir=out_dir, **options) as run:
+        key = genome_hash(run.space, seed.genome)
+        pretrained = (name, str(weights.resolve())) if weights is not None else None
+        (result,) = run.evaluator.map([run.request(seed.genome, key, pretrained)])
+        return run.record(seed.genome, result, 0, seed.label)
+
+
+def _evolve(
+    run: _Run, strategy: Nsga2, listener: SearchListener | None, labels: dict[str, str]
 ) -> tuple[int, int, int]:
     known: dict[str, tuple[float, ...]] = {}
     evaluations = failures = reused = 0
-    generations = experiment.search.generations
+    generations = run.experiment.search.generations
     while strategy.generation <= generations:
         generation = strategy.generation
         genomes = strategy.ask()
         pending: dict[str, Any] = {}
         for genome in genomes:
-            key = genome_hash(space, genome)
+            key = genome_hash(run.space, genome)
             if key in known or key in pending:
                 reused += 1
             else:
                 pending[key] = genome
         if listener:
             listener.generation_started(generation, generations, len(pending))
-        requests = [
-            EvalRequest(
-                space=experiment.space,
-                genome=space.to_json(genome),
-                genome_hash=key,
-                seed=derive_seed(experiment.seed, key),
-                budget=experiment.budget,
-                threads=threads,
+        requests = [run.request(genome, key) for key, genome in pending.items()]
+        for result in run.evaluator.map(requests):
+            record = run.record(
+                pending[result.genome_hash], result, generation, labels.get(result.genome_hash)
             )
-            for key, genome in pending.items()
-        ]
-        for result in evaluator.map(requests):
-            genome = pending[result.genome_hash]
-            values = objective_values(experiment.objectives, result.metrics)
-            record = store.record(
-                result,
-                genome=space.to_json(genome),
-                description=space.describe(genome),
-                generation=generation,
-                values=values,
-            )
-            known[result.genome_hash] = values
+            known[result.genome_hash] = objective_values(run.experiment.objectives, result.metrics)
             evaluations += 1
             failures += not result.ok
             if listener:
                 listener.evaluated(record)
-        strategy.tell([known[genome_hash(space, g)] for g in genomes])
+        strategy.tell([known[genome_hash(run.space, g)] for g in genomes])
     return evaluations, failures, reused

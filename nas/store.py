@@ -37,7 +37,7 @@ class RunInfo:
     space: str
     objectives: tuple[str, ...]
     task: Task
-    class_names: tuple[str, ...]
+    output_names: tuple[str, ...]
     experiment: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
@@ -51,8 +51,9 @@ class RunInfo:
                 "kind": task.kind,
                 "input_shape": list(task.input_shape),
                 "num_classes": task.num_classes,
+                "num_keypoints": task.num_keypoints,
             },
-            "class_names": list(self.class_names),
+            "output_names": list(self.output_names),
             "experiment": self.experiment,
         }
 
@@ -68,8 +69,9 @@ class RunInfo:
                 kind=task["kind"],
                 input_shape=tuple(task["input_shape"]),
                 num_classes=task["num_classes"],
+                num_keypoints=task.get("num_keypoints", 0),
             ),
-            class_names=tuple(data["class_names"]),
+            output_names=tuple(data.get("output_names", data.get("class_names", ()))),
             experiment=data["experiment"],
         )
 

@@ -19,14 +19,18 @@ __all__ = ["EvalData", "EvalRequest", "EvalResult", "derive_seed"]
 class EvalData:
     """The images every candidate trains and is scored on (put in Ray's object store once).
 
-    Images are ``uint8`` (N, H, W, C); the model scales them itself.
+    Images are ``uint8`` (N, H, W, C); the model scales them itself. Targets are class ids
+    ``(N,)`` for classification and pixel coordinates ``(N, K, 2)``, NaN where missing,
+    for keypoints. ``flip_permutation``, when given, turns on random horizontal flips in
+    training, with keypoint ``i`` becoming keypoint ``flip_permutation[i]``.
     """
 
     task: Task
     train_images: np.ndarray
-    train_labels: np.ndarray
+    train_targets: np.ndarray
     validation_images: np.ndarray
-    validation_labels: np.ndarray
+    validation_targets: np.ndarray
+    flip_permutation: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +43,7 @@ class EvalRequest:
     seed: int
     budget: Budget
     threads: int = 1
+    pretrained: tuple[str, str] | None = None  # (baseline name, local weights file)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -706,11 +706,17 @@ class CnnSpace:
 
     def build(self, genome: CnnGenome, task: Task) -> keras.Model:
         """Decode to an uncompiled Keras model: raw pixels -> Rescaling(1/255) ->
-        backbone -> global pooling -> hidden Dense+activation -> Dropout -> softmax."""
+        backbone -> global pooling -> hidden Dense+activation -> Dropout -> output.
+
+        The output is a softmax over the classes for classification, and for keypoints a
+        linear Dense(2K) reshaped to (K, 2) and mapped from [-1, 1] to pixel coordinates
+        (x, y) in [0, size - 1], so an untrained net starts at the image centre.
+        """
         import keras
 
-        if task.kind != "classification":
-            raise ValueError(f"the CNN space builds classifiers, not {task.kind!r} models")
+        height, width, _ = task.input_shape
+        if task.kind == "keypoints" and height != width:
+            raise ValueError(f"keypoint regression needs square images, got {height}x{width}")
         self.validate(genome)
         inputs = keras.Input(shape=task.input_shape, dtype="float32", name="pixels")
         x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
@@ -726,7 +732,15 @@ class CnnSpace:
             x = keras.layers.Activation(activation, name=f"fc{i}_act")(x)
         if head.dropout > 0:
             x = keras.layers.Dropout(head.dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(task.num_classes, activation="softmax", name="predictions")(x)
+        if task.kind == "keypoints":
+            x = keras.layers.Dense(task.outputs, name="keypoints_raw")(x)
+            x = keras.layers.Reshape((task.num_keypoints, 2), name="keypoints_xy")(x)
+            half = (width - 1) / 2.0
+            outputs = keras.layers.Rescaling(half, offset=half, name="keypoints")(x)
+        else:
+            outputs = keras.layers.Dense(
+                task.num_classes, activation="softmax", name="predictions"
+            )(x)
         return keras.Model(inputs, outputs, name="cnn")
 
     def recipe(self, genome: CnnGenome) -> TrainingRecipe:

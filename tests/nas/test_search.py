@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -78,16 +77,6 @@ def test_failing_candidates_are_recorded_and_the_search_goes_on(tmp_path: Path, 
     assert summary.failures == len(failed)
     assert {t.generation for t in trials} == {0, 1}
     assert all(t.ok for t in summary.front.members)
-
-
-@pytest.mark.slow
-def test_ray_evaluations_run_in_worker_processes(tmp_path: Path, faces_csv: Path, ray_local):
-    summary = run_search(_experiment(faces_csv), out_dir=tmp_path / "run")
-    trials = RunStore.open(tmp_path / "run").trials()
-    assert summary.evaluations == len(trials) >= 5
-    workers = {t.worker for t in trials if t.ok}
-    assert workers and all(not w.endswith(f":{os.getpid()}") for w in workers)
-    assert all(t.ok or t.failure == "oversized" for t in trials)
 
 
 def test_same_seed_same_first_generation(tmp_path: Path, faces_csv: Path):

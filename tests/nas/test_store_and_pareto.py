@@ -19,7 +19,7 @@ def _info(run_dir: Path, storage: str | None = None) -> RunInfo:
         space="cnn",
         objectives=("accuracy", "params"),
         task=Task(kind="classification", input_shape=(48, 48, 1), num_classes=5),
-        class_names=("a", "b", "c", "d", "e"),
+        output_names=("a", "b", "c", "d", "e"),
         experiment={},
     )
 

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from baselines import load_seed
+from baselines.resnet50 import RESNET50
+from nas.errors import ConfigError, GenomeError
+from nas.space import load_space
+
+
+def test_baseline_by_name():
+    seed = load_seed("resnet50", load_space("cnn"))
+    assert seed.label == "resnet50" and seed.genome == RESNET50
+
+
+def test_genome_file_as_written_by_export_and_bare(tmp_path: Path):
+    space = load_space("cnn")
+    exported = tmp_path / "winner.json"
+    exported.write_text(json.dumps({"space": "cnn", "genome": space.to_json(RESNET50)}))
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(space.to_json(RESNET50)))
+    assert load_seed(str(exported), space).genome == RESNET50
+    assert load_seed(str(bare), space).label == "bare"
+
+
+def test_seed_of_another_space_is_refused(tmp_path: Path):
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps({"space": "resunet", "genome": {}}))
+    with pytest.raises(ConfigError, match="'resunet' space, not 'cnn'"):
+        load_seed(str(path), load_space("cnn"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "message"),
+    [
+        ("resnet51", ConfigError, "not a baseline (resnet50, resunet) nor a genome .json file"),
+        ("missing.json", ConfigError, "no such genome file"),
+    ],
+)
+def test_bad_seeds(spec: str, error: type, message: str):
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_seed(spec, load_space("cnn"))
+
+
+def test_invalid_genome_file_names_the_field(tmp_path: Path):
+    space = load_space("cnn")
+    data = space.to_json(RESNET50)
+    data["stages"][0]["width"] = "wide"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(GenomeError, match=r"seed .*bad.json: .*stages\[0\]\.width"):
+        load_seed(str(path), space)

@@ -1,0 +1,102 @@
+"""The user's path through the CLI, on real Ray workers: search -> pareto -> export -> serve."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.cli import main
+from nas.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory: pytest.TempPathFactory, faces_csv: Path, ray_local) -> Path:
+    folder = tmp_path_factory.mktemp("e2e")
+    experiment = folder / "tiny.toml"
+    experiment.write_text(
+        'name = "tiny"\nseed = 1\nobjectives = ["accuracy", "params"]\n'
+        f'[data]\npath = "{faces_csv}"\n'
+        "[budget]\nepochs = 1\nmax_train_images = 128\nmax_validation_images = 64\n"
+        "train_seconds = 60\ntimeout_seconds = 300\n"
+        "[search]\npopulation = 4\ngenerations = 1\nworkers = 2\n"
+    )
+    assert main(["search", str(experiment), "--out", str(folder / "run")]) == 0
+    return folder / "run"
+
+
+@pytest.mark.slow
+def test_search_prints_the_front_and_writes_the_plot(cli_run: Path, capsys):
+    assert (cli_run / "pareto.png").stat().st_size > 10_000
+    trials = RunStore.open(cli_run).trials()
+    assert len(trials) >= 5
+    assert {t.generation for t in trials} == {0, 1}
+    workers = {t.worker for t in trials if t.ok}
+    assert workers and all(not w.endswith(f":{os.getpid()}") for w in workers)
+
+    assert main(["pareto", str(cli_run)]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front of tiny" in out and "hypervolume" in out
+    assert f"{len(trials)} trials" in out
+
+
+@pytest.mark.slow
+def test_export_loads_in_keras_and_tf_serving_layout_with_the_same_prediction(
+    cli_run: Path, tmp_path: Path
+):
+    import keras
+    import tensorflow as tf
+
+    from nas.export import load_trained_model, select_trial
+    from nas.space import load_space
+
+    target = tmp_path / "export"
+    assert (
+        main(["export", str(cli_run), "--rank", "1", "--to", str(target), "--name", "emotions"])
+        == 0
+    )
+    store = RunStore.open(cli_run)
+    record = select_trial(store, rank=1)
+    face = np.random.default_rng(0).integers(0, 256, size=(1, 48, 48, 1)).astype(np.float32)
+
+    expected = load_trained_model(store, record).predict(face, verbose=0)
+    from_keras = keras.models.load_model(target / "model.keras").predict(face, verbose=0)
+    saved_model = tf.saved_model.load(str(target / "emotions" / "1"))  # keep it referenced
+    served = saved_model.serve(tf.constant(face)).numpy()
+    np.testing.assert_allclose(from_keras, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
+    assert expected.shape == (1, 5) and np.isclose(expected.sum(), 1.0, atol=1e-5)
+
+    genome = json.loads((target / "genome.json").read_text())
+    space = load_space(genome["space"])
+    assert space.to_json(space.from_json(genome["genome"])) == record.genome
+    card = (target / "MODEL_CARD.md").read_text()
+    assert f"trial {record.number}" in card and "angry, disgust, sad, happy, surprise" in card
+
+
+def test_export_refuses_a_non_empty_target_and_leaves_it_alone(
+    cli_run: Path, tmp_path: Path, capsys
+):
+    target = tmp_path / "taken"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    assert main(["export", str(cli_run), "--to", str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".taken")]
+
+
+def test_export_unknown_trial(cli_run: Path, tmp_path: Path, capsys):
+    assert main(["export", str(cli_run), "--trial", "999", "--to", str(tmp_path / "x")]) == 2
+    assert "--trial 999: no such trial" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_search_refuses_to_overwrite_a_run(cli_run: Path, tmp_path: Path, faces_csv: Path, capsys):
+    experiment = tmp_path / "again.toml"
+    experiment.write_text(f'[data]\npath = "{faces_csv}"\n')
+    assert main(["search", str(experiment), "--out", str(cli_run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
