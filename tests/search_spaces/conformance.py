@@ -3,7 +3,8 @@
 Two ways to use it:
 
 * subclass :class:`SearchSpaceConformance` in a test module, setting ``space`` and
-  ``task``; pytest collects its ``test_*`` methods::
+  ``task`` (a task of a kind the space builds: classification or keypoints); pytest
+  collects its ``test_*`` methods::
 
       class TestMySpace(SearchSpaceConformance):
           space = SPACE
@@ -16,7 +17,9 @@ It checks the protocol, the JSON round trip and the genome hash, the operators
 changes something, a seed fixes every sequence and no operator touches the global
 ``random`` / ``numpy.random`` state), the rejection of malformed JSON with a
 :class:`~nas.errors.GenomeError` naming the field, and that a few genomes decode to models
-mapping a batch of images to class probabilities. Only the last check imports Keras.
+mapping a batch of images to the task's output: class probabilities for a classification
+task, pixel coordinates ``(x, y)`` of each keypoint for a keypoints task. Only the last
+check imports Keras.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "check_hash_identity",
     "check_json_round_trip",
     "check_operators",
+    "check_output",
     "check_protocol",
     "check_recipe_and_describe",
     "check_rejects_malformed_json",
@@ -246,9 +250,29 @@ def check_recipe_and_describe(space: SearchSpace, genomes: list[Any]) -> None:
         assert isinstance(text, str) and text.strip() and "\n" not in text
 
 
+def check_output(task: Task, output: np.ndarray, what: str = "") -> None:
+    """``output`` (a batch of 2) is what ``task`` asks for: ``(2, num_classes)``
+    probabilities summing to 1, or ``(2, num_keypoints, 2)`` finite ``(x, y)`` pixel
+    coordinates within a pixel of the image (``[-1, width] x [-1, height]``, loose
+    enough for a soft-argmax over cell centres or a regression head)."""
+    assert np.all(np.isfinite(output)), what
+    if task.kind == "classification":
+        assert output.shape == (2, task.num_classes), what
+        assert np.all(output >= 0), what
+        np.testing.assert_allclose(output.sum(axis=1), 1.0, atol=1e-4, err_msg=what)
+    elif task.kind == "keypoints":
+        assert output.shape == (2, task.num_keypoints, 2), what
+        height, width, _ = task.input_shape
+        x, y = output[..., 0], output[..., 1]
+        assert np.all((x >= -1) & (x <= width)), f"x outside the image: {what}"
+        assert np.all((y >= -1) & (y <= height)), f"y outside the image: {what}"
+    else:  # pragma: no cover - Task rejects other kinds
+        raise AssertionError(f"unknown task kind {task.kind!r}")
+
+
 def check_builds(space: SearchSpace, task: Task, genomes: list[Any], *, seed: int = 0) -> None:
     """Each genome decodes to a model mapping raw pixels of shape (2, *input_shape) to
-    (2, num_classes) probabilities that sum to 1."""
+    the task's output (see :func:`check_output`)."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -257,10 +281,8 @@ def check_builds(space: SearchSpace, task: Task, genomes: list[Any], *, seed: in
         model = space.build(genome, task)
         assert isinstance(model, keras.Model)
         assert tuple(model.input_shape) == (None, *task.input_shape)
-        probabilities = keras.ops.convert_to_numpy(model(images, training=False))
-        assert probabilities.shape == (2, task.num_classes), space.describe(genome)
-        assert np.all(np.isfinite(probabilities)) and np.all(probabilities >= 0)
-        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+        output = keras.ops.convert_to_numpy(model(images, training=False))
+        check_output(task, output, space.describe(genome))
         keras.backend.clear_session()
 
 

@@ -1,0 +1,968 @@
+"""The ResUNet search space: residual U-Nets that predict keypoints through heatmaps.
+
+A genome (:class:`ResUNetGenome`) is frozen plain data: a stem, the encoder levels, a
+bottleneck, the mirrored decoder levels, a heatmap head, one activation for the whole
+net and the training recipe (:class:`search_spaces.cnn.Training`, shared with the CNN
+space). It decodes to a Keras model for a ``keypoints`` :class:`~nas.task.Task` that
+takes raw pixels (0..255, float32), rescales them to [0, 1], predicts one heatmap per
+keypoint (the layer named ``"heatmaps"``: the dense, pixel-level "mask" prediction) and
+turns each heatmap into pixel coordinates ``(x, y)`` with a differentiable soft-argmax,
+giving ``(batch, num_keypoints, 2)``.
+
+Architecture (``L = len(encoder)`` levels; every spatial size below is of a 96x96 input
+with ``L = 3``)::
+
+    pixels -> Rescaling(1/255) -> stem: conv kxk + BN + act             96x96 (skip 0)
+      encoder level 1: downsample x2, ``blocks`` residual blocks       48x48 (skip 1)
+      encoder level 2: downsample x2, ...                              24x24 (skip 2)
+      encoder level 3: downsample x2, ...                              12x12
+      bottleneck: ``blocks`` residual blocks                           12x12
+      decoder level mirroring encoder level 3: upsample x2, join skip 2   24x24
+      decoder level mirroring encoder level 2: upsample x2, join skip 1   48x48
+      decoder level mirroring encoder level 1: upsample x2, join skip 0   96x96
+      heatmaps: 1x1 conv to K channels -> SoftArgmax -> (K, 2)
+
+* The encoder shrinks each side by ``2**L`` in all, so :meth:`ResUNetSpace.build`
+  requires the input height and width to be divisible by ``2**L`` (``ValueError``).
+* ``encoder[i].downsampling``: ``"maxpool"`` (2x2 max-pool, then the blocks) or
+  ``"strided"`` (the level's first residual block has stride 2, with a strided 1x1
+  projection shortcut, as in Zhang et al.'s ResUNet).
+* ``decoder`` is listed in the order it is applied (deepest first): ``decoder[k]``
+  mirrors ``encoder[L - 1 - k]``; it upsamples its input x2 to ``width`` channels
+  (``"transpose"``: Conv2DTranspose 2x2, stride 2, + BN; ``"bilinear"``: bilinear
+  UpSampling2D + 1x1 conv + BN), joins the skip (the input of the mirrored encoder
+  level: ``"concat"``, or ``"add"`` after a 1x1 conv + BN projection of the skip when
+  its channel count differs from ``width``), then runs ``blocks`` residual blocks.
+* ``head.heatmap_resolution``: ``"full"`` (the decoder has ``L`` levels, heatmaps at
+  the input resolution) or ``"half"`` (the decoder stops one level early: it has
+  ``L - 1`` levels and the heatmaps have stride 2; with ``L = 1`` there is no decoder
+  at all). A genome has exactly the decoder levels it uses, so it is canonical.
+* Residual block: conv kxk - BN - act - conv kxk - BN, plus the shortcut (a 1x1 conv +
+  BN projection when the stride or the channel count changes, identity otherwise), then
+  the activation (``search_spaces.cnn``'s ``basic`` block, so the same conventions:
+  biased convs, ``BatchNormalization(momentum=0.9, epsilon=1.001e-5)``, ``"same"``
+  padding). Encoder blocks use their level's ``kernel``; bottleneck and decoder blocks
+  are 3x3.
+* ``activation`` is one gene for the whole network (the stem and every residual block
+  use it); the upsampling, the skip projections and the heatmap conv are linear (the
+  heatmap conv has no BN: its outputs are the soft-argmax logits).
+* Soft-argmax: a softmax over all cells of each heatmap, then the expected cell centre.
+  A heatmap cell ``(i, j)`` at stride ``s`` covers input pixels ``s*i .. s*i + s - 1``;
+  with the pixel convention of :mod:`nas.synthetic` (the centre of pixel ``[row, col]``
+  is ``(col, row)``) its centre is ``(s*j + (s - 1)/2, s*i + (s - 1)/2)``. Outputs stay
+  within ``[0, width - 1] x [0, height - 1]``.
+
+Two ranges matter for every gene (as in the CNN space):
+
+* the **sampling grid** (``sample`` and ``mutate``): small, fast nets for brief CPU
+  training at 96x96 or 48x48 (1..4 levels, so ``2**L`` divides both);
+* the **validation range** (``validate`` and ``from_json``): much wider, wide enough
+  for the hand-designed ResUNet (``baselines/resunet.py``).
+
+The saved model uses one custom layer, :class:`SoftArgmax`, registered with Keras as
+``"facenas>SoftArgmax"``: once this module is imported (before or after Keras), a model
+saved to ``.keras`` loads with plain ``keras.models.load_model``. Only the decoder
+(:meth:`ResUNetSpace.build`, :func:`soft_argmax`, :class:`SoftArgmax`) imports Keras.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+
+from nas.errors import GenomeError
+from nas.space import TrainingRecipe
+from search_spaces import cnn
+from search_spaces.cnn import Training, _other, _pick, _short, _step
+
+if TYPE_CHECKING:
+    import keras
+
+    from nas.task import Task
+
+__all__ = [
+    "SPACE",
+    "Bottleneck",
+    "DecoderLevel",
+    "EncoderLevel",
+    "Head",
+    "ResUNetGenome",
+    "ResUNetSpace",
+    "SoftArgmax",
+    "Stem",
+    "Training",
+    "downsampling",
+    "heatmap_stride",
+    "soft_argmax",
+    "validate_genome",
+]
+
+Activation = Literal["relu", "swish", "gelu"]
+Downsampling = Literal["maxpool", "strided"]
+Upsampling = Literal["transpose", "bilinear"]
+Join = Literal["concat", "add"]
+Resolution = Literal["full", "half"]
+
+ACTIVATIONS: tuple[str, ...] = cnn.ACTIVATIONS
+DOWNSAMPLINGS: tuple[str, ...] = ("maxpool", "strided")
+UPSAMPLINGS: tuple[str, ...] = ("transpose", "bilinear")
+JOINS: tuple[str, ...] = ("concat", "add")
+RESOLUTIONS: tuple[str, ...] = ("full", "half")
+DECODER_KERNEL = 3  # bottleneck and decoder residual blocks
+
+# --- sampling grids (sample and mutate) -------------------------------------------------
+STEM_WIDTHS = (8, 12, 16, 24)
+STEM_KERNELS = (3, 5, 7)
+SAMPLED_STEM_KERNELS = (3, 5)
+WIDTHS = (8, 12, 16, 24, 32, 48, 64, 96, 128)  # encoder, bottleneck and decoder levels
+FIRST_LEVEL_WIDTHS = (8, 12, 16, 24)  # of the first sampled encoder level
+MAX_SAMPLED_WIDTH = 64  # the pyramid of a sampled genome stops widening here
+BLOCKS = (1, 2, 3)
+SAMPLED_DECODER_BLOCKS = (1, 2)
+SAMPLED_BOTTLENECK_BLOCKS = (1, 2)
+KERNELS = (3, 5)
+MAX_LEVELS = 4  # 2**4 = 16 divides 96 and 48
+HALF_PROBABILITY = 0.3
+BATCH_SIZES = (8, 16, 32, 64, 128)
+SAMPLED_BATCH_SIZES = (16, 32, 64)
+
+# --- validation ranges ------------------------------------------------------------------
+VALID_STEM_WIDTH = cnn.VALID_STEM_WIDTH
+VALID_STEM_KERNELS = cnn.VALID_STEM_KERNELS
+VALID_LEVELS = (1, 8)
+VALID_WIDTH = cnn.VALID_WIDTH
+VALID_BLOCKS = (1, 64)
+VALID_KERNELS = cnn.VALID_STAGE_KERNELS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stem:
+    """The full-resolution conv: ``width`` filters, ``kernel`` x ``kernel``, then BN and
+    the activation. Its output is the skip joined by the last (full-resolution) decoder
+    level."""
+
+    width: int
+    kernel: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderLevel:
+    """Halve the resolution (``downsampling``: ``"maxpool"`` or a ``"strided"`` first
+    block), then ``blocks`` residual blocks of ``width`` filters, ``kernel`` x ``kernel``."""
+
+    width: int
+    blocks: int = 1
+    kernel: int = 3
+    downsampling: Downsampling = "maxpool"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bottleneck:
+    """``blocks`` 3x3 residual blocks of ``width`` filters at the deepest resolution."""
+
+    width: int
+    blocks: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecoderLevel:
+    """Double the resolution to ``width`` channels (``upsampling``), join the mirrored
+    encoder level's skip (``join``), then ``blocks`` 3x3 residual blocks of ``width``."""
+
+    width: int
+    blocks: int = 1
+    upsampling: Upsampling = "transpose"
+    join: Join = "concat"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Head:
+    """Where the heatmaps are predicted: ``"full"`` input resolution or ``"half"``
+    (stride 2; the decoder stops one level early)."""
+
+    heatmap_resolution: Resolution = "full"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResUNetGenome:
+    """A whole candidate. ``decoder`` is in application order (deepest first) and has
+    ``len(encoder)`` levels, or one fewer with half-resolution heatmaps."""
+
+    stem: Stem
+    encoder: tuple[EncoderLevel, ...]
+    bottleneck: Bottleneck
+    decoder: tuple[DecoderLevel, ...]
+    head: Head = Head()
+    activation: Activation = "relu"
+    training: Training = Training()  # noqa: RUF009 - a frozen dataclass, safe to share
+
+    def __post_init__(self) -> None:
+        for name in ("encoder", "decoder"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+def downsampling(genome: ResUNetGenome) -> int:
+    """The factor by which the encoder reduces each spatial side: ``2**len(encoder)``."""
+    return 2 ** len(genome.encoder)
+
+
+def heatmap_stride(genome: ResUNetGenome) -> int:
+    """Input pixels per heatmap cell along each side: 1 (full) or 2 (half)."""
+    return 1 if genome.head.heatmap_resolution == "full" else 2
+
+
+def _decoder_length(encoder_levels: int, resolution: str) -> int:
+    return encoder_levels - (1 if resolution == "half" else 0)
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _fail(path: str, message: str) -> GenomeError:
+    return GenomeError(f"invalid ResUNet genome: {path} {message}")
+
+
+def _check_int(path: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(path, f"must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise _fail(path, f"= {value} is out of range; allowed {low}..{high}")
+
+
+def _check_choice(path: str, value: Any, choices: Sequence[Any]) -> None:
+    if isinstance(value, bool) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise _fail(path, f"= {value!r} is not allowed; choose one of {allowed}")
+
+
+def _check_float(path: str, value: Any, low: float, high: float, *, open_low: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(path, f"must be a number, got {value!r}")
+    inside = (low < value if open_low else low <= value) and value <= high
+    if not inside:  # also catches NaN
+        bracket = "(" if open_low else "["
+        raise _fail(path, f"= {value!r} is out of range; allowed {bracket}{low:g}, {high:g}]")
+
+
+def _check_type(path: str, value: Any, cls: type) -> None:
+    if not isinstance(value, cls):
+        raise _fail(path, f"must be a {cls.__name__}, got {type(value).__name__}")
+
+
+def _check_tuple(path: str, value: Any, item: type) -> None:
+    if not isinstance(value, tuple):
+        raise _fail(path, f"must be a tuple of {item.__name__}, got {type(value).__name__}")
+
+
+def validate_genome(genome: Any) -> None:
+    """Raise :class:`GenomeError` naming the first gene outside its validation range."""
+    _check_type("genome", genome, ResUNetGenome)
+    _check_choice("activation", genome.activation, ACTIVATIONS)
+    stem = genome.stem
+    _check_type("stem", stem, Stem)
+    _check_int("stem.width", stem.width, *VALID_STEM_WIDTH)
+    _check_choice("stem.kernel", stem.kernel, VALID_STEM_KERNELS)
+
+    _check_tuple("encoder", genome.encoder, EncoderLevel)
+    low, high = VALID_LEVELS
+    if not low <= len(genome.encoder) <= high:
+        raise _fail("encoder", f"has {len(genome.encoder)} levels; allowed {low}..{high}")
+    for i, level in enumerate(genome.encoder):
+        path = f"encoder[{i}]"
+        _check_type(path, level, EncoderLevel)
+        _check_int(f"{path}.width", level.width, *VALID_WIDTH)
+        _check_int(f"{path}.blocks", level.blocks, *VALID_BLOCKS)
+        _check_choice(f"{path}.kernel", level.kernel, VALID_KERNELS)
+        _check_choice(f"{path}.downsampling", level.downsampling, DOWNSAMPLINGS)
+
+    bottleneck = genome.bottleneck
+    _check_type("bottleneck", bottleneck, Bottleneck)
+    _check_int("bottleneck.width", bottleneck.width, *VALID_WIDTH)
+    _check_int("bottleneck.blocks", bottleneck.blocks, *VALID_BLOCKS)
+
+    head = genome.head
+    _check_type("head", head, Head)
+    _check_choice("head.heatmap_resolution", head.heatmap_resolution, RESOLUTIONS)
+
+    _check_tuple("decoder", genome.decoder, DecoderLevel)
+    expected = _decoder_length(len(genome.encoder), head.heatmap_resolution)
+    if len(genome.decoder) != expected:
+        raise _fail(
+            "decoder",
+            f"has {len(genome.decoder)} levels; it must mirror the {len(genome.encoder)} "
+            f"encoder levels with {expected} (one fewer with half-resolution heatmaps)",
+        )
+    for i, level in enumerate(genome.decoder):
+        path = f"decoder[{i}]"
+        _check_type(path, level, DecoderLevel)
+        _check_int(f"{path}.width", level.width, *VALID_WIDTH)
+        _check_int(f"{path}.blocks", level.blocks, *VALID_BLOCKS)
+        _check_choice(f"{path}.upsampling", level.upsampling, UPSAMPLINGS)
+        _check_choice(f"{path}.join", level.join, JOINS)
+
+    training = genome.training
+    _check_type("training", training, Training)
+    _check_float(
+        "training.learning_rate", training.learning_rate, *cnn.VALID_LEARNING_RATE, open_low=True
+    )
+    _check_int("training.batch_size", training.batch_size, *cnn.VALID_BATCH_SIZE)
+    _check_choice("training.optimizer", training.optimizer, cnn.OPTIMIZERS)
+    _check_float("training.weight_decay", training.weight_decay, *cnn.VALID_WEIGHT_DECAY)
+
+
+# --- JSON -------------------------------------------------------------------------------
+
+_FieldKind = Literal["int", "float", "str"]
+_KINDS: dict[type, dict[str, _FieldKind]] = {
+    Stem: {"width": "int", "kernel": "int"},
+    EncoderLevel: {"width": "int", "blocks": "int", "kernel": "int", "downsampling": "str"},
+    Bottleneck: {"width": "int", "blocks": "int"},
+    DecoderLevel: {"width": "int", "blocks": "int", "upsampling": "str", "join": "str"},
+    Head: {"heatmap_resolution": "str"},
+    Training: {
+        "learning_rate": "float",
+        "batch_size": "int",
+        "optimizer": "str",
+        "weight_decay": "float",
+    },
+}
+_TOP_LEVEL = ("stem", "encoder", "bottleneck", "decoder", "head", "activation", "training")
+
+_T = TypeVar("_T")
+
+
+def _json_error(message: str) -> GenomeError:
+    return GenomeError(f"ResUNet genome JSON: {message}")
+
+
+def _check_fields(path: str, data: Any, names: Sequence[str]) -> None:
+    where = path or "genome"
+    if not isinstance(data, Mapping):
+        raise _json_error(f"{where} must be an object, got {type(data).__name__}")
+    prefix = f"{path}." if path else ""
+    for key in data:
+        if key not in names:
+            raise _json_error(f"unknown field {prefix}{key}; allowed: {', '.join(names)}")
+    for name in names:
+        if name not in data:
+            raise _json_error(f"missing field {prefix}{name}")
+
+
+def _parse_value(path: str, value: Any, kind: _FieldKind) -> Any:
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int" and is_int:
+        return value
+    if kind == "float" and (is_int or isinstance(value, float)):
+        return float(value)
+    if kind == "str" and isinstance(value, str):
+        return value
+    expected = {"int": "an integer", "float": "a number", "str": "a string"}[kind]
+    raise _json_error(f"{path} must be {expected}, got {value!r}")
+
+
+def _parse(cls: type[_T], path: str, data: Any) -> _T:
+    kinds = _KINDS[cls]
+    _check_fields(path, data, list(kinds))
+    values = {
+        name: _parse_value(f"{path}.{name}", data[name], kind) for name, kind in kinds.items()
+    }
+    return cls(**values)
+
+
+def _parse_list(cls: type[_T], path: str, data: Any) -> tuple[_T, ...]:
+    if not isinstance(data, list | tuple):
+        raise _json_error(f"{path} must be a list, got {data!r}")
+    return tuple(_parse(cls, f"{path}[{i}]", item) for i, item in enumerate(data))
+
+
+def _dump(part: Any) -> dict[str, Any]:
+    return {f.name: getattr(part, f.name) for f in fields(part)}
+
+
+# --- levels as mirrored pairs (for the operators) ---------------------------------------
+
+_Pair = tuple[EncoderLevel, DecoderLevel | None]
+
+
+def _pairs(genome: ResUNetGenome) -> list[_Pair]:
+    """Encoder levels, shallowest first, each with its mirrored decoder level (``None``
+    for the shallowest level when the heatmaps are at half resolution)."""
+    mirrors: list[DecoderLevel | None] = list(reversed(genome.decoder))
+    if genome.head.heatmap_resolution == "half":
+        mirrors.insert(0, None)
+    return list(zip(genome.encoder, mirrors, strict=True))
+
+
+def _with_pairs(genome: ResUNetGenome, pairs: Sequence[_Pair], **changes: Any) -> ResUNetGenome:
+    """``genome`` with its levels replaced; the head follows the shallowest pair."""
+    half = pairs[0][1] is None
+    decoder = tuple(d for _, d in reversed(pairs) if d is not None)
+    return replace(
+        genome,
+        encoder=tuple(e for e, _ in pairs),
+        decoder=decoder,
+        head=Head(heatmap_resolution="half" if half else "full"),
+        **changes,
+    )
+
+
+def _index(width: int) -> int:
+    """Position of the grid value nearest to ``width`` (ties to the smaller)."""
+    return min(range(len(WIDTHS)), key=lambda i: (abs(WIDTHS[i] - width), i))
+
+
+# --- the space --------------------------------------------------------------------------
+
+
+class ResUNetSpace:
+    """The ResUNet keypoint search space (see the module docstring for its conventions).
+
+    ``max_levels`` bounds the encoder depth of sampled genomes (4: a 96x96 or 48x48
+    input shrinks by 16); mutation and crossover keep children within it, or within
+    their parents' depth when a parent already exceeds it. ``validate`` accepts 1..8.
+    """
+
+    name = "resunet"
+
+    def __init__(self, *, max_levels: int = MAX_LEVELS) -> None:
+        self.max_levels = max_levels
+
+    # -- sampling ------------------------------------------------------------------------
+
+    def sample(self, rng: np.random.Generator) -> ResUNetGenome:
+        """Draw a small random genome from the sampling grids.
+
+        The encoder is a pyramid: the first level is 8..24 wide, each deeper level ~1.5x
+        or 2x wider (up to 64); the bottleneck is as wide as the last level or one grid
+        step wider; each decoder level is as wide as its mirrored encoder level or one
+        grid step narrower.
+        """
+        activation = _pick(rng, ACTIVATIONS)
+        stem = Stem(width=_pick(rng, STEM_WIDTHS), kernel=_pick(rng, SAMPLED_STEM_KERNELS))
+        n_levels = int(rng.integers(1, self.max_levels + 1))
+        top = WIDTHS.index(MAX_SAMPLED_WIDTH)
+        index = WIDTHS.index(_pick(rng, FIRST_LEVEL_WIDTHS))
+        pairs: list[_Pair] = []
+        for i in range(n_levels):
+            if i > 0:
+                index = min(index + 1 + int(rng.integers(2)), top)
+            pairs.append(
+                (self._sample_encoder_level(rng, WIDTHS[index]), self._sample_decoder(rng, index))
+            )
+        bottleneck = Bottleneck(
+            width=WIDTHS[min(index + int(rng.integers(2)), top)],
+            blocks=_pick(rng, SAMPLED_BOTTLENECK_BLOCKS),
+        )
+        if n_levels > 1 and rng.random() < HALF_PROBABILITY:
+            pairs[0] = (pairs[0][0], None)
+        genome = ResUNetGenome(
+            stem=stem,
+            encoder=(),
+            bottleneck=bottleneck,
+            decoder=(),
+            activation=activation,  # type: ignore[arg-type]
+            training=self._sample_training(rng),
+        )
+        return _with_pairs(genome, pairs)
+
+    def _sample_encoder_level(self, rng: np.random.Generator, width: int) -> EncoderLevel:
+        return EncoderLevel(
+            width=width,
+            blocks=_pick(rng, BLOCKS),
+            kernel=_pick(rng, KERNELS),
+            downsampling=_pick(rng, DOWNSAMPLINGS),  # type: ignore[arg-type]
+        )
+
+    def _sample_decoder(self, rng: np.random.Generator, mirror_index: int) -> DecoderLevel:
+        return DecoderLevel(
+            width=WIDTHS[max(0, mirror_index - int(rng.integers(2)))],
+            blocks=_pick(rng, SAMPLED_DECODER_BLOCKS),
+            upsampling=_pick(rng, UPSAMPLINGS),  # type: ignore[arg-type]
+            join=_pick(rng, JOINS),  # type: ignore[arg-type]
+        )
+
+    def _sample_training(self, rng: np.random.Generator) -> Training:
+        optimizer = _pick(rng, cnn.OPTIMIZERS)
+        rates = (
+            cnn.SGD_SAMPLED_LEARNING_RATES
+            if optimizer == "sgd"
+            else cnn.ADAM_SAMPLED_LEARNING_RATES
+        )
+        decays = cnn.WEIGHT_DECAYS[1:] if optimizer == "adamw" else cnn.WEIGHT_DECAYS
+        return Training(
+            learning_rate=_pick(rng, rates),
+            batch_size=_pick(rng, SAMPLED_BATCH_SIZES),
+            optimizer=optimizer,  # type: ignore[arg-type]
+            weight_decay=_pick(rng, decays),
+        )
+
+    # -- variation -----------------------------------------------------------------------
+
+    def mutate(self, genome: ResUNetGenome, rng: np.random.Generator) -> ResUNetGenome:
+        """Change one randomly chosen gene group; the result is valid and differs.
+
+        Groups (with their weights): one gene of one level's encoder or decoder part
+        (0.45), add a sampled level (encoder and mirrored decoder) at a random depth
+        (0.07, up to ``max_levels``), remove a level (0.07, down to 1), one stem gene
+        (0.08), one bottleneck gene (0.1), the heatmap resolution (0.05; going to full
+        resolution adds a sampled decoder level), the activation (0.05), one training
+        gene (0.13). Ordered genes step to a neighbouring grid value. Raises
+        :class:`GenomeError` if ``genome`` itself is invalid.
+        """
+        self.validate(genome)
+        cap = max(self.max_levels, len(genome.encoder))
+        for _ in range(200):
+            child = self._mutate_once(genome, rng)
+            if child != genome and len(child.encoder) <= cap and self._is_valid(child):
+                return child
+        raise RuntimeError(f"could not mutate {self.describe(genome)}")  # pragma: no cover
+
+    def _mutate_once(self, genome: ResUNetGenome, rng: np.random.Generator) -> ResUNetGenome:
+        n = len(genome.encoder)
+        groups: list[tuple[float, Callable[[], ResUNetGenome]]] = [
+            (0.45, lambda: self._mutate_level(genome, rng)),
+            (0.07 if n < self.max_levels else 0.0, lambda: self._add_level(genome, rng)),
+            (0.07 if n > 1 else 0.0, lambda: self._remove_level(genome, rng)),
+            (0.08, lambda: replace(genome, stem=self._mutate_stem(genome.stem, rng))),
+            (0.1, lambda: replace(genome, bottleneck=self._mutate_bottleneck(genome, rng))),
+            (0.05, lambda: self._flip_resolution(genome, rng)),
+            (0.05, lambda: replace(genome, activation=_other(genome.activation, ACTIVATIONS, rng))),
+            (0.13, lambda: replace(genome, training=self._mutate_training(genome.training, rng))),
+        ]
+        weights = np.array([w for w, _ in groups])
+        chosen = int(rng.choice(len(groups), p=weights / weights.sum()))
+        return groups[chosen][1]()
+
+    def _mutate_level(self, genome: ResUNetGenome, rng: np.random.Generator) -> ResUNetGenome:
+        pairs = _pairs(genome)
+        i = int(rng.integers(len(pairs)))
+        enc, dec = pairs[i]
+        genes = ["enc.width", "enc.blocks", "enc.kernel", "enc.downsampling"]
+        if dec is not None:
+            genes += ["dec.width", "dec.blocks", "dec.upsampling", "dec.join"]
+        gene = _pick(rng, genes)
+        if gene == "enc.width":
+            enc = replace(enc, width=_step(enc.width, WIDTHS, rng))
+        elif gene == "enc.blocks":
+            enc = replace(enc, blocks=_step(enc.blocks, BLOCKS, rng))
+        elif gene == "enc.kernel":
+            enc = replace(enc, kernel=_step(enc.kernel, KERNELS, rng))
+        elif gene == "enc.downsampling":
+            enc = replace(enc, downsampling=_other(enc.downsampling, DOWNSAMPLINGS, rng))
+        elif dec is not None:
+            if gene == "dec.width":
+                dec = replace(dec, width=_step(dec.width, WIDTHS, rng))
+            elif gene == "dec.blocks":
+                dec = replace(dec, blocks=_step(dec.blocks, BLOCKS, rng))
+            elif gene == "dec.upsampling":
+                dec = replace(dec, upsampling=_other(dec.upsampling, UPSAMPLINGS, rng))
+            else:
+                dec = replace(dec, join=_other(dec.join, JOINS, rng))
+        pairs[i] = (enc, dec)
+        return _with_pairs(genome, pairs)
+
+    def _add_level(self, genome: ResUNetGenome, rng: np.random.Generator) -> ResUNetGenome:
+        pairs = _pairs(genome)
+        half = pairs[0][1] is None
+        # the shallowest level of a half-resolution genome keeps its place (it has no
+        # decoder level), so a new level goes below it
+        position = int(rng.integers(1 if half else 0, len(pairs) + 1))
+        neighbour = pairs[min(position, len(pairs) - 1)][0]
+        index = _index(neighbour.width)
+        pairs.insert(
+            position,
+            (self._sample_encoder_level(rng, WIDTHS[index]), self._sample_decoder(rng, index)),
+        )
+        return _with_pairs(genome, pairs)
+
+    def _remove_level(self, genome: ResUNetGenome, rng: np.random.Generator) -> ResUNetGenome:
+        pairs = _pairs(genome)
+        half = pairs[0][1] is None
+        del pairs[int(rng.integers(1 if half else 0, len(pairs)))]
+        return _with_pairs(genome, pairs)
+
+    def _flip_resolution(self, genome: ResUNetGenome, rng: np.random.Generator) -> ResUNetGenome:
+        pairs = _pairs(genome)
+        enc, dec = pairs[0]
+        if dec is None:
+            pairs[0] = (enc, self._sample_decoder(rng, _index(enc.width)))
+        else:
+            pairs[0] = (enc, None)
+        return _with_pairs(genome, pairs)
+
+    def _mutate_stem(self, stem: Stem, rng: np.random.Generator) -> Stem:
+        if rng.random() < 0.5:
+            return replace(stem, width=_step(stem.width, STEM_WIDTHS, rng))
+        return replace(stem, kernel=_step(stem.kernel, STEM_KERNELS, rng))
+
+    def _mutate_bottleneck(self, genome: ResUNetGenome, rng: np.random.Generator) -> Bottleneck:
+        b = genome.bottleneck
+        if rng.random() < 0.5:
+            return replace(b, width=_step(b.width, WIDTHS, rng))
+        return replace(b, blocks=_step(b.blocks, BLOCKS, rng))
+
+    def _mutate_training(self, training: Training, rng: np.random.Generator) -> Training:
+        gene = _pick(rng, ("learning_rate", "batch_size", "optimizer", "weight_decay"))
+        if gene == "learning_rate":
+            rate = _step(training.learning_rate, cnn.LEARNING_RATES, rng)
+            return replace(training, learning_rate=rate)
+        if gene == "batch_size":
+            return replace(training, batch_size=_step(training.batch_size, BATCH_SIZES, rng))
+        if gene == "weight_decay":
+            decay = _step(training.weight_decay, cnn.WEIGHT_DECAYS, rng)
+            return replace(training, weight_decay=decay)
+        optimizer = _other(training.optimizer, cnn.OPTIMIZERS, rng)
+        decay = training.weight_decay
+        if optimizer == "adamw" and decay == 0:
+            decay = _pick(rng, cnn.WEIGHT_DECAYS[1:])  # adamw without decay would be adam
+        return replace(training, optimizer=optimizer, weight_decay=decay)
+
+    def crossover(
+        self, a: ResUNetGenome, b: ResUNetGenome, rng: np.random.Generator
+    ) -> tuple[ResUNetGenome, ResUNetGenome]:
+        """One-point crossover of the levels, each encoder level travelling with its
+        mirrored decoder level (aligned by depth, so a child has as many levels as one of
+        its parents or in between, and stays mirrored), plus a uniform exchange of stem,
+        bottleneck, activation, training and head. The head travels with the shallowest
+        decoder level (the one a half-resolution head lacks). Both children are valid."""
+        self.validate(a)
+        self.validate(b)
+        pa, pb = _pairs(a), _pairs(b)
+        longest = max(len(pa), len(pb))
+        cut = int(rng.integers(1, longest)) if longest > 1 else 1
+        kid_a, kid_b = pa[:cut] + pb[cut:], pb[:cut] + pa[cut:]
+        swap = rng.random(5) < 0.5
+        if swap[0]:  # exchange the heads with the shallowest decoder levels
+            kid_a[0], kid_b[0] = (kid_a[0][0], kid_b[0][1]), (kid_b[0][0], kid_a[0][1])
+
+        def pick(i: int, x: Any, y: Any) -> tuple[Any, Any]:
+            return (y, x) if swap[i] else (x, y)
+
+        stem_a, stem_b = pick(1, a.stem, b.stem)
+        bott_a, bott_b = pick(2, a.bottleneck, b.bottleneck)
+        act_a, act_b = pick(3, a.activation, b.activation)
+        train_a, train_b = pick(4, a.training, b.training)
+        return (
+            _with_pairs(
+                a, kid_a, stem=stem_a, bottleneck=bott_a, activation=act_a, training=train_a
+            ),
+            _with_pairs(
+                b, kid_b, stem=stem_b, bottleneck=bott_b, activation=act_b, training=train_b
+            ),
+        )
+
+    # -- validation and JSON -------------------------------------------------------------
+
+    def validate(self, genome: Any) -> None:
+        """Raise :class:`GenomeError` naming the first gene outside its validation range."""
+        validate_genome(genome)
+
+    def _is_valid(self, genome: ResUNetGenome) -> bool:
+        try:
+            validate_genome(genome)
+        except GenomeError:
+            return False
+        return True
+
+    def to_json(self, genome: ResUNetGenome) -> dict[str, Any]:
+        """Nested plain dicts and lists: ``{"stem": {...}, "encoder": [...], ...}``."""
+        return {
+            "stem": _dump(genome.stem),
+            "encoder": [_dump(level) for level in genome.encoder],
+            "bottleneck": _dump(genome.bottleneck),
+            "decoder": [_dump(level) for level in genome.decoder],
+            "head": _dump(genome.head),
+            "activation": genome.activation,
+            "training": _dump(genome.training),
+        }
+
+    def from_json(self, data: Mapping[str, Any]) -> ResUNetGenome:
+        """Parse and validate; unknown, missing or mistyped fields raise
+        :class:`GenomeError` naming their path, e.g. ``decoder[1].join``."""
+        _check_fields("", data, _TOP_LEVEL)
+        genome = ResUNetGenome(
+            stem=_parse(Stem, "stem", data["stem"]),
+            encoder=_parse_list(EncoderLevel, "encoder", data["encoder"]),
+            bottleneck=_parse(Bottleneck, "bottleneck", data["bottleneck"]),
+            decoder=_parse_list(DecoderLevel, "decoder", data["decoder"]),
+            head=_parse(Head, "head", data["head"]),
+            activation=_parse_value("activation", data["activation"], "str"),
+            training=_parse(Training, "training", data["training"]),
+        )
+        validate_genome(genome)
+        return genome
+
+    # -- decoding and summaries ----------------------------------------------------------
+
+    def build(self, genome: ResUNetGenome, task: Task) -> keras.Model:
+        """Decode to an uncompiled Keras model: raw pixels -> Rescaling(1/255) -> stem ->
+        encoder -> bottleneck -> decoder -> ``heatmaps`` (1x1 conv, K channels) ->
+        :class:`SoftArgmax` -> ``(batch, K, 2)`` input-pixel coordinates ``(x, y)``.
+
+        Raises :class:`GenomeError` for an invalid genome and :class:`ValueError` for a
+        classification task or an input whose height or width ``2**len(encoder)`` does
+        not divide.
+        """
+        import keras
+
+        if task.kind != "keypoints":
+            raise ValueError("the resunet space builds keypoint models only")
+        self.validate(genome)
+        factor = downsampling(genome)
+        height, width, _ = task.input_shape
+        if height % factor or width % factor:
+            raise ValueError(
+                f"the input {height}x{width} is not divisible by {factor}: a ResUNet with "
+                f"{len(genome.encoder)} encoder levels needs sides that are multiples of "
+                f"2**{len(genome.encoder)}"
+            )
+        layers = keras.layers
+        act = genome.activation
+        inputs = keras.Input(shape=task.input_shape, dtype="float32", name="pixels")
+        x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+        x = cnn._conv_bn(x, genome.stem.width, genome.stem.kernel, 1, "stem")
+        x = layers.Activation(act, name="stem_act")(x)
+
+        skips = []
+        channels = genome.stem.width
+        for i, level in enumerate(genome.encoder, start=1):
+            skips.append(x)
+            stride = 2
+            if level.downsampling == "maxpool":
+                x = layers.MaxPooling2D(2, name=f"enc{i}_pool")(x)
+                stride = 1
+            for j in range(1, level.blocks + 1):
+                x = _residual(
+                    x, level.width, level.kernel, stride, channels, act, f"enc{i}_block{j}"
+                )
+                channels, stride = level.width, 1
+
+        for j in range(1, genome.bottleneck.blocks + 1):
+            x = _residual(
+                x, genome.bottleneck.width, DECODER_KERNEL, 1, channels, act, f"bottleneck_block{j}"
+            )
+            channels = genome.bottleneck.width
+
+        mirrored = range(len(genome.encoder), len(genome.encoder) - len(genome.decoder), -1)
+        for i, level in zip(mirrored, genome.decoder, strict=True):
+            x = _upsample(x, level, f"dec{i}")
+            skip = skips[i - 1]
+            if level.join == "concat":
+                x = layers.Concatenate(name=f"dec{i}_concat")([x, skip])
+                channels = level.width + int(skip.shape[-1])
+            else:
+                if int(skip.shape[-1]) != level.width:
+                    skip = cnn._conv_bn(skip, level.width, 1, 1, f"dec{i}_skip")
+                x = layers.Add(name=f"dec{i}_add")([x, skip])
+                channels = level.width
+            for j in range(1, level.blocks + 1):
+                x = _residual(x, level.width, DECODER_KERNEL, 1, channels, act, f"dec{i}_block{j}")
+                channels = level.width
+
+        heatmaps = layers.Conv2D(task.num_keypoints, 1, name="heatmaps")(x)
+        soft_argmax_layer = _soft_argmax_layer()
+        outputs = soft_argmax_layer(stride=heatmap_stride(genome), name="keypoints")(heatmaps)
+        return keras.Model(inputs, outputs, name="resunet")
+
+    def recipe(self, genome: ResUNetGenome) -> TrainingRecipe:
+        """The genome's training settings."""
+        t = genome.training
+        return TrainingRecipe(
+            learning_rate=t.learning_rate,
+            batch_size=t.batch_size,
+            optimizer=t.optimizer,
+            weight_decay=t.weight_decay,
+        )
+
+    def describe(self, genome: ResUNetGenome) -> str:
+        """One line, e.g. ``stem16 | enc s2:32 s2:64 s2:128 | bott256 | dec up:128+cat
+        up:64+cat up:32+cat | full relu | adam lr1e-3 b32``.
+
+        Encoder levels read ``{mp|s2}:{width}[x{blocks}][k{kernel}]`` (max-pool or
+        strided), decoder levels ``{tc|up}:{width}[x{blocks}]+{cat|add}`` (transpose conv
+        or bilinear upsampling); block counts of 1 and 3x3 kernels are left out.
+        """
+        stem = genome.stem
+        parts = [f"stem{stem.width}" + (f"k{stem.kernel}" if stem.kernel != 3 else "")]
+        enc = []
+        for e in genome.encoder:
+            text = f"{'mp' if e.downsampling == 'maxpool' else 's2'}:{e.width}"
+            text += f"x{e.blocks}" if e.blocks != 1 else ""
+            text += f"k{e.kernel}" if e.kernel != 3 else ""
+            enc.append(text)
+        parts.append("enc " + " ".join(enc))
+        b = genome.bottleneck
+        parts.append(f"bott{b.width}" + (f"x{b.blocks}" if b.blocks != 1 else ""))
+        dec = []
+        for d in genome.decoder:
+            text = f"{'tc' if d.upsampling == 'transpose' else 'up'}:{d.width}"
+            text += f"x{d.blocks}" if d.blocks != 1 else ""
+            text += "+cat" if d.join == "concat" else "+add"
+            dec.append(text)
+        parts.append("dec " + " ".join(dec) if dec else "dec none")
+        parts.append(f"{genome.head.heatmap_resolution} {genome.activation}")
+        t = genome.training
+        text = f"{t.optimizer} lr{_short(t.learning_rate)} b{t.batch_size}"
+        text += f" wd{_short(t.weight_decay)}" if t.weight_decay else ""
+        parts.append(text)
+        return " | ".join(parts)
+
+
+# --- decoder ----------------------------------------------------------------------------
+
+
+def _residual(
+    x: Any, width: int, kernel: int, stride: int, in_channels: int, act: str, name: str
+) -> Any:
+    """The CNN space's basic residual block (conv-BN-act-conv-BN + shortcut, act)."""
+    stage = cnn.Stage(block="basic", depth=1, width=width, kernel=kernel, activation=act)  # type: ignore[arg-type]
+    return cnn._block(x, stage, stride, in_channels, name)
+
+
+def _upsample(x: Any, level: DecoderLevel, name: str) -> Any:
+    import keras
+
+    layers = keras.layers
+    if level.upsampling == "transpose":
+        x = layers.Conv2DTranspose(
+            level.width, 2, strides=2, padding="same", name=f"{name}_up_conv"
+        )(x)
+    else:
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_upsample")(x)
+        x = layers.Conv2D(level.width, 1, name=f"{name}_up_conv")(x)
+    return layers.BatchNormalization(
+        momentum=cnn.BN_MOMENTUM, epsilon=cnn.BN_EPSILON, name=f"{name}_up_bn"
+    )(x)
+
+
+def soft_argmax(heatmaps: Any, *, stride: int = 1) -> Any:
+    """Differentiable argmax of ``(batch, height, width, K)`` heatmap logits: a softmax
+    over the cells of each channel, then the expected cell centre in input pixels,
+    ``(batch, K, 2)`` as ``(x, y)``. A cell ``(i, j)`` at ``stride`` ``s`` has its centre
+    at ``(s*j + (s - 1)/2, s*i + (s - 1)/2)`` (pixel ``[row, col]`` is centred on
+    ``(col, row)``), so a one-hot heatmap gives exactly that centre."""
+    from keras import ops
+
+    logits = ops.cast(heatmaps, "float32")
+    _, height, width, channels = logits.shape
+    if height is None or width is None or channels is None:
+        raise ValueError(f"soft_argmax needs static heatmap sizes, got {logits.shape}")
+    logits = ops.transpose(logits, (0, 3, 1, 2))  # (batch, K, H, W)
+    probs = ops.softmax(ops.reshape(logits, (-1, channels, height * width)), axis=-1)
+    probs = ops.reshape(probs, (-1, channels, height, width))
+    offset = (stride - 1) / 2.0
+    xs = ops.arange(width, dtype="float32") * float(stride) + offset
+    ys = ops.arange(height, dtype="float32") * float(stride) + offset
+    x = ops.sum(ops.sum(probs, axis=2) * xs, axis=-1)  # marginal over rows
+    y = ops.sum(ops.sum(probs, axis=3) * ys, axis=-1)  # marginal over columns
+    return ops.stack([x, y], axis=-1)
+
+
+# --- the SoftArgmax layer, defined and registered with Keras on demand --------------------
+
+_REGISTERED_NAME = "facenas>SoftArgmax"
+_soft_argmax_class: type | None = None
+
+
+def _define_soft_argmax() -> type:
+    import keras
+
+    existing = keras.saving.get_custom_objects().get(_REGISTERED_NAME)
+    if existing is not None:  # e.g. after importlib.reload of this module
+        return existing
+
+    class SoftArgmax(keras.layers.Layer):
+        """Heatmap logits ``(batch, H, W, K)`` -> input-pixel coordinates ``(batch, K, 2)``
+        (see :func:`search_spaces.resunet.soft_argmax`); ``stride`` is the number of
+        input pixels per heatmap cell along each side."""
+
+        def __init__(self, stride: int = 1, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.stride = int(stride)
+
+        def call(self, heatmaps: Any) -> Any:
+            return soft_argmax(heatmaps, stride=self.stride)
+
+        def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple:
+            return (input_shape[0], input_shape[3], 2)
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "stride": self.stride}
+
+    SoftArgmax.__qualname__ = "SoftArgmax"
+    SoftArgmax.__module__ = __name__
+    return keras.saving.register_keras_serializable(package="facenas")(SoftArgmax)
+
+
+def _soft_argmax_layer() -> type:
+    global _soft_argmax_class
+    if _soft_argmax_class is None:
+        _soft_argmax_class = _define_soft_argmax()
+    return _soft_argmax_class
+
+
+def __getattr__(name: str) -> Any:
+    """``SoftArgmax`` is created on first access (it subclasses a Keras layer)."""
+    if name == "SoftArgmax":
+        return _soft_argmax_layer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Defines and registers :class:`SoftArgmax` right after ``keras`` is first imported,
+    so a saved ResUNet loads with plain ``keras.models.load_model`` in any process that
+    imported this module, without this module importing TensorFlow itself."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "keras" or self not in sys.meta_path:
+            return None
+        for finder in list(sys.meta_path):
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _unhook()
+            try:
+                _soft_argmax_layer()
+            except Exception as exc:  # pragma: no cover - never break `import keras`
+                warnings.warn(f"could not register SoftArgmax: {exc}", stacklevel=2)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _unhook() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterAfterKeras)]
+
+
+def _register_when_keras_loads() -> None:
+    if "keras" in sys.modules:
+        _soft_argmax_layer()
+    elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterAfterKeras())
+
+
+_register_when_keras_loads()
+
+if TYPE_CHECKING:
+    SoftArgmax: type[keras.layers.Layer]
+
+SPACE = ResUNetSpace()
+"""The space ``load_space("resunet")`` returns."""
