@@ -98,3 +98,21 @@ def test_bad_storage_url_is_one_line_and_leaves_no_run_dir(tmp_path: Path):
 def test_open_a_folder_that_is_not_a_run(tmp_path: Path):
     with pytest.raises(StorageError, match="not a run directory"):
         RunStore.open(tmp_path)
+
+
+@pytest.mark.parametrize("baseline_accuracy", [0.9, 0.3])
+def test_pareto_command_labels_baselines_on_or_off_the_front(
+    tmp_path: Path, capsys, baseline_accuracy: float
+):
+    from nas.cli import main
+
+    store = RunStore.create(tmp_path / "run", _info(tmp_path / "run"))
+    _record(store, "small", 0.5, 100)
+    _record(store, "r50", baseline_accuracy, 2_000, baseline="resnet50")
+    assert main(["pareto", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    if baseline_accuracy > 0.5:
+        assert "◆ resnet50" in out
+    else:
+        assert "baseline resnet50 (trial 1) is dominated" in out
+    assert (tmp_path / "run" / "pareto.png").exists()
