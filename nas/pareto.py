@@ -106,15 +106,30 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
         ax.scatter(
             fx, fy, s=80, facecolors="none", edgecolors="crimson", lw=1.6, label="Pareto front"
         )
-        for record in front.evaluated:
-            if record.baseline:
+        baselines = [r for r in front.evaluated if r.baseline]
+        if baselines:
+            bx = [r.values[k] for r in baselines]
+            by = [r.values[0] for r in baselines]
+            ax.scatter(
+                bx,
+                by,
+                marker="D",
+                s=90,
+                facecolors="none",
+                edgecolors="darkmagenta",
+                lw=1.6,
+                label="baseline",
+            )
+            for record, x, y in zip(baselines, bx, by, strict=True):
                 ax.annotate(
                     record.baseline,
-                    (record.values[k], record.values[0]),
+                    (x, y),
                     textcoords="offset points",
-                    xytext=(6, 6),
+                    xytext=(-9, 7),
+                    ha="right",
                     fontsize=9,
                     weight="bold",
+                    color="darkmagenta",
                 )
         if name in ("params", "flops") and xs.size and xs.min() > 0:
             ax.set_xscale("log")
