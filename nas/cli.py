@@ -182,7 +182,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"population {experiment.search.population}, generations {experiment.search.generations}, "
         f"seed {experiment.seed} -> {out_dir}"
     )
-    with _ProgressListener(console) as listener:
+    with _ProgressListener(console, experiment.objectives[0]) as listener:
         summary = run_search(
             experiment,
             out_dir=out_dir,
@@ -350,7 +350,7 @@ def _summary(record: TrialRecord, objectives: Sequence[str]) -> str:
 class _ProgressListener:
     """Draws one progress bar per generation."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, metric: str) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -368,6 +368,7 @@ class _ProgressListener:
             console=console,
         )
         self._task = None
+        self._metric = metric
         self._best: float | None = None
         self._failed = 0
 
@@ -385,11 +386,14 @@ class _ProgressListener:
         )
 
     def evaluated(self, record: TrialRecord) -> None:
+        from nas.objectives import METRICS
+
         if record.ok and record.values:
-            value = record.metrics.get("accuracy", record.values[0])
-            self._best = value if self._best is None else max(self._best, value)
+            value = record.values[0]
+            better = max if METRICS[self._metric].direction == "maximize" else min
+            self._best = value if self._best is None else better(self._best, value)
         self._failed += not record.ok
-        status = f"best accuracy {self._best:.3f}" if self._best is not None else ""
+        status = f"best {self._metric} {self._best:.3f}" if self._best is not None else ""
         if self._failed:
             status += f"  failed {self._failed}"
         self._progress.update(self._task, advance=1, status=status)

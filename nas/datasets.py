@@ -1,12 +1,18 @@
-"""FER2013 emotion data: loading, checking, caching and summarising.
+"""Face data: loading, checking, caching and summarising.
 
-Both Kaggle layouts are read, plain or gzipped: ``fer2013.csv`` (header
-``emotion,pixels,Usage``) and ``icml_face_data.csv`` (header ``emotion, Usage, pixels``).
+Emotions (FER2013): both Kaggle layouts are read, plain or gzipped: ``fer2013.csv``
+(header ``emotion,pixels,Usage``) and ``icml_face_data.csv`` (header ``emotion, Usage,
+pixels``). Keypoints: Kaggle's Facial Keypoints ``training.csv`` (30 coordinate columns
+``left_eye_center_x, ..., mouth_center_bottom_lip_y`` and ``Image``, 96x96), plain or
+gzipped, with empty cells for missing points; its labels-only variant (no ``Image``) is
+summarised but cannot be loaded for training.
+
 A file is parsed once; the arrays are cached as an uncompressed ``.npz`` in the cache
 folder (:func:`default_cache_dir`), keyed by the SHA-256 of the file, so later loads
 take a fraction of a second. Every problem with a file is a
 :class:`~nas.errors.DataError` whose one-line message names the file, the line and the
-fix. ``"builtin:faces"`` stands for the synthetic faces of :mod:`nas.synthetic`.
+fix. ``"builtin:faces"`` and ``"builtin:keypoint-faces"`` stand for the synthetic faces
+of :mod:`nas.synthetic`.
 """
 
 from __future__ import annotations
@@ -21,23 +27,30 @@ import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from nas.errors import DataError
+from nas.synthetic import KEYPOINT_NAMES
 from nas.task import Task
 
 __all__ = [
     "FER_CLASS_NAMES",
     "FIVE_CLASS_FER_IDS",
     "FIVE_CLASS_NAMES",
+    "FLIP_PAIRS",
+    "KEYPOINT_NAMES",
     "DatasetSummary",
     "EmotionData",
+    "KeypointData",
+    "KeypointSplit",
     "Split",
     "default_cache_dir",
     "load_emotions",
+    "load_keypoints",
     "resolve_data_path",
     "summarize",
 ]
@@ -57,8 +70,23 @@ FIVE_CLASS_FER_IDS: tuple[int, ...] = (0, 1, 4, 3, 5)
 #: The class names of the five-class setting.
 FIVE_CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "sad", "happy", "surprise")
 
+#: Index pairs of :data:`KEYPOINT_NAMES` that swap under a horizontal flip (the
+#: subject's left becomes their right); the nose tip and the two lip centres stay.
+FLIP_PAIRS: tuple[tuple[int, int], ...] = (
+    (0, 1),  # left_eye_center <-> right_eye_center
+    (2, 4),  # left_eye_inner_corner <-> right_eye_inner_corner
+    (3, 5),  # left_eye_outer_corner <-> right_eye_outer_corner
+    (6, 8),  # left_eyebrow_inner_end <-> right_eyebrow_inner_end
+    (7, 9),  # left_eyebrow_outer_end <-> right_eyebrow_outer_end
+    (11, 12),  # mouth_left_corner <-> mouth_right_corner
+)
+
 BUILTIN_FACES = "builtin:faces"
-_BUILTIN_FILE = "builtin-faces-v1.csv.gz"  # bump the version when nas.synthetic changes
+BUILTIN_KEYPOINT_FACES = "builtin:keypoint-faces"
+# bump the versions when nas.synthetic changes
+_BUILTIN_FILE = "builtin-faces-v1.csv.gz"
+_BUILTIN_KEYPOINT_FILE = "builtin-keypoint-faces-v1.csv.gz"
+_BUILTIN_KEYPOINT_ROWS = 1500
 _CACHE_VERSION = 1
 _SIDE = 48
 _PIXELS = _SIDE * _SIDE
@@ -69,6 +97,17 @@ _EMOTION_LAYOUTS = ("fer2013.csv", "icml_face_data.csv")
 _LABEL_BYTES = {str(i).encode(): i for i in range(len(FER_CLASS_NAMES))}
 _USAGE_BYTES = {name.encode(): code for code, name in enumerate(_USAGES)}
 _ROW_CHUNK = 4096
+_EXPECT_EMOTIONS = "the Kaggle fer2013.csv"
+
+_KP_SIDE = 96
+_KP_PIXELS = _KP_SIDE * _KP_SIDE
+_KP_COLUMNS: tuple[str, ...] = tuple(f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in "xy")
+_KP_IMAGE = "Image"
+_KP_LAYOUT = "facial keypoints training.csv"
+_KP_LABELS_LAYOUT = "facial keypoint labels only"
+_KEYPOINT_LAYOUTS = (_KP_LAYOUT, _KP_LABELS_LAYOUT)
+_KP_ROW_CHUNK = 512
+_EXPECT_KEYPOINTS = "the Kaggle facial keypoints training.csv"
 
 
 @dataclass(frozen=True)
@@ -112,12 +151,68 @@ class EmotionData:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class KeypointSplit:
+    """One split of a keypoint dataset.
+
+    ``images`` are ``uint8`` ``(N, 96, 96, 1)``; ``keypoints`` are ``float32``
+    ``(N, 15, 2)`` pixel ``(x, y)`` coordinates in :data:`KEYPOINT_NAMES` order, NaN (both
+    coordinates) where a point is missing.
+    """
+
+    images: np.ndarray
+    keypoints: np.ndarray
+
+    def __post_init__(self) -> None:
+        if (
+            self.images.ndim != 4
+            or self.keypoints.ndim != 3
+            or self.keypoints.shape[2] != 2
+            or len(self.images) != len(self.keypoints)
+        ):
+            raise ValueError(
+                f"images {self.images.shape} and keypoints {self.keypoints.shape} do not match"
+            )
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class KeypointData:
+    """A loaded keypoint dataset: train and validation splits and where they came from.
+
+    ``keypoint_names`` are the 15 Kaggle point names (:data:`KEYPOINT_NAMES`);
+    ``source`` is the path as given; ``file_hash`` the SHA-256 of the file's bytes.
+    """
+
+    train: KeypointSplit
+    validation: KeypointSplit
+    keypoint_names: tuple[str, ...]
+    source: str
+    file_hash: str
+
+    def task(self) -> Task:
+        """The keypoint task these images and points define."""
+        return Task(
+            kind="keypoints",
+            input_shape=(_KP_SIDE, _KP_SIDE, 1),
+            num_keypoints=len(self.keypoint_names),
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class DatasetSummary:
     """What a dataset file holds, as printed by ``nas data``.
 
-    ``splits`` maps each ``Usage`` value to its rows (empty without a ``Usage``
-    column); ``class_counts`` maps the seven FER class names to their rows.
+    ``kind`` is the task the file's labels are for. Emotion files: ``splits`` maps each
+    ``Usage`` value to its rows (empty without a ``Usage`` column); ``class_counts``
+    maps the seven FER class names to their rows. Keypoint files (``splits`` and
+    ``class_counts`` empty): ``keypoint_counts`` maps each of the 15 point names to the
+    rows that carry it, ``keypoint_means`` to its mean ``(x, y)`` over those rows (NaN
+    when none), ``complete_rows`` counts the rows with all 15 points,
+    ``points_per_row`` maps a number of points to the rows with that many, and
+    ``has_images`` is False for a labels-only table (no ``Image`` column).
     """
 
     source: str
@@ -127,6 +222,12 @@ class DatasetSummary:
     rows: int
     splits: dict[str, int]
     class_counts: dict[str, int]
+    kind: Literal["classification", "keypoints"] = "classification"
+    keypoint_counts: dict[str, int] = field(default_factory=dict)
+    keypoint_means: dict[str, tuple[float, float]] = field(default_factory=dict)
+    complete_rows: int = 0
+    points_per_row: dict[int, int] = field(default_factory=dict)
+    has_images: bool = True
 
     def lines(self) -> list[str]:
         """Human-readable lines, one fact per line."""
@@ -137,6 +238,8 @@ class DatasetSummary:
             f"layout:  {self.layout}",
             f"rows:    {self.rows:,}",
         ]
+        if self.kind == "keypoints":
+            return out + self._keypoint_lines()
         if self.splits:
             out.append("splits:  " + ", ".join(f"{name} {n:,}" for name, n in self.splits.items()))
         else:
@@ -149,10 +252,32 @@ class DatasetSummary:
             out.append(f"  {fer_id} {mark} {name:<{width}} {n:>7,}  {share:6.1%}")
         return out
 
+    def _keypoint_lines(self) -> list[str]:
+        def share(n: int) -> str:
+            return f"{n / self.rows:6.1%}" if self.rows else f"{0:6.1%}"
+
+        if self.has_images:
+            out = [f"images:  {_KP_SIDE}x{_KP_SIDE} grey, one per row"]
+        else:
+            out = [
+                "images:  none (no Image column): labels only, good for label statistics; "
+                "training needs a file with images"
+            ]
+        complete = share(self.complete_rows).strip()
+        out.append(f"complete: {self.complete_rows:,} rows have all 15 points ({complete})")
+        per_row = sorted(self.points_per_row.items(), key=lambda item: (-item[1], -item[0]))
+        out.append("points per row: " + ", ".join(f"{k} in {n:,} rows" for k, n in per_row if n))
+        width = max(len(name) for name in self.keypoint_counts)
+        out.append("points:  name, rows that carry it, mean (x, y) in pixels")
+        for name, n in self.keypoint_counts.items():
+            x, y = self.keypoint_means.get(name, (float("nan"), float("nan")))
+            out.append(f"  {name:<{width}} {n:>7,}  {share(n)}  ({x:5.1f}, {y:5.1f})")
+        return out
+
 
 @dataclass(frozen=True)
 class _Parsed:
-    """A parsed file before any class mapping (what the cache holds)."""
+    """A parsed emotion file before any class mapping (what the cache holds)."""
 
     layout: str
     pixels: np.ndarray  # uint8 (N, 2304)
@@ -160,6 +285,30 @@ class _Parsed:
     usage: np.ndarray  # int8 (N,), index into _USAGES, or _NO_USAGE
     has_usage: bool
     file_hash: str
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What the cache file stores."""
+        return {
+            "layout": np.array(self.layout),
+            "pixels": self.pixels,
+            "fer_labels": self.fer_labels,
+            "usage": self.usage,
+            "has_usage": np.array(self.has_usage),
+        }
+
+
+@dataclass(frozen=True)
+class _ParsedKeypoints:
+    """A parsed keypoint file (what the cache holds)."""
+
+    layout: str  # _KP_LAYOUT or _KP_LABELS_LAYOUT
+    pixels: np.ndarray  # uint8 (N, 9216); (N, 0) for a labels-only table
+    keypoints: np.ndarray  # float32 (N, 15, 2), NaN where missing
+    file_hash: str
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What the cache file stores."""
+        return {"layout": np.array(self.layout), "pixels": self.pixels, "keypoints": self.keypoints}
 
 
 def default_cache_dir() -> Path:
@@ -171,23 +320,30 @@ def default_cache_dir() -> Path:
 def resolve_data_path(spec: str | Path, *, cache_dir: Path | None = None) -> Path:
     """Turn a ``--data`` value into an existing file.
 
-    ``"builtin:faces"`` generates the synthetic faces CSV in the cache folder the first
-    time (seeded, written atomically) and returns its path; anything else is a path,
+    ``"builtin:faces"`` (synthetic FER2013-layout emotions) and
+    ``"builtin:keypoint-faces"`` (1,500 synthetic 96x96 faces in the Kaggle Facial
+    Keypoints layout, all 15 points) generate their CSV in the cache folder the first
+    time (seeded, written atomically) and return its path; anything else is a path,
     which must exist.
     """
+    return _resolve(spec, cache_dir, _EXPECT_EMOTIONS)
+
+
+def _resolve(spec: str | Path, cache_dir: Path | None, expect: str) -> Path:
+    """:func:`resolve_data_path`, naming ``expect`` in the message for a missing file."""
     text = str(spec)
     if text.startswith("builtin:"):
-        if text != BUILTIN_FACES:
+        if text not in (BUILTIN_FACES, BUILTIN_KEYPOINT_FACES):
             raise DataError(
-                f"unknown built-in dataset {text!r}; the built-in one is {BUILTIN_FACES!r}"
+                f"unknown built-in dataset {text!r}; the built-in ones are "
+                f"{BUILTIN_FACES!r} (emotions) and {BUILTIN_KEYPOINT_FACES!r} (keypoints)"
             )
-        from nas.synthetic import write_emotion_csv
-
         folder = cache_dir if cache_dir is not None else default_cache_dir()
-        path = folder / _BUILTIN_FILE
+        name = _BUILTIN_FILE if text == BUILTIN_FACES else _BUILTIN_KEYPOINT_FILE
+        path = folder / name
         if not path.is_file():
             try:
-                write_emotion_csv(path, n=3000, seed=0, validation_fraction=0.2)
+                _write_builtin(text, path)
             except OSError as exc:
                 raise DataError(
                     f"{path}: cannot write the built-in faces ({exc.strerror or exc}); "
@@ -196,12 +352,23 @@ def resolve_data_path(spec: str | Path, *, cache_dir: Path | None = None) -> Pat
         return path
     path = Path(spec)
     if not path.exists():
-        raise DataError(
-            f"{path}: no such file; put the Kaggle fer2013.csv there or pass --data PATH"
-        )
+        raise DataError(f"{path}: no such file; put {expect} there or pass --data PATH")
     if not path.is_file():
         raise DataError(f"{path}: not a file; pass the CSV file itself with --data PATH")
     return path
+
+
+def _write_builtin(name: str, path: Path) -> None:
+    """Generate a built-in dataset file (seeded: the same bytes every time)."""
+    from nas.synthetic import render_faces, write_emotion_csv, write_keypoint_csv
+
+    if name == BUILTIN_FACES:
+        write_emotion_csv(path, n=3000, seed=0, validation_fraction=0.2)
+    else:
+        images, _, points = render_faces(
+            _BUILTIN_KEYPOINT_ROWS, np.random.default_rng(0), size=_KP_SIDE
+        )
+        write_keypoint_csv(path, images, points)
 
 
 def load_emotions(
@@ -225,10 +392,13 @@ def load_emotions(
         raise ValueError(f"classes must be 5 or 7, got {classes}")
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    path = resolve_data_path(spec, cache_dir=cache_dir)
-    parsed = _load_parsed(path, cache_dir)
-    if parsed.layout not in _EMOTION_LAYOUTS:
-        raise DataError(f"{path}: a {parsed.layout} file holds no emotion labels")
+    path = _resolve(spec, cache_dir, _EXPECT_EMOTIONS)
+    parsed = _load_parsed(path, cache_dir, _EXPECT_EMOTIONS)
+    if not isinstance(parsed, _Parsed) or parsed.layout not in _EMOTION_LAYOUTS:
+        raise DataError(
+            f"{path}: a {parsed.layout} file holds no emotion labels; use it for the "
+            "keypoints task, or pass a Kaggle fer2013.csv for emotions"
+        )
 
     if classes == 7:
         class_names = FER_CLASS_NAMES
@@ -279,10 +449,72 @@ def load_emotions(
     )
 
 
+def load_keypoints(
+    spec: str | Path,
+    *,
+    validation_fraction: float = 0.15,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+) -> KeypointData:
+    """Load a Kaggle Facial Keypoints ``training.csv`` (plain or gzipped) or
+    ``builtin:keypoint-faces``.
+
+    Every row is kept, whatever points it has: a missing point is NaN in both
+    coordinates, so a loss or metric can be masked to the points present. A plain random
+    ``validation_fraction`` of the rows (at least one, drawn with
+    ``numpy.random.default_rng(seed)``) becomes the validation split; both splits keep
+    the file's row order. A labels-only table (no ``Image`` column) is refused. The
+    parsed file is cached (see :func:`default_cache_dir`).
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    path = _resolve(spec, cache_dir, _EXPECT_KEYPOINTS)
+    parsed = _load_parsed(path, cache_dir, _EXPECT_KEYPOINTS)
+    if not isinstance(parsed, _ParsedKeypoints):
+        raise DataError(
+            f"{path}: a {parsed.layout} file holds emotion labels, not keypoints; pass "
+            f"a Kaggle facial keypoints training.csv ({_KP_COLUMNS[0]}, ..., "
+            f"{_KP_COLUMNS[-1]}, {_KP_IMAGE})"
+        )
+    if parsed.layout == _KP_LABELS_LAYOUT:
+        raise DataError(
+            f"{path}: the file has keypoint labels but no images (no {_KP_IMAGE} column, "
+            f"like Kaggle's label table); add an {_KP_IMAGE} column of {_KP_PIXELS:,} grey "
+            "values per row, e.g. with nas.synthetic.write_keypoint_csv"
+        )
+    rows = len(parsed.keypoints)
+    if rows < 2:
+        raise DataError(
+            f"{path}: only {rows} data row; a train and a validation split need at least 2"
+        )
+    rng = np.random.default_rng(seed)
+    n_val = min(rows - 1, max(1, round(rows * validation_fraction)))
+    order = rng.permutation(rows)
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+
+    def split(idx: np.ndarray) -> KeypointSplit:
+        images = parsed.pixels[idx].reshape(-1, _KP_SIDE, _KP_SIDE, 1)
+        return KeypointSplit(images=images, keypoints=parsed.keypoints[idx])
+
+    return KeypointData(
+        train=split(train_idx),
+        validation=split(val_idx),
+        keypoint_names=KEYPOINT_NAMES,
+        source=str(spec),
+        file_hash=parsed.file_hash,
+    )
+
+
 def summarize(spec: str | Path, *, cache_dir: Path | None = None) -> DatasetSummary:
-    """Check a dataset file (parsing it fully) and count its rows per split and class."""
-    path = resolve_data_path(spec, cache_dir=cache_dir)
-    parsed = _load_parsed(path, cache_dir)
+    """Check a dataset file (parsing it fully) and count what it holds.
+
+    Emotion files: rows per split and class. Keypoint files (with images, or Kaggle's
+    labels-only table): rows per point, complete rows and points per row.
+    """
+    path = _resolve(spec, cache_dir, f"{_EXPECT_EMOTIONS} or {_EXPECT_KEYPOINTS[4:]}")
+    parsed = _load_parsed(path, cache_dir, None)
+    if isinstance(parsed, _ParsedKeypoints):
+        return _summarize_keypoints(spec, path, parsed)
     splits = (
         {
             name: int(n)
@@ -306,34 +538,92 @@ def summarize(spec: str | Path, *, cache_dir: Path | None = None) -> DatasetSumm
     )
 
 
+def _summarize_keypoints(spec: str | Path, path: Path, parsed: _ParsedKeypoints) -> DatasetSummary:
+    points = parsed.keypoints
+    present = ~np.isnan(points[..., 0])  # (N, 15); x and y are missing together
+    counts = present.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        sums = np.where(present[..., None], points, 0.0).sum(axis=0, dtype=np.float64)
+        means = sums / counts[:, None]
+    per_row = np.bincount(present.sum(axis=1), minlength=len(KEYPOINT_NAMES) + 1)
+    return DatasetSummary(
+        source=str(spec),
+        path=str(path),
+        file_hash=parsed.file_hash,
+        layout=parsed.layout,
+        rows=len(points),
+        splits={},
+        class_counts={},
+        kind="keypoints",
+        keypoint_counts={name: int(n) for name, n in zip(KEYPOINT_NAMES, counts, strict=True)},
+        keypoint_means={
+            name: (float(x), float(y)) for name, (x, y) in zip(KEYPOINT_NAMES, means, strict=True)
+        },
+        complete_rows=int(present.all(axis=1).sum()),
+        points_per_row={k: int(n) for k, n in enumerate(per_row) if n},
+        has_images=parsed.layout == _KP_LAYOUT,
+    )
+
+
 # --- parsing ----------------------------------------------------------------------------
 
 
 def _detect_layout(columns: Sequence[str]) -> str | None:
     """The name of the layout a header (stripped column names) belongs to, or None.
 
-    Add a layout here (and a parser in :func:`_parse`) to read another kind of file.
+    Add a layout here (and a row reader in :func:`_parse`) to read another kind of file.
     """
     if "emotion" in columns and "pixels" in columns:
         if "Usage" in columns and columns.index("Usage") < columns.index("pixels"):
             return "icml_face_data.csv"
         return "fer2013.csv"
+    if all(name in columns for name in _KP_COLUMNS):
+        return _KP_LAYOUT if _KP_IMAGE in columns else _KP_LABELS_LAYOUT
     return None
 
 
-def _expected_columns_text() -> str:
-    return "expected 'emotion,pixels,Usage' (fer2013.csv) or 'emotion, Usage, pixels' (icml_face_data.csv)"
+def _expected_columns_text(expect: str | None = _EXPECT_EMOTIONS) -> str:
+    emotions = (
+        "'emotion,pixels,Usage' (fer2013.csv) or 'emotion, Usage, pixels' (icml_face_data.csv)"
+    )
+    keypoints = (
+        f"the 30 Kaggle keypoint columns ({_KP_COLUMNS[0]}, ..., {_KP_COLUMNS[-1]}) and {_KP_IMAGE}"
+    )
+    if expect == _EXPECT_EMOTIONS:
+        return f"expected {emotions}"
+    if expect == _EXPECT_KEYPOINTS:
+        return f"expected {keypoints}"
+    return f"expected {emotions}, or {keypoints}"
 
 
-def _load_parsed(path: Path, cache_dir: Path | None) -> _Parsed:
-    """Parse ``path``, or read its arrays from the cache when the file is unchanged."""
+def _missing_keypoint_columns(columns: Sequence[str]) -> str | None:
+    """Which keypoint columns a header that has some of them lacks, or None."""
+    wanted = (*_KP_COLUMNS, _KP_IMAGE)
+    if not any(name in columns for name in wanted):
+        return None
+    missing = [name for name in wanted if name not in columns]
+    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    return (
+        f"missing column{'s' if len(missing) > 1 else ''} {shown} of the Kaggle facial "
+        f"keypoints layout (30 coordinate columns and {_KP_IMAGE})"
+    )
+
+
+def _load_parsed(
+    path: Path, cache_dir: Path | None, expect: str | None = _EXPECT_EMOTIONS
+) -> _Parsed | _ParsedKeypoints:
+    """Parse ``path``, or read its arrays from the cache when the file is unchanged.
+
+    ``expect`` (what the caller wants, or None for any layout) only shapes the message
+    for an empty file or a wrong header.
+    """
     file_hash = _sha256(path)
     folder = cache_dir if cache_dir is not None else default_cache_dir()
     cache_file = folder / f"parsed-v{_CACHE_VERSION}-{file_hash}.npz"
     cached = _read_cache(cache_file, file_hash)
     if cached is not None:
         return cached
-    parsed = _parse(path, file_hash)
+    parsed = _parse(path, file_hash, expect)
     _write_cache(cache_file, parsed)
     return parsed
 
@@ -349,14 +639,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_cache(cache_file: Path, file_hash: str) -> _Parsed | None:
+def _read_cache(cache_file: Path, file_hash: str) -> _Parsed | _ParsedKeypoints | None:
     """The cached arrays, or None if absent or unreadable (then the file is re-parsed)."""
     if not cache_file.is_file():
         return None
     try:
         with np.load(cache_file, allow_pickle=False) as z:
+            layout = str(z["layout"])
+            if layout in _KEYPOINT_LAYOUTS:
+                return _checked_keypoints(
+                    _ParsedKeypoints(
+                        layout=layout,
+                        pixels=z["pixels"],
+                        keypoints=z["keypoints"],
+                        file_hash=file_hash,
+                    )
+                )
             parsed = _Parsed(
-                layout=str(z["layout"]),
+                layout=layout,
                 pixels=z["pixels"],
                 fer_labels=z["fer_labels"],
                 usage=z["usage"],
@@ -371,7 +671,21 @@ def _read_cache(cache_file: Path, file_hash: str) -> _Parsed | None:
     return parsed
 
 
-def _write_cache(cache_file: Path, parsed: _Parsed) -> None:
+def _checked_keypoints(parsed: _ParsedKeypoints) -> _ParsedKeypoints | None:
+    """``parsed`` if its arrays have the shapes and types of its layout, else None."""
+    n = len(parsed.keypoints)
+    width = _KP_PIXELS if parsed.layout == _KP_LAYOUT else 0
+    if (
+        parsed.keypoints.shape != (n, len(KEYPOINT_NAMES), 2)
+        or parsed.keypoints.dtype != np.float32
+        or parsed.pixels.shape != (n, width)
+        or parsed.pixels.dtype != np.uint8
+    ):
+        return None
+    return parsed
+
+
+def _write_cache(cache_file: Path, parsed: _Parsed | _ParsedKeypoints) -> None:
     """Write the arrays atomically; a cache that cannot be written is only a warning."""
     tmp: str | None = None
     try:
@@ -380,14 +694,7 @@ def _write_cache(cache_file: Path, parsed: _Parsed) -> None:
             dir=cache_file.parent, prefix=f".{cache_file.stem}.", suffix=".tmp"
         )
         with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                layout=np.array(parsed.layout),
-                pixels=parsed.pixels,
-                fer_labels=parsed.fer_labels,
-                usage=parsed.usage,
-                has_usage=np.array(parsed.has_usage),
-            )
+            np.savez(f, **parsed.arrays())
         os.replace(tmp, cache_file)
         tmp = None
     except OSError as exc:
@@ -414,28 +721,36 @@ def _open_binary(path: Path) -> Iterator[io.BufferedIOBase]:
             yield raw
 
 
-def _parse(path: Path, file_hash: str) -> _Parsed:
-    """Parse and check every row of an emotion CSV."""
+def _parse(
+    path: Path, file_hash: str, expect: str | None = _EXPECT_EMOTIONS
+) -> _Parsed | _ParsedKeypoints:
+    """Parse and check every row of an emotion or keypoint CSV."""
     line_no = 0
     try:
         with _open_binary(path) as f:
             header = f.readline()
             line_no = 1
             if not header.strip():
-                raise DataError(
-                    f"{path}: the file is empty; it should be a Kaggle fer2013.csv "
-                    "(header 'emotion,pixels,Usage' then one row per image)"
-                )
+                raise DataError(f"{path}: the file is empty; {_empty_file_hint(expect)}")
             columns = _split_header(header)
             layout = _detect_layout(columns)
             if layout is None:
+                missing = _missing_keypoint_columns(columns)
+                if missing is not None:
+                    raise DataError(f"{path}: line 1: {missing}")
                 found = ", ".join(repr(c[:30]) for c in columns[:8])
                 more = f" and {len(columns) - 8} more" if len(columns) > 8 else ""
                 raise DataError(
-                    f"{path}: line 1: wrong columns: {_expected_columns_text()}, "
+                    f"{path}: line 1: wrong columns: {_expected_columns_text(expect)}, "
                     f"found {found}{more}"
                 )
-            reader = _EmotionRows(path, columns)
+            reader: _EmotionRows | _KeypointRows
+            if layout in _KEYPOINT_LAYOUTS:
+                reader = _KeypointRows(path, columns, with_images=layout == _KP_LAYOUT)
+                full = "the full Kaggle facial keypoints training.csv"
+            else:
+                reader = _EmotionRows(path, columns)
+                full = "the full Kaggle fer2013.csv"
             for line_no, line in enumerate(f, start=2):
                 reader.add(line_no, line)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
@@ -445,10 +760,22 @@ def _parse(path: Path, file_hash: str) -> _Parsed:
         ) from exc
     if reader.rows == 0:
         raise DataError(
-            f"{path}: the file holds only a header (line 1) and no data rows; "
-            "use the full Kaggle fer2013.csv"
+            f"{path}: the file holds only a header (line 1) and no data rows; use {full}"
         )
     return reader.result(layout, file_hash)
+
+
+def _empty_file_hint(expect: str | None) -> str:
+    emotions = "a Kaggle fer2013.csv (header 'emotion,pixels,Usage' then one row per image)"
+    keypoints = (
+        f"a Kaggle facial keypoints training.csv (header {_KP_COLUMNS[0]},...,"
+        f"{_KP_COLUMNS[-1]},{_KP_IMAGE} then one row per image)"
+    )
+    if expect == _EXPECT_KEYPOINTS:
+        return f"it should be {keypoints}"
+    if expect == _EXPECT_EMOTIONS:
+        return f"it should be {emotions}"
+    return f"it should be {emotions} or {keypoints}"
 
 
 def _split_header(header: bytes) -> list[str]:
@@ -480,11 +807,7 @@ class _EmotionRows:
         line = line.rstrip(b"\r\n")
         if not line.strip():
             return  # blank lines are skipped, as pandas does
-        if b'"' in line:
-            text = line.decode("utf-8", errors="replace")
-            fields = [s.encode("utf-8") for s in next(csv.reader([text]))]
-        else:
-            fields = line.split(b",")
+        fields = _split_fields(line)
         if len(fields) != len(self.columns):
             raise self._fail(
                 line_no,
@@ -516,16 +839,8 @@ class _EmotionRows:
 
     def _pixels(self, line_no: int, field: bytes) -> np.ndarray:
         """Fast path: numpy's C parser; on any doubt, an exact diagnosis of the row."""
-        try:
-            values = np.fromstring(field, dtype=np.int64, sep=" ")  # saturates, never wraps
-        except ValueError:
-            values = None
-        if (
-            values is not None
-            and values.size == _PIXELS
-            and values.min() >= 0
-            and values.max() <= 255
-        ):
+        values = _fast_pixels(field, _PIXELS)
+        if values is not None:
             return values
         raise self._fail(line_no, _pixel_problem(field))
 
@@ -539,6 +854,115 @@ class _EmotionRows:
             has_usage=self.i_usage is not None,
             file_hash=file_hash,
         )
+
+
+class _KeypointRows:
+    """Accumulates checked rows of a keypoint CSV; errors name the file, line and column.
+
+    No row is dropped: an empty coordinate cell is NaN, and a point must have both
+    coordinates or neither.
+    """
+
+    def __init__(self, path: Path, columns: list[str], *, with_images: bool) -> None:
+        self.path = path
+        self.columns = columns
+        self.i_coords = [columns.index(name) for name in _KP_COLUMNS]
+        self.i_image = columns.index(_KP_IMAGE) if with_images else None
+        width = _KP_PIXELS if with_images else 0
+        self.width = width
+        self.chunks: list[np.ndarray] = []
+        self.chunk = np.empty((_KP_ROW_CHUNK, width), dtype=np.uint8)
+        self.in_chunk = 0
+        self.coords: list[float] = []
+        self.rows = 0
+
+    def _fail(self, line_no: int, problem: str) -> DataError:
+        return DataError(f"{self.path}: line {line_no}: {problem}")
+
+    def add(self, line_no: int, line: bytes) -> None:
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            return  # blank lines are skipped, as pandas does
+        fields = _split_fields(line)
+        if len(fields) != len(self.columns):
+            shown = ", ".join(self.columns[:3]) + ", ..., " + self.columns[-1]
+            raise self._fail(
+                line_no,
+                f"{len(fields)} comma-separated fields, expected {len(self.columns)} ({shown})",
+            )
+        values = [self._coordinate(line_no, k, fields[i]) for k, i in enumerate(self.i_coords)]
+        for k in range(0, len(values), 2):
+            x_missing, y_missing = values[k] != values[k], values[k + 1] != values[k + 1]
+            if x_missing != y_missing:
+                empty, given = (k, k + 1) if x_missing else (k + 1, k)
+                raise self._fail(
+                    line_no,
+                    f"column {_KP_COLUMNS[empty]} is empty but {_KP_COLUMNS[given]} is "
+                    f"{_show(fields[self.i_coords[given]].strip())}; give both coordinates "
+                    "of a point or leave both empty",
+                )
+        if self.i_image is not None:
+            field = fields[self.i_image]
+            pixels = _fast_pixels(field, _KP_PIXELS)
+            if pixels is None:
+                raise self._fail(
+                    line_no,
+                    _pixel_problem(field, expected=_KP_PIXELS, side=_KP_SIDE, column=_KP_IMAGE),
+                )
+            self.chunk[self.in_chunk] = pixels
+        self.in_chunk += 1
+        if self.in_chunk == _KP_ROW_CHUNK:
+            self.chunks.append(self.chunk)
+            self.chunk = np.empty((_KP_ROW_CHUNK, self.width), dtype=np.uint8)
+            self.in_chunk = 0
+        self.coords.extend(values)
+        self.rows += 1
+
+    def _coordinate(self, line_no: int, k: int, token: bytes) -> float:
+        token = token.strip()
+        if not token:
+            return float("nan")
+        try:
+            value = float(token)
+        except ValueError:
+            raise self._fail(
+                line_no, f"coordinate {_show(token)} in column {_KP_COLUMNS[k]} is not a number"
+            ) from None
+        if not np.isfinite(value):
+            raise self._fail(
+                line_no,
+                f"coordinate {_show(token)} in column {_KP_COLUMNS[k]} is not finite; "
+                "leave the cell empty for a missing point",
+            )
+        return value
+
+    def result(self, layout: str, file_hash: str) -> _ParsedKeypoints:
+        pixels = np.concatenate([*self.chunks, self.chunk[: self.in_chunk]])
+        keypoints = np.array(self.coords, dtype=np.float32).reshape(
+            self.rows, len(KEYPOINT_NAMES), 2
+        )
+        return _ParsedKeypoints(
+            layout=layout, pixels=pixels, keypoints=keypoints, file_hash=file_hash
+        )
+
+
+def _split_fields(line: bytes) -> list[bytes]:
+    """The comma-separated fields of one line (quoted fields only when there are quotes)."""
+    if b'"' in line:
+        text = line.decode("utf-8", errors="replace")
+        return [s.encode("utf-8") for s in next(csv.reader([text]))]
+    return line.split(b",")
+
+
+def _fast_pixels(field: bytes, expected: int) -> np.ndarray | None:
+    """``expected`` grey values parsed by numpy's C parser, or None if anything is off."""
+    try:
+        values = np.fromstring(field, dtype=np.int64, sep=" ")  # saturates, never wraps
+    except ValueError:
+        return None
+    if values.size == expected and values.min() >= 0 and values.max() <= 255:
+        return values
+    return None
 
 
 def _show(token: bytes, limit: int = 24) -> str:
@@ -555,20 +979,30 @@ def _label_problem(token: bytes) -> str:
     return f"unknown emotion label {value}; expected 0..6 (FER2013 ids)"
 
 
-def _pixel_problem(field: bytes) -> str:
-    """Exactly what is wrong with a pixels field that failed the fast path."""
+def _pixel_problem(
+    field: bytes, *, expected: int = _PIXELS, side: int = _SIDE, column: str | None = None
+) -> str:
+    """Exactly what is wrong with a pixels field that failed the fast path.
+
+    ``column`` names the column in the message (the emotion layouts' messages have
+    always said "the pixels" instead).
+    """
+    where = f" in column {column}" if column else ""
     tokens = field.split()
     for position, token in enumerate(tokens, start=1):
         if not token.isdigit():
             try:
                 int(token)
             except ValueError:
-                return f"pixel value {_show(token)} (value {position}) is not a number"
-            return f"pixel value {_show(token)} (value {position}) is outside 0..255"
+                return f"pixel value {_show(token)} (value {position}){where} is not a number"
+            return f"pixel value {_show(token)} (value {position}){where} is outside 0..255"
         if int(token) > 255:
-            return f"pixel value {_show(token)} (value {position}) is outside 0..255"
-    if len(tokens) != _PIXELS:
-        return f"the pixels hold {len(tokens):,} values, expected 2,304 (48x48)"
+            return f"pixel value {_show(token)} (value {position}){where} is outside 0..255"
+    subject = f"column {column} holds" if column else "the pixels hold"
+    if len(tokens) != expected:
+        return f"{subject} {len(tokens):,} values, expected {expected:,} ({side}x{side})"
+    if column:
+        return f"column {column} is not space-separated whole numbers"
     return "the pixels are not space-separated whole numbers"
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from baselines import PRETRAINED, load_seed
 from nas.config import Experiment
-from nas.datasets import load_emotions
+from nas.datasets import FLIP_PAIRS, load_emotions, load_keypoints
 from nas.errors import ConfigError
 from nas.evolution import Nsga2
 from nas.objectives import METRICS, objective_values
@@ -75,8 +75,6 @@ def load_task_data(experiment: Experiment) -> TaskData:
     """
     config = experiment.data
     if config.task == "keypoints":
-        from nas.datasets import load_keypoints
-
         keypoints = load_keypoints(
             config.path, validation_fraction=config.validation_fraction, seed=experiment.seed
         )
@@ -120,8 +118,6 @@ def load_task_data(experiment: Experiment) -> TaskData:
 
 
 def _flip_permutation(count: int) -> tuple[int, ...]:
-    from nas.datasets import FLIP_PAIRS
-
     permutation = list(range(count))
     for left, right in FLIP_PAIRS:
         permutation[left], permutation[right] = right, left
@@ -173,6 +169,7 @@ def _open_run(
     address: str | None,
     workers: int | None,
     make_evaluator: Callable[[EvalData], Evaluator] | None,
+    threads: int | None = None,
 ) -> Iterator[_Run]:
     """Check every input, then create the run directory, the store and the evaluator.
 
@@ -183,7 +180,7 @@ def _open_run(
         raise ConfigError(f"{out_dir} already holds a run; pass --out NEW_DIR or remove it")
     data = load_task_data(experiment)
     workers = workers or experiment.search.workers
-    threads = experiment.search.threads_per_worker or default_threads(workers)
+    threads = threads or experiment.search.threads_per_worker or default_threads(workers)
     info = RunInfo(
         storage=storage or RunStore.default_storage(out_dir),
         study_name=experiment.name,
@@ -268,6 +265,8 @@ def run_baseline(
     for ResNet50); nothing is ever downloaded.
     """
     seed = load_seed(name, load_space(experiment.space))
+    # Train with a search candidate's CPU share, so the comparison is at equal budget.
+    threads = experiment.search.threads_per_worker or default_threads(experiment.search.workers)
     if weights is not None and name not in PRETRAINED:
         raise ConfigError(
             f"--weights: no pre-trained weights can be loaded into {name!r} (only {', '.join(PRETRAINED)})"
@@ -281,6 +280,7 @@ def run_baseline(
         "storage": storage,
         "address": address,
         "workers": 1,
+        "threads": threads,
         "make_evaluator": make_evaluator,
     }
     with _open_run(experiment, out_dir=out_dir, **options) as run:

@@ -9,6 +9,10 @@ brightness and Gaussian pixel noise, so the task is learnable but not trivial.
 
 Labels are FER2013 ids: 0 angry, 1 disgust, 3 happy, 4 sad, 5 surprise, so the
 five-class mapping of :func:`nas.datasets.load_emotions` applies unchanged.
+
+:func:`write_emotion_csv` writes faces as a FER2013 ``fer2013.csv``;
+:func:`write_keypoint_csv` writes any 96x96 images and keypoints as a Kaggle Facial
+Keypoints ``training.csv`` (read back by :func:`nas.datasets.load_keypoints`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EMOTION_IDS", "KEYPOINT_NAMES", "render_faces", "write_emotion_csv"]
+__all__ = [
+    "EMOTION_IDS",
+    "KEYPOINT_NAMES",
+    "render_faces",
+    "write_emotion_csv",
+    "write_keypoint_csv",
+]
 
 #: The FER2013 ids of the five emotions that are drawn.
 EMOTION_IDS: tuple[int, ...] = (0, 1, 3, 4, 5)
@@ -59,6 +69,13 @@ _DELTAS: dict[int, np.ndarray] = {
 _PARAM_NOISE = np.array([0.10, 0.45, 0.45, 0.45, 0.45, 0.2, 0.25, 0.35])
 
 _CHUNK = 256  # faces rendered at once (bounds memory at size 96)
+
+_KEYPOINT_SIDE = 96  # Kaggle's facial keypoint images are 96x96
+# Each grey value as text with a trailing space, right-aligned in 4 bytes, and which of
+# those bytes to keep: the text of a row of pixels is then two table look-ups.
+_PIXEL_TEXT = np.array([list(f"{v} ".rjust(4).encode()) for v in range(256)], dtype=np.uint8)
+_PIXEL_KEEP = np.array([[True] * 4 for _ in range(256)])
+_PIXEL_KEEP[:, :3] = _PIXEL_TEXT[:, :3] != ord(" ")
 
 
 def render_faces(
@@ -113,7 +130,62 @@ def write_emotion_csv(
         usage = "Training" if i < n - n_val else "PublicTest"
         pixels = " ".join(map(str, images[i].ravel().tolist()))
         lines.append(f"{labels[i]},{pixels},{usage}\n")
-    data = "".join(lines).encode("ascii")
+    _write_atomically(path, "".join(lines).encode("ascii"))
+
+
+def write_keypoint_csv(path: Path | str, images: np.ndarray, keypoints: np.ndarray) -> None:
+    """Write images and keypoints as a Kaggle Facial Keypoints ``training.csv``.
+
+    ``images`` are ``uint8`` of shape ``(N, 96, 96)`` (or ``(N, 96, 96, 1)``);
+    ``keypoints`` are ``(N, 15, 2)`` pixel ``(x, y)`` coordinates in Kaggle's order
+    (:data:`KEYPOINT_NAMES`), NaN where a point is missing (both coordinates, never one).
+    The header is the 30 columns ``left_eye_center_x, left_eye_center_y, ...,
+    mouth_center_bottom_lip_y`` then ``Image`` (9,216 space-separated grey values, row
+    by row); a missing coordinate is an empty cell, as in Kaggle's file. Coordinates are
+    written as the shortest text that reads back to the same ``float32``. The file is
+    gzipped if ``path`` ends with ``.gz`` (the same arguments give the same bytes) and
+    written atomically: a temporary file in the same folder, then renamed.
+    """
+    path = Path(path)
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.dtype != np.uint8 or images.shape[1:] != (_KEYPOINT_SIDE, _KEYPOINT_SIDE):
+        raise ValueError(
+            f"images must be uint8 of shape (N, {_KEYPOINT_SIDE}, {_KEYPOINT_SIDE}), "
+            f"got {images.dtype} {images.shape}"
+        )
+    points = np.asarray(keypoints, dtype=np.float32)
+    if points.shape != (len(images), len(KEYPOINT_NAMES), 2):
+        raise ValueError(
+            f"keypoints must have shape ({len(images)}, {len(KEYPOINT_NAMES)}, 2) to match "
+            f"the images, got {np.shape(keypoints)}"
+        )
+    missing = np.isnan(points)
+    half = np.argwhere(missing[..., 0] != missing[..., 1])
+    if len(half):
+        row, point = half[0]
+        raise ValueError(
+            f"keypoints[{row}] has only one coordinate of {KEYPOINT_NAMES[point]}; "
+            "a point needs both coordinates or neither (NaN)"
+        )
+    if np.isinf(points).any():
+        raise ValueError("keypoints hold an infinite coordinate; use NaN for a missing point")
+
+    columns = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
+    lines = [(",".join([*columns, "Image"]) + "\n").encode("ascii")]
+    flat = points.reshape(len(points), -1)
+    for image, row in zip(images.reshape(len(images), -1), flat, strict=True):
+        coordinates = ",".join(
+            "" if np.isnan(v) else np.format_float_positional(v, unique=True, trim="-") for v in row
+        )
+        pixels = _PIXEL_TEXT[image][_PIXEL_KEEP[image]].tobytes()[:-1]  # no trailing space
+        lines.append(coordinates.encode("ascii") + b"," + pixels + b"\n")
+    _write_atomically(path, b"".join(lines))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` (gzipped, reproducibly, if ``path`` ends with ``.gz``) atomically."""
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=4, mtime=0)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,111 @@
+"""The keypoint task in a worker: masked loss, flips, and training on sparse real labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def test_masked_loss_exact_values_and_missing_points_contribute_nothing():
+    import tensorflow as tf
+
+    from nas.evaluate import masked_keypoint_loss
+
+    nan = np.nan
+    targets = tf.constant([[[10.0, 20.0], [nan, nan]], [[nan, nan], [30.0, 40.0]]])
+    predicted = tf.Variable([[[12.0, 20.0], [99.0, -5.0]], [[7.0, 7.0], [30.0, 44.0]]])
+    loss = masked_keypoint_loss(2.0)
+    with tf.GradientTape() as tape:
+        value = loss(targets, predicted)
+    # Present coordinates: errors 2, 0, 0, 4 in pixels -> (1, 0, 0, 2) in units of 2 px.
+    assert float(value) == pytest.approx((1 + 0 + 0 + 4) / 4)
+    gradient = tape.gradient(value, predicted).numpy()
+    assert np.all(gradient[0, 1] == 0) and np.all(gradient[1, 0] == 0)
+    assert gradient[0, 0, 0] != 0 and gradient[1, 1, 1] != 0
+
+    changed = tf.constant([[[12.0, 20.0], [0.0, 0.0]], [[1e6, -1e6], [30.0, 44.0]]])
+    assert float(loss(targets, changed)) == float(value)
+
+
+def test_flips_mirror_images_and_swap_left_and_right_points():
+    from nas.evaluate import _training_batches
+    from nas.task import Task
+    from nas.trial import EvalData
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(32, 8, 8, 1), dtype=np.uint8)
+    keypoints = rng.uniform(0, 7, size=(32, 3, 2)).astype(np.float32)
+    data = EvalData(
+        task=Task(kind="keypoints", input_shape=(8, 8, 1), num_keypoints=3),
+        train_images=images,
+        train_targets=keypoints,
+        validation_images=images,
+        validation_targets=keypoints,
+        flip_permutation=(1, 0, 2),
+    )
+    flipped = 0
+    for batch_images, batch_points in _training_batches(data, batch_size=32, seed=1):
+        for image, points in zip(batch_images.numpy(), batch_points.numpy(), strict=True):
+            index = next(
+                i
+                for i in range(32)
+                if np.array_equal(image, images[i]) or np.array_equal(image, images[i][:, ::-1])
+            )
+            if np.array_equal(image, images[index]):
+                np.testing.assert_array_equal(points, keypoints[index])
+            else:
+                flipped += 1
+                original = keypoints[index]
+                np.testing.assert_allclose(points[0], [7 - original[1, 0], original[1, 1]])
+                np.testing.assert_allclose(points[1], [7 - original[0, 0], original[0, 1]])
+                np.testing.assert_allclose(points[2], [7 - original[2, 0], original[2, 1]])
+    assert 0 < flipped < 32
+
+
+@pytest.mark.slow
+def test_real_sparse_kaggle_labels_with_generated_images_train_with_the_masked_loss(tmp_path: Path):
+    labels_file = SHARED / "keypoints" / "kaggle_labels_only.csv.gz"
+    if not labels_file.exists():
+        pytest.skip("the real Kaggle label table is not in ../shared/data")
+    import pandas as pd
+
+    from nas.config import Budget
+    from nas.datasets import load_keypoints
+    from nas.evaluate import evaluate
+    from nas.space import genome_hash, load_space
+    from nas.synthetic import render_faces, write_keypoint_csv
+    from nas.trial import EvalData, EvalRequest
+
+    table = pd.read_csv(labels_file).sample(160, random_state=0)
+    points = table.to_numpy(dtype=np.float32).reshape(len(table), 15, 2)
+    assert np.isnan(points).any(axis=(1, 2)).mean() > 0.3, "the slice should hold sparse rows"
+    images, _, _ = render_faces(len(table), np.random.default_rng(0), size=96)
+    path = tmp_path / "paired.csv"
+    write_keypoint_csv(path, images, points)
+    data = load_keypoints(path, validation_fraction=0.25, seed=0)
+    missing = np.isnan(np.concatenate([data.train.keypoints, data.validation.keypoints]))
+    assert missing.sum() == np.isnan(points).sum()
+
+    space = load_space("cnn")
+    genome = space.sample(np.random.default_rng(2))
+    eval_data = EvalData(
+        task=data.task(),
+        train_images=data.train.images,
+        train_targets=data.train.keypoints,
+        validation_images=data.validation.images,
+        validation_targets=data.validation.keypoints,
+    )
+    request = EvalRequest(
+        space="cnn",
+        genome=space.to_json(genome),
+        genome_hash=genome_hash(space, genome),
+        seed=0,
+        budget=Budget(epochs=1, max_params=10**8),
+    )
+    result = evaluate(request, eval_data)
+    assert result.ok, result.detail
+    assert 0 < result.metrics["rmse"] < 96
