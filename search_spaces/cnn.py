@@ -39,20 +39,32 @@ Decoder conventions (matching ``keras.applications.ResNet50`` exactly for bottle
 * the head's hidden Dense layers use the last stage's activation; ``dropout`` is one
   Dropout layer right before the output layer (none when 0).
 
-Only the decoder (:meth:`CnnSpace.build`, :func:`backbone`) imports Keras / TensorFlow.
+Only the decoder (:meth:`CnnSpace.build`, :func:`backbone` and the layer helpers
+:func:`conv_bn` and :func:`residual_block`, which the ResUNet space reuses) imports
+Keras / TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.errors import GenomeError
 from nas.space import TrainingRecipe
+from search_spaces._genes import (
+    GenomeChecks,
+    GenomeJson,
+    as_float,
+    dump,
+    is_valid,
+    other,
+    pick,
+    short,
+    step,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -68,7 +80,14 @@ __all__ = [
     "Stem",
     "Training",
     "backbone",
+    "check_training",
+    "conv_bn",
+    "describe_training",
     "downsampling",
+    "mutate_training",
+    "residual_block",
+    "sample_training",
+    "training_recipe",
     "validate_genome",
 ]
 
@@ -130,13 +149,6 @@ VALID_BATCH_SIZE = (1, 8192)
 VALID_WEIGHT_DECAY = (0.0, 1.0)
 
 
-def _as_float(value: Any) -> Any:
-    """Integral numbers become floats and -0.0 becomes 0.0; anything else is left alone."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return value
-    return float(value) + 0.0
-
-
 @dataclass(frozen=True, kw_only=True)
 class Stem:
     """The first conv: ``width`` filters, ``kernel`` x ``kernel``, ``stride``; then BN,
@@ -190,7 +202,7 @@ class Head:
     def __post_init__(self) -> None:
         if isinstance(self.dense, list):
             object.__setattr__(self, "dense", tuple(self.dense))
-        object.__setattr__(self, "dropout", _as_float(self.dropout))
+        object.__setattr__(self, "dropout", as_float(self.dropout))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,8 +215,8 @@ class Training:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "learning_rate", _as_float(self.learning_rate))
-        object.__setattr__(self, "weight_decay", _as_float(self.weight_decay))
+        object.__setattr__(self, "learning_rate", as_float(self.learning_rate))
+        object.__setattr__(self, "weight_decay", as_float(self.weight_decay))
         if self.optimizer == "adamw" and self.weight_decay == 0:
             object.__setattr__(self, "optimizer", "adam")
 
@@ -233,197 +245,146 @@ def downsampling(genome: CnnGenome) -> int:
 
 # --- validation -------------------------------------------------------------------------
 
-
-def _fail(path: str, message: str) -> GenomeError:
-    return GenomeError(f"invalid CNN genome: {path} {message}")
-
-
-def _check_int(path: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(path, f"must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise _fail(path, f"= {value} is out of range; allowed {low}..{high}")
-
-
-def _check_choice(path: str, value: Any, choices: Sequence[Any]) -> None:
-    if isinstance(value, bool) != isinstance(choices[0], bool) or value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise _fail(path, f"= {value!r} is not allowed; choose one of {allowed}")
-
-
-def _check_bool(path: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise _fail(path, f"must be true or false, got {value!r}")
-
-
-def _check_float(path: str, value: Any, low: float, high: float, *, open_low: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(path, f"must be a number, got {value!r}")
-    inside = (low < value if open_low else low <= value) and value <= high
-    if not inside:  # also catches NaN
-        bracket = "(" if open_low else "["
-        raise _fail(path, f"= {value!r} is out of range; allowed {bracket}{low:g}, {high:g}]")
-
-
-def _check_type(path: str, value: Any, cls: type) -> None:
-    if not isinstance(value, cls):
-        raise _fail(path, f"must be a {cls.__name__}, got {type(value).__name__}")
+_checks = GenomeChecks("CNN")
 
 
 def validate_genome(genome: Any) -> None:
     """Raise :class:`GenomeError` naming the first gene outside its validation range."""
-    _check_type("genome", genome, CnnGenome)
+    _checks.check_type("genome", genome, CnnGenome)
     stem = genome.stem
-    _check_type("stem", stem, Stem)
-    _check_int("stem.width", stem.width, *VALID_STEM_WIDTH)
-    _check_choice("stem.kernel", stem.kernel, VALID_STEM_KERNELS)
-    _check_choice("stem.stride", stem.stride, VALID_STRIDES)
-    _check_bool("stem.pool", stem.pool)
+    _checks.check_type("stem", stem, Stem)
+    _checks.check_int("stem.width", stem.width, *VALID_STEM_WIDTH)
+    _checks.check_choice("stem.kernel", stem.kernel, VALID_STEM_KERNELS)
+    _checks.check_choice("stem.stride", stem.stride, VALID_STRIDES)
+    _checks.check_bool("stem.pool", stem.pool)
 
-    if not isinstance(genome.stages, tuple):
-        raise _fail("stages", f"must be a tuple of Stage, got {type(genome.stages).__name__}")
+    _checks.check_tuple("stages", genome.stages, Stage)
     low, high = VALID_STAGES
     if not low <= len(genome.stages) <= high:
-        raise _fail("stages", f"has {len(genome.stages)} stages; allowed {low}..{high}")
+        raise _checks.fail("stages", f"has {len(genome.stages)} stages; allowed {low}..{high}")
     for i, stage in enumerate(genome.stages):
         path = f"stages[{i}]"
-        _check_type(path, stage, Stage)
-        _check_choice(f"{path}.block", stage.block, BLOCKS)
-        _check_int(f"{path}.depth", stage.depth, *VALID_DEPTH)
-        _check_int(f"{path}.width", stage.width, *VALID_WIDTH)
-        _check_choice(f"{path}.kernel", stage.kernel, VALID_STAGE_KERNELS)
-        _check_choice(f"{path}.stride", stage.stride, VALID_STRIDES)
+        _checks.check_type(path, stage, Stage)
+        _checks.check_choice(f"{path}.block", stage.block, BLOCKS)
+        _checks.check_int(f"{path}.depth", stage.depth, *VALID_DEPTH)
+        _checks.check_int(f"{path}.width", stage.width, *VALID_WIDTH)
+        _checks.check_choice(f"{path}.kernel", stage.kernel, VALID_STAGE_KERNELS)
+        _checks.check_choice(f"{path}.stride", stage.stride, VALID_STRIDES)
         if stage.block == "bottleneck":
-            _check_int(f"{path}.expansion", stage.expansion, *VALID_EXPANSION)
+            _checks.check_int(f"{path}.expansion", stage.expansion, *VALID_EXPANSION)
         elif stage.expansion != 1:
-            raise _fail(f"{path}.expansion", "must be 1 for a non-bottleneck stage")
-        _check_bool(f"{path}.se", stage.se)
-        _check_choice(f"{path}.activation", stage.activation, ACTIVATIONS)
+            raise _checks.fail(f"{path}.expansion", "must be 1 for a non-bottleneck stage")
+        _checks.check_bool(f"{path}.se", stage.se)
+        _checks.check_choice(f"{path}.activation", stage.activation, ACTIVATIONS)
 
     head = genome.head
-    _check_type("head", head, Head)
-    _check_choice("head.pooling", head.pooling, POOLINGS)
+    _checks.check_type("head", head, Head)
+    _checks.check_choice("head.pooling", head.pooling, POOLINGS)
     if not isinstance(head.dense, tuple):
-        raise _fail("head.dense", f"must be a tuple of widths, got {type(head.dense).__name__}")
+        raise _checks.fail(
+            "head.dense", f"must be a tuple of widths, got {type(head.dense).__name__}"
+        )
     low, high = VALID_DENSE_LAYERS
     if not low <= len(head.dense) <= high:
-        raise _fail("head.dense", f"has {len(head.dense)} layers; allowed {low}..{high}")
+        raise _checks.fail("head.dense", f"has {len(head.dense)} layers; allowed {low}..{high}")
     for i, width in enumerate(head.dense):
-        _check_int(f"head.dense[{i}]", width, *VALID_DENSE_WIDTH)
-    _check_float("head.dropout", head.dropout, *VALID_DROPOUT)
+        _checks.check_int(f"head.dense[{i}]", width, *VALID_DENSE_WIDTH)
+    _checks.check_float("head.dropout", head.dropout, *VALID_DROPOUT)
 
-    training = genome.training
-    _check_type("training", training, Training)
-    _check_float(
+    check_training(_checks, genome.training)
+
+
+# --- the training genes (shared with the ResUNet space) ---------------------------------
+
+
+def check_training(checks: GenomeChecks, training: Any) -> None:
+    """Raise ``checks``' :class:`GenomeError` naming the first ``training.*`` gene outside
+    its validation range."""
+    checks.check_type("training", training, Training)
+    checks.check_float(
         "training.learning_rate", training.learning_rate, *VALID_LEARNING_RATE, open_low=True
     )
-    _check_int("training.batch_size", training.batch_size, *VALID_BATCH_SIZE)
-    _check_choice("training.optimizer", training.optimizer, OPTIMIZERS)
-    _check_float("training.weight_decay", training.weight_decay, *VALID_WEIGHT_DECAY)
+    checks.check_int("training.batch_size", training.batch_size, *VALID_BATCH_SIZE)
+    checks.check_choice("training.optimizer", training.optimizer, OPTIMIZERS)
+    checks.check_float("training.weight_decay", training.weight_decay, *VALID_WEIGHT_DECAY)
+
+
+def sample_training(
+    rng: np.random.Generator, batch_sizes: Sequence[int] = SAMPLED_BATCH_SIZES
+) -> Training:
+    """Draw a training recipe: an optimizer, a learning rate suited to it, a batch size
+    from ``batch_sizes`` and a weight decay (non-zero for ``adamw``)."""
+    optimizer = pick(rng, OPTIMIZERS)
+    rates = SGD_SAMPLED_LEARNING_RATES if optimizer == "sgd" else ADAM_SAMPLED_LEARNING_RATES
+    decays = WEIGHT_DECAYS[1:] if optimizer == "adamw" else WEIGHT_DECAYS
+    return Training(
+        learning_rate=pick(rng, rates),
+        batch_size=pick(rng, batch_sizes),
+        optimizer=optimizer,  # type: ignore[arg-type]
+        weight_decay=pick(rng, decays),
+    )
+
+
+def mutate_training(
+    training: Training, rng: np.random.Generator, batch_sizes: Sequence[int] = BATCH_SIZES
+) -> Training:
+    """Change one training gene: step the learning rate, the batch size (on the ascending
+    grid ``batch_sizes``) or the weight decay, or switch the optimizer."""
+    gene = pick(rng, ("learning_rate", "batch_size", "optimizer", "weight_decay"))
+    if gene == "learning_rate":
+        return replace(training, learning_rate=step(training.learning_rate, LEARNING_RATES, rng))
+    if gene == "batch_size":
+        return replace(training, batch_size=step(training.batch_size, batch_sizes, rng))
+    if gene == "weight_decay":
+        return replace(training, weight_decay=step(training.weight_decay, WEIGHT_DECAYS, rng))
+    optimizer = other(training.optimizer, OPTIMIZERS, rng)
+    decay = training.weight_decay
+    if optimizer == "adamw" and decay == 0:
+        decay = pick(rng, WEIGHT_DECAYS[1:])  # adamw without decay would just be adam
+    return replace(training, optimizer=optimizer, weight_decay=decay)
+
+
+def training_recipe(training: Training) -> TrainingRecipe:
+    """The engine's :class:`~nas.space.TrainingRecipe` for ``training``."""
+    return TrainingRecipe(
+        learning_rate=training.learning_rate,
+        batch_size=training.batch_size,
+        optimizer=training.optimizer,
+        weight_decay=training.weight_decay,
+    )
+
+
+def describe_training(training: Training) -> str:
+    """E.g. ``adam lr1e-3 b64`` or ``adamw lr3e-4 b32 wd1e-4``."""
+    text = f"{training.optimizer} lr{short(training.learning_rate)} b{training.batch_size}"
+    return text + (f" wd{short(training.weight_decay)}" if training.weight_decay else "")
 
 
 # --- JSON -------------------------------------------------------------------------------
 
-_FieldKind = Literal["int", "float", "str", "bool", "ints"]
-_KINDS: dict[type, dict[str, _FieldKind]] = {
-    Stem: {"width": "int", "kernel": "int", "stride": "int", "pool": "bool"},
-    Stage: {
-        "block": "str",
-        "depth": "int",
-        "width": "int",
-        "kernel": "int",
-        "stride": "int",
-        "expansion": "int",
-        "se": "bool",
-        "activation": "str",
+_json = GenomeJson(
+    "CNN",
+    {
+        Stem: {"width": "int", "kernel": "int", "stride": "int", "pool": "bool"},
+        Stage: {
+            "block": "str",
+            "depth": "int",
+            "width": "int",
+            "kernel": "int",
+            "stride": "int",
+            "expansion": "int",
+            "se": "bool",
+            "activation": "str",
+        },
+        Head: {"pooling": "str", "dense": "ints", "dropout": "float"},
+        Training: {
+            "learning_rate": "float",
+            "batch_size": "int",
+            "optimizer": "str",
+            "weight_decay": "float",
+        },
     },
-    Head: {"pooling": "str", "dense": "ints", "dropout": "float"},
-    Training: {
-        "learning_rate": "float",
-        "batch_size": "int",
-        "optimizer": "str",
-        "weight_decay": "float",
-    },
-}
-
-_T = TypeVar("_T")
-
-
-def _check_fields(path: str, data: Any, names: Sequence[str]) -> None:
-    where = path or "genome"
-    if not isinstance(data, Mapping):
-        raise GenomeError(f"CNN genome JSON: {where} must be an object, got {type(data).__name__}")
-    prefix = f"{path}." if path else ""
-    for key in data:
-        if key not in names:
-            raise GenomeError(
-                f"CNN genome JSON: unknown field {prefix}{key}; allowed: {', '.join(names)}"
-            )
-    for name in names:
-        if name not in data:
-            raise GenomeError(f"CNN genome JSON: missing field {prefix}{name}")
-
-
-def _parse_value(path: str, value: Any, kind: _FieldKind) -> Any:
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if kind == "int" and is_int:
-        return value
-    if kind == "float" and (is_int or isinstance(value, float)):
-        return float(value)
-    if kind == "str" and isinstance(value, str):
-        return value
-    if kind == "bool" and isinstance(value, bool):
-        return value
-    if kind == "ints" and isinstance(value, list | tuple):
-        return tuple(_parse_value(f"{path}[{i}]", v, "int") for i, v in enumerate(value))
-    expected = {
-        "int": "an integer",
-        "float": "a number",
-        "str": "a string",
-        "bool": "true or false",
-        "ints": "a list of integers",
-    }[kind]
-    raise GenomeError(f"CNN genome JSON: {path} must be {expected}, got {value!r}")
-
-
-def _parse(cls: type[_T], path: str, data: Any) -> _T:
-    kinds = _KINDS[cls]
-    _check_fields(path, data, list(kinds))
-    values = {
-        name: _parse_value(f"{path}.{name}", data[name], kind) for name, kind in kinds.items()
-    }
-    return cls(**values)
-
-
-def _dump(part: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields(part):
-        value = getattr(part, f.name)
-        out[f.name] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-# --- grid moves -------------------------------------------------------------------------
-
-_V = TypeVar("_V", int, float)
-
-
-def _pick(rng: np.random.Generator, options: Sequence[_T]) -> _T:
-    return options[int(rng.integers(len(options)))]
-
-
-def _step(value: _V, grid: Sequence[_V], rng: np.random.Generator) -> _V:
-    """A neighbour of ``value`` on the ascending ``grid``: the nearest grid value below or
-    above it (a value off the grid moves to the grid value on either side of it)."""
-    below = [v for v in grid if v < value]
-    above = [v for v in grid if v > value]
-    options = ([below[-1]] if below else []) + ([above[0]] if above else [])
-    return _pick(rng, options) if options else value
-
-
-def _other(value: _T, choices: Sequence[_T], rng: np.random.Generator) -> _T:
-    options = [c for c in choices if c != value]
-    return _pick(rng, options) if options else value
+)
 
 
 # --- the space --------------------------------------------------------------------------
@@ -447,15 +408,15 @@ class CnnSpace:
 
     def sample(self, rng: np.random.Generator) -> CnnGenome:
         """Draw a small random genome from the sampling grids."""
-        activation = _pick(rng, ACTIVATIONS)
+        activation = pick(rng, ACTIVATIONS)
         budget = int(math.log2(self.max_downsampling))
-        stem_stride = _pick(rng, (1, 2)) if budget >= 1 else 1
+        stem_stride = pick(rng, (1, 2)) if budget >= 1 else 1
         budget -= stem_stride - 1
         pool = budget >= 1 and bool(rng.random() < 0.5)
         budget -= int(pool)
         stem = Stem(
-            width=_pick(rng, STEM_WIDTHS),
-            kernel=_pick(rng, STEM_KERNELS),
+            width=pick(rng, STEM_WIDTHS),
+            kernel=pick(rng, STEM_KERNELS),
             stride=stem_stride,
             pool=pool,
         )
@@ -477,42 +438,31 @@ class CnnSpace:
             stem=stem,
             stages=tuple(stages),
             head=self._sample_head(rng),
-            training=self._sample_training(rng),
+            training=sample_training(rng),
         )
 
     def _sample_stage(
         self, rng: np.random.Generator, *, width: int, stride: int, activation: str
     ) -> Stage:
-        block = _pick(rng, BLOCKS)
+        block = pick(rng, BLOCKS)
         return Stage(
             block=block,  # type: ignore[arg-type]
-            depth=_pick(rng, STAGE_DEPTHS),
+            depth=pick(rng, STAGE_DEPTHS),
             width=width,
-            kernel=_pick(rng, STAGE_KERNELS),
+            kernel=pick(rng, STAGE_KERNELS),
             stride=stride,
-            expansion=_pick(rng, EXPANSIONS) if block == "bottleneck" else 1,
+            expansion=pick(rng, EXPANSIONS) if block == "bottleneck" else 1,
             se=bool(rng.random() < SE_PROBABILITY),
             activation=activation,  # type: ignore[arg-type]
         )
 
     def _sample_head(self, rng: np.random.Generator) -> Head:
         n_dense = int(rng.integers(0, MAX_DENSE + 1))
-        dense = sorted((_pick(rng, DENSE_WIDTHS) for _ in range(n_dense)), reverse=True)
+        dense = sorted((pick(rng, DENSE_WIDTHS) for _ in range(n_dense)), reverse=True)
         return Head(
-            pooling=_pick(rng, POOLINGS),  # type: ignore[arg-type]
+            pooling=pick(rng, POOLINGS),  # type: ignore[arg-type]
             dense=tuple(dense),
-            dropout=_pick(rng, DROPOUTS),
-        )
-
-    def _sample_training(self, rng: np.random.Generator) -> Training:
-        optimizer = _pick(rng, OPTIMIZERS)
-        rates = SGD_SAMPLED_LEARNING_RATES if optimizer == "sgd" else ADAM_SAMPLED_LEARNING_RATES
-        decays = WEIGHT_DECAYS[1:] if optimizer == "adamw" else WEIGHT_DECAYS
-        return Training(
-            learning_rate=_pick(rng, rates),
-            batch_size=_pick(rng, SAMPLED_BATCH_SIZES),
-            optimizer=optimizer,  # type: ignore[arg-type]
-            weight_decay=_pick(rng, decays),
+            dropout=pick(rng, DROPOUTS),
         )
 
     # -- variation -----------------------------------------------------------------------
@@ -529,7 +479,7 @@ class CnnSpace:
         cap = max(self.max_downsampling, downsampling(genome))
         for _ in range(200):
             child = self._mutate_once(genome, rng)
-            if child != genome and downsampling(child) <= cap and self._is_valid(child):
+            if child != genome and downsampling(child) <= cap and is_valid(validate_genome, child):
                 return child
         raise RuntimeError(f"could not mutate {self.describe(genome)}")  # pragma: no cover
 
@@ -541,7 +491,7 @@ class CnnSpace:
             (0.08 if n > 1 else 0.0, lambda: self._remove_stage(genome, rng)),
             (0.1, lambda: replace(genome, stem=self._mutate_stem(genome.stem, rng))),
             (0.1, lambda: replace(genome, head=self._mutate_head(genome.head, rng))),
-            (0.14, lambda: replace(genome, training=self._mutate_training(genome.training, rng))),
+            (0.14, lambda: replace(genome, training=mutate_training(genome.training, rng))),
         ]
         weights = np.array([w for w, _ in groups])
         chosen = int(rng.choice(len(groups), p=weights / weights.sum()))
@@ -553,34 +503,34 @@ class CnnSpace:
         genes = ["width", "depth", "kernel", "stride", "block", "se", "activation"]
         if stage.block == "bottleneck":
             genes.append("expansion")
-        gene = _pick(rng, genes)
+        gene = pick(rng, genes)
         if gene == "width":
-            new = replace(stage, width=_step(stage.width, STAGE_WIDTHS, rng))
+            new = replace(stage, width=step(stage.width, STAGE_WIDTHS, rng))
         elif gene == "depth":
-            new = replace(stage, depth=_step(stage.depth, STAGE_DEPTHS, rng))
+            new = replace(stage, depth=step(stage.depth, STAGE_DEPTHS, rng))
         elif gene == "kernel":
-            new = replace(stage, kernel=_step(stage.kernel, STAGE_KERNELS, rng))
+            new = replace(stage, kernel=step(stage.kernel, STAGE_KERNELS, rng))
         elif gene == "stride":
             new = replace(stage, stride=3 - stage.stride)
         elif gene == "block":
-            block = _other(stage.block, BLOCKS, rng)
-            expansion = _pick(rng, EXPANSIONS) if block == "bottleneck" else 1
+            block = other(stage.block, BLOCKS, rng)
+            expansion = pick(rng, EXPANSIONS) if block == "bottleneck" else 1
             new = replace(stage, block=block, expansion=expansion)
         elif gene == "se":
             new = replace(stage, se=not stage.se)
         elif gene == "activation":
-            new = replace(stage, activation=_other(stage.activation, ACTIVATIONS, rng))
+            new = replace(stage, activation=other(stage.activation, ACTIVATIONS, rng))
         else:
-            new = replace(stage, expansion=_step(stage.expansion, EXPANSIONS, rng))
+            new = replace(stage, expansion=step(stage.expansion, EXPANSIONS, rng))
         stages = (*genome.stages[:i], new, *genome.stages[i + 1 :])
         return replace(genome, stages=stages)
 
     def _add_stage(self, genome: CnnGenome, rng: np.random.Generator) -> CnnGenome:
         position = int(rng.integers(len(genome.stages) + 1))
         neighbour = genome.stages[min(position, len(genome.stages) - 1)]
-        stride = _pick(rng, (1, 2))
+        stride = pick(rng, (1, 2))
         stage = self._sample_stage(
-            rng, width=_pick(rng, STAGE_WIDTHS), stride=stride, activation=neighbour.activation
+            rng, width=pick(rng, STAGE_WIDTHS), stride=stride, activation=neighbour.activation
         )
         stages = (*genome.stages[:position], stage, *genome.stages[position:])
         return replace(genome, stages=stages)
@@ -590,52 +540,36 @@ class CnnSpace:
         return replace(genome, stages=genome.stages[:i] + genome.stages[i + 1 :])
 
     def _mutate_stem(self, stem: Stem, rng: np.random.Generator) -> Stem:
-        gene = _pick(rng, ("width", "kernel", "stride", "pool"))
+        gene = pick(rng, ("width", "kernel", "stride", "pool"))
         if gene == "width":
-            return replace(stem, width=_step(stem.width, STEM_WIDTHS, rng))
+            return replace(stem, width=step(stem.width, STEM_WIDTHS, rng))
         if gene == "kernel":
-            return replace(stem, kernel=_step(stem.kernel, STEM_KERNELS, rng))
+            return replace(stem, kernel=step(stem.kernel, STEM_KERNELS, rng))
         if gene == "stride":
             return replace(stem, stride=3 - stem.stride)
         return replace(stem, pool=not stem.pool)
 
     def _mutate_head(self, head: Head, rng: np.random.Generator) -> Head:
-        gene = _pick(rng, ("pooling", "dense", "dropout"))
+        gene = pick(rng, ("pooling", "dense", "dropout"))
         if gene == "pooling":
-            return replace(head, pooling=_other(head.pooling, POOLINGS, rng))
+            return replace(head, pooling=other(head.pooling, POOLINGS, rng))
         if gene == "dropout":
-            return replace(head, dropout=_step(head.dropout, DROPOUTS, rng))
+            return replace(head, dropout=step(head.dropout, DROPOUTS, rng))
         moves = []
         if len(head.dense) < MAX_DENSE:
             moves.append("add")
         if head.dense:
             moves += ["remove", "resize"]
-        move = _pick(rng, moves)
+        move = pick(rng, moves)
         dense = list(head.dense)
         if move == "add":
-            dense.insert(int(rng.integers(len(dense) + 1)), _pick(rng, DENSE_WIDTHS))
+            dense.insert(int(rng.integers(len(dense) + 1)), pick(rng, DENSE_WIDTHS))
         elif move == "remove":
             del dense[int(rng.integers(len(dense)))]
         else:
             i = int(rng.integers(len(dense)))
-            dense[i] = _step(dense[i], DENSE_WIDTHS, rng)
+            dense[i] = step(dense[i], DENSE_WIDTHS, rng)
         return replace(head, dense=tuple(dense))
-
-    def _mutate_training(self, training: Training, rng: np.random.Generator) -> Training:
-        gene = _pick(rng, ("learning_rate", "batch_size", "optimizer", "weight_decay"))
-        if gene == "learning_rate":
-            return replace(
-                training, learning_rate=_step(training.learning_rate, LEARNING_RATES, rng)
-            )
-        if gene == "batch_size":
-            return replace(training, batch_size=_step(training.batch_size, BATCH_SIZES, rng))
-        if gene == "weight_decay":
-            return replace(training, weight_decay=_step(training.weight_decay, WEIGHT_DECAYS, rng))
-        optimizer = _other(training.optimizer, OPTIMIZERS, rng)
-        decay = training.weight_decay
-        if optimizer == "adamw" and decay == 0:
-            decay = _pick(rng, WEIGHT_DECAYS[1:])  # adamw without decay would just be adam
-        return replace(training, optimizer=optimizer, weight_decay=decay)
 
     def crossover(
         self, a: CnnGenome, b: CnnGenome, rng: np.random.Generator
@@ -670,34 +604,24 @@ class CnnSpace:
         """Raise :class:`GenomeError` naming the first gene outside its validation range."""
         validate_genome(genome)
 
-    def _is_valid(self, genome: CnnGenome) -> bool:
-        try:
-            validate_genome(genome)
-        except GenomeError:
-            return False
-        return True
-
     def to_json(self, genome: CnnGenome) -> dict[str, Any]:
         """Nested plain dicts and lists: ``{"stem": {...}, "stages": [...], ...}``."""
         return {
-            "stem": _dump(genome.stem),
-            "stages": [_dump(s) for s in genome.stages],
-            "head": _dump(genome.head),
-            "training": _dump(genome.training),
+            "stem": dump(genome.stem),
+            "stages": [dump(s) for s in genome.stages],
+            "head": dump(genome.head),
+            "training": dump(genome.training),
         }
 
     def from_json(self, data: Mapping[str, Any]) -> CnnGenome:
         """Parse and validate; unknown, missing or mistyped fields raise
         :class:`GenomeError` naming their path, e.g. ``stages[1].width``."""
-        _check_fields("", data, ("stem", "stages", "head", "training"))
-        stages = data["stages"]
-        if not isinstance(stages, list | tuple):
-            raise GenomeError(f"CNN genome JSON: stages must be a list, got {stages!r}")
+        _json.check_fields("", data, ("stem", "stages", "head", "training"))
         genome = CnnGenome(
-            stem=_parse(Stem, "stem", data["stem"]),
-            stages=tuple(_parse(Stage, f"stages[{i}]", s) for i, s in enumerate(stages)),
-            head=_parse(Head, "head", data["head"]),
-            training=_parse(Training, "training", data["training"]),
+            stem=_json.parse(Stem, "stem", data["stem"]),
+            stages=_json.parse_list(Stage, "stages", data["stages"]),
+            head=_json.parse(Head, "head", data["head"]),
+            training=_json.parse(Training, "training", data["training"]),
         )
         validate_genome(genome)
         return genome
@@ -745,13 +669,7 @@ class CnnSpace:
 
     def recipe(self, genome: CnnGenome) -> TrainingRecipe:
         """The genome's training settings."""
-        t = genome.training
-        return TrainingRecipe(
-            learning_rate=t.learning_rate,
-            batch_size=t.batch_size,
-            optimizer=t.optimizer,
-            weight_decay=t.weight_decay,
-        )
+        return training_recipe(genome.training)
 
     def describe(self, genome: CnnGenome) -> str:
         """One line, e.g. ``stem16k3 | basic2x32 | bottleneck3x64e4 s2 se | avg | adam lr1e-3 b64``."""
@@ -774,18 +692,8 @@ class CnnSpace:
         text += f" fc{'-'.join(str(u) for u in head.dense)}" if head.dense else ""
         text += f" drop{head.dropout:g}" if head.dropout else ""
         parts.append(text)
-        t = genome.training
-        text = f"{t.optimizer} lr{_short(t.learning_rate)} b{t.batch_size}"
-        text += f" wd{_short(t.weight_decay)}" if t.weight_decay else ""
-        parts.append(text)
+        parts.append(describe_training(genome.training))
         return " | ".join(parts)
-
-
-def _short(x: float) -> str:
-    """``0.001`` -> ``1e-3``, ``0.00025`` -> ``2.5e-4``."""
-    mantissa, exponent = f"{x:.3e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exponent)}"
 
 
 # --- decoder ----------------------------------------------------------------------------
@@ -810,7 +718,7 @@ def _apply_backbone(genome: CnnGenome, x: Any) -> Any:
     layers = keras.layers
     stem = genome.stem
     activation = genome.stages[0].activation
-    x = _conv_bn(x, stem.width, stem.kernel, stem.stride, "stem")
+    x = conv_bn(x, stem.width, stem.kernel, stem.stride, "stem")
     x = layers.Activation(activation, name="stem_act")(x)
     if stem.pool:
         x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
@@ -823,7 +731,9 @@ def _apply_backbone(genome: CnnGenome, x: Any) -> Any:
     return x
 
 
-def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
+def conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
+    """Conv2D (biased, ``"same"`` padding) + BatchNormalization with this space's
+    ``BN_MOMENTUM`` and ``BN_EPSILON``; layers ``{name}_conv`` and ``{name}_bn``."""
     import keras
 
     x = keras.layers.Conv2D(
@@ -834,31 +744,41 @@ def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
     )(x)
 
 
+def residual_block(
+    x: Any, width: int, kernel: int, stride: int, in_channels: int, activation: str, name: str
+) -> Any:
+    """This space's ``basic`` residual block: conv-BN-act-conv-BN plus the shortcut (a
+    1x1 :func:`conv_bn` projection when ``stride`` or the channel count changes, identity
+    otherwise), then the activation; layers named ``{name}_...``."""
+    stage = Stage(block="basic", depth=1, width=width, kernel=kernel, activation=activation)  # type: ignore[arg-type]
+    return _block(x, stage, stride, in_channels, name)
+
+
 def _block(x: Any, stage: Stage, stride: int, in_channels: int, name: str) -> Any:
     import keras
 
     layers = keras.layers
     act = stage.activation
     if stage.block == "plain":
-        y = _conv_bn(x, stage.width, stage.kernel, stride, f"{name}_1")
+        y = conv_bn(x, stage.width, stage.kernel, stride, f"{name}_1")
         y = layers.Activation(act, name=f"{name}_1_act")(y)
         return _squeeze_excite(y, act, f"{name}_se") if stage.se else y
 
     out_channels = stage.out_channels
     if stride != 1 or in_channels != out_channels:
-        shortcut = _conv_bn(x, out_channels, 1, stride, f"{name}_0")
+        shortcut = conv_bn(x, out_channels, 1, stride, f"{name}_0")
     else:
         shortcut = x
     if stage.block == "basic":
-        y = _conv_bn(x, stage.width, stage.kernel, stride, f"{name}_1")
+        y = conv_bn(x, stage.width, stage.kernel, stride, f"{name}_1")
         y = layers.Activation(act, name=f"{name}_1_act")(y)
-        y = _conv_bn(y, stage.width, stage.kernel, 1, f"{name}_2")
+        y = conv_bn(y, stage.width, stage.kernel, 1, f"{name}_2")
     else:  # bottleneck, ResNet v1: the stride is on the first 1x1 conv
-        y = _conv_bn(x, stage.width, 1, stride, f"{name}_1")
+        y = conv_bn(x, stage.width, 1, stride, f"{name}_1")
         y = layers.Activation(act, name=f"{name}_1_act")(y)
-        y = _conv_bn(y, stage.width, stage.kernel, 1, f"{name}_2")
+        y = conv_bn(y, stage.width, stage.kernel, 1, f"{name}_2")
         y = layers.Activation(act, name=f"{name}_2_act")(y)
-        y = _conv_bn(y, out_channels, 1, 1, f"{name}_3")
+        y = conv_bn(y, out_channels, 1, 1, f"{name}_3")
     if stage.se:
         y = _squeeze_excite(y, act, f"{name}_se")
     y = layers.Add(name=f"{name}_add")([shortcut, y])

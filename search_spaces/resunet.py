@@ -71,15 +71,15 @@ import importlib.abc
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.errors import GenomeError
 from nas.space import TrainingRecipe
 from search_spaces import cnn
-from search_spaces.cnn import Training, _other, _pick, _short, _step
+from search_spaces._genes import GenomeChecks, GenomeJson, dump, is_valid, other, pick, step
+from search_spaces.cnn import Training
 
 if TYPE_CHECKING:
     import keras
@@ -224,166 +224,77 @@ def _decoder_length(encoder_levels: int, resolution: str) -> int:
 
 # --- validation -------------------------------------------------------------------------
 
-
-def _fail(path: str, message: str) -> GenomeError:
-    return GenomeError(f"invalid ResUNet genome: {path} {message}")
-
-
-def _check_int(path: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(path, f"must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise _fail(path, f"= {value} is out of range; allowed {low}..{high}")
-
-
-def _check_choice(path: str, value: Any, choices: Sequence[Any]) -> None:
-    if isinstance(value, bool) or value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise _fail(path, f"= {value!r} is not allowed; choose one of {allowed}")
-
-
-def _check_float(path: str, value: Any, low: float, high: float, *, open_low: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(path, f"must be a number, got {value!r}")
-    inside = (low < value if open_low else low <= value) and value <= high
-    if not inside:  # also catches NaN
-        bracket = "(" if open_low else "["
-        raise _fail(path, f"= {value!r} is out of range; allowed {bracket}{low:g}, {high:g}]")
-
-
-def _check_type(path: str, value: Any, cls: type) -> None:
-    if not isinstance(value, cls):
-        raise _fail(path, f"must be a {cls.__name__}, got {type(value).__name__}")
-
-
-def _check_tuple(path: str, value: Any, item: type) -> None:
-    if not isinstance(value, tuple):
-        raise _fail(path, f"must be a tuple of {item.__name__}, got {type(value).__name__}")
+_checks = GenomeChecks("ResUNet")
 
 
 def validate_genome(genome: Any) -> None:
     """Raise :class:`GenomeError` naming the first gene outside its validation range."""
-    _check_type("genome", genome, ResUNetGenome)
-    _check_choice("activation", genome.activation, ACTIVATIONS)
+    _checks.check_type("genome", genome, ResUNetGenome)
+    _checks.check_choice("activation", genome.activation, ACTIVATIONS)
     stem = genome.stem
-    _check_type("stem", stem, Stem)
-    _check_int("stem.width", stem.width, *VALID_STEM_WIDTH)
-    _check_choice("stem.kernel", stem.kernel, VALID_STEM_KERNELS)
+    _checks.check_type("stem", stem, Stem)
+    _checks.check_int("stem.width", stem.width, *VALID_STEM_WIDTH)
+    _checks.check_choice("stem.kernel", stem.kernel, VALID_STEM_KERNELS)
 
-    _check_tuple("encoder", genome.encoder, EncoderLevel)
+    _checks.check_tuple("encoder", genome.encoder, EncoderLevel)
     low, high = VALID_LEVELS
     if not low <= len(genome.encoder) <= high:
-        raise _fail("encoder", f"has {len(genome.encoder)} levels; allowed {low}..{high}")
+        raise _checks.fail("encoder", f"has {len(genome.encoder)} levels; allowed {low}..{high}")
     for i, level in enumerate(genome.encoder):
         path = f"encoder[{i}]"
-        _check_type(path, level, EncoderLevel)
-        _check_int(f"{path}.width", level.width, *VALID_WIDTH)
-        _check_int(f"{path}.blocks", level.blocks, *VALID_BLOCKS)
-        _check_choice(f"{path}.kernel", level.kernel, VALID_KERNELS)
-        _check_choice(f"{path}.downsampling", level.downsampling, DOWNSAMPLINGS)
+        _checks.check_type(path, level, EncoderLevel)
+        _checks.check_int(f"{path}.width", level.width, *VALID_WIDTH)
+        _checks.check_int(f"{path}.blocks", level.blocks, *VALID_BLOCKS)
+        _checks.check_choice(f"{path}.kernel", level.kernel, VALID_KERNELS)
+        _checks.check_choice(f"{path}.downsampling", level.downsampling, DOWNSAMPLINGS)
 
     bottleneck = genome.bottleneck
-    _check_type("bottleneck", bottleneck, Bottleneck)
-    _check_int("bottleneck.width", bottleneck.width, *VALID_WIDTH)
-    _check_int("bottleneck.blocks", bottleneck.blocks, *VALID_BLOCKS)
+    _checks.check_type("bottleneck", bottleneck, Bottleneck)
+    _checks.check_int("bottleneck.width", bottleneck.width, *VALID_WIDTH)
+    _checks.check_int("bottleneck.blocks", bottleneck.blocks, *VALID_BLOCKS)
 
     head = genome.head
-    _check_type("head", head, Head)
-    _check_choice("head.heatmap_resolution", head.heatmap_resolution, RESOLUTIONS)
+    _checks.check_type("head", head, Head)
+    _checks.check_choice("head.heatmap_resolution", head.heatmap_resolution, RESOLUTIONS)
 
-    _check_tuple("decoder", genome.decoder, DecoderLevel)
+    _checks.check_tuple("decoder", genome.decoder, DecoderLevel)
     expected = _decoder_length(len(genome.encoder), head.heatmap_resolution)
     if len(genome.decoder) != expected:
-        raise _fail(
+        raise _checks.fail(
             "decoder",
             f"has {len(genome.decoder)} levels; it must mirror the {len(genome.encoder)} "
             f"encoder levels with {expected} (one fewer with half-resolution heatmaps)",
         )
     for i, level in enumerate(genome.decoder):
         path = f"decoder[{i}]"
-        _check_type(path, level, DecoderLevel)
-        _check_int(f"{path}.width", level.width, *VALID_WIDTH)
-        _check_int(f"{path}.blocks", level.blocks, *VALID_BLOCKS)
-        _check_choice(f"{path}.upsampling", level.upsampling, UPSAMPLINGS)
-        _check_choice(f"{path}.join", level.join, JOINS)
+        _checks.check_type(path, level, DecoderLevel)
+        _checks.check_int(f"{path}.width", level.width, *VALID_WIDTH)
+        _checks.check_int(f"{path}.blocks", level.blocks, *VALID_BLOCKS)
+        _checks.check_choice(f"{path}.upsampling", level.upsampling, UPSAMPLINGS)
+        _checks.check_choice(f"{path}.join", level.join, JOINS)
 
-    training = genome.training
-    _check_type("training", training, Training)
-    _check_float(
-        "training.learning_rate", training.learning_rate, *cnn.VALID_LEARNING_RATE, open_low=True
-    )
-    _check_int("training.batch_size", training.batch_size, *cnn.VALID_BATCH_SIZE)
-    _check_choice("training.optimizer", training.optimizer, cnn.OPTIMIZERS)
-    _check_float("training.weight_decay", training.weight_decay, *cnn.VALID_WEIGHT_DECAY)
+    cnn.check_training(_checks, genome.training)
 
 
 # --- JSON -------------------------------------------------------------------------------
 
-_FieldKind = Literal["int", "float", "str"]
-_KINDS: dict[type, dict[str, _FieldKind]] = {
-    Stem: {"width": "int", "kernel": "int"},
-    EncoderLevel: {"width": "int", "blocks": "int", "kernel": "int", "downsampling": "str"},
-    Bottleneck: {"width": "int", "blocks": "int"},
-    DecoderLevel: {"width": "int", "blocks": "int", "upsampling": "str", "join": "str"},
-    Head: {"heatmap_resolution": "str"},
-    Training: {
-        "learning_rate": "float",
-        "batch_size": "int",
-        "optimizer": "str",
-        "weight_decay": "float",
+_json = GenomeJson(
+    "ResUNet",
+    {
+        Stem: {"width": "int", "kernel": "int"},
+        EncoderLevel: {"width": "int", "blocks": "int", "kernel": "int", "downsampling": "str"},
+        Bottleneck: {"width": "int", "blocks": "int"},
+        DecoderLevel: {"width": "int", "blocks": "int", "upsampling": "str", "join": "str"},
+        Head: {"heatmap_resolution": "str"},
+        Training: {
+            "learning_rate": "float",
+            "batch_size": "int",
+            "optimizer": "str",
+            "weight_decay": "float",
+        },
     },
-}
+)
 _TOP_LEVEL = ("stem", "encoder", "bottleneck", "decoder", "head", "activation", "training")
-
-_T = TypeVar("_T")
-
-
-def _json_error(message: str) -> GenomeError:
-    return GenomeError(f"ResUNet genome JSON: {message}")
-
-
-def _check_fields(path: str, data: Any, names: Sequence[str]) -> None:
-    where = path or "genome"
-    if not isinstance(data, Mapping):
-        raise _json_error(f"{where} must be an object, got {type(data).__name__}")
-    prefix = f"{path}." if path else ""
-    for key in data:
-        if key not in names:
-            raise _json_error(f"unknown field {prefix}{key}; allowed: {', '.join(names)}")
-    for name in names:
-        if name not in data:
-            raise _json_error(f"missing field {prefix}{name}")
-
-
-def _parse_value(path: str, value: Any, kind: _FieldKind) -> Any:
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if kind == "int" and is_int:
-        return value
-    if kind == "float" and (is_int or isinstance(value, float)):
-        return float(value)
-    if kind == "str" and isinstance(value, str):
-        return value
-    expected = {"int": "an integer", "float": "a number", "str": "a string"}[kind]
-    raise _json_error(f"{path} must be {expected}, got {value!r}")
-
-
-def _parse(cls: type[_T], path: str, data: Any) -> _T:
-    kinds = _KINDS[cls]
-    _check_fields(path, data, list(kinds))
-    values = {
-        name: _parse_value(f"{path}.{name}", data[name], kind) for name, kind in kinds.items()
-    }
-    return cls(**values)
-
-
-def _parse_list(cls: type[_T], path: str, data: Any) -> tuple[_T, ...]:
-    if not isinstance(data, list | tuple):
-        raise _json_error(f"{path} must be a list, got {data!r}")
-    return tuple(_parse(cls, f"{path}[{i}]", item) for i, item in enumerate(data))
-
-
-def _dump(part: Any) -> dict[str, Any]:
-    return {f.name: getattr(part, f.name) for f in fields(part)}
 
 
 # --- levels as mirrored pairs (for the operators) ---------------------------------------
@@ -444,11 +355,11 @@ class ResUNetSpace:
         step wider; each decoder level is as wide as its mirrored encoder level or one
         grid step narrower.
         """
-        activation = _pick(rng, ACTIVATIONS)
-        stem = Stem(width=_pick(rng, STEM_WIDTHS), kernel=_pick(rng, SAMPLED_STEM_KERNELS))
+        activation = pick(rng, ACTIVATIONS)
+        stem = Stem(width=pick(rng, STEM_WIDTHS), kernel=pick(rng, SAMPLED_STEM_KERNELS))
         n_levels = int(rng.integers(1, self.max_levels + 1))
         top = WIDTHS.index(MAX_SAMPLED_WIDTH)
-        index = WIDTHS.index(_pick(rng, FIRST_LEVEL_WIDTHS))
+        index = WIDTHS.index(pick(rng, FIRST_LEVEL_WIDTHS))
         pairs: list[_Pair] = []
         for i in range(n_levels):
             if i > 0:
@@ -458,7 +369,7 @@ class ResUNetSpace:
             )
         bottleneck = Bottleneck(
             width=WIDTHS[min(index + int(rng.integers(2)), top)],
-            blocks=_pick(rng, SAMPLED_BOTTLENECK_BLOCKS),
+            blocks=pick(rng, SAMPLED_BOTTLENECK_BLOCKS),
         )
         if n_levels > 1 and rng.random() < HALF_PROBABILITY:
             pairs[0] = (pairs[0][0], None)
@@ -468,39 +379,24 @@ class ResUNetSpace:
             bottleneck=bottleneck,
             decoder=(),
             activation=activation,  # type: ignore[arg-type]
-            training=self._sample_training(rng),
+            training=cnn.sample_training(rng, SAMPLED_BATCH_SIZES),
         )
         return _with_pairs(genome, pairs)
 
     def _sample_encoder_level(self, rng: np.random.Generator, width: int) -> EncoderLevel:
         return EncoderLevel(
             width=width,
-            blocks=_pick(rng, BLOCKS),
-            kernel=_pick(rng, KERNELS),
-            downsampling=_pick(rng, DOWNSAMPLINGS),  # type: ignore[arg-type]
+            blocks=pick(rng, BLOCKS),
+            kernel=pick(rng, KERNELS),
+            downsampling=pick(rng, DOWNSAMPLINGS),  # type: ignore[arg-type]
         )
 
     def _sample_decoder(self, rng: np.random.Generator, mirror_index: int) -> DecoderLevel:
         return DecoderLevel(
             width=WIDTHS[max(0, mirror_index - int(rng.integers(2)))],
-            blocks=_pick(rng, SAMPLED_DECODER_BLOCKS),
-            upsampling=_pick(rng, UPSAMPLINGS),  # type: ignore[arg-type]
-            join=_pick(rng, JOINS),  # type: ignore[arg-type]
-        )
-
-    def _sample_training(self, rng: np.random.Generator) -> Training:
-        optimizer = _pick(rng, cnn.OPTIMIZERS)
-        rates = (
-            cnn.SGD_SAMPLED_LEARNING_RATES
-            if optimizer == "sgd"
-            else cnn.ADAM_SAMPLED_LEARNING_RATES
-        )
-        decays = cnn.WEIGHT_DECAYS[1:] if optimizer == "adamw" else cnn.WEIGHT_DECAYS
-        return Training(
-            learning_rate=_pick(rng, rates),
-            batch_size=_pick(rng, SAMPLED_BATCH_SIZES),
-            optimizer=optimizer,  # type: ignore[arg-type]
-            weight_decay=_pick(rng, decays),
+            blocks=pick(rng, SAMPLED_DECODER_BLOCKS),
+            upsampling=pick(rng, UPSAMPLINGS),  # type: ignore[arg-type]
+            join=pick(rng, JOINS),  # type: ignore[arg-type]
         )
 
     # -- variation -----------------------------------------------------------------------
@@ -520,7 +416,7 @@ class ResUNetSpace:
         cap = max(self.max_levels, len(genome.encoder))
         for _ in range(200):
             child = self._mutate_once(genome, rng)
-            if child != genome and len(child.encoder) <= cap and self._is_valid(child):
+            if child != genome and len(child.encoder) <= cap and is_valid(validate_genome, child):
                 return child
         raise RuntimeError(f"could not mutate {self.describe(genome)}")  # pragma: no cover
 
@@ -533,8 +429,13 @@ class ResUNetSpace:
             (0.08, lambda: replace(genome, stem=self._mutate_stem(genome.stem, rng))),
             (0.1, lambda: replace(genome, bottleneck=self._mutate_bottleneck(genome, rng))),
             (0.05, lambda: self._flip_resolution(genome, rng)),
-            (0.05, lambda: replace(genome, activation=_other(genome.activation, ACTIVATIONS, rng))),
-            (0.13, lambda: replace(genome, training=self._mutate_training(genome.training, rng))),
+            (0.05, lambda: replace(genome, activation=other(genome.activation, ACTIVATIONS, rng))),
+            (
+                0.13,
+                lambda: replace(
+                    genome, training=cnn.mutate_training(genome.training, rng, BATCH_SIZES)
+                ),
+            ),
         ]
         weights = np.array([w for w, _ in groups])
         chosen = int(rng.choice(len(groups), p=weights / weights.sum()))
@@ -547,24 +448,24 @@ class ResUNetSpace:
         genes = ["enc.width", "enc.blocks", "enc.kernel", "enc.downsampling"]
         if dec is not None:
             genes += ["dec.width", "dec.blocks", "dec.upsampling", "dec.join"]
-        gene = _pick(rng, genes)
+        gene = pick(rng, genes)
         if gene == "enc.width":
-            enc = replace(enc, width=_step(enc.width, WIDTHS, rng))
+            enc = replace(enc, width=step(enc.width, WIDTHS, rng))
         elif gene == "enc.blocks":
-            enc = replace(enc, blocks=_step(enc.blocks, BLOCKS, rng))
+            enc = replace(enc, blocks=step(enc.blocks, BLOCKS, rng))
         elif gene == "enc.kernel":
-            enc = replace(enc, kernel=_step(enc.kernel, KERNELS, rng))
+            enc = replace(enc, kernel=step(enc.kernel, KERNELS, rng))
         elif gene == "enc.downsampling":
-            enc = replace(enc, downsampling=_other(enc.downsampling, DOWNSAMPLINGS, rng))
+            enc = replace(enc, downsampling=other(enc.downsampling, DOWNSAMPLINGS, rng))
         elif dec is not None:
             if gene == "dec.width":
-                dec = replace(dec, width=_step(dec.width, WIDTHS, rng))
+                dec = replace(dec, width=step(dec.width, WIDTHS, rng))
             elif gene == "dec.blocks":
-                dec = replace(dec, blocks=_step(dec.blocks, BLOCKS, rng))
+                dec = replace(dec, blocks=step(dec.blocks, BLOCKS, rng))
             elif gene == "dec.upsampling":
-                dec = replace(dec, upsampling=_other(dec.upsampling, UPSAMPLINGS, rng))
+                dec = replace(dec, upsampling=other(dec.upsampling, UPSAMPLINGS, rng))
             else:
-                dec = replace(dec, join=_other(dec.join, JOINS, rng))
+                dec = replace(dec, join=other(dec.join, JOINS, rng))
         pairs[i] = (enc, dec)
         return _with_pairs(genome, pairs)
 
@@ -599,30 +500,14 @@ class ResUNetSpace:
 
     def _mutate_stem(self, stem: Stem, rng: np.random.Generator) -> Stem:
         if rng.random() < 0.5:
-            return replace(stem, width=_step(stem.width, STEM_WIDTHS, rng))
-        return replace(stem, kernel=_step(stem.kernel, STEM_KERNELS, rng))
+            return replace(stem, width=step(stem.width, STEM_WIDTHS, rng))
+        return replace(stem, kernel=step(stem.kernel, STEM_KERNELS, rng))
 
     def _mutate_bottleneck(self, genome: ResUNetGenome, rng: np.random.Generator) -> Bottleneck:
         b = genome.bottleneck
         if rng.random() < 0.5:
-            return replace(b, width=_step(b.width, WIDTHS, rng))
-        return replace(b, blocks=_step(b.blocks, BLOCKS, rng))
-
-    def _mutate_training(self, training: Training, rng: np.random.Generator) -> Training:
-        gene = _pick(rng, ("learning_rate", "batch_size", "optimizer", "weight_decay"))
-        if gene == "learning_rate":
-            rate = _step(training.learning_rate, cnn.LEARNING_RATES, rng)
-            return replace(training, learning_rate=rate)
-        if gene == "batch_size":
-            return replace(training, batch_size=_step(training.batch_size, BATCH_SIZES, rng))
-        if gene == "weight_decay":
-            decay = _step(training.weight_decay, cnn.WEIGHT_DECAYS, rng)
-            return replace(training, weight_decay=decay)
-        optimizer = _other(training.optimizer, cnn.OPTIMIZERS, rng)
-        decay = training.weight_decay
-        if optimizer == "adamw" and decay == 0:
-            decay = _pick(rng, cnn.WEIGHT_DECAYS[1:])  # adamw without decay would be adam
-        return replace(training, optimizer=optimizer, weight_decay=decay)
+            return replace(b, width=step(b.width, WIDTHS, rng))
+        return replace(b, blocks=step(b.blocks, BLOCKS, rng))
 
     def crossover(
         self, a: ResUNetGenome, b: ResUNetGenome, rng: np.random.Generator
@@ -642,13 +527,13 @@ class ResUNetSpace:
         if swap[0]:  # exchange the heads with the shallowest decoder levels
             kid_a[0], kid_b[0] = (kid_a[0][0], kid_b[0][1]), (kid_b[0][0], kid_a[0][1])
 
-        def pick(i: int, x: Any, y: Any) -> tuple[Any, Any]:
+        def exchange(i: int, x: Any, y: Any) -> tuple[Any, Any]:
             return (y, x) if swap[i] else (x, y)
 
-        stem_a, stem_b = pick(1, a.stem, b.stem)
-        bott_a, bott_b = pick(2, a.bottleneck, b.bottleneck)
-        act_a, act_b = pick(3, a.activation, b.activation)
-        train_a, train_b = pick(4, a.training, b.training)
+        stem_a, stem_b = exchange(1, a.stem, b.stem)
+        bott_a, bott_b = exchange(2, a.bottleneck, b.bottleneck)
+        act_a, act_b = exchange(3, a.activation, b.activation)
+        train_a, train_b = exchange(4, a.training, b.training)
         return (
             _with_pairs(
                 a, kid_a, stem=stem_a, bottleneck=bott_a, activation=act_a, training=train_a
@@ -664,37 +549,30 @@ class ResUNetSpace:
         """Raise :class:`GenomeError` naming the first gene outside its validation range."""
         validate_genome(genome)
 
-    def _is_valid(self, genome: ResUNetGenome) -> bool:
-        try:
-            validate_genome(genome)
-        except GenomeError:
-            return False
-        return True
-
     def to_json(self, genome: ResUNetGenome) -> dict[str, Any]:
         """Nested plain dicts and lists: ``{"stem": {...}, "encoder": [...], ...}``."""
         return {
-            "stem": _dump(genome.stem),
-            "encoder": [_dump(level) for level in genome.encoder],
-            "bottleneck": _dump(genome.bottleneck),
-            "decoder": [_dump(level) for level in genome.decoder],
-            "head": _dump(genome.head),
+            "stem": dump(genome.stem),
+            "encoder": [dump(level) for level in genome.encoder],
+            "bottleneck": dump(genome.bottleneck),
+            "decoder": [dump(level) for level in genome.decoder],
+            "head": dump(genome.head),
             "activation": genome.activation,
-            "training": _dump(genome.training),
+            "training": dump(genome.training),
         }
 
     def from_json(self, data: Mapping[str, Any]) -> ResUNetGenome:
         """Parse and validate; unknown, missing or mistyped fields raise
         :class:`GenomeError` naming their path, e.g. ``decoder[1].join``."""
-        _check_fields("", data, _TOP_LEVEL)
+        _json.check_fields("", data, _TOP_LEVEL)
         genome = ResUNetGenome(
-            stem=_parse(Stem, "stem", data["stem"]),
-            encoder=_parse_list(EncoderLevel, "encoder", data["encoder"]),
-            bottleneck=_parse(Bottleneck, "bottleneck", data["bottleneck"]),
-            decoder=_parse_list(DecoderLevel, "decoder", data["decoder"]),
-            head=_parse(Head, "head", data["head"]),
-            activation=_parse_value("activation", data["activation"], "str"),
-            training=_parse(Training, "training", data["training"]),
+            stem=_json.parse(Stem, "stem", data["stem"]),
+            encoder=_json.parse_list(EncoderLevel, "encoder", data["encoder"]),
+            bottleneck=_json.parse(Bottleneck, "bottleneck", data["bottleneck"]),
+            decoder=_json.parse_list(DecoderLevel, "decoder", data["decoder"]),
+            head=_json.parse(Head, "head", data["head"]),
+            activation=_json.parse_value("activation", data["activation"], "str"),
+            training=_json.parse(Training, "training", data["training"]),
         )
         validate_genome(genome)
         return genome
@@ -727,7 +605,7 @@ class ResUNetSpace:
         act = genome.activation
         inputs = keras.Input(shape=task.input_shape, dtype="float32", name="pixels")
         x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-        x = cnn._conv_bn(x, genome.stem.width, genome.stem.kernel, 1, "stem")
+        x = cnn.conv_bn(x, genome.stem.width, genome.stem.kernel, 1, "stem")
         x = layers.Activation(act, name="stem_act")(x)
 
         skips = []
@@ -739,13 +617,13 @@ class ResUNetSpace:
                 x = layers.MaxPooling2D(2, name=f"enc{i}_pool")(x)
                 stride = 1
             for j in range(1, level.blocks + 1):
-                x = _residual(
+                x = cnn.residual_block(
                     x, level.width, level.kernel, stride, channels, act, f"enc{i}_block{j}"
                 )
                 channels, stride = level.width, 1
 
         for j in range(1, genome.bottleneck.blocks + 1):
-            x = _residual(
+            x = cnn.residual_block(
                 x, genome.bottleneck.width, DECODER_KERNEL, 1, channels, act, f"bottleneck_block{j}"
             )
             channels = genome.bottleneck.width
@@ -759,11 +637,13 @@ class ResUNetSpace:
                 channels = level.width + int(skip.shape[-1])
             else:
                 if int(skip.shape[-1]) != level.width:
-                    skip = cnn._conv_bn(skip, level.width, 1, 1, f"dec{i}_skip")
+                    skip = cnn.conv_bn(skip, level.width, 1, 1, f"dec{i}_skip")
                 x = layers.Add(name=f"dec{i}_add")([x, skip])
                 channels = level.width
             for j in range(1, level.blocks + 1):
-                x = _residual(x, level.width, DECODER_KERNEL, 1, channels, act, f"dec{i}_block{j}")
+                x = cnn.residual_block(
+                    x, level.width, DECODER_KERNEL, 1, channels, act, f"dec{i}_block{j}"
+                )
                 channels = level.width
 
         heatmaps = layers.Conv2D(task.num_keypoints, 1, name="heatmaps")(x)
@@ -773,13 +653,7 @@ class ResUNetSpace:
 
     def recipe(self, genome: ResUNetGenome) -> TrainingRecipe:
         """The genome's training settings."""
-        t = genome.training
-        return TrainingRecipe(
-            learning_rate=t.learning_rate,
-            batch_size=t.batch_size,
-            optimizer=t.optimizer,
-            weight_decay=t.weight_decay,
-        )
+        return cnn.training_recipe(genome.training)
 
     def describe(self, genome: ResUNetGenome) -> str:
         """One line, e.g. ``stem16 | enc s2:32 s2:64 s2:128 | bott256 | dec up:128+cat
@@ -808,22 +682,11 @@ class ResUNetSpace:
             dec.append(text)
         parts.append("dec " + " ".join(dec) if dec else "dec none")
         parts.append(f"{genome.head.heatmap_resolution} {genome.activation}")
-        t = genome.training
-        text = f"{t.optimizer} lr{_short(t.learning_rate)} b{t.batch_size}"
-        text += f" wd{_short(t.weight_decay)}" if t.weight_decay else ""
-        parts.append(text)
+        parts.append(cnn.describe_training(genome.training))
         return " | ".join(parts)
 
 
 # --- decoder ----------------------------------------------------------------------------
-
-
-def _residual(
-    x: Any, width: int, kernel: int, stride: int, in_channels: int, act: str, name: str
-) -> Any:
-    """The CNN space's basic residual block (conv-BN-act-conv-BN + shortcut, act)."""
-    stage = cnn.Stage(block="basic", depth=1, width=width, kernel=kernel, activation=act)  # type: ignore[arg-type]
-    return cnn._block(x, stage, stride, in_channels, name)
 
 
 def _upsample(x: Any, level: DecoderLevel, name: str) -> Any:

@@ -15,6 +15,7 @@ from nas.errors import GenomeError
 from nas.space import genome_hash, load_space
 from nas.task import Task
 from search_spaces import cnn
+from search_spaces._genes import step
 from search_spaces.cnn import SPACE, CnnGenome, Head, Stage, Stem, Training, backbone
 from tests.search_spaces.conformance import SearchSpaceConformance
 
@@ -196,10 +197,10 @@ def test_from_json_names_the_path():
 def test_resnet50_is_valid_and_mutates_back_towards_the_grid():
     SPACE.validate(RESNET50)
     rng = np.random.default_rng(0)
-    assert cnn._step(512, cnn.STAGE_WIDTHS, rng) == 128  # off the grid: the nearest value
-    assert cnn._step(6, cnn.STAGE_DEPTHS, rng) == 3
-    assert {cnn._step(20, cnn.STAGE_WIDTHS, rng) for _ in range(30)} == {16, 24}
-    assert {cnn._step(32, cnn.STAGE_WIDTHS, rng) for _ in range(30)} == {24, 48}
+    assert step(512, cnn.STAGE_WIDTHS, rng) == 128  # off the grid: the nearest value
+    assert step(6, cnn.STAGE_DEPTHS, rng) == 3
+    assert {step(20, cnn.STAGE_WIDTHS, rng) for _ in range(30)} == {16, 24}
+    assert {step(32, cnn.STAGE_WIDTHS, rng) for _ in range(30)} == {24, 48}
     for _ in range(200):
         child = SPACE.mutate(RESNET50, rng)
         SPACE.validate(child)
