@@ -307,7 +307,11 @@ def _print_front(console: Console, store: RunStore, front: Front) -> None:
     from rich.table import Table
 
     objectives = store.info.objectives
-    extras = [m for m in ("accuracy", "macro_f1", "params", "flops") if m not in objectives]
+    extras = [
+        m
+        for m in ("accuracy", "macro_f1", "rmse", "params", "flops")
+        if m not in objectives and any(m in r.metrics for r in front.members)
+    ]
     table = Table(
         title=f"Pareto front of {store.info.study_name} — hypervolume {front.hypervolume:.4f}"
     )

@@ -120,6 +120,7 @@ def _train_and_score(request: EvalRequest, data: EvalData) -> tuple[dict[str, fl
     model.fit(
         _training_batches(data, recipe.batch_size, request.seed),
         epochs=budget.epochs,
+        shuffle=False,  # the dataset is already shuffled, with the candidate's seed
         verbose=0,
         callbacks=[guard],
     )
