@@ -56,18 +56,46 @@ def load_seed(spec: str, space: SearchSpace) -> Seed:
     path = Path(spec)
     if path.suffix != ".json":
         raise ConfigError(
-            f"seed {spec!r}: not a baseline ({', '.join(BASELINES)}) nor a genome .json file"
+            f"seed {spec!r}: not a baseline ({', '.join(BASELINES)}) nor a genome .json file; "
+            "name a baseline or the path of a genome JSON (as nas export writes it)"
         )
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"seed {spec}: no such genome file") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"seed {spec}: not readable JSON ({exc})") from None
+        raise ConfigError(
+            f"seed {spec}: no such genome file; give its path relative to the working "
+            "directory, or export one with nas export"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"seed {spec}: a folder, not a genome file; pass the .json file"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"seed {spec}: not UTF-8 text (byte {exc.start}: {exc.reason}); pass a genome "
+            "JSON as nas export writes it"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"seed {spec}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "fix the file or export the genome again with nas export"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"seed {spec}: cannot read the genome file ({exc.strerror or exc}); check its "
+            "permissions"
+        ) from None
     if isinstance(data, dict) and "genome" in data:
-        if data.get("space", space.name) != space.name:
+        owner = data.get("space", space.name)
+        if not isinstance(owner, str):
             raise ConfigError(
-                f"seed {spec}: a genome of the {data['space']!r} space, not {space.name!r}"
+                f'seed {spec}: "space" must be the name of a search space, got {owner!r}; '
+                f'write "space": {space.name!r}'
+            )
+        if owner != space.name:
+            raise ConfigError(
+                f"seed {spec}: a genome of the {owner!r} space, not {space.name!r}; seed it "
+                f"into a {owner!r} experiment"
             )
         data = data["genome"]
     try:

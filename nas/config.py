@@ -25,6 +25,8 @@ Example (``experiments/quickstart.toml``)::
 from __future__ import annotations
 
 import dataclasses
+import math
+import pkgutil
 import re
 import tomllib
 import types
@@ -74,7 +76,9 @@ class Budget:
     """How much each candidate is trained: the same for all, and part of the report.
 
     Short budgets favour small nets that converge fast; compare candidates only at equal
-    budget. ``0`` for an image cap means "all".
+    budget. ``0`` for an image cap means "all". ``deterministic`` turns on TensorFlow's op
+    determinism, so a genome trains to the same weights every time (a candidate stopped
+    by ``train_seconds`` is the exception: where the clock stops it is not reproducible).
     """
 
     epochs: int = 1
@@ -83,11 +87,18 @@ class Budget:
     train_seconds: float = 600.0
     timeout_seconds: float = 1800.0
     max_params: int = 5_000_000
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
-        _require(self.max_train_images >= 0, "max_train_images must be >= 0 (0 means all)")
-        _require(self.max_validation_images >= 0, "max_validation_images must be >= 0 (0 = all)")
+        _require(
+            self.max_train_images >= 0,
+            f"max_train_images must be >= 0 (0 means all), got {self.max_train_images}",
+        )
+        _require(
+            self.max_validation_images >= 0,
+            f"max_validation_images must be >= 0 (0 means all), got {self.max_validation_images}",
+        )
         _require(self.train_seconds > 0, f"train_seconds must be > 0, got {self.train_seconds}")
         _require(
             self.timeout_seconds > self.train_seconds,
@@ -102,7 +113,10 @@ class SearchConfig:
     """NSGA-II settings and the degree of parallelism.
 
     ``generations`` counts the offspring generations after the initial population, so a
-    search evaluates at most ``population * (generations + 1)`` genomes.
+    search evaluates at most ``population * (generations + 1)`` genomes. An evaluation
+    whose worker process dies (killed, out of memory) is run again up to ``retries``
+    times, then recorded as failed. Each worker process is replaced after
+    ``recycle_after`` evaluations (0: never), which keeps memory flat over long runs.
     """
 
     population: int = 8
@@ -112,6 +126,8 @@ class SearchConfig:
     workers: int = 2
     threads_per_worker: int = 0
     seeds: tuple[str, ...] = ()
+    retries: int = 1
+    recycle_after: int = 10
 
     def __post_init__(self) -> None:
         _require(
@@ -119,14 +135,32 @@ class SearchConfig:
             f"population must be a multiple of 4 (NSGA-II's tournament pairs them), "
             f"got {self.population}; try {max(4, (self.population + 3) // 4 * 4)}",
         )
-        _require(0 <= self.generations <= 10_000, "generations must be in 0..10000")
-        _require(0.0 <= self.crossover_prob <= 1.0, "crossover_prob must be in [0, 1]")
-        _require(0.0 <= self.mutation_prob <= 1.0, "mutation_prob must be in [0, 1]")
+        _require(
+            0 <= self.generations <= 10_000,
+            f"generations must be in 0..10000, got {self.generations}",
+        )
+        _require(
+            0.0 <= self.crossover_prob <= 1.0,
+            f"crossover_prob must be in [0, 1], got {self.crossover_prob}",
+        )
+        _require(
+            0.0 <= self.mutation_prob <= 1.0,
+            f"mutation_prob must be in [0, 1], got {self.mutation_prob}",
+        )
         _require(1 <= self.workers <= 4096, f"workers must be in 1..4096, got {self.workers}")
-        _require(self.threads_per_worker >= 0, "threads_per_worker must be >= 0 (0 = auto)")
+        _require(
+            self.threads_per_worker >= 0,
+            f"threads_per_worker must be >= 0 (0 = auto), got {self.threads_per_worker}",
+        )
+        _require(0 <= self.retries <= 10, f"retries must be in 0..10, got {self.retries}")
+        _require(
+            self.recycle_after >= 0,
+            f"recycle_after must be >= 0 (0 = never recycle), got {self.recycle_after}",
+        )
         _require(
             len(self.seeds) <= self.population,
-            f"{len(self.seeds)} seeds do not fit a population of {self.population}",
+            f"{len(self.seeds)} seeds do not fit a population of {self.population}; "
+            "list fewer seeds or raise population",
         )
 
 
@@ -145,13 +179,21 @@ class Experiment:
     def __post_init__(self) -> None:
         _require(
             re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name) is not None,
-            f"name must be 1-64 letters, digits, '_', '.' or '-', got {self.name!r}",
+            f"name must be 1-64 letters, digits, '_', '.' or '-', got {self.name!r}; "
+            'set name = "my-experiment" (it names the run and the study)',
         )
         _require(0 <= self.seed < 2**32, f"seed must be in 0..2**32-1, got {self.seed}")
-        _require(len(self.objectives) >= 2, "objectives needs at least two metrics to trade off")
+        _require(
+            len(self.objectives) >= 2,
+            f"objectives needs at least two metrics to trade off, got {list(self.objectives)}; "
+            f"add one of {', '.join(METRICS)}",
+        )
         for name in self.objectives:
             _require(name in METRICS, f"unknown objective {name!r} (known: {', '.join(METRICS)})")
-        _require(len(set(self.objectives)) == len(self.objectives), "objectives repeat a metric")
+        repeated = sorted({name for name in self.objectives if self.objectives.count(name) > 1})
+        _require(
+            not repeated, f"objectives repeat {', '.join(map(repr, repeated))}; list each once"
+        )
         kind = _TASKS[self.data.task][0]
         for name in self.objectives:
             _require(
@@ -159,10 +201,14 @@ class Experiment:
                 f"objective {name!r} does not apply to the {self.data.task} task "
                 f"(use {', '.join(sorted(TASK_METRICS[kind]))})",
             )
+        _check_space(self.space, self.data.task)
 
     def replace(self, **changes: Any) -> Experiment:
-        """A copy with top-level fields replaced."""
-        return dataclasses.replace(self, **changes)
+        """A copy with top-level fields replaced; a bad value raises :class:`ConfigError`."""
+        try:
+            return dataclasses.replace(self, **changes)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, the inverse of :func:`experiment_from_dict`."""
@@ -178,20 +224,101 @@ _TASKS = {
 _SECTIONS = {"data": DataConfig, "budget": Budget, "search": SearchConfig}
 
 
+def _builtin_spaces() -> list[str]:
+    """The names of the search spaces shipped in ``search_spaces/`` (``cnn``, ...)."""
+    import search_spaces
+
+    return sorted(
+        module.name
+        for module in pkgutil.iter_modules(search_spaces.__path__)
+        if not module.name.startswith("_")
+    )
+
+
+def _check_space(name: Any, task: str) -> None:
+    """Raise ``ValueError`` unless ``name`` loads a search space that can learn ``task``.
+
+    A space may declare the kinds of task it builds models for as ``task_kinds`` (e.g.
+    ``("keypoints",)``); a space without it is assumed to build any kind.
+    """
+    from nas.space import load_space
+
+    builtin = _builtin_spaces()
+    choices = (
+        f"use one of {', '.join(map(repr, builtin))} or an importable module that defines SPACE"
+    )
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"space must be a search space name, got {name!r}; {choices}")
+    if "." not in name and name not in builtin:
+        raise ValueError(f"unknown space {name!r}; {choices}")
+    try:
+        space = load_space(name)
+    except ConfigError as exc:
+        raise ValueError(f"space {name!r} cannot be loaded: {exc}") from None
+    kinds = getattr(space, "task_kinds", None)
+    kind = _TASKS[task][0]
+    if kinds is not None and kind not in kinds:
+        tasks = [t for t, (k, _) in _TASKS.items() if k in kinds]
+        fitting = [
+            other
+            for other in builtin
+            if kind in (getattr(load_space(other), "task_kinds", None) or (kind,))
+        ]
+        raise ValueError(
+            f"space {name!r} builds models for the {' and '.join(tasks)} task only, not "
+            f"{task}; set [data] task = {tasks[0]!r}, or use space = "
+            f"{' or '.join(map(repr, fitting))} for {task}"
+        )
+
+
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file; raise :class:`ConfigError` with one line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such experiment file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
+        raise ConfigError(
+            f"{path}: no such experiment file; pass the path of a .toml file (see experiments/)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path}: a folder, not an experiment file; pass the path of a .toml file "
+            "(see experiments/)"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the experiment file ({exc.strerror or exc}); check its "
+            "permissions"
+        ) from None
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return experiment_from_dict(table, source=str(path))
+        raise ConfigError(
+            f"{path}: not valid TOML: {exc}; fix the syntax (see experiments/ for examples)"
+        ) from None
+    experiment = experiment_from_dict(table, source=str(path))
+    _check_seeds(experiment, str(path))
+    return experiment
+
+
+def _check_seeds(experiment: Experiment, source: str) -> None:
+    """Load every ``[search] seeds`` entry once, so a bad seed names the experiment file."""
+    if not experiment.search.seeds:
+        return
+    from baselines import load_seed
+    from nas.errors import NasError
+    from nas.space import load_space
+
+    space = load_space(experiment.space)
+    for spec in experiment.search.seeds:
+        try:
+            load_seed(spec, space)
+        except NasError as exc:
+            raise ConfigError(f"{source}: [search] {exc}") from None
 
 
 def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -> Experiment:
@@ -200,7 +327,10 @@ def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -
     for key, cls in _SECTIONS.items():
         value = table.get(key, {})
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: [{key}] must be a table, got {_type_name(value)}")
+            raise ConfigError(
+                f"{source}: [{key}] must be a table, got {_type_name(value)}; write a [{key}] "
+                "section with its keys on the lines below it"
+            )
         sections[key] = _build(cls, value, f"{source}: [{key}]")
     top = {k: v for k, v in table.items() if k not in _SECTIONS}
     if "name" not in top:
@@ -243,6 +373,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value}")
     if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
         raise ConfigError(f"{where} must be {hint.__name__}, got {_type_name(value)} {value!r}")
     return value

@@ -329,14 +329,30 @@ def resolve_data_path(spec: str | Path, *, cache_dir: Path | None = None) -> Pat
     return _resolve(spec, cache_dir, _EXPECT_EMOTIONS)
 
 
-def _resolve(spec: str | Path, cache_dir: Path | None, expect: str) -> Path:
-    """:func:`resolve_data_path`, naming ``expect`` in the message for a missing file."""
+def _resolve(
+    spec: str | Path,
+    cache_dir: Path | None,
+    expect: str,
+    task: Literal["emotion", "keypoints"] | None = None,
+) -> Path:
+    """:func:`resolve_data_path`, naming ``expect`` in the message for a missing file and
+    refusing the built-in dataset of the other ``task``."""
     text = str(spec)
     if text.startswith("builtin:"):
         if text not in (BUILTIN_FACES, BUILTIN_KEYPOINT_FACES):
             raise DataError(
-                f"unknown built-in dataset {text!r}; the built-in ones are "
-                f"{BUILTIN_FACES!r} (emotions) and {BUILTIN_KEYPOINT_FACES!r} (keypoints)"
+                f"{text}: no such built-in dataset; use {BUILTIN_FACES!r} (emotions) or "
+                f"{BUILTIN_KEYPOINT_FACES!r} (keypoints), or the path of a CSV file"
+            )
+        if text == BUILTIN_FACES and task == "keypoints":
+            raise DataError(
+                f"{text}: the built-in emotion faces have no keypoints; use "
+                f"{BUILTIN_KEYPOINT_FACES!r} for the keypoints task"
+            )
+        if text == BUILTIN_KEYPOINT_FACES and task == "emotion":
+            raise DataError(
+                f"{text}: the built-in keypoint faces have no emotion labels; use "
+                f"{BUILTIN_FACES!r} for the emotion task"
             )
         folder = cache_dir if cache_dir is not None else default_cache_dir()
         name = _BUILTIN_FILE if text == BUILTIN_FACES else _BUILTIN_KEYPOINT_FILE
@@ -392,7 +408,7 @@ def load_emotions(
         raise ValueError(f"classes must be 5 or 7, got {classes}")
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    path = _resolve(spec, cache_dir, _EXPECT_EMOTIONS)
+    path = _resolve(spec, cache_dir, _EXPECT_EMOTIONS, "emotion")
     parsed = _load_parsed(path, cache_dir, _EXPECT_EMOTIONS)
     if not isinstance(parsed, _Parsed) or parsed.layout not in _EMOTION_LAYOUTS:
         raise DataError(
@@ -430,9 +446,11 @@ def load_emotions(
         has_test = False
     if len(train_idx) == 0 or len(val_idx) == 0:
         which = "train" if len(train_idx) == 0 else "validation"
+        also = "; use a file with more rows" + (
+            ", or [data] classes = 7 to keep every class" if classes == 5 else ""
+        )
         raise DataError(
-            f"{path}: no {which} rows of the {classes} classes ({', '.join(class_names)}); "
-            "use a file with more rows"
+            f"{path}: no {which} rows of the {classes} classes ({', '.join(class_names)}){also}"
         )
 
     def split(idx: np.ndarray) -> Split:
@@ -468,7 +486,7 @@ def load_keypoints(
     """
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    path = _resolve(spec, cache_dir, _EXPECT_KEYPOINTS)
+    path = _resolve(spec, cache_dir, _EXPECT_KEYPOINTS, "keypoints")
     parsed = _load_parsed(path, cache_dir, _EXPECT_KEYPOINTS)
     if not isinstance(parsed, _ParsedKeypoints):
         raise DataError(
@@ -732,6 +750,11 @@ def _parse(
             line_no = 1
             if not header.strip():
                 raise DataError(f"{path}: the file is empty; {_empty_file_hint(expect)}")
+            if header.startswith(_GZIP_MAGIC):
+                raise DataError(
+                    f"{path}: line 1: the file is gzipped twice (its content is gzip data "
+                    "again); decompress it once (gunzip) and pass the result"
+                )
             columns = _split_header(header)
             layout = _detect_layout(columns)
             if layout is None:
@@ -779,8 +802,11 @@ def _empty_file_hint(expect: str | None) -> str:
 
 
 def _split_header(header: bytes) -> list[str]:
-    text = header.decode("utf-8-sig", errors="replace")
-    fields = next(csv.reader([text]), [])
+    text = header.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    try:
+        fields = next(csv.reader([text]), [])
+    except csv.Error:  # e.g. a stray carriage return: a binary or doubly gzipped file
+        fields = text.split(",")
     return [field.strip() for field in fields]
 
 
@@ -950,7 +976,10 @@ def _split_fields(line: bytes) -> list[bytes]:
     """The comma-separated fields of one line (quoted fields only when there are quotes)."""
     if b'"' in line:
         text = line.decode("utf-8", errors="replace")
-        return [s.encode("utf-8") for s in next(csv.reader([text]))]
+        try:
+            return [s.encode("utf-8") for s in next(csv.reader([text]))]
+        except csv.Error:  # e.g. a stray carriage return: the row check names the line
+            pass
     return line.split(b",")
 
 

@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
-from nas.errors import ConfigError
+from nas.errors import ConfigError, GenomeError
 from nas.pareto import compute_front
 from nas.space import load_space
 from nas.store import RunInfo, RunStore, TrialRecord
@@ -52,8 +52,10 @@ def select_trial(
     if trial is not None:
         matches = [r for r in records if r.number == trial]
         if not matches:
+            held = f"trials 0..{len(records) - 1}" if records else "no trials"
             raise ConfigError(
-                f"--trial {trial}: no such trial in {store.run_dir} (0..{len(records) - 1})"
+                f"--trial {trial}: no such trial in {store.run_dir} (it holds {held}); "
+                f"nas pareto {store.run_dir} lists them"
             )
         record = matches[0]
         if not record.ok:
@@ -63,9 +65,15 @@ def select_trial(
         return record
     front = compute_front(records, store.info.objectives)
     rank = rank or 1
+    if not front.members:
+        raise ConfigError(
+            f"{store.run_dir}: no trial completed, so there is nothing to export; run the "
+            "search again (failed trials hold their reason, see nas pareto)"
+        )
     if not 1 <= rank <= len(front.members):
         raise ConfigError(
-            f"--rank {rank}: the front of {store.run_dir} has {len(front.members)} members"
+            f"--rank {rank}: the front of {store.run_dir} has {len(front.members)} members; "
+            f"pick --rank 1..{len(front.members)}"
         )
     return front.members[rank - 1]
 
@@ -74,11 +82,27 @@ def load_trained_model(store: RunStore, record: TrialRecord) -> keras.Model:
     """Rebuild ``record``'s model from its genome and load the weights trained in the run."""
     if not record.weights or not (store.run_dir / record.weights).exists():
         raise ConfigError(
-            f"trial {record.number}: its trained weights are not in {store.run_dir / 'models'}"
+            f"trial {record.number}: its trained weights are not in {store.run_dir / 'models'}; "
+            f"export another trial (nas pareto {store.run_dir} lists them)"
         )
     space = load_space(store.info.space)
-    model = space.build(space.from_json(record.genome), store.info.task)
-    model.load_weights(store.run_dir / record.weights)
+    try:
+        genome = space.from_json(record.genome)
+    except GenomeError as exc:
+        raise ConfigError(
+            f"trial {record.number} of {store.run_dir}: its stored genome is unusable ({exc}); "
+            "export another trial"
+        ) from None
+    model = space.build(genome, store.info.task)
+    path = store.run_dir / record.weights
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"{path}: cannot load trial {record.number}'s trained weights ({reason}); the file "
+            "is damaged: export another trial or run the search again"
+        ) from None
     return model
 
 
@@ -93,9 +117,17 @@ def export_trial(
         )
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise ConfigError(f"--to {to}: already exists and is not an empty folder; choose another")
+    blocker = next((p for p in to.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(f"--to {to}: {blocker} is a file, not a folder; choose another --to")
     model = load_trained_model(store, record)
-    to.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
+    try:
+        to.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
+    except OSError as exc:
+        raise ConfigError(
+            f"--to {to}: cannot create it ({exc.strerror or exc}); choose a writable folder"
+        ) from None
     try:
         model.save(staging / "model.keras")
         model.export(str(staging / name / "1"), format="tf_saved_model", verbose=False)

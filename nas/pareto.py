@@ -9,6 +9,7 @@ from pathlib import Path
 import moocore
 import numpy as np
 
+from nas.errors import ConfigError
 from nas.objectives import METRICS
 from nas.store import TrialRecord
 
@@ -140,7 +141,13 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
     fig.colorbar(points, ax=axes[0].tolist(), label="generation")
     suffix = f"  (hypervolume {front.hypervolume:.4f}, {len(front.evaluated)} evaluated)"
     fig.suptitle((title or "Pareto front") + suffix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    except OSError as exc:
+        plt.close(fig)
+        raise ConfigError(
+            f"--plot {path}: cannot write it ({exc.strerror or exc}); choose another path"
+        ) from None
     plt.close(fig)
     return path

@@ -169,7 +169,10 @@ class GenomeJson:
                 raise self.error(f"unknown field {prefix}{key}; allowed: {', '.join(names)}")
         for name in names:
             if name not in data:
-                raise self.error(f"missing field {prefix}{name}")
+                raise self.error(
+                    f"missing field {prefix}{name}; every field is required (nas export "
+                    "writes them all)"
+                )
 
     def parse_value(self, path: str, value: Any, kind: FieldKind) -> Any:
         """``value`` read as ``kind`` (an integral number as a float for ``"float"``, a

@@ -400,6 +400,8 @@ class CnnSpace:
     """
 
     name = "cnn"
+    task_kinds: tuple[str, ...] = ("classification", "keypoints")
+    """The kinds of :class:`~nas.task.Task` it builds models for (checked by nas.config)."""
 
     def __init__(self, *, max_downsampling: int = MAX_DOWNSAMPLING) -> None:
         self.max_downsampling = max_downsampling

@@ -341,6 +341,8 @@ class ResUNetSpace:
     """
 
     name = "resunet"
+    task_kinds: tuple[str, ...] = ("keypoints",)
+    """The kinds of :class:`~nas.task.Task` it builds models for (checked by nas.config)."""
 
     def __init__(self, *, max_levels: int = MAX_LEVELS) -> None:
         self.max_levels = max_levels
