@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from nas.errors import NasError
 
@@ -39,8 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the product's error format: one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"nas: error: {self.prog}: {message}; see {self.prog} --help", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nas",
         description="Neuroevolution architecture search for face analysis: evolve Keras models "
         "with NSGA-II, train them on Ray workers, keep every trial in an Optuna storage.",
@@ -51,9 +59,19 @@ def _parser() -> argparse.ArgumentParser:
         "search",
         help="run an architecture search from an experiment file",
         description="Evolve architectures as the experiment file says; print the Pareto front "
-        "and write RUN/pareto.png at the end. Every evaluation is a trial in RUN/study.db.",
+        "and write RUN/pareto.png at the end. Every evaluation is a trial in RUN/study.db. "
+        "A search that stopped (killed, crashed, interrupted) continues where it stopped with "
+        "--resume RUN, or when started again with the same experiment and --out.",
     )
-    search.add_argument("experiment", type=Path, help="experiment TOML file (see experiments/)")
+    search.add_argument(
+        "experiment", type=Path, nargs="?", help="experiment TOML file (see experiments/)"
+    )
+    search.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="continue the search in run directory RUN with its own settings",
+    )
     search.add_argument("--data", metavar="PATH", help="dataset file, overrides [data] path")
     search.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/NAME)")
     search.add_argument(
@@ -170,12 +188,35 @@ def _console() -> Console:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from nas.config import load_experiment
+    from nas.config import experiment_from_dict, load_experiment
+    from nas.errors import ConfigError
     from nas.pareto import plot_front
-    from nas.search import run_search
+    from nas.search import resume_search, run_search
+    from nas.store import RunStore
 
-    experiment = load_experiment(args.experiment)
-    out_dir = args.out or Path("runs") / experiment.name
+    if args.resume is not None:
+        clashing = [
+            flag
+            for flag, value in (
+                ("EXPERIMENT", args.experiment),
+                ("--out", args.out),
+                ("--data", args.data),
+                ("--storage", args.storage),
+            )
+            if value is not None
+        ]
+        if clashing:
+            raise ConfigError(
+                f"--resume {args.resume} continues the run with its own settings; drop {clashing[0]}"
+            )
+        out_dir = args.resume
+        store = RunStore.open(out_dir)
+        experiment = experiment_from_dict(store.info.experiment, source=str(out_dir / "run.json"))
+    elif args.experiment is None:
+        raise ConfigError("nas search needs an EXPERIMENT file, or --resume RUN")
+    else:
+        experiment = load_experiment(args.experiment)
+        out_dir = args.out or Path("runs") / experiment.name
     console = _console()
     console.print(
         f"[bold]{experiment.name}[/]: space {experiment.space}, objectives {', '.join(experiment.objectives)}, "
@@ -183,23 +224,28 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"seed {experiment.seed} -> {out_dir}"
     )
     with _ProgressListener(console, experiment.objectives[0]) as listener:
-        summary = run_search(
-            experiment,
-            out_dir=out_dir,
-            data_path=args.data,
-            storage=args.storage,
-            address=args.address,
-            workers=args.workers,
-            listener=listener,
-        )
-    from nas.store import RunStore
+        if args.resume is not None:
+            summary = resume_search(
+                out_dir, address=args.address, workers=args.workers, listener=listener
+            )
+        else:
+            summary = run_search(
+                experiment,
+                out_dir=out_dir,
+                data_path=args.data,
+                storage=args.storage,
+                address=args.address,
+                workers=args.workers,
+                listener=listener,
+            )
 
     store = RunStore.open(out_dir)
     _print_front(console, store, summary.front)
     plot = plot_front(summary.front, out_dir / "pareto.png", title=experiment.name)
     console.print(
         f"{summary.evaluations} evaluations ({summary.failures} failed, {summary.reused} repeats not "
-        f"retrained) in {summary.wall_seconds:.0f} s. Front plot: {plot}\n"
+        f"retrained, {summary.restored} restored from the store) in {summary.wall_seconds:.0f} s. "
+        f"Front plot: {plot}\n"
         f"Trials: optuna-dashboard {store.info.storage}\n"
         f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
     )
@@ -372,6 +418,7 @@ class _ProgressListener:
             console=console,
         )
         self._task = None
+        self._console = console
         self._metric = metric
         self._best: float | None = None
         self._failed = 0
@@ -383,7 +430,15 @@ class _ProgressListener:
     def __exit__(self, *exc: object) -> None:
         self._progress.__exit__(*exc)
 
+    def resumed(self, generation: int, restored: int) -> None:
+        self._console.print(
+            f"Resuming at generation {generation}: {restored} evaluations restored from the store, "
+            "none of them trained again"
+        )
+
     def generation_started(self, generation: int, generations: int, to_train: int) -> None:
+        if not self._console.is_terminal:  # no live bars in a log: one line per generation
+            self._console.print(f"generation {generation}/{generations}: {to_train} to train")
         self._failed = 0
         self._task = self._progress.add_task(
             f"generation {generation}/{generations}", total=to_train, status=""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import socket
 import tempfile
 import time
@@ -26,17 +27,20 @@ from nas.space import TrainingRecipe, load_space
 from nas.task import Task
 from nas.trial import EvalData, EvalRequest, EvalResult
 
-__all__ = ["configure_threads", "evaluate", "make_optimizer", "masked_keypoint_loss"]
+__all__ = ["configure_process", "evaluate", "make_optimizer", "masked_keypoint_loss"]
 
 _threads_configured: int | None = None
 
 
-def configure_threads(threads: int) -> None:
-    """Size TensorFlow's thread pools to this worker's CPU share (once per process).
+def configure_process(threads: int, *, deterministic: bool) -> None:
+    """Size TensorFlow's thread pools to this worker's CPU share; turn on op determinism.
 
-    TensorFlow fixes its pools at the first op; later calls in the same process are no-ops.
+    TensorFlow fixes its pools at the first op, so the first call in a process decides;
+    determinism, once on, stays on for the process.
     """
     global _threads_configured
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     if _threads_configured is not None:
         return
     try:
@@ -61,7 +65,7 @@ def make_optimizer(recipe: TrainingRecipe) -> keras.optimizers.Optimizer:
 
 def evaluate(request: EvalRequest, data: EvalData) -> EvalResult:
     """Decode, train on ``data``'s train split within the budget, score on its validation split."""
-    configure_threads(request.threads)
+    configure_process(request.threads, deterministic=request.budget.deterministic)
     start = time.perf_counter()
     common = {"genome_hash": request.genome_hash, "pid": os.getpid(), "host": socket.gethostname()}
     try:
@@ -72,6 +76,7 @@ def evaluate(request: EvalRequest, data: EvalData) -> EvalResult:
             weights=weights,
             stopped_early=stopped_early,
             seconds=time.perf_counter() - start,
+            peak_rss_mb=_peak_rss_mb(),
         )
     except EvaluationFailure as failure:
         reason, detail = failure.reason, failure.detail
@@ -82,7 +87,17 @@ def evaluate(request: EvalRequest, data: EvalData) -> EvalResult:
     finally:
         keras.backend.clear_session()
         gc.collect()
-    return EvalResult(**common, failure=reason, detail=detail, seconds=time.perf_counter() - start)
+    return EvalResult(
+        **common,
+        failure=reason,
+        detail=detail,
+        seconds=time.perf_counter() - start,
+        peak_rss_mb=_peak_rss_mb(),
+    )
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _train_and_score(request: EvalRequest, data: EvalData) -> tuple[dict[str, float], bytes, bool]:

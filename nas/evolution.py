@@ -111,6 +111,43 @@ class Nsga2:
         self._asked = None
         self.generation += 1
 
+    def state(self) -> dict[str, Any]:
+        """Everything :meth:`ask` and :meth:`tell` depend on, as plain JSON-ready data.
+
+        A strategy restored from it with :meth:`restore` asks for the same genomes and,
+        told the same values, keeps the same population as this one would.
+        """
+        to_json = self.space.to_json
+        return {
+            "generation": self.generation,
+            "rng": self.rng.bit_generator.state,
+            "population": [
+                {
+                    "genome": to_json(i.genome),
+                    "values": list(i.fitness.values),
+                    "crowding": getattr(i.fitness, "crowding_dist", None),
+                }
+                for i in self._population
+            ],
+            "asked": None if self._asked is None else [to_json(g) for g in self._asked],
+            "seen": sorted(self._seen),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state` of a strategy over the same space and settings."""
+        from_json = self.space.from_json
+        self.generation = int(state["generation"])
+        self.rng.bit_generator.state = state["rng"]
+        self._population = []
+        for member in state["population"]:
+            individual = self._individual(from_json(member["genome"]), member["values"])
+            if member["crowding"] is not None:
+                individual.fitness.crowding_dist = float(member["crowding"])
+            self._population.append(individual)
+        asked = state["asked"]
+        self._asked = None if asked is None else [from_json(g) for g in asked]
+        self._seen = set(state["seen"])
+
     def _individual(self, genome: Any, values: Sequence[float]) -> _Individual:
         fitness = self._fitness_class()
         fitness.values = tuple(float(v) for v in values)

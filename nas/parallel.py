@@ -3,14 +3,17 @@
 Both evaluators yield :class:`~nas.trial.EvalResult` objects as they complete, so the
 driver can record each one at once and show progress. The Ray evaluator puts the data
 in the object store once, runs at most ``workers`` evaluations at a time, enforces the
-per-evaluation time-out (a task past it is cancelled, which kills its worker), and turns
-a lost worker into a failed result. Workers are recycled after ``recycle_after`` tasks,
+per-evaluation time-out (a task past it is cancelled, which kills its worker), runs an
+evaluation whose worker died again up to ``retries`` times (Ray's own task retry), then
+turns it into a failed result. Workers are recycled after ``recycle_after`` tasks,
 because TensorFlow leaks memory across many models even with ``clear_session()``.
+The time-out counts from submission, retries included, so no evaluation outlives it.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -19,7 +22,7 @@ from typing import Any, Protocol
 from nas.errors import ConfigError, FailureReason
 from nas.trial import EvalData, EvalRequest, EvalResult
 
-__all__ = ["Evaluator", "RayEvaluator", "SerialEvaluator", "default_threads"]
+__all__ = ["Evaluator", "RayEvaluator", "SerialEvaluator", "check_address", "default_threads"]
 
 
 class Evaluator(Protocol):
@@ -75,6 +78,7 @@ class RayEvaluator:
         threads: int,
         timeout_seconds: float,
         address: str | None = None,
+        retries: int = 1,
         recycle_after: int = 10,
         poll_seconds: float = 1.0,
     ) -> None:
@@ -89,9 +93,9 @@ class RayEvaluator:
         if self._started_here:
             _start_ray(ray, address=address, num_cpus=None if address else workers * threads)
         self._data = ray.put(data)
-        self._task = ray.remote(num_cpus=threads, max_calls=recycle_after, max_retries=1)(
-            _evaluate_in_worker
-        )
+        self._task = ray.remote(
+            num_cpus=threads, max_calls=recycle_after, max_retries=retries, retry_exceptions=False
+        )(_evaluate_in_worker)
 
     def map(self, requests: Iterable[EvalRequest]) -> Iterator[EvalResult]:
         queue = deque(requests)
@@ -140,6 +144,28 @@ class RayEvaluator:
     def close(self) -> None:
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def check_address(address: str | None, timeout_seconds: float = 5.0) -> None:
+    """Fail fast, with one line, when the Ray cluster at ``address`` cannot be reached.
+
+    ``ray.init`` keeps retrying an unreachable head node for minutes; a plain TCP connect
+    answers in seconds. ``None`` (start Ray here) and ``"auto"`` are not probed.
+    """
+    if address is None or address == "auto":
+        return
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    hint = "check the address (host:port of the head node, or 'auto')"
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address}: expected host:port (or 'auto'); {hint}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_seconds).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"--address {address}: cannot reach a Ray cluster there ({reason}); {hint}"
+        ) from None
 
 
 def _start_ray(ray: Any, *, address: str | None, num_cpus: int | None) -> None:

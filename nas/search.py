@@ -3,11 +3,19 @@
 The loop knows no algorithm and no architecture: the strategy decides, the evaluator
 works, the store remembers. A genome already evaluated in this run is never trained
 again: its stored result is reused.
+
+A search survives being killed at any instant. The store commits each evaluation as it
+completes, and the strategy's state is checkpointed atomically after every ask and every
+tell (:mod:`nas.checkpoint`). Resuming restores the strategy from the checkpoint, takes
+every recorded evaluation from the store, and runs again only the evaluations that had
+not completed; with a deterministic budget it ends with the same genomes and the same
+front as a search that was never interrupted.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,15 +26,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from baselines import PRETRAINED, load_seed
-from nas.config import Experiment
+from nas.checkpoint import load_checkpoint, remove_temporaries, save_checkpoint
+from nas.config import Experiment, experiment_from_dict
 from nas.datasets import FLIP_PAIRS, load_emotions, load_keypoints
-from nas.errors import ConfigError
+from nas.errors import ConfigError, StorageError
 from nas.evolution import Nsga2
+from nas.faults import failpoint
 from nas.objectives import METRICS, objective_values
-from nas.parallel import Evaluator, RayEvaluator, default_threads
+from nas.parallel import Evaluator, RayEvaluator, check_address, default_threads
 from nas.pareto import Front, compute_front
 from nas.space import SearchSpace, genome_hash, load_space
-from nas.store import RunInfo, RunStore, TrialRecord
+from nas.store import RUN_FILE, RunInfo, RunStore, TrialRecord
 from nas.trial import EvalData, EvalRequest, EvalResult, derive_seed
 
 __all__ = [
@@ -34,6 +44,7 @@ __all__ = [
     "SearchSummary",
     "TaskData",
     "load_task_data",
+    "resume_search",
     "run_baseline",
     "run_search",
 ]
@@ -41,6 +52,8 @@ __all__ = [
 
 class SearchListener(Protocol):
     """Receives progress events (the CLI draws them; tests may record them)."""
+
+    def resumed(self, generation: int, restored: int) -> None: ...
 
     def generation_started(self, generation: int, generations: int, to_train: int) -> None: ...
 
@@ -55,6 +68,7 @@ class SearchSummary:
     evaluations: int
     failures: int
     reused: int
+    restored: int  # evaluations found in the store when the search (re)started
     wall_seconds: float
     front: Front
 
@@ -170,40 +184,80 @@ def _open_run(
     workers: int | None,
     make_evaluator: Callable[[EvalData], Evaluator] | None,
     threads: int | None = None,
+    resume: bool = False,
 ) -> Iterator[_Run]:
-    """Check every input, then create the run directory, the store and the evaluator.
+    """Check every input, then create (or, with ``resume``, reopen) the run and the evaluator.
 
-    Bad input raises before anything is written; the evaluator is closed on exit.
+    Bad input raises before anything is written; a run whose evaluator cannot start is
+    removed again, so a failed start leaves nothing behind. The evaluator is closed on exit.
     """
     space = load_space(experiment.space)
-    if (out_dir / "run.json").exists():
+    _check_out_dir(out_dir)
+    existing = (out_dir / RUN_FILE).exists()
+    if existing and not resume:
         raise ConfigError(f"{out_dir} already holds a run; pass --out NEW_DIR or remove it")
+    if make_evaluator is None:
+        check_address(address)
     data = load_task_data(experiment)
     workers = workers or experiment.search.workers
     threads = threads or experiment.search.threads_per_worker or default_threads(workers)
-    info = RunInfo(
-        storage=storage or RunStore.default_storage(out_dir),
-        study_name=experiment.name,
-        space=experiment.space,
-        objectives=experiment.objectives,
-        task=data.eval_data.task,
-        output_names=data.output_names,
-        experiment=experiment.to_dict(),
-    )
-    if make_evaluator is not None:
-        evaluator = make_evaluator(data.eval_data)
+    if existing:
+        store = RunStore.open(out_dir)
+        remove_temporaries(out_dir)
     else:
-        evaluator = RayEvaluator(
-            data.eval_data,
-            workers=workers,
-            threads=threads,
-            timeout_seconds=experiment.budget.timeout_seconds,
-            address=address,
+        info = RunInfo(
+            storage=storage or RunStore.default_storage(out_dir),
+            study_name=experiment.name,
+            space=experiment.space,
+            objectives=experiment.objectives,
+            task=data.eval_data.task,
+            output_names=data.output_names,
+            experiment=experiment.to_dict(),
         )
+        store = RunStore.create(out_dir, info)
     try:
-        yield _Run(experiment, space, RunStore.create(out_dir, info), evaluator, threads)
+        evaluator = _make_evaluator(experiment, data, workers, threads, address, make_evaluator)
+    except BaseException:
+        if not existing:
+            store.discard()
+        raise
+    failpoint("run:opened")
+    try:
+        yield _Run(experiment, space, store, evaluator, threads)
     finally:
         evaluator.close()
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse a run directory that is, or lies under, a file, before anything is loaded."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(
+                    f"--out {out_dir}: {folder} is a file, not a folder; choose another --out"
+                )
+            return
+
+
+def _make_evaluator(
+    experiment: Experiment,
+    data: TaskData,
+    workers: int,
+    threads: int,
+    address: str | None,
+    make_evaluator: Callable[[EvalData], Evaluator] | None,
+) -> Evaluator:
+    if make_evaluator is not None:
+        return make_evaluator(data.eval_data)
+    return RayEvaluator(
+        data.eval_data,
+        workers=workers,
+        threads=threads,
+        timeout_seconds=experiment.budget.timeout_seconds,
+        address=address,
+        retries=experiment.search.retries,
+        recycle_after=experiment.search.recycle_after,
+    )
 
 
 def run_search(
@@ -219,11 +273,74 @@ def run_search(
 ) -> SearchSummary:
     """Run the experiment and return its summary; every evaluation lands in the store.
 
+    When ``out_dir`` already holds a run of the same experiment, the search resumes it
+    (see :func:`resume_search`); a run of another experiment is refused with one line.
     ``make_evaluator`` replaces the Ray evaluator (tests pass a serial one).
     """
     started = time.perf_counter()
-    if data_path is not None:
-        experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=data_path))
+    experiment = _settled(experiment, data_path=data_path, workers=workers)
+    resume = (out_dir / RUN_FILE).exists()
+    if resume:
+        stored = RunStore.open(out_dir)
+        _check_same_experiment(stored, experiment, storage)
+    return _search(
+        experiment,
+        out_dir=out_dir,
+        started=started,
+        resume=resume,
+        storage=storage,
+        address=address,
+        make_evaluator=make_evaluator,
+        listener=listener,
+    )
+
+
+def resume_search(
+    run_dir: Path,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    make_evaluator: Callable[[EvalData], Evaluator] | None = None,
+    listener: SearchListener | None = None,
+) -> SearchSummary:
+    """Continue the search in ``run_dir`` from its last checkpoint, with the run's own settings.
+
+    No recorded evaluation is trained again; the evaluations that were running when the
+    search stopped are. A finished run only reports its front. ``workers`` may change the
+    parallelism (with other threads per worker, results may differ in the last bits).
+    """
+    started = time.perf_counter()
+    store = RunStore.open(run_dir)
+    experiment = experiment_from_dict(store.info.experiment, source=str(run_dir / RUN_FILE))
+    experiment = _settled(experiment, data_path=None, workers=workers)
+    return _search(
+        experiment,
+        out_dir=run_dir,
+        started=started,
+        resume=True,
+        storage=None,
+        address=address,
+        make_evaluator=make_evaluator,
+        listener=listener,
+    )
+
+
+def _search(
+    experiment: Experiment,
+    *,
+    out_dir: Path,
+    started: float,
+    resume: bool,
+    storage: str | None,
+    address: str | None,
+    make_evaluator: Callable[[EvalData], Evaluator] | None,
+    listener: SearchListener | None,
+) -> SearchSummary:
+    checkpoint = load_checkpoint(out_dir) if resume else None
+    if checkpoint is not None and checkpoint.finished:  # nothing to do: report the front
+        trials = RunStore.open(out_dir).trials()
+        front = compute_front(trials, experiment.objectives)
+        return SearchSummary(out_dir, 0, 0, 0, len(trials), time.perf_counter() - started, front)
     space = load_space(experiment.space)
     seeds = [load_seed(spec, space) for spec in experiment.search.seeds]
     strategy = Nsga2(
@@ -239,13 +356,63 @@ def run_search(
     options = {
         "storage": storage,
         "address": address,
-        "workers": workers,
+        "workers": experiment.search.workers,
         "make_evaluator": make_evaluator,
+        "resume": resume,
     }
     with _open_run(experiment, out_dir=out_dir, **options) as run:
         counts = _evolve(run, strategy, listener, labels)
     front = compute_front(run.store.trials(), experiment.objectives)
     return SearchSummary(out_dir, *counts, time.perf_counter() - started, front)
+
+
+def _settled(experiment: Experiment, *, data_path: str | None, workers: int | None) -> Experiment:
+    """The experiment as the run records it: data path absolute, command-line overrides in."""
+    path = data_path if data_path is not None else experiment.data.path
+    if not path.startswith("builtin:"):
+        path = str(Path(path).expanduser().resolve())
+    experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=path))
+    if workers is not None:
+        experiment = experiment.replace(
+            search=dataclasses.replace(experiment.search, workers=workers)
+        )
+    return experiment
+
+
+_MAY_CHANGE_ON_RESUME = {("search", "workers")}
+
+
+def _check_same_experiment(store: RunStore, experiment: Experiment, storage: str | None) -> None:
+    """Refuse to continue a run with settings other than those it started with."""
+    ours = _flatten(json.loads(json.dumps(experiment.to_dict())))
+    theirs = _flatten(store.info.experiment)
+    changed = sorted(
+        key
+        for key in ours.keys() | theirs.keys()
+        if key not in _MAY_CHANGE_ON_RESUME and ours.get(key) != theirs.get(key)
+    )
+    hint = f"resume it as it was with 'nas search --resume {store.run_dir}', or pass --out NEW_DIR"
+    if changed:
+        section, key = changed[0]
+        where = f"[{section}] {key}" if section else key
+        raise ConfigError(
+            f"{store.run_dir} holds a run of another experiment ({where}: "
+            f"{theirs.get(changed[0])!r} in the run, {ours.get(changed[0])!r} now); {hint}"
+        )
+    if storage is not None and storage != store.info.storage:
+        raise ConfigError(
+            f"{store.run_dir} keeps its trials in {store.info.storage}, not {storage}; {hint}"
+        )
+
+
+def _flatten(table: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    flat: dict[tuple[str, str], Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update({(key, inner): v for inner, v in value.items()})
+        else:
+            flat[("", key)] = value
+    return flat
 
 
 def run_baseline(
@@ -272,9 +439,14 @@ def run_baseline(
             f"--weights: no pre-trained weights can be loaded into {name!r} (only {', '.join(PRETRAINED)})"
         )
     if weights is not None and not weights.is_file():
-        raise ConfigError(f"--weights {weights}: no such file")
+        raise ConfigError(
+            f"--weights {weights}: no such file; pass Keras' ImageNet notop .h5, "
+            "or leave --weights out to train from scratch"
+        )
+    # A baseline trained alone is never refused for its size (ResNet50 has 23.6 M parameters).
     experiment = experiment.replace(
-        search=dataclasses.replace(experiment.search, workers=1, seeds=(name,))
+        search=dataclasses.replace(experiment.search, workers=1, seeds=(name,)),
+        budget=dataclasses.replace(experiment.budget, max_params=10**10),
     )
     options = {
         "storage": storage,
@@ -292,13 +464,25 @@ def run_baseline(
 
 def _evolve(
     run: _Run, strategy: Nsga2, listener: SearchListener | None, labels: dict[str, str]
-) -> tuple[int, int, int]:
-    known: dict[str, tuple[float, ...]] = {}
+) -> tuple[int, int, int, int]:
+    run_dir = run.store.run_dir
+    checkpoint = load_checkpoint(run_dir)
+    if checkpoint is not None:
+        try:
+            strategy.restore(checkpoint.strategy)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StorageError(f"{run_dir}/checkpoint.json does not fit this run ({exc})") from None
+    known = run.store.known_values()
+    restored = len(known)
+    if restored and listener:
+        listener.resumed(strategy.generation, restored)
     evaluations = failures = reused = 0
     generations = run.experiment.search.generations
     while strategy.generation <= generations:
         generation = strategy.generation
         genomes = strategy.ask()
+        save_checkpoint(run_dir, strategy.state())
+        failpoint("generation:asked")
         pending: dict[str, Any] = {}
         for genome in genomes:
             key = genome_hash(run.space, genome)
@@ -318,5 +502,8 @@ def _evolve(
             failures += not result.ok
             if listener:
                 listener.evaluated(record)
+            failpoint("evaluation:recorded")
         strategy.tell([known[genome_hash(run.space, g)] for g in genomes])
-    return evaluations, failures, reused
+        failpoint("generation:told")
+        save_checkpoint(run_dir, strategy.state(), finished=strategy.generation > generations)
+    return evaluations, failures, reused, restored

@@ -10,8 +10,10 @@ attributes; completed trials carry the objective values in their natural units.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import StorageError
-from nas.objectives import METRICS
+from nas.faults import failpoint
+from nas.objectives import METRICS, objective_values
 from nas.task import Task
 from nas.trial import EvalResult
 
@@ -94,15 +97,20 @@ class TrialRecord:
     worker: str
     weights: str | None
     baseline: str | None
+    worker_peak_rss_mb: float = 0.0
+    driver_peak_rss_mb: float = 0.0
 
 
 class RunStore:
     """Reads and appends the trials of one run."""
 
-    def __init__(self, run_dir: Path, info: RunInfo, study: Any) -> None:
+    def __init__(
+        self, run_dir: Path, info: RunInfo, study: Any, *, created_dir: bool = False
+    ) -> None:
         self.run_dir = run_dir
         self.info = info
         self._study = study
+        self._created_dir = created_dir
         self._next_number = len(study.get_trials(deepcopy=False))
 
     @classmethod
@@ -118,7 +126,27 @@ class RunStore:
             raise
         (run_dir / "models").mkdir(exist_ok=True)
         write_atomically(run_dir / RUN_FILE, json.dumps(info.to_json(), indent=2).encode())
-        return cls(run_dir, info, study)
+        return cls(run_dir, info, study, created_dir=fresh)
+
+    def discard(self) -> None:
+        """Undo :meth:`create` for a run that never recorded a trial (its start failed)."""
+        import optuna
+
+        if self._study.get_trials(deepcopy=False):
+            return
+        if self._created_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            if self.info.storage == self.default_storage(self.run_dir):
+                return
+        else:
+            (self.run_dir / RUN_FILE).unlink(missing_ok=True)
+            shutil.rmtree(self.run_dir / "models", ignore_errors=True)
+            if self.info.storage == self.default_storage(self.run_dir):
+                (self.run_dir / "study.db").unlink(missing_ok=True)
+                return
+        # Best effort: an empty study left in a shared database is harmless.
+        with contextlib.suppress(Exception):
+            optuna.delete_study(study_name=self.info.study_name, storage=self.info.storage)
 
     @classmethod
     def open(cls, run_dir: str | Path) -> RunStore:
@@ -131,8 +159,14 @@ class RunStore:
             raise StorageError(
                 f"{run_dir}: not a run directory (no {RUN_FILE}); pass the --out of a search"
             ) from None
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise StorageError(f"{path}: unreadable run file ({exc})") from None
+        except KeyError as exc:
+            raise StorageError(
+                f"{path}: damaged run file (missing key {exc}); run the search again into a new --out"
+            ) from None
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+            raise StorageError(
+                f"{path}: damaged run file ({exc}); run the search again into a new --out"
+            ) from None
         return cls(run_dir, info, _open_study(info, create=False))
 
     @staticmethod
@@ -157,6 +191,7 @@ class RunStore:
         if result.ok and result.weights is not None:
             weights = f"models/{result.genome_hash}.weights.h5"
             write_atomically(self.run_dir / weights, result.weights)
+        driver_peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         attrs = {
             "genome_hash": result.genome_hash,
             "genome": genome,
@@ -170,6 +205,8 @@ class RunStore:
             "worker": f"{result.host}:{result.pid}",
             "weights": weights,
             "baseline": baseline,
+            "worker_peak_rss_mb": round(result.peak_rss_mb, 1),
+            "driver_peak_rss_mb": round(driver_peak_kib / 1024, 1),
         }
         state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
         trial = optuna.trial.create_trial(
@@ -183,6 +220,18 @@ class RunStore:
     def trials(self) -> list[TrialRecord]:
         """Every recorded evaluation, in order."""
         return [_record(t.number, t) for t in self._study.get_trials(deepcopy=False)]
+
+    def known_values(self) -> dict[str, tuple[float, ...]]:
+        """Genome hash -> objective values of every recorded evaluation (worst when failed).
+
+        Values come from the stored metrics, so a resumed search sees exactly the numbers
+        an uninterrupted one had in memory.
+        """
+        objectives = self.info.objectives
+        return {
+            t.genome_hash: objective_values(objectives, t.metrics if t.ok else None)
+            for t in self.trials()
+        }
 
 
 def _record(number: int, trial: Any) -> TrialRecord:
@@ -202,6 +251,8 @@ def _record(number: int, trial: Any) -> TrialRecord:
         worker=attrs.get("worker", ""),
         weights=attrs.get("weights"),
         baseline=attrs.get("baseline"),
+        worker_peak_rss_mb=attrs.get("worker_peak_rss_mb", 0.0),
+        driver_peak_rss_mb=attrs.get("driver_peak_rss_mb", 0.0),
     )
 
 
@@ -234,4 +285,5 @@ def write_atomically(path: Path, content: bytes) -> None:
         handle.write(content)
         handle.flush()
         os.fsync(handle.fileno())
+    failpoint(f"write:{path.name}")  # tests kill here: the new file is written, not yet in place
     os.replace(temporary, path)

@@ -58,6 +58,7 @@ class EvalResult:
     pid: int = 0
     host: str = ""
     stopped_early: bool = False
+    peak_rss_mb: float = 0.0  # the worker process's peak resident memory so far
     weights: bytes | None = field(default=None, repr=False)
 
     @property

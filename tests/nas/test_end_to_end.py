@@ -95,8 +95,22 @@ def test_export_unknown_trial(cli_run: Path, tmp_path: Path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_search_refuses_to_overwrite_a_run(cli_run: Path, tmp_path: Path, faces_csv: Path, capsys):
+def test_search_refuses_a_run_of_another_experiment(
+    cli_run: Path, tmp_path: Path, faces_csv: Path, capsys
+):
     experiment = tmp_path / "again.toml"
     experiment.write_text(f'[data]\npath = "{faces_csv}"\n')
+    trials = len(RunStore.open(cli_run).trials())
     assert main(["search", str(experiment), "--out", str(cli_run)]) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "holds a run of another experiment (name: 'tiny' in the run, 'again' now)" in error
+    assert f"nas search --resume {cli_run}" in error
+    assert len(RunStore.open(cli_run).trials()) == trials
+
+
+def test_resuming_a_finished_run_trains_nothing(cli_run: Path, capsys):
+    trials = RunStore.open(cli_run).trials()
+    assert main(["search", "--resume", str(cli_run)]) == 0
+    out = capsys.readouterr().out
+    assert f"0 evaluations (0 failed, 0 repeats not retrained, {len(trials)} restored" in out
+    assert RunStore.open(cli_run).trials() == trials
