@@ -91,3 +91,35 @@ def test_failed_individuals_with_worst_values_do_not_survive():
 def test_population_must_be_a_multiple_of_four():
     with pytest.raises(ValueError, match="multiple of 4"):
         Nsga2(VectorSpace(), weights=(-1.0, -1.0), population_size=6, rng=np.random.default_rng(0))
+
+
+def test_a_strategy_restored_from_its_state_asks_for_the_same_genomes():
+    """Checkpoint after every ask and every tell (through JSON), restore into a new object."""
+    import json
+
+    def fresh() -> Nsga2:
+        return Nsga2(
+            VectorSpace(),
+            weights=(-1.0, -1.0),
+            population_size=8,
+            rng=np.random.default_rng(5),
+            crossover_prob=0.9,
+            mutation_prob=1.0,
+        )
+
+    def restarted(strategy: Nsga2) -> Nsga2:
+        copy = fresh()
+        copy.restore(json.loads(json.dumps(strategy.state())))
+        return copy
+
+    uninterrupted, interrupted = fresh(), fresh()
+    for _ in range(6):
+        expected = uninterrupted.ask()
+        interrupted = restarted(interrupted)
+        asked = interrupted.ask()
+        interrupted = restarted(interrupted)
+        assert interrupted.ask() == asked == expected
+        uninterrupted.tell([zdt1(g) for g in expected])
+        interrupted.tell([zdt1(g) for g in asked])
+    assert uninterrupted.state() == interrupted.state()
+    assert uninterrupted.population == interrupted.population
