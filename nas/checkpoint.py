@@ -10,7 +10,10 @@ the next one, never a torn file, whenever the process dies.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +24,15 @@ from nas.store import write_atomically
 __all__ = [
     "CHECKPOINT_FILE",
     "Checkpoint",
+    "hold_run_lock",
     "load_checkpoint",
+    "lock_holder",
     "remove_temporaries",
     "save_checkpoint",
 ]
 
 CHECKPOINT_FILE = "checkpoint.json"
+LOCK_FILE = ".lock"
 _FORMAT = 1
 
 
@@ -36,11 +42,17 @@ class Checkpoint:
 
     strategy: dict[str, Any]
     finished: bool
+    driver: str = ""  # "host:pid" of the process that wrote it
 
 
 def save_checkpoint(run_dir: Path, strategy: dict[str, Any], *, finished: bool = False) -> None:
     """Replace the run's checkpoint with ``strategy`` (see :meth:`nas.evolution.Nsga2.state`)."""
-    content = {"format": _FORMAT, "finished": finished, "strategy": strategy}
+    content = {
+        "format": _FORMAT,
+        "finished": finished,
+        "driver": f"{socket.gethostname()}:{os.getpid()}",
+        "strategy": strategy,
+    }
     write_atomically(run_dir / CHECKPOINT_FILE, json.dumps(content).encode())
 
 
@@ -58,7 +70,47 @@ def load_checkpoint(run_dir: Path) -> Checkpoint | None:
         ) from None
     if not isinstance(content, dict) or content.get("format") != _FORMAT:
         raise StorageError(f"{path}: not a checkpoint of this version of nas (format {_FORMAT})")
-    return Checkpoint(strategy=content["strategy"], finished=bool(content["finished"]))
+    return Checkpoint(
+        strategy=content["strategy"],
+        finished=bool(content["finished"]),
+        driver=str(content.get("driver", "")),
+    )
+
+
+def hold_run_lock(run_dir: Path) -> int:
+    """Take the run's exclusive lock for this process, or say who holds it.
+
+    The lock is an ``flock`` on ``RUN/.lock``: the kernel releases it when the process
+    ends, however it ends, so a killed search never leaves a stale lock behind. Returns
+    the descriptor to keep open for as long as the search runs.
+    """
+    descriptor = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 200).decode(errors="replace").strip() or "another process"
+        os.close(descriptor)
+        raise StorageError(
+            f"{run_dir} is being searched by {holder}; wait for it to end or stop it, then resume"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"{socket.gethostname()}:{os.getpid()}".encode())
+    return descriptor
+
+
+def lock_holder(run_dir: Path) -> str | None:
+    """``host:pid`` of the process searching ``run_dir`` now, or None when none is."""
+    try:
+        descriptor = os.open(run_dir / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(descriptor, 200).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(descriptor)
+    return None
 
 
 def remove_temporaries(run_dir: Path) -> int:

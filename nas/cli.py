@@ -160,6 +160,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     baseline.set_defaults(command=_cmd_baseline)
 
+    status = commands.add_parser(
+        "status",
+        help="where a run stands: progress, failures, memory; how to resume it",
+        description="Print a run's progress (finished, or where it stopped and how to resume), "
+        "its failures by reason, and the peak resident memory of the driver and the workers "
+        "at evaluation 10 and at the last evaluation.",
+    )
+    status.add_argument("run", type=Path, help="run directory")
+    status.set_defaults(command=_cmd_status)
+
     data = commands.add_parser(
         "data",
         help="check a dataset file and print what it holds",
@@ -338,6 +348,50 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         return 1
     metrics = "  ".join(f"{k} {_metric(k, record)}" for k in (*experiment.objectives, "flops"))
     console.print(f"{args.name}: {metrics}  ({record.seconds:.0f} s). Run: {out_dir}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from nas.checkpoint import load_checkpoint, lock_holder
+    from nas.store import RunStore
+
+    store = RunStore.open(args.run)
+    trials = store.trials()
+    search = store.info.experiment.get("search", {})
+    generations = search.get("generations", 0)
+    checkpoint = load_checkpoint(args.run)
+    holder = lock_holder(args.run)
+    print(f"{args.run}: experiment {store.info.study_name}, space {store.info.space}")
+    if holder is not None:
+        generation = checkpoint.strategy["generation"] if checkpoint else 0
+        print(f"running (driver {holder}): generation {generation} of 0..{generations}")
+    elif checkpoint is not None and checkpoint.finished:
+        print(f"finished: generations 0..{generations}")
+    elif checkpoint is None and not search:
+        print("a single training run (nas baseline)")
+    else:
+        generation = checkpoint.strategy["generation"] if checkpoint else 0
+        print(
+            f"stopped in generation {generation} of 0..{generations}; "
+            f"continue with: nas search --resume {args.run}"
+        )
+    failures = Counter(t.failure for t in trials if not t.ok)
+    failed = ", ".join(f"{reason} {count}" for reason, count in failures.most_common())
+    print(
+        f"{len(trials)} evaluations recorded, {sum(failures.values())} failed"
+        + (f" ({failed})" if failed else "")
+    )
+    measured = [t for t in trials if t.worker_peak_rss_mb]
+    if measured:
+        print("peak resident memory (MB):")
+        marks = sorted({min(10, len(measured)), len(measured)})
+        for label, trial in ((f"evaluation {n}", measured[n - 1]) for n in marks):
+            print(
+                f"  at {label:<16} driver {trial.driver_peak_rss_mb:8.0f}   worker {trial.worker_peak_rss_mb:8.0f}"
+            )
+        print(f"  highest worker      {max(t.worker_peak_rss_mb for t in measured):8.0f}")
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from baselines import PRETRAINED, load_seed
-from nas.checkpoint import load_checkpoint, remove_temporaries, save_checkpoint
+from nas.checkpoint import hold_run_lock, load_checkpoint, remove_temporaries, save_checkpoint
 from nas.config import Experiment, experiment_from_dict
 from nas.datasets import FLIP_PAIRS, load_emotions, load_keypoints
 from nas.errors import ConfigError, StorageError
@@ -203,6 +204,7 @@ def _open_run(
     threads = threads or experiment.search.threads_per_worker or default_threads(workers)
     if existing:
         store = RunStore.open(out_dir)
+        lock = hold_run_lock(out_dir)
         remove_temporaries(out_dir)
     else:
         info = RunInfo(
@@ -215,9 +217,11 @@ def _open_run(
             experiment=experiment.to_dict(),
         )
         store = RunStore.create(out_dir, info)
+        lock = hold_run_lock(out_dir)
     try:
         evaluator = _make_evaluator(experiment, data, workers, threads, address, make_evaluator)
     except BaseException:
+        os.close(lock)
         if not existing:
             store.discard()
         raise
@@ -226,6 +230,7 @@ def _open_run(
         yield _Run(experiment, space, store, evaluator, threads)
     finally:
         evaluator.close()
+        os.close(lock)
 
 
 def _check_out_dir(out_dir: Path) -> None:

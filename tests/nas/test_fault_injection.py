@@ -132,11 +132,16 @@ def test_the_same_experiment_into_the_same_out_dir_resumes(workspace: Path, unin
     assert result.returncode == -signal.SIGKILL
     done = len(RunStore.open(workspace / "again").trials())
     assert done >= 3
+    status = _nas("status", "again", cwd=workspace).stdout
+    assert "stopped in generation 0 of 0..2; continue with: nas search --resume again" in status
+    assert f"{done} evaluations recorded" in status
 
     result = _nas("search", "tiny.toml", "--out", "again", cwd=workspace)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"{done} evaluations restored from the store" in result.stdout
     assert _outcome(workspace / "again") == _outcome(uninterrupted)
+    status = _nas("status", "again", cwd=workspace).stdout
+    assert "finished: generations 0..2" in status and "peak resident memory" in status
 
 
 @pytest.mark.parametrize(
