@@ -140,6 +140,7 @@ class RunStore:
                 return
         else:
             (self.run_dir / RUN_FILE).unlink(missing_ok=True)
+            (self.run_dir / ".lock").unlink(missing_ok=True)
             shutil.rmtree(self.run_dir / "models", ignore_errors=True)
             if self.info.storage == self.default_storage(self.run_dir):
                 (self.run_dir / "study.db").unlink(missing_ok=True)
