@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -233,7 +234,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"population {experiment.search.population}, generations {experiment.search.generations}, "
         f"seed {experiment.seed} -> {out_dir}"
     )
-    with _ProgressListener(console, experiment.objectives[0]) as listener:
+    with _ProgressListener(console, experiment.objectives[0]) as listener, _resumable(out_dir):
         if args.resume is not None:
             summary = resume_search(
                 out_dir, address=args.address, workers=args.workers, listener=listener
@@ -260,6 +261,20 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
     )
     return 0
+
+
+@contextmanager
+def _resumable(out_dir: Path) -> Iterator[None]:
+    """On Ctrl-C, say how to continue (the checkpoint and the store are intact)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if (out_dir / "run.json").exists():
+            print(
+                f"nas: interrupted; continue with: nas search --resume {out_dir}", file=sys.stderr
+            )
+            raise SystemExit(130) from None
+        raise
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:

@@ -144,6 +144,30 @@ def test_the_same_experiment_into_the_same_out_dir_resumes(workspace: Path, unin
     assert "finished: generations 0..2" in status and "peak resident memory" in status
 
 
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(workspace: Path, uninterrupted: Path):
+    env = {k: v for k, v in os.environ.items() if k != ENVIRONMENT_VARIABLE}
+    command = [sys.executable, "-m", "nas", "search", "tiny.toml", "--out", "interrupted"]
+    process = subprocess.Popen(
+        command, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if (workspace / "interrupted" / "models").exists() and any(
+            (workspace / "interrupted" / "models").glob("*.weights.h5")
+        ):
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "nas: interrupted; continue with: nas search --resume interrupted" in stderr
+    assert "Traceback" not in stderr
+
+    result = _nas("search", "--resume", "interrupted", cwd=workspace)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _outcome(workspace / "interrupted") == _outcome(uninterrupted)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
