@@ -380,12 +380,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     holder = lock_holder(args.run)
     print(f"{args.run}: experiment {store.info.study_name}, space {store.info.space}")
     if holder is not None:
-        generation = checkpoint.strategy["generation"] if checkpoint else 0
+        generation = checkpoint.strategy.get("generation", 0) if checkpoint else 0
         print(f"running (driver {holder}): generation {generation} of 0..{generations}")
+    elif checkpoint is not None and "baseline" in checkpoint.strategy:
+        print(f"finished: baseline {checkpoint.strategy['baseline']} trained alone")
     elif checkpoint is not None and checkpoint.finished:
         print(f"finished: generations 0..{generations}")
-    elif checkpoint is None and not search:
-        print("a single training run (nas baseline)")
     else:
         generation = checkpoint.strategy["generation"] if checkpoint else 0
         print(

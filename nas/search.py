@@ -464,7 +464,9 @@ def run_baseline(
         key = genome_hash(run.space, seed.genome)
         pretrained = (name, str(weights.resolve())) if weights is not None else None
         (result,) = run.evaluator.map([run.request(seed.genome, key, pretrained)])
-        return run.record(seed.genome, result, 0, seed.label)
+        record = run.record(seed.genome, result, 0, seed.label)
+        save_checkpoint(out_dir, {"baseline": name}, finished=True)
+        return record
 
 
 def _evolve(

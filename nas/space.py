@@ -41,7 +41,12 @@ class TrainingRecipe:
 
 @runtime_checkable
 class SearchSpace(Protocol):
-    """What a search space provides. Every method is pure given its ``rng``."""
+    """What a search space provides. Every method is pure given its ``rng``.
+
+    A space may also declare ``task_kinds``, the kinds of task its models solve (e.g.
+    ``("keypoints",)``); an experiment pairing it with another task is refused when it is
+    loaded. Without it, a space is taken to accept any task.
+    """
 
     name: str
 
@@ -107,7 +112,7 @@ def load_space(name: str) -> SearchSpace:
             raise  # the module exists but one of its own imports is missing
         raise ConfigError(
             f"unknown search space {name!r}: no module {module_name!r} "
-            "(built in: 'cnn'; or give an importable module that defines SPACE)"
+            "(built in: 'cnn', 'resunet'; or give an importable module that defines SPACE)"
         ) from exc
     space = getattr(module, "SPACE", None)
     if not isinstance(space, SearchSpace):

@@ -54,7 +54,7 @@ def test_pretrained_weights_load_by_name_with_grey_first_kernel(keras_weights):
 
 @pytest.mark.slow
 def test_baseline_trains_alone_into_a_run_that_export_reads(
-    tmp_path: Path, faces_csv: Path, keras_weights
+    tmp_path: Path, faces_csv: Path, keras_weights, capsys
 ):
     experiment = experiment_from_dict(
         {
@@ -80,6 +80,8 @@ def test_baseline_trains_alone_into_a_run_that_export_reads(
     assert record.metrics["params"] == 23_591_685
     (trial,) = RunStore.open(tmp_path / "run").trials()
     assert trial.genome_hash == record.genome_hash
+    assert main(["status", str(tmp_path / "run")]) == 0
+    assert "finished: baseline resnet50 trained alone" in capsys.readouterr().out
 
 
 def test_baseline_command_errors(tmp_path: Path, capsys):
