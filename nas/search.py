@@ -390,7 +390,9 @@ _MAY_CHANGE_ON_RESUME = {("search", "workers")}
 def _check_same_experiment(store: RunStore, experiment: Experiment, storage: str | None) -> None:
     """Refuse to continue a run with settings other than those it started with."""
     ours = _flatten(json.loads(json.dumps(experiment.to_dict())))
-    theirs = _flatten(store.info.experiment)
+    stored = experiment_from_dict(store.info.experiment, source=str(store.run_dir / RUN_FILE))
+    # Through the dataclasses, so keys added since the run began compare at their defaults.
+    theirs = _flatten(json.loads(json.dumps(stored.to_dict())))
     changed = sorted(
         key
         for key in ours.keys() | theirs.keys()

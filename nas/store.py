@@ -275,7 +275,10 @@ def _open_study(info: RunInfo, *, create: bool) -> Any:
         raise StorageError(f"{info.storage}: no study named {info.study_name!r}") from None
     except Exception as exc:  # Optuna and SQLAlchemy raise many types for a bad URL
         reason = " ".join(str(exc).split())[:200]
-        raise StorageError(f"storage {info.storage!r} cannot be opened: {reason}") from None
+        raise StorageError(
+            f"storage {info.storage!r} cannot be opened: {reason}; check the URL "
+            "(e.g. sqlite:///runs/study.db) and that its database and driver are reachable"
+        ) from None
 
 
 def write_atomically(path: Path, content: bytes) -> None:
