@@ -29,8 +29,8 @@ EXIT_USER_ERROR = 2
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script; returns the exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         return args.command(args)
     except NasError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
@@ -44,8 +44,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the product's error format: one line, exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"nas: error: {self.prog}: {message}; see {self.prog} --help", file=sys.stderr)
-        raise SystemExit(EXIT_USER_ERROR)
+        from nas.errors import ConfigError
+
+        raise ConfigError(f"{self.prog}: {message}; see {self.prog} --help")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1078,6 +1078,27 @@ CASES: list[Case] = [
         ],
         ("a_file/out", "a_file is a file, not a folder"),
     ),
+    # run directories of a search
+    Case(
+        "search-out-under-a-file",
+        lambda tmp, _: [
+            "search",
+            str(_experiment(tmp, EMOTION_EXPERIMENT)),
+            "--out",
+            str(_write(tmp / "a_file", b"x") / "run"),
+        ],
+        ("--out", "a_file is a file, not a folder"),
+    ),
+    Case(
+        "search-flag-out-of-range",
+        lambda tmp, _: ["search", str(_experiment(tmp, EMOTION_EXPERIMENT)), "--workers", "0"],
+        ("nas search: argument --workers: expected a positive integer, got 0",),
+    ),
+    Case(
+        "export-rank-zero",
+        lambda tmp, _: ["export", str(tmp), "--rank", "0", "--to", _out(tmp)],
+        ("nas export: argument --rank", "see nas export --help"),
+    ),
     # baselines
     Case(
         "baseline-unknown-name",
