@@ -148,7 +148,14 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(workspace: Path, uninterrup
     env = {k: v for k, v in os.environ.items() if k != ENVIRONMENT_VARIABLE}
     command = [sys.executable, "-m", "nas", "search", "tiny.toml", "--out", "interrupted"]
     process = subprocess.Popen(
-        command, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As in a terminal: a shell's background jobs (CI) inherit SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
