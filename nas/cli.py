@@ -7,6 +7,7 @@ Optuna) are imported only by the commands that need them, so ``nas --help`` is i
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -266,16 +267,26 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _resumable(out_dir: Path) -> Iterator[None]:
-    """On Ctrl-C, say how to continue (the checkpoint and the store are intact)."""
+    """On Ctrl-C or SIGTERM, stop cleanly and say how to continue.
+
+    SIGTERM (``kill``, a scheduler's preemption) stops the search like Ctrl-C: running
+    evaluations are cancelled, Ray is shut down, and the checkpoint and the store are
+    intact. The exit code is 128 + the signal's number.
+    """
+    from nas.parallel import stop_cleanly_on_sigterm, stopped_by
+
+    previous = signal.getsignal(signal.SIGTERM)
+    stop_cleanly_on_sigterm()
     try:
         yield
     except KeyboardInterrupt:
-        if (out_dir / "run.json").exists():
-            print(
-                f"nas: interrupted; continue with: nas search --resume {out_dir}", file=sys.stderr
-            )
-            raise SystemExit(130) from None
-        raise
+        if not (out_dir / "run.json").exists():
+            raise
+        print(f"nas: interrupted; continue with: nas search --resume {out_dir}", file=sys.stderr)
+        raise SystemExit(128 + (stopped_by() or signal.SIGINT)) from None
+    finally:
+        if previous is not None:  # None: a handler installed outside Python
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:

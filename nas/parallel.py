@@ -13,7 +13,9 @@ The time-out counts from submission, retries included, so no evaluation outlives
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -22,7 +24,15 @@ from typing import Any, Protocol
 from nas.errors import ConfigError, FailureReason
 from nas.trial import EvalData, EvalRequest, EvalResult
 
-__all__ = ["Evaluator", "RayEvaluator", "SerialEvaluator", "check_address", "default_threads"]
+__all__ = [
+    "Evaluator",
+    "RayEvaluator",
+    "SerialEvaluator",
+    "check_address",
+    "default_threads",
+    "stop_cleanly_on_sigterm",
+    "stopped_by",
+]
 
 
 class Evaluator(Protocol):
@@ -188,6 +198,32 @@ def _start_ray(ray: Any, *, address: str | None, num_cpus: int | None) -> None:
             f"--address {address}: cannot connect to a Ray cluster ({reason}); "
             "check the address (host:port of the head node, or 'auto')"
         ) from None
+    stop_cleanly_on_sigterm()
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM stop this driver like Ctrl-C: a clean, resumable stop.
+
+    ``ray.init`` replaces the driver's SIGTERM handler with one that exits at once, so
+    this is called again once Ray has started. The handler raises
+    :class:`KeyboardInterrupt`, so running evaluations are cancelled and Ray is shut
+    down on the way out; :func:`stopped_by` tells which signal it was.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def stopped_by() -> int | None:
+    """The signal that :func:`stop_cleanly_on_sigterm`'s handler last received, if any."""
+    return _received[-1] if _received else None
+
+
+_received: list[int] = []
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
 
 
 def _failed(

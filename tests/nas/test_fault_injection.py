@@ -144,9 +144,13 @@ def test_the_same_experiment_into_the_same_out_dir_resumes(workspace: Path, unin
     assert "finished: generations 0..2" in status and "peak resident memory" in status
 
 
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(workspace: Path, uninterrupted: Path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_search_stops_cleanly_and_says_how_to_resume(
+    workspace: Path, uninterrupted: Path, signum: int
+):
     env = {k: v for k, v in os.environ.items() if k != ENVIRONMENT_VARIABLE}
-    command = [sys.executable, "-m", "nas", "search", "tiny.toml", "--out", "interrupted"]
+    out = f"interrupted-{signum}"
+    command = [sys.executable, "-m", "nas", "search", "tiny.toml", "--out", out]
     process = subprocess.Popen(
         command,
         cwd=workspace,
@@ -159,20 +163,20 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(workspace: Path, uninterrup
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if (workspace / "interrupted" / "models").exists() and any(
-            (workspace / "interrupted" / "models").glob("*.weights.h5")
+        if (workspace / out / "models").exists() and any(
+            (workspace / out / "models").glob("*.weights.h5")
         ):
             break
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
-    assert "nas: interrupted; continue with: nas search --resume interrupted" in stderr
+    assert process.returncode == 128 + signum, stderr[-2000:]
+    assert f"nas: interrupted; continue with: nas search --resume {out}" in stderr
     assert "Traceback" not in stderr
 
-    result = _nas("search", "--resume", "interrupted", cwd=workspace)
+    result = _nas("search", "--resume", out, cwd=workspace)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert _outcome(workspace / "interrupted") == _outcome(uninterrupted)
+    assert _outcome(workspace / out) == _outcome(uninterrupted)
 
 
 @pytest.mark.parametrize(
