@@ -42,7 +42,6 @@ class Checkpoint:
 
     strategy: dict[str, Any]
     finished: bool
-    driver: str = ""  # "host:pid" of the process that wrote it
 
 
 def save_checkpoint(run_dir: Path, strategy: dict[str, Any], *, finished: bool = False) -> None:
@@ -50,7 +49,6 @@ def save_checkpoint(run_dir: Path, strategy: dict[str, Any], *, finished: bool =
     content = {
         "format": _FORMAT,
         "finished": finished,
-        "driver": f"{socket.gethostname()}:{os.getpid()}",
         "strategy": strategy,
     }
     write_atomically(run_dir / CHECKPOINT_FILE, json.dumps(content).encode())
@@ -73,7 +71,6 @@ def load_checkpoint(run_dir: Path) -> Checkpoint | None:
     return Checkpoint(
         strategy=content["strategy"],
         finished=bool(content["finished"]),
-        driver=str(content.get("driver", "")),
     )
 
 
