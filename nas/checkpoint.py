@@ -38,18 +38,31 @@ _FORMAT = 1
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The strategy's state and whether the search had finished."""
+    """The strategy's state, the search's clock, and whether (and why) the search ended."""
 
     strategy: dict[str, Any]
     finished: bool
+    seconds: float = 0.0
+    """Seconds spent searching so far, over every session of the run."""
+    stopped: str | None = None
+    """Why a finished search ended: generations, max_evaluations or max_minutes."""
 
 
-def save_checkpoint(run_dir: Path, strategy: dict[str, Any], *, finished: bool = False) -> None:
-    """Replace the run's checkpoint with ``strategy`` (see :meth:`nas.evolution.Nsga2.state`)."""
+def save_checkpoint(
+    run_dir: Path,
+    strategy: dict[str, Any],
+    *,
+    finished: bool = False,
+    seconds: float = 0.0,
+    stopped: str | None = None,
+) -> None:
+    """Replace the run's checkpoint with ``strategy`` (see :meth:`nas.strategies.Strategy.state`)."""
     content = {
         "format": _FORMAT,
         "finished": finished,
         "strategy": strategy,
+        "seconds": seconds,
+        "stopped": stopped,
     }
     write_atomically(run_dir / CHECKPOINT_FILE, json.dumps(content).encode())
 
@@ -71,6 +84,8 @@ def load_checkpoint(run_dir: Path) -> Checkpoint | None:
     return Checkpoint(
         strategy=content["strategy"],
         finished=bool(content["finished"]),
+        seconds=float(content.get("seconds", 0.0)),
+        stopped=content.get("stopped"),
     )
 
 

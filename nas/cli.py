@@ -163,6 +163,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     baseline.set_defaults(command=_cmd_baseline)
 
+    compare = commands.add_parser(
+        "compare",
+        help="run search strategies side by side on one experiment and compare them",
+        description="Run each strategy on several seeds, each as its own resumable run under "
+        "--out, with the same data, candidate budget and search budget (--minutes on the "
+        "search's own clock, or --evaluations); then print the hypervolume, the best score, "
+        "the best score under a parameter cap, the evaluations done and the share of failed or "
+        "chance-level candidates per strategy, and plot hypervolume against time. Run it again "
+        "to continue a stopped comparison or to print it again.",
+    )
+    compare.add_argument("experiment", type=Path, help="experiment TOML file (see experiments/)")
+    compare.add_argument(
+        "--strategies",
+        default="nsga2,random,optuna-nsga2,optuna-tpe",
+        metavar="A,B,...",
+        help="strategies to compare (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--seeds", type=_positive_int, default=3, metavar="N", help="seeds per strategy (3)"
+    )
+    budget = compare.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--minutes", type=_positive_float, metavar="M", help="search minutes per run"
+    )
+    budget.add_argument(
+        "--evaluations", type=_positive_int, metavar="N", help="evaluations per run"
+    )
+    compare.add_argument(
+        "--param-cap",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="the parameter cap of the 'best under a cap' column (%(default)s)",
+    )
+    compare.add_argument("--data", metavar="PATH", help="dataset file, overrides [data] path")
+    compare.add_argument(
+        "--out", type=Path, metavar="DIR", help="comparison folder (default runs/compare-NAME)"
+    )
+    compare.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="parallel evaluations per run"
+    )
+    compare.set_defaults(command=_cmd_compare)
+
     status = commands.add_parser(
         "status",
         help="where a run stands: progress, failures, memory; how to resume it",
@@ -191,6 +234,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
 
 
@@ -231,11 +284,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         experiment = load_experiment(args.experiment)
         out_dir = args.out or Path("runs") / experiment.name
     console = _console()
-    console.print(
-        f"[bold]{experiment.name}[/]: space {experiment.space}, objectives {', '.join(experiment.objectives)}, "
-        f"population {experiment.search.population}, generations {experiment.search.generations}, "
-        f"seed {experiment.seed} -> {out_dir}"
-    )
+    console.print(f"[bold]{experiment.name}[/]: {_describe_search(experiment)} -> {out_dir}")
     with _ProgressListener(console, experiment.objectives[0]) as listener, _resumable(out_dir):
         if args.resume is not None:
             summary = resume_search(
@@ -257,12 +306,37 @@ def _cmd_search(args: argparse.Namespace) -> int:
     plot = plot_front(summary.front, out_dir / "pareto.png", title=experiment.name)
     console.print(
         f"{summary.evaluations} evaluations ({summary.failures} failed, {summary.reused} repeats not "
-        f"retrained, {summary.restored} restored from the store) in {summary.wall_seconds:.0f} s. "
-        f"Front plot: {plot}\n"
+        f"retrained, {summary.restored} restored from the store) in {summary.wall_seconds:.0f} s; "
+        f"stopped by {_STOP_REASONS.get(summary.stopped or '', summary.stopped)} after "
+        f"{summary.search_seconds / 60:.1f} search minutes. Front plot: {plot}\n"
         f"Trials: optuna-dashboard {store.info.storage}\n"
         f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
     )
     return 0
+
+
+_STOP_REASONS = {
+    "generations": "its generations",
+    "max_evaluations": "[search] max_evaluations",
+    "max_minutes": "[search] max_minutes",
+}
+
+
+def _describe_search(experiment) -> str:
+    search, budget = experiment.search, experiment.budget
+    limits = [f"{search.generations + 1} generations of {search.population}"]
+    if search.max_evaluations:
+        limits.append(f"{search.max_evaluations} evaluations")
+    if search.max_minutes:
+        limits.append(f"{search.max_minutes:g} minutes")
+    training = (
+        f"{budget.train_images:,} images" if budget.train_images else f"{budget.epochs} epoch(s)"
+    )
+    return (
+        f"strategy {search.strategy}, space {experiment.space}, objectives "
+        f"{', '.join(experiment.objectives)}, until {' or '.join(limits)} (whichever first), "
+        f"{training} per candidate, seed {experiment.seed}"
+    )
 
 
 @contextmanager
@@ -295,7 +369,7 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
 
     store = RunStore.open(args.run)
     records = store.trials()
-    front = compute_front(records, store.info.objectives)
+    front = compute_front(records, store.info.objectives, store.info.reference)
     console = _console()
     _print_front(console, store, front)
     failed = sum(not r.ok for r in records)
@@ -378,6 +452,82 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from nas.compare import (
+        comparison_table,
+        plot_hypervolume_over_time,
+        run_comparison,
+        summarize_comparison,
+        write_json,
+        write_markdown,
+    )
+    from nas.config import load_experiment
+    from nas.errors import ConfigError
+
+    experiment = load_experiment(args.experiment)
+    strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
+    if not strategies or len(set(strategies)) != len(strategies):
+        raise ConfigError(
+            f"--strategies {args.strategies!r}: list each strategy once, separated by commas"
+        )
+    out_dir = args.out or Path("runs") / f"compare-{experiment.name}"
+    console = _console()
+    budget = (
+        f"{args.minutes:g} search minutes"
+        if args.minutes
+        else f"{args.evaluations} evaluations"
+        if args.evaluations
+        else "the experiment's own budget"
+    )
+    console.print(
+        f"[bold]compare[/] {', '.join(strategies)} on {experiment.name}, {args.seeds} seed(s) each "
+        f"from {experiment.seed}, {budget} per run -> {out_dir}"
+    )
+
+    def announce(strategy: str, seed: int, run_dir: Path) -> None:
+        console.print(f"[bold]{strategy}[/], seed {seed} -> {run_dir}")
+
+    with _ProgressListener(console, experiment.objectives[0]) as listener, _resumable(out_dir):
+        run_comparison(
+            experiment,
+            strategies=strategies,
+            seeds=args.seeds,
+            out_dir=out_dir,
+            minutes=args.minutes,
+            evaluations=args.evaluations,
+            data_path=args.data,
+            workers=args.workers,
+            listener=lambda strategy, seed: listener,
+            announce=announce,
+        )
+    groups = [
+        g
+        for g in summarize_comparison(out_dir, param_cap=args.param_cap)
+        if g.strategy in strategies
+    ]
+    metric = experiment.objectives[0]
+    rows = comparison_table(groups, metric=metric, param_cap=args.param_cap)
+    table = Table(title=f"{experiment.name}: {budget} per run, median over seeds (min–max)")
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
+    header = (
+        f"`nas compare {args.experiment} --strategies {','.join(strategies)} --seeds {args.seeds}`"
+        f", {budget} per run."
+    )
+    markdown = write_markdown(rows, out_dir / "comparison.md", header=header)
+    data = write_json(groups, out_dir / "comparison.json")
+    plot = plot_hypervolume_over_time(
+        groups, out_dir / "hypervolume.png", title=f"{experiment.name}: {budget} per run"
+    )
+    console.print(f"Table: {markdown}  Figures: {data}  Plot: {plot}")
+    return 0
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
@@ -410,6 +560,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
         f"{len(trials)} evaluations recorded, {sum(failures.values())} failed"
         + (f" ({failed})" if failed else "")
     )
+    limits = []
+    if search.get("max_evaluations"):
+        limits.append(f"{len(trials)} of {search['max_evaluations']} evaluations")
+    minutes = (checkpoint.seconds if checkpoint else 0.0) / 60
+    limits.append(
+        f"{minutes:.1f}"
+        + (f" of {search['max_minutes']:g}" if search.get("max_minutes") else "")
+        + " search minutes"
+    )
+    print(f"strategy {search.get('strategy', 'nsga2')}: {', '.join(limits)}")
+    if checkpoint is not None and checkpoint.stopped:
+        print(f"stopped by {_STOP_REASONS.get(checkpoint.stopped, checkpoint.stopped)}")
+    cut = sum(t.stopped_early for t in trials)
+    if cut:
+        print(_guard_note(cut, len(trials), store.info.experiment))
     measured = [t for t in trials if t.worker_peak_rss_mb]
     if measured:
         print("peak resident memory (MB):")
@@ -439,8 +604,10 @@ def _print_front(console: Console, store: RunStore, front: Front) -> None:
         for m in ("accuracy", "macro_f1", "rmse", "params", "flops")
         if m not in objectives and any(m in r.metrics for r in front.members)
     ]
+    reference = ", ".join(f"{name} {_number(value)}" for name, value in front.reference.items())
     table = Table(
-        title=f"Pareto front of {store.info.study_name} — hypervolume {front.hypervolume:.4f}"
+        title=f"Pareto front of {store.info.study_name} — hypervolume {front.hypervolume:.4f} "
+        f"(reference point: {reference})"
     )
     for column in ("rank", "trial", "gen", *objectives, *extras, "architecture"):
         table.add_column(column, justify="left" if column == "architecture" else "right")
@@ -448,6 +615,8 @@ def _print_front(console: Console, store: RunStore, front: Front) -> None:
         label = record.description + (
             f"  [bold magenta]◆ {record.baseline}[/]" if record.baseline else ""
         )
+        if record.stopped_early:
+            label += "  [bold yellow]⏱ cut by train_seconds[/]"
         table.add_row(
             str(rank),
             str(record.number),
@@ -456,11 +625,27 @@ def _print_front(console: Console, store: RunStore, front: Front) -> None:
             label,
         )
     console.print(table)
+    cut = sum(r.stopped_early for r in front.evaluated)
+    if cut:
+        console.print(_guard_note(cut, len(front.evaluated), store.info.experiment))
     baselines = [r for r in front.evaluated if r.baseline and r not in front.members]
     for record in baselines:
         console.print(
             f"  baseline {record.baseline} (trial {record.number}) is dominated: {_summary(record, objectives)}"
         )
+
+
+def _guard_note(cut: int, total: int, experiment: dict) -> str:
+    seconds = experiment.get("budget", {}).get("train_seconds", 0)
+    return (
+        f"⏱ {cut} of {total} candidates were cut by the train_seconds guard ({seconds:g} s) before "
+        "their image budget: their figures depend on this machine's speed and load; raise "
+        "[budget] train_seconds or lower the image budget"
+    )
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
 
 
 def _metric(name: str, record: TrialRecord) -> str:
@@ -518,12 +703,14 @@ class _ProgressListener:
         )
 
     def generation_started(self, generation: int, generations: int, to_train: int) -> None:
+        # a search bounded by a budget in minutes or evaluations has no generation count
+        label = f"generation {generation}" + (f"/{generations}" if generations < 10_000 else "")
         if not self._console.is_terminal:  # no live bars in a log: one line per generation
-            self._console.print(f"generation {generation}/{generations}: {to_train} to train")
+            self._console.print(f"{label}: {to_train} to train")
+            self._task = None
+            return
         self._failed = 0
-        self._task = self._progress.add_task(
-            f"generation {generation}/{generations}", total=to_train, status=""
-        )
+        self._task = self._progress.add_task(label, total=to_train, status="")
 
     def evaluated(self, record: TrialRecord) -> None:
         from nas.objectives import METRICS
@@ -533,6 +720,8 @@ class _ProgressListener:
             better = max if METRICS[self._metric].direction == "maximize" else min
             self._best = value if self._best is None else better(self._best, value)
         self._failed += not record.ok
+        if self._task is None:
+            return
         status = f"best {self._metric} {self._best:.3f}" if self._best is not None else ""
         if self._failed:
             status += f"  failed {self._failed}"

@@ -75,6 +75,11 @@ class DataConfig:
 class Budget:
     """How much each candidate is trained: the same for all, and part of the report.
 
+    Training is counted in images, never in seconds, so a budget means the same on every
+    machine and under any load: each candidate sees ``train_images`` images (in shuffled
+    passes over the training subset, as many optimizer steps as that takes at its batch
+    size), or ``epochs`` passes when ``train_images`` is 0. ``train_seconds`` is only a
+    guard against a pathological candidate; a candidate it stops is marked in every table.
     Short budgets favour small nets that converge fast; compare candidates only at equal
     budget. ``0`` for an image cap means "all". ``deterministic`` turns on TensorFlow's op
     determinism, so a genome trains to the same weights every time (a candidate stopped
@@ -82,6 +87,7 @@ class Budget:
     """
 
     epochs: int = 1
+    train_images: int = 0
     max_train_images: int = 0
     max_validation_images: int = 0
     train_seconds: float = 600.0
@@ -91,6 +97,10 @@ class Budget:
 
     def __post_init__(self) -> None:
         _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
+        _require(
+            self.train_images >= 0,
+            f"train_images must be >= 0 (0 means epochs passes), got {self.train_images}",
+        )
         _require(
             self.max_train_images >= 0,
             f"max_train_images must be >= 0 (0 means all), got {self.max_train_images}",
@@ -110,17 +120,22 @@ class Budget:
 
 @dataclass(frozen=True, kw_only=True)
 class SearchConfig:
-    """NSGA-II settings and the degree of parallelism.
+    """The strategy, its settings, the search's budget and the degree of parallelism.
 
-    ``generations`` counts the offspring generations after the initial population, so a
-    search evaluates at most ``population * (generations + 1)`` genomes. An evaluation
+    ``strategy`` names one of :data:`nas.strategies.STRATEGIES`. ``generations`` counts
+    the batches (generations) after the initial one, so a search evaluates at most
+    ``population * (generations + 1)`` genomes; ``max_evaluations`` and ``max_minutes``
+    (0: no limit) stop it sooner, whichever comes first, and hold across resumes. An evaluation
     whose worker process dies (killed, out of memory) is run again up to ``retries``
     times, then recorded as failed. Each worker process is replaced after
     ``recycle_after`` evaluations (0: never), which keeps memory flat over long runs.
     """
 
+    strategy: str = "nsga2"
     population: int = 8
     generations: int = 3
+    max_evaluations: int = 0
+    max_minutes: float = 0.0
     crossover_prob: float = 0.5
     mutation_prob: float = 0.8
     workers: int = 2
@@ -130,6 +145,20 @@ class SearchConfig:
     recycle_after: int = 10
 
     def __post_init__(self) -> None:
+        from nas.strategies import STRATEGIES
+
+        _require(
+            self.strategy in STRATEGIES,
+            f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {self.strategy!r}",
+        )
+        _require(
+            self.max_evaluations >= 0,
+            f"max_evaluations must be >= 0 (0 = no limit), got {self.max_evaluations}",
+        )
+        _require(
+            self.max_minutes >= 0,
+            f"max_minutes must be >= 0 (0 = no limit), got {self.max_minutes}",
+        )
         _require(
             self.population >= 4 and self.population % 4 == 0,
             f"population must be a multiple of 4 (NSGA-II's tournament pairs them), "
@@ -166,12 +195,17 @@ class SearchConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class Experiment:
-    """A complete, reproducible experiment."""
+    """A complete, reproducible experiment.
+
+    ``reference_point`` fixes the worst value of each objective for the hypervolume;
+    objectives it leaves out take :meth:`hypervolume_reference`'s defaults.
+    """
 
     name: str
     seed: int = 0
     space: str = "cnn"
     objectives: tuple[str, ...] = ("accuracy", "params")
+    reference_point: dict[str, float] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     budget: Budget = field(default_factory=Budget)
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -201,7 +235,26 @@ class Experiment:
                 f"objective {name!r} does not apply to the {self.data.task} task "
                 f"(use {', '.join(sorted(TASK_METRICS[kind]))})",
             )
+        for name, value in self.reference_point.items():
+            _require(
+                name in self.objectives,
+                f"reference_point names {name!r}, which is not an objective "
+                f"({', '.join(self.objectives)})",
+            )
+            _require(math.isfinite(value), f"reference_point {name} must be finite, got {value}")
         _check_space(self.space, self.data.task)
+        _check_strategy(self.search.strategy, self.space)
+
+    def hypervolume_reference(self) -> dict[str, float]:
+        """The fixed hypervolume reference point: declared values, else the defaults.
+
+        The defaults are each metric's ``reference`` (accuracy 0, RMSE 24 px, ...) and,
+        for ``params``, the budget's ``max_params``: a larger candidate is never trained.
+        """
+        reference = {name: METRICS[name].reference for name in self.objectives}
+        if "params" in reference:
+            reference["params"] = float(self.budget.max_params)
+        return reference | {name: float(v) for name, v in self.reference_point.items()}
 
     def replace(self, **changes: Any) -> Experiment:
         """A copy with top-level fields replaced; a bad value raises :class:`ConfigError`."""
@@ -268,6 +321,21 @@ def _check_space(name: Any, task: str) -> None:
             f"space {name!r} builds models for the {' and '.join(tasks)} task only, not "
             f"{task}; set [data] task = {tasks[0]!r}, or use space = "
             f"{' or '.join(map(repr, fitting))} for {task}"
+        )
+
+
+def _check_strategy(name: str, space_name: str) -> None:
+    """Raise ``ValueError`` when the strategy needs something the space does not provide."""
+    from nas.space import load_space
+    from nas.strategies import STRATEGIES
+
+    space = load_space(space_name)
+    needs = STRATEGIES[name].space_needs
+    missing = [need for need in needs if not callable(getattr(space, need, None))]
+    if missing:
+        raise ValueError(
+            f"strategy {name!r} needs the space to provide {missing[0]}(), which space "
+            f"{space_name!r} does not; use strategy 'nsga2' or 'random'"
         )
 
 
@@ -355,6 +423,14 @@ def _build(cls: type, table: dict[str, Any], where: str, nested: set[str] = froz
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table, got {_type_name(value)}")
+        return {
+            _coerce(k, key_hint, where): _coerce(v, value_hint, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if origin is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if not isinstance(value, list | tuple):

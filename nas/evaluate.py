@@ -69,12 +69,14 @@ def evaluate(request: EvalRequest, data: EvalData) -> EvalResult:
     start = time.perf_counter()
     common = {"genome_hash": request.genome_hash, "pid": os.getpid(), "host": socket.gethostname()}
     try:
-        metrics, weights, stopped_early = _train_and_score(request, data)
+        metrics, weights, guard = _train_and_score(request, data)
         return EvalResult(
             **common,
             metrics=metrics,
             weights=weights,
-            stopped_early=stopped_early,
+            stopped_early=guard.stopped_early,
+            train_steps=guard.steps,
+            images_seen=guard.images_seen,
             seconds=time.perf_counter() - start,
             peak_rss_mb=_peak_rss_mb(),
         )
@@ -100,7 +102,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _train_and_score(request: EvalRequest, data: EvalData) -> tuple[dict[str, float], bytes, bool]:
+def _train_and_score(
+    request: EvalRequest, data: EvalData
+) -> tuple[dict[str, float], bytes, _TrainingGuard]:
     space = load_space(request.space)
     try:
         genome = space.from_json(request.genome)
@@ -131,14 +135,25 @@ def _train_and_score(request: EvalRequest, data: EvalData) -> tuple[dict[str, fl
 
     recipe = space.recipe(genome)
     model.compile(optimizer=make_optimizer(recipe), loss=_loss(data.task))
-    guard = _TrainingGuard(budget.train_seconds)
-    model.fit(
-        _training_batches(data, recipe.batch_size, request.seed),
-        epochs=budget.epochs,
-        shuffle=False,  # the dataset is already shuffled, with the candidate's seed
-        verbose=0,
-        callbacks=[guard],
-    )
+    guard = _TrainingGuard(budget.train_seconds, recipe.batch_size)
+    if budget.train_images:  # a count of images, whatever the batch size: full batches
+        steps = -(-budget.train_images // recipe.batch_size)
+        batches = _training_batches(data, recipe.batch_size, request.seed, repeat=True)
+        model.fit(
+            batches, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=[guard]
+        )
+        guard.images_seen = guard.steps * recipe.batch_size
+    else:
+        model.fit(
+            _training_batches(data, recipe.batch_size, request.seed),
+            epochs=budget.epochs,
+            shuffle=False,  # the dataset is already shuffled, with the candidate's seed
+            verbose=0,
+            callbacks=[guard],
+        )
+        guard.images_seen = min(
+            guard.steps * recipe.batch_size, budget.epochs * len(data.train_targets)
+        )
     if guard.diverged:
         raise EvaluationFailure("nan_loss", guard.diverged)
 
@@ -152,7 +167,7 @@ def _train_and_score(request: EvalRequest, data: EvalData) -> tuple[dict[str, fl
         "flops": float(flops),
         "latency_ms": _latency_ms(model, data.validation_images[:1].astype(np.float32)),
     }
-    return metrics, _weights_bytes(model), guard.stopped_early
+    return metrics, _weights_bytes(model), guard
 
 
 def masked_keypoint_loss(scale: float):
@@ -188,11 +203,18 @@ def _scores(data: EvalData, predictions: np.ndarray) -> dict[str, float]:
     }
 
 
-def _training_batches(data: EvalData, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Shuffled batches, with random horizontal flips when the data allows them."""
+def _training_batches(
+    data: EvalData, batch_size: int, seed: int, *, repeat: bool = False
+) -> tf.data.Dataset:
+    """Shuffled batches, with random horizontal flips when the data allows them.
+
+    With ``repeat``, an endless stream of full batches over reshuffled passes.
+    """
     images = data.train_images.astype(np.float32)
     dataset = tf.data.Dataset.from_tensor_slices((images, data.train_targets))
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
     dataset = dataset.batch(batch_size)
     if data.flip_permutation is not None:
         permutation = tf.constant(data.flip_permutation, dtype=tf.int32)
@@ -215,11 +237,15 @@ def _training_batches(data: EvalData, batch_size: int, seed: int) -> tf.data.Dat
 
 
 class _TrainingGuard(keras.callbacks.Callback):
-    """Stops training at the time cap, and on a non-finite loss (recorded as divergence)."""
+    """Counts optimizer steps; stops training at the time guard, and on a non-finite loss
+    (recorded as divergence)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, batch_size: int) -> None:
         super().__init__()
         self.seconds = seconds
+        self.batch_size = batch_size
+        self.steps = 0
+        self.images_seen = 0
         self.diverged = ""
         self.stopped_early = False
         self._epoch = 0
@@ -232,6 +258,7 @@ class _TrainingGuard(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None) -> None:
+        self.steps += 1
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             self.diverged = (

@@ -176,9 +176,15 @@ def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Mo
         "",
         "## Training budget",
         "",
-        f"Each candidate of the search was trained {budget['epochs']} epoch(s) on at most "
-        f"{budget['max_train_images'] or 'all'} images, capped at {budget['train_seconds']:g} s. "
+        f"Each candidate of the search was trained on {_budget_text(budget)} (a guard stops "
+        f"training at {budget['train_seconds']:g} s). "
         "Short budgets favour small nets that converge fast: retrain the winner longer before use.",
+        (
+            f"**This model was cut by the time guard** after {record.train_steps:,} steps "
+            f"({record.images_seen:,} images): its figures depend on the machine's speed."
+            if record.stopped_early
+            else f"This model trained {record.train_steps:,} steps ({record.images_seen:,} images)."
+        ),
         f"Data: `{experiment['data']['path']}`, {info.task.num_classes} classes, seed {experiment['seed']}.",
         "",
         "## Serving",
@@ -195,6 +201,13 @@ def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Mo
         "",
     ]
     return "\n".join(lines)
+
+
+def _budget_text(budget: dict) -> str:
+    subset = f"a subset of {budget['max_train_images']:,}" if budget["max_train_images"] else "all"
+    if budget.get("train_images"):
+        return f"{budget['train_images']:,} images ({subset} training images, reshuffled each pass)"
+    return f"{budget['epochs']} epoch(s) of {subset} training images"
 
 
 def _output_line(info: RunInfo) -> str:

@@ -23,6 +23,12 @@ class Metric:
     direction: Literal["maximize", "minimize"]
     worst: float
     description: str
+    reference: float
+    """Default hypervolume reference: the value that earns no share of the hypervolume."""
+    ideal: float
+    """The value that earns the whole share (the hypervolume's other corner)."""
+    log_scale: bool = False
+    """Normalised on a log scale (costs that span orders of magnitude)."""
 
     @property
     def weight(self) -> float:
@@ -33,12 +39,29 @@ class Metric:
 METRICS: Mapping[str, Metric] = {
     m.name: m
     for m in (
-        Metric("accuracy", "maximize", 0.0, "validation accuracy"),
-        Metric("macro_f1", "maximize", 0.0, "validation macro-averaged F1"),
-        Metric("rmse", "minimize", 1e6, "validation keypoint RMSE in pixels over present points"),
-        Metric("params", "minimize", 1e12, "number of parameters"),
-        Metric("flops", "minimize", 1e15, "floating-point operations per image"),
-        Metric("latency_ms", "minimize", 1e6, "median single-image inference time (ms)"),
+        Metric("accuracy", "maximize", 0.0, "validation accuracy", 0.0, 1.0),
+        Metric("macro_f1", "maximize", 0.0, "validation macro-averaged F1", 0.0, 1.0),
+        Metric(
+            "rmse",
+            "minimize",
+            1e6,
+            "validation keypoint RMSE in pixels over present points",
+            24.0,
+            0.0,
+        ),
+        Metric("params", "minimize", 1e12, "number of parameters", 5e6, 1e3, log_scale=True),
+        Metric(
+            "flops",
+            "minimize",
+            1e15,
+            "floating-point operations per image",
+            1e10,
+            1e5,
+            log_scale=True,
+        ),
+        Metric(
+            "latency_ms", "minimize", 1e6, "median single-image inference time (ms)", 100.0, 0.0
+        ),
     )
 }
 

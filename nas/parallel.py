@@ -38,8 +38,14 @@ __all__ = [
 class Evaluator(Protocol):
     """Evaluates requests and yields their results in completion order."""
 
-    def map(self, requests: Iterable[EvalRequest]) -> Iterator[EvalResult]:
-        """Yield one result per request, as each completes."""
+    def map(
+        self, requests: Iterable[EvalRequest], *, deadline: float | None = None
+    ) -> Iterator[EvalResult]:
+        """Yield one result per request, as each completes.
+
+        Past ``deadline`` (a ``time.monotonic()`` reading), start nothing more, cancel
+        what runs and return: the results not yielded are lost (a search budget ran out).
+        """
         ...
 
     def close(self) -> None:
@@ -65,8 +71,12 @@ class SerialEvaluator:
     def __init__(self, data: EvalData) -> None:
         self.data = data
 
-    def map(self, requests: Iterable[EvalRequest]) -> Iterator[EvalResult]:
+    def map(
+        self, requests: Iterable[EvalRequest], *, deadline: float | None = None
+    ) -> Iterator[EvalResult]:
         for request in requests:
+            if deadline is not None and time.monotonic() >= deadline:
+                return
             yield _evaluate_in_worker(request, self.data)
 
     def close(self) -> None:
@@ -107,11 +117,15 @@ class RayEvaluator:
             num_cpus=threads, max_calls=recycle_after, max_retries=retries, retry_exceptions=False
         )(_evaluate_in_worker)
 
-    def map(self, requests: Iterable[EvalRequest]) -> Iterator[EvalResult]:
+    def map(
+        self, requests: Iterable[EvalRequest], *, deadline: float | None = None
+    ) -> Iterator[EvalResult]:
         queue = deque(requests)
         running: dict[Any, tuple[EvalRequest, float]] = {}
         try:
             while queue or running:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return  # the finally cancels what still runs
                 while queue and len(running) < self.workers:
                     request = queue.popleft()
                     ref = self._task.remote(request, self._data)

@@ -13,7 +13,7 @@ from nas.errors import ConfigError
 from nas.objectives import METRICS
 from nas.store import TrialRecord
 
-__all__ = ["Front", "compute_front", "hypervolume", "plot_front"]
+__all__ = ["Front", "compute_front", "hypervolume", "normalise", "plot_front"]
 
 
 @dataclass(frozen=True)
@@ -32,53 +32,72 @@ def _to_minimise(points: np.ndarray, objectives: Sequence[str]) -> np.ndarray:
     return points * signs
 
 
-def compute_front(records: Sequence[TrialRecord], objectives: Sequence[str]) -> Front:
-    """The Pareto front of the completed trials (one per genome) and its hypervolume."""
+def compute_front(
+    records: Sequence[TrialRecord],
+    objectives: Sequence[str],
+    reference: Mapping[str, float] | None = None,
+) -> Front:
+    """The Pareto front of the completed trials (one per genome) and its hypervolume.
+
+    ``reference`` is the run's fixed reference point (``RunInfo.reference``); without it,
+    each metric's default reference is used.
+    """
     objectives = tuple(objectives)
+    reference = dict(reference or {name: METRICS[name].reference for name in objectives})
     unique: dict[str, TrialRecord] = {}
     for record in records:
         if record.ok and record.values is not None:
             unique.setdefault(record.genome_hash, record)
     evaluated = list(unique.values())
     if not evaluated:
-        return Front(objectives, [], [], 0.0, {})
+        return Front(objectives, [], [], 0.0, reference)
     points = np.array([r.values for r in evaluated], dtype=float)
     mask = moocore.is_nondominated(_to_minimise(points, objectives))
     members = [r for r, keep in zip(evaluated, mask, strict=True) if keep]
     first = METRICS[objectives[0]]
     members.sort(key=lambda r: -first.weight * r.values[0])
-    volume, reference = hypervolume(points, objectives)
-    return Front(objectives, members, evaluated, volume, reference)
+    return Front(
+        objectives, members, evaluated, hypervolume(points, objectives, reference), reference
+    )
 
 
-def hypervolume(
-    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float] | None = None
-) -> tuple[float, dict[str, float]]:
-    """Normalised hypervolume in [0, 1] of ``points`` (natural units, one row per candidate).
+def normalise(
+    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float]
+) -> np.ndarray:
+    """Map each objective to [0, 1]: 0 at its reference (worst), 1 at its ideal (best).
 
-    Each objective is scaled so that 0 is its reference (worst) value and 1 its ideal:
-    scores in [0, 1] (accuracy, macro-F1) use reference 0 and ideal 1; costs (params, FLOPs,
-    latency) use ideal 0 and, unless given, a reference 10% above the largest value seen.
-    The result is the fraction of that unit box dominated by the points.
+    Linear between reference and ideal, or on a log scale for costs that span orders of
+    magnitude (parameters, FLOPs). Values past the ideal count as the ideal; values past
+    the reference come out negative.
     """
     points = np.asarray(points, dtype=float).reshape(len(points), len(objectives))
-    used: dict[str, float] = {}
     scaled = np.empty_like(points)
     for j, name in enumerate(objectives):
         metric = METRICS[name]
-        if metric.direction == "maximize":
-            ref = float(reference[name]) if reference and name in reference else 0.0
-            scaled[:, j] = (points[:, j] - ref) / (1.0 - ref)
-        else:
-            largest = float(points[:, j].max()) if len(points) else 1.0
-            ref = float(reference[name]) if reference and name in reference else 1.1 * largest
-            scaled[:, j] = (ref - points[:, j]) / ref
-        used[name] = ref
+        ref, ideal, column = float(reference[name]), metric.ideal, points[:, j]
+        if metric.log_scale:
+            ref, ideal = np.log10(ref), np.log10(ideal)
+            column = np.log10(np.maximum(column, 1e-300))
+        scaled[:, j] = np.minimum((column - ref) / (ideal - ref), 1.0)
+    return scaled
+
+
+def hypervolume(
+    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float]
+) -> float:
+    """Normalised hypervolume in [0, 1] of ``points`` (natural units, one row per candidate).
+
+    Each objective is scaled by :func:`normalise` between the fixed ``reference`` point
+    (worst) and the metric's ideal (best); the result is the fraction of that unit box the
+    points dominate. The reference belongs to the experiment, not to the points, so two
+    runs of one experiment compare, and a huge seeded baseline does not shrink the share
+    of the small nets.
+    """
+    scaled = normalise(points, objectives, reference)
     inside = np.all(scaled > 0, axis=1)
     if not inside.any():
-        return 0.0, used
-    volume = moocore.hypervolume(-scaled[inside], ref=np.zeros(len(objectives)))
-    return float(volume), used
+        return 0.0
+    return float(moocore.hypervolume(-scaled[inside], ref=np.zeros(len(objectives))))
 
 
 def plot_front(front: Front, path: Path, *, title: str = "") -> Path:

@@ -31,13 +31,14 @@ from nas.checkpoint import hold_run_lock, load_checkpoint, remove_temporaries, s
 from nas.config import Experiment, experiment_from_dict
 from nas.datasets import FLIP_PAIRS, load_emotions, load_keypoints
 from nas.errors import ConfigError, StorageError
-from nas.evolution import Nsga2
 from nas.faults import failpoint
 from nas.objectives import METRICS, objective_values
 from nas.parallel import Evaluator, RayEvaluator, check_address, default_threads
 from nas.pareto import Front, compute_front
 from nas.space import SearchSpace, genome_hash, load_space
+from nas.stopping import Progress, SearchClock, stop_rule
 from nas.store import RUN_FILE, RunInfo, RunStore, TrialRecord
+from nas.strategies import Strategy, StrategySettings, TrialParameters, make_strategy
 from nas.trial import EvalData, EvalRequest, EvalResult, derive_seed
 
 __all__ = [
@@ -72,6 +73,8 @@ class SearchSummary:
     restored: int  # evaluations found in the store when the search (re)started
     wall_seconds: float
     front: Front
+    stopped: str | None = None  # generations, max_evaluations or max_minutes
+    search_seconds: float = 0.0  # the search's clock, over every session of the run
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class TaskData:
 
     eval_data: EvalData
     output_names: tuple[str, ...]
+    chance: dict[str, float]
+    """What a useless model scores on the validation subset (majority class)."""
 
 
 def load_task_data(experiment: Experiment) -> TaskData:
@@ -129,7 +134,11 @@ def load_task_data(experiment: Experiment) -> TaskData:
         validation_targets=validation[1],
         flip_permutation=flip,
     )
-    return TaskData(eval_data, tuple(names))
+    chance = {}
+    if eval_data.task.kind == "classification" and len(validation[1]):
+        counts = np.bincount(validation[1].astype(np.int64))
+        chance["accuracy"] = float(counts.max() / counts.sum())
+    return TaskData(eval_data, tuple(names), chance)
 
 
 def _flip_permutation(count: int) -> tuple[int, ...]:
@@ -163,7 +172,14 @@ class _Run:
         )
 
     def record(
-        self, genome: Any, result: EvalResult, generation: int, label: str | None
+        self,
+        genome: Any,
+        result: EvalResult,
+        generation: int,
+        label: str | None,
+        *,
+        parameters: TrialParameters | None = None,
+        search_seconds: float = 0.0,
     ) -> TrialRecord:
         return self.store.record(
             result,
@@ -172,6 +188,8 @@ class _Run:
             generation=generation,
             values=objective_values(self.experiment.objectives, result.metrics),
             baseline=label,
+            parameters=parameters,
+            search_seconds=search_seconds,
         )
 
 
@@ -215,6 +233,8 @@ def _open_run(
             task=data.eval_data.task,
             output_names=data.output_names,
             experiment=experiment.to_dict(),
+            reference=experiment.hypervolume_reference(),
+            chance=data.chance,
         )
         store = RunStore.create(out_dir, info)
         lock = hold_run_lock(out_dir)
@@ -343,19 +363,28 @@ def _search(
 ) -> SearchSummary:
     checkpoint = load_checkpoint(out_dir) if resume else None
     if checkpoint is not None and checkpoint.finished:  # nothing to do: report the front
-        trials = RunStore.open(out_dir).trials()
-        front = compute_front(trials, experiment.objectives)
-        return SearchSummary(out_dir, 0, 0, 0, len(trials), time.perf_counter() - started, front)
+        store = RunStore.open(out_dir)
+        trials = store.trials()
+        front = compute_front(trials, experiment.objectives, store.info.reference)
+        wall = time.perf_counter() - started
+        return SearchSummary(
+            out_dir, 0, 0, 0, len(trials), wall, front, checkpoint.stopped, checkpoint.seconds
+        )
     space = load_space(experiment.space)
     seeds = [load_seed(spec, space) for spec in experiment.search.seeds]
-    strategy = Nsga2(
-        space,
-        weights=[METRICS[name].weight for name in experiment.objectives],
-        population_size=experiment.search.population,
-        rng=np.random.default_rng(experiment.seed),
-        crossover_prob=experiment.search.crossover_prob,
-        mutation_prob=experiment.search.mutation_prob,
-        initial=[seed.genome for seed in seeds],
+    search = experiment.search
+    strategy = make_strategy(
+        search.strategy,
+        StrategySettings(
+            space=space,
+            weights=tuple(METRICS[name].weight for name in experiment.objectives),
+            population=search.population,
+            generations=search.generations,
+            seed=experiment.seed,
+            crossover_prob=search.crossover_prob,
+            mutation_prob=search.mutation_prob,
+            initial=tuple(seed.genome for seed in seeds),
+        ),
     )
     labels = {genome_hash(space, seed.genome): seed.label for seed in seeds}
     options = {
@@ -366,9 +395,19 @@ def _search(
         "resume": resume,
     }
     with _open_run(experiment, out_dir=out_dir, **options) as run:
-        counts = _evolve(run, strategy, listener, labels)
-    front = compute_front(run.store.trials(), experiment.objectives)
-    return SearchSummary(out_dir, *counts, time.perf_counter() - started, front)
+        outcome = _evolve(run, strategy, listener, labels)
+    front = compute_front(run.store.trials(), experiment.objectives, run.store.info.reference)
+    return SearchSummary(
+        out_dir,
+        outcome.evaluations,
+        outcome.failures,
+        outcome.reused,
+        outcome.restored,
+        time.perf_counter() - started,
+        front,
+        outcome.stopped,
+        outcome.seconds,
+    )
 
 
 def _settled(experiment: Experiment, *, data_path: str | None, workers: int | None) -> Experiment:
@@ -471,9 +510,20 @@ def run_baseline(
         return record
 
 
+@dataclass
+class _Outcome:
+    evaluations: int = 0
+    failures: int = 0
+    reused: int = 0
+    restored: int = 0
+    stopped: str | None = None
+    seconds: float = 0.0
+
+
 def _evolve(
-    run: _Run, strategy: Nsga2, listener: SearchListener | None, labels: dict[str, str]
-) -> tuple[int, int, int, int]:
+    run: _Run, strategy: Strategy, listener: SearchListener | None, labels: dict[str, str]
+) -> _Outcome:
+    """Ask, evaluate, record, tell, checkpoint, until the stop rule says why to stop."""
     run_dir = run.store.run_dir
     checkpoint = load_checkpoint(run_dir)
     if checkpoint is not None:
@@ -481,38 +531,78 @@ def _evolve(
             strategy.restore(checkpoint.strategy)
         except (KeyError, TypeError, ValueError) as exc:
             raise StorageError(f"{run_dir}/checkpoint.json does not fit this run ({exc})") from None
+    clock = SearchClock(checkpoint.seconds if checkpoint is not None else 0.0)
+    search = run.experiment.search
+    rule = stop_rule(max_evaluations=search.max_evaluations, max_minutes=search.max_minutes)
+    deadline = {}
+    if search.max_minutes:  # the evaluator cancels what runs when the clock runs out
+        deadline["deadline"] = time.monotonic() + 60.0 * search.max_minutes - clock.seconds()
     known = run.store.known_values()
-    restored = len(known)
-    if restored and listener:
-        listener.resumed(strategy.generation, restored)
-    evaluations = failures = reused = 0
-    generations = run.experiment.search.generations
-    while strategy.generation <= generations:
+    outcome = _Outcome(restored=len(known))
+    if outcome.restored and listener:
+        listener.resumed(strategy.generation, outcome.restored)
+
+    def progress() -> Progress:
+        return Progress(len(known), clock.seconds(), strategy.done)
+
+    def save(stopped: str | None = None) -> None:
+        finished = stopped is not None
+        save_checkpoint(
+            run_dir, strategy.state(), finished=finished, seconds=clock.seconds(), stopped=stopped
+        )
+
+    stopped = rule.reason(progress())
+    saved_final = False
+    while stopped is None:
         generation = strategy.generation
         genomes = strategy.ask()
-        save_checkpoint(run_dir, strategy.state())
+        save()
         failpoint("generation:asked")
         pending: dict[str, Any] = {}
         for genome in genomes:
             key = genome_hash(run.space, genome)
             if key in known or key in pending:
-                reused += 1
+                outcome.reused += 1
             else:
                 pending[key] = genome
-        if listener:
-            listener.generation_started(generation, generations, len(pending))
         requests = [run.request(genome, key) for key, genome in pending.items()]
-        for result in run.evaluator.map(requests):
-            record = run.record(
-                pending[result.genome_hash], result, generation, labels.get(result.genome_hash)
-            )
-            known[result.genome_hash] = objective_values(run.experiment.objectives, result.metrics)
-            evaluations += 1
-            failures += not result.ok
-            if listener:
-                listener.evaluated(record)
-            failpoint("evaluation:recorded")
+        left = rule.evaluations_left(progress())
+        if left is not None:
+            requests = requests[:left]
+        if listener:
+            listener.generation_started(generation, search.generations, len(requests))
+        results = run.evaluator.map(requests, **deadline)
+        try:
+            for result in results:
+                genome = pending[result.genome_hash]
+                record = run.record(
+                    genome,
+                    result,
+                    generation,
+                    labels.get(result.genome_hash),
+                    parameters=strategy.parameters(genome),
+                    search_seconds=clock.seconds(),
+                )
+                known[result.genome_hash] = objective_values(
+                    run.experiment.objectives, result.metrics
+                )
+                outcome.evaluations += 1
+                outcome.failures += not result.ok
+                if listener:
+                    listener.evaluated(record)
+                failpoint("evaluation:recorded")
+        finally:
+            results.close()  # cancels what still runs when the budget cut the batch short
+        if any(key not in known for key in pending):  # a search budget ran out mid-batch
+            stopped = rule.reason(progress()) or "max_minutes"
+            break
         strategy.tell([known[genome_hash(run.space, g)] for g in genomes])
         failpoint("generation:told")
-        save_checkpoint(run_dir, strategy.state(), finished=strategy.generation > generations)
-    return evaluations, failures, reused, restored
+        stopped = rule.reason(progress())
+        save(stopped)
+        saved_final = stopped is not None
+    if not saved_final:
+        save(stopped)
+    outcome.stopped = stopped
+    outcome.seconds = clock.seconds()
+    return outcome

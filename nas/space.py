@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -26,7 +26,18 @@ if TYPE_CHECKING:
 
     from nas.task import Task
 
-__all__ = ["SearchSpace", "TrainingRecipe", "canonical_json", "genome_hash", "load_space"]
+__all__ = [
+    "Decisions",
+    "RandomDecisions",
+    "SearchSpace",
+    "TrainingRecipe",
+    "TrialDecisions",
+    "canonical_json",
+    "genome_hash",
+    "load_space",
+]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +57,11 @@ class SearchSpace(Protocol):
     A space may also declare ``task_kinds``, the kinds of task its models solve (e.g.
     ``("keypoints",)``); an experiment pairing it with another task is refused when it is
     loaded. Without it, a space is taken to accept any task.
+
+    A space may also provide ``suggest(trial) -> genome``, the define-by-run mapping that
+    lets Optuna's samplers drive it (``strategy = "optuna-tpe"``): every decision of
+    :meth:`sample` asked of an ``optuna.Trial`` by a fixed name. Writing ``sample`` once
+    against :class:`Decisions` gives both (see ``search_spaces/cnn.py``).
     """
 
     name: str
@@ -85,6 +101,66 @@ class SearchSpace(Protocol):
     def describe(self, genome: Any) -> str:
         """A short human-readable summary, e.g. ``"stem16 | basic 2x32 s2 | ..."``."""
         ...
+
+
+class Decisions(Protocol):
+    """The choices a genome is drawn from, each by a name that is stable across draws.
+
+    A space that draws its genomes through this interface gets both a random sampler
+    (:class:`RandomDecisions`) and the define-by-run mapping Optuna's samplers need
+    (:class:`TrialDecisions`) from one function. A name must always be asked with the same
+    options (Optuna checks that a parameter keeps its distribution), so a choice whose
+    options depend on an earlier one carries that dependency in its name.
+    """
+
+    def choice(self, name: str, options: Sequence[_T]) -> _T:
+        """One of ``options``."""
+        ...
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        """An integer in ``low..high``, both included."""
+        ...
+
+    def flag(self, name: str, probability: float) -> bool:
+        """True with ``probability`` (a hint: Optuna's samplers learn their own)."""
+        ...
+
+
+class RandomDecisions:
+    """:class:`Decisions` drawn from ``rng``: uniform choices, one generator draw each."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def choice(self, name: str, options: Sequence[_T]) -> _T:
+        return options[int(self.rng.integers(len(options)))]
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        return int(self.rng.integers(low, high + 1))
+
+    def flag(self, name: str, probability: float) -> bool:
+        return bool(self.rng.random() < probability)
+
+
+class TrialDecisions:
+    """:class:`Decisions` asked of an ``optuna.Trial`` (or ``FixedTrial``), one parameter each.
+
+    Choices become categorical parameters, integers integer parameters and flags
+    categorical ``[False, True]``, so the trial records its parameters and distributions
+    as Optuna expects and its samplers (TPE, NSGA-II, ...) can learn from them.
+    """
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def choice(self, name: str, options: Sequence[_T]) -> _T:
+        return self.trial.suggest_categorical(name, list(options))
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        return int(self.trial.suggest_int(name, low, high))
+
+    def flag(self, name: str, probability: float) -> bool:
+        return bool(self.trial.suggest_categorical(name, [False, True]))
 
 
 def canonical_json(space: SearchSpace, genome: Any) -> str:

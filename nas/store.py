@@ -16,13 +16,14 @@ import os
 import resource
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nas.errors import StorageError
 from nas.faults import failpoint
 from nas.objectives import METRICS, objective_values
+from nas.strategies.base import TrialParameters
 from nas.task import Task
 from nas.trial import EvalResult
 
@@ -42,6 +43,11 @@ class RunInfo:
     task: Task
     output_names: tuple[str, ...]
     experiment: dict[str, Any]
+    reference: dict[str, float] = field(default_factory=dict)
+    """The fixed hypervolume reference point (:meth:`nas.config.Experiment.hypervolume_reference`);
+    empty: each metric's default."""
+    chance: dict[str, float] = field(default_factory=dict)
+    """What a useless model scores, e.g. the majority class's share of the validation split."""
 
     def to_json(self) -> dict[str, Any]:
         task = self.task
@@ -58,16 +64,28 @@ class RunInfo:
             },
             "output_names": list(self.output_names),
             "experiment": self.experiment,
+            "reference": self.reference,
+            "chance": self.chance,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunInfo:
         task = data["task"]
+        objectives = tuple(data["objectives"])
+        reference = data.get("reference")
+        if reference is None:  # a run from before fixed reference points: derive it
+            from nas.config import experiment_from_dict
+            from nas.errors import NasError
+
+            try:
+                reference = experiment_from_dict(data["experiment"]).hypervolume_reference()
+            except NasError:
+                reference = {}
         return cls(
             storage=data["storage"],
             study_name=data["study_name"],
             space=data["space"],
-            objectives=tuple(data["objectives"]),
+            objectives=objectives,
             task=Task(
                 kind=task["kind"],
                 input_shape=tuple(task["input_shape"]),
@@ -76,6 +94,8 @@ class RunInfo:
             ),
             output_names=tuple(data.get("output_names", data.get("class_names", ()))),
             experiment=data["experiment"],
+            reference={k: float(v) for k, v in reference.items() if k in objectives},
+            chance=dict(data.get("chance", {})),
         )
 
 
@@ -99,6 +119,12 @@ class TrialRecord:
     baseline: str | None
     worker_peak_rss_mb: float = 0.0
     driver_peak_rss_mb: float = 0.0
+    stopped_early: bool = False
+    """Training was cut by the ``train_seconds`` guard, not ended by the image budget."""
+    train_steps: int = 0
+    images_seen: int = 0
+    search_seconds: float = 0.0
+    """The search's clock when the evaluation was recorded (over resumes)."""
 
 
 class RunStore:
@@ -184,8 +210,14 @@ class RunStore:
         generation: int,
         values: Sequence[float] | None,
         baseline: str | None = None,
+        parameters: TrialParameters | None = None,
+        search_seconds: float = 0.0,
     ) -> TrialRecord:
-        """Append one evaluation; completed ones keep their weights under ``models/``."""
+        """Append one evaluation; completed ones keep their weights under ``models/``.
+
+        ``parameters``, when the strategy proposed the genome as an Optuna trial, become
+        the trial's parameters and distributions.
+        """
         import optuna
 
         weights = None
@@ -208,10 +240,24 @@ class RunStore:
             "baseline": baseline,
             "worker_peak_rss_mb": round(result.peak_rss_mb, 1),
             "driver_peak_rss_mb": round(driver_peak_kib / 1024, 1),
+            "train_steps": result.train_steps,
+            "images_seen": result.images_seen,
+            "search_seconds": round(search_seconds, 3),
         }
         state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
+        params, distributions = None, None
+        if parameters is not None:
+            params = parameters.params
+            distributions = {
+                name: optuna.distributions.json_to_distribution(text)
+                for name, text in parameters.distributions.items()
+            }
         trial = optuna.trial.create_trial(
-            state=state, values=list(values) if result.ok else None, user_attrs=attrs
+            state=state,
+            values=list(values) if result.ok else None,
+            params=params,
+            distributions=distributions,
+            user_attrs=attrs,
         )
         self._study.add_trial(trial)
         number = self._next_number
@@ -254,6 +300,10 @@ def _record(number: int, trial: Any) -> TrialRecord:
         baseline=attrs.get("baseline"),
         worker_peak_rss_mb=attrs.get("worker_peak_rss_mb", 0.0),
         driver_peak_rss_mb=attrs.get("driver_peak_rss_mb", 0.0),
+        stopped_early=bool(attrs.get("stopped_early", False)),
+        train_steps=attrs.get("train_steps", 0),
+        images_seen=attrs.get("images_seen", 0),
+        search_seconds=attrs.get("search_seconds", 0.0),
     )
 
 

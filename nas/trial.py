@@ -57,7 +57,9 @@ class EvalResult:
     seconds: float = 0.0
     pid: int = 0
     host: str = ""
-    stopped_early: bool = False
+    stopped_early: bool = False  # cut by the train_seconds guard
+    train_steps: int = 0  # optimizer steps taken
+    images_seen: int = 0
     peak_rss_mb: float = 0.0  # the worker process's peak resident memory so far
     weights: bytes | None = field(default=None, repr=False)
 

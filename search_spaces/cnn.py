@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.space import TrainingRecipe
+from nas.space import Decisions, RandomDecisions, TrainingRecipe, TrialDecisions
 from search_spaces._genes import (
     GenomeChecks,
     GenomeJson,
@@ -314,14 +314,20 @@ def sample_training(
 ) -> Training:
     """Draw a training recipe: an optimizer, a learning rate suited to it, a batch size
     from ``batch_sizes`` and a weight decay (non-zero for ``adamw``)."""
-    optimizer = pick(rng, OPTIMIZERS)
+    return draw_training(RandomDecisions(rng), batch_sizes)
+
+
+def draw_training(decide: Decisions, batch_sizes: Sequence[int] = SAMPLED_BATCH_SIZES) -> Training:
+    """:func:`sample_training` through named decisions (see :class:`nas.space.Decisions`)."""
+    optimizer = decide.choice("training.optimizer", OPTIMIZERS)
     rates = SGD_SAMPLED_LEARNING_RATES if optimizer == "sgd" else ADAM_SAMPLED_LEARNING_RATES
     decays = WEIGHT_DECAYS[1:] if optimizer == "adamw" else WEIGHT_DECAYS
+    family = "sgd" if optimizer == "sgd" else "adam"
     return Training(
-        learning_rate=pick(rng, rates),
-        batch_size=pick(rng, batch_sizes),
+        learning_rate=decide.choice(f"training.learning_rate.{family}", rates),
+        batch_size=decide.choice("training.batch_size", batch_sizes),
         optimizer=optimizer,  # type: ignore[arg-type]
-        weight_decay=pick(rng, decays),
+        weight_decay=decide.choice(f"training.weight_decay.{optimizer}", decays),
     )
 
 
@@ -410,61 +416,80 @@ class CnnSpace:
 
     def sample(self, rng: np.random.Generator) -> CnnGenome:
         """Draw a small random genome from the sampling grids."""
-        activation = pick(rng, ACTIVATIONS)
+        return self.draw(RandomDecisions(rng))
+
+    def suggest(self, trial: Any) -> CnnGenome:
+        """The same draw as :meth:`sample`, each decision a parameter of an Optuna trial."""
+        return self.draw(TrialDecisions(trial))
+
+    def draw(self, decide: Decisions) -> CnnGenome:
+        """A genome from named decisions: :meth:`sample` and :meth:`suggest` in one."""
+        activation = decide.choice("activation", ACTIVATIONS)
         budget = int(math.log2(self.max_downsampling))
-        stem_stride = pick(rng, (1, 2)) if budget >= 1 else 1
+        stem_stride = decide.choice("stem.stride", (1, 2)) if budget >= 1 else 1
         budget -= stem_stride - 1
-        pool = budget >= 1 and bool(rng.random() < 0.5)
+        pool = budget >= 1 and decide.flag("stem.pool", 0.5)
         budget -= int(pool)
         stem = Stem(
-            width=pick(rng, STEM_WIDTHS),
-            kernel=pick(rng, STEM_KERNELS),
+            width=decide.choice("stem.width", STEM_WIDTHS),
+            kernel=decide.choice("stem.kernel", STEM_KERNELS),
             stride=stem_stride,
             pool=pool,
         )
-        n_stages = int(rng.integers(1, MAX_STAGES + 1))
+        n_stages = decide.integer("stages", 1, MAX_STAGES)
         # a pyramid: the first stage is 8..32 wide; a later stage is as wide as the one
         # before or ~1.5x wider, and ~1.5x or 2x wider when it halves the resolution
-        index = int(rng.integers(FIRST_STAGE_WIDTHS))
+        index = decide.integer("stage0.width_index", 0, FIRST_STAGE_WIDTHS - 1)
         stages = []
         for i in range(n_stages):
-            stride = 2 if budget >= 1 and rng.random() < 0.5 else 1
+            stride = 2 if budget >= 1 and decide.flag(f"stage{i}.halves", 0.5) else 1
             budget -= stride - 1
             if i > 0:
-                index += int(rng.integers(2)) + (stride - 1)
+                index += decide.integer(f"stage{i}.wider", 0, 1) + (stride - 1)
             width = STAGE_WIDTHS[min(index, len(STAGE_WIDTHS) - 1)]
             stages.append(
-                self._sample_stage(rng, width=width, stride=stride, activation=activation)
+                self._draw_stage(
+                    decide, f"stage{i}", width=width, stride=stride, activation=activation
+                )
             )
         return CnnGenome(
             stem=stem,
             stages=tuple(stages),
-            head=self._sample_head(rng),
-            training=sample_training(rng),
+            head=self._draw_head(decide),
+            training=draw_training(decide),
         )
 
     def _sample_stage(
         self, rng: np.random.Generator, *, width: int, stride: int, activation: str
     ) -> Stage:
-        block = pick(rng, BLOCKS)
+        return self._draw_stage(
+            RandomDecisions(rng), "stage", width=width, stride=stride, activation=activation
+        )
+
+    def _draw_stage(
+        self, decide: Decisions, name: str, *, width: int, stride: int, activation: str
+    ) -> Stage:
+        block = decide.choice(f"{name}.block", BLOCKS)
         return Stage(
             block=block,  # type: ignore[arg-type]
-            depth=pick(rng, STAGE_DEPTHS),
+            depth=decide.choice(f"{name}.depth", STAGE_DEPTHS),
             width=width,
-            kernel=pick(rng, STAGE_KERNELS),
+            kernel=decide.choice(f"{name}.kernel", STAGE_KERNELS),
             stride=stride,
-            expansion=pick(rng, EXPANSIONS) if block == "bottleneck" else 1,
-            se=bool(rng.random() < SE_PROBABILITY),
+            expansion=decide.choice(f"{name}.expansion", EXPANSIONS)
+            if block == "bottleneck"
+            else 1,
+            se=decide.flag(f"{name}.se", SE_PROBABILITY),
             activation=activation,  # type: ignore[arg-type]
         )
 
-    def _sample_head(self, rng: np.random.Generator) -> Head:
-        n_dense = int(rng.integers(0, MAX_DENSE + 1))
-        dense = sorted((pick(rng, DENSE_WIDTHS) for _ in range(n_dense)), reverse=True)
+    def _draw_head(self, decide: Decisions) -> Head:
+        n_dense = decide.integer("head.dense_layers", 0, MAX_DENSE)
+        widths = [decide.choice(f"head.dense{i}", DENSE_WIDTHS) for i in range(n_dense)]
         return Head(
-            pooling=pick(rng, POOLINGS),  # type: ignore[arg-type]
-            dense=tuple(dense),
-            dropout=pick(rng, DROPOUTS),
+            pooling=decide.choice("head.pooling", POOLINGS),  # type: ignore[arg-type]
+            dense=tuple(sorted(widths, reverse=True)),
+            dropout=decide.choice("head.dropout", DROPOUTS),
         )
 
     # -- variation -----------------------------------------------------------------------

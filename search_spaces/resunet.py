@@ -76,7 +76,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.space import TrainingRecipe
+from nas.space import Decisions, RandomDecisions, TrainingRecipe, TrialDecisions
 from search_spaces import cnn
 from search_spaces._genes import GenomeChecks, GenomeJson, dump, is_valid, other, pick, step
 from search_spaces.cnn import Training
@@ -357,23 +357,37 @@ class ResUNetSpace:
         step wider; each decoder level is as wide as its mirrored encoder level or one
         grid step narrower.
         """
-        activation = pick(rng, ACTIVATIONS)
-        stem = Stem(width=pick(rng, STEM_WIDTHS), kernel=pick(rng, SAMPLED_STEM_KERNELS))
-        n_levels = int(rng.integers(1, self.max_levels + 1))
+        return self.draw(RandomDecisions(rng))
+
+    def suggest(self, trial: Any) -> ResUNetGenome:
+        """The same draw as :meth:`sample`, each decision a parameter of an Optuna trial."""
+        return self.draw(TrialDecisions(trial))
+
+    def draw(self, decide: Decisions) -> ResUNetGenome:
+        """A genome from named decisions: :meth:`sample` and :meth:`suggest` in one."""
+        activation = decide.choice("activation", ACTIVATIONS)
+        stem = Stem(
+            width=decide.choice("stem.width", STEM_WIDTHS),
+            kernel=decide.choice("stem.kernel", SAMPLED_STEM_KERNELS),
+        )
+        n_levels = decide.integer("levels", 1, self.max_levels)
         top = WIDTHS.index(MAX_SAMPLED_WIDTH)
-        index = WIDTHS.index(pick(rng, FIRST_LEVEL_WIDTHS))
+        index = WIDTHS.index(decide.choice("level0.width", FIRST_LEVEL_WIDTHS))
         pairs: list[_Pair] = []
         for i in range(n_levels):
             if i > 0:
-                index = min(index + 1 + int(rng.integers(2)), top)
+                index = min(index + 1 + decide.integer(f"level{i}.wider", 0, 1), top)
             pairs.append(
-                (self._sample_encoder_level(rng, WIDTHS[index]), self._sample_decoder(rng, index))
+                (
+                    self._draw_encoder_level(decide, f"level{i}.encoder", WIDTHS[index]),
+                    self._draw_decoder(decide, f"level{i}.decoder", index),
+                )
             )
         bottleneck = Bottleneck(
-            width=WIDTHS[min(index + int(rng.integers(2)), top)],
-            blocks=pick(rng, SAMPLED_BOTTLENECK_BLOCKS),
+            width=WIDTHS[min(index + decide.integer("bottleneck.wider", 0, 1), top)],
+            blocks=decide.choice("bottleneck.blocks", SAMPLED_BOTTLENECK_BLOCKS),
         )
-        if n_levels > 1 and rng.random() < HALF_PROBABILITY:
+        if n_levels > 1 and decide.flag("half_resolution", HALF_PROBABILITY):
             pairs[0] = (pairs[0][0], None)
         genome = ResUNetGenome(
             stem=stem,
@@ -381,24 +395,30 @@ class ResUNetSpace:
             bottleneck=bottleneck,
             decoder=(),
             activation=activation,  # type: ignore[arg-type]
-            training=cnn.sample_training(rng, SAMPLED_BATCH_SIZES),
+            training=cnn.draw_training(decide, SAMPLED_BATCH_SIZES),
         )
         return _with_pairs(genome, pairs)
 
     def _sample_encoder_level(self, rng: np.random.Generator, width: int) -> EncoderLevel:
+        return self._draw_encoder_level(RandomDecisions(rng), "encoder", width)
+
+    def _draw_encoder_level(self, decide: Decisions, name: str, width: int) -> EncoderLevel:
         return EncoderLevel(
             width=width,
-            blocks=pick(rng, BLOCKS),
-            kernel=pick(rng, KERNELS),
-            downsampling=pick(rng, DOWNSAMPLINGS),  # type: ignore[arg-type]
+            blocks=decide.choice(f"{name}.blocks", BLOCKS),
+            kernel=decide.choice(f"{name}.kernel", KERNELS),
+            downsampling=decide.choice(f"{name}.downsampling", DOWNSAMPLINGS),  # type: ignore[arg-type]
         )
 
     def _sample_decoder(self, rng: np.random.Generator, mirror_index: int) -> DecoderLevel:
+        return self._draw_decoder(RandomDecisions(rng), "decoder", mirror_index)
+
+    def _draw_decoder(self, decide: Decisions, name: str, mirror_index: int) -> DecoderLevel:
         return DecoderLevel(
-            width=WIDTHS[max(0, mirror_index - int(rng.integers(2)))],
-            blocks=pick(rng, SAMPLED_DECODER_BLOCKS),
-            upsampling=pick(rng, UPSAMPLINGS),  # type: ignore[arg-type]
-            join=pick(rng, JOINS),  # type: ignore[arg-type]
+            width=WIDTHS[max(0, mirror_index - decide.integer(f"{name}.narrower", 0, 1))],
+            blocks=decide.choice(f"{name}.blocks", SAMPLED_DECODER_BLOCKS),
+            upsampling=decide.choice(f"{name}.upsampling", UPSAMPLINGS),  # type: ignore[arg-type]
+            join=decide.choice(f"{name}.join", JOINS),  # type: ignore[arg-type]
         )
 
     # -- variation -----------------------------------------------------------------------

@@ -44,6 +44,17 @@ def test_defaults_and_name_from_file(tmp_path: Path):
             "[budget]\ntrain_seconds = 60\ntimeout_seconds = 30\n",
             "timeout_seconds (30.0) must exceed",
         ),
+        ("[search]\nstrategy = 'cmaes'\n", "[search]: strategy must be one of 'nsga2', 'random'"),
+        ("[search]\nmax_minutes = -1\n", "max_minutes must be >= 0 (0 = no limit), got -1.0"),
+        ("[search]\nmax_evaluations = -3\n", "max_evaluations must be >= 0"),
+        ("[budget]\ntrain_images = -1\n", "train_images must be >= 0"),
+        ("reference_point = 3\n", "reference_point must be a table, got int"),
+        ("reference_point = { flops = 1e9 }\n", "reference_point names 'flops', which is not an"),
+        ("reference_point = { params = 'x' }\n", "reference_point.params must be float"),
+        (
+            "space = 'tests.nas.toy_space_without_suggest'\n[search]\nstrategy = 'optuna-tpe'\n",
+            "strategy 'optuna-tpe' needs the space to provide suggest()",
+        ),
     ],
 )
 def test_bad_experiment_files_name_the_place(tmp_path: Path, text: str, message: str):
@@ -59,3 +70,19 @@ def test_bad_experiment_files_name_the_place(tmp_path: Path, text: str, message:
 def test_missing_experiment_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="no such experiment file"):
         load_experiment(tmp_path / "absent.toml")
+
+
+def test_the_hypervolume_reference_point_is_declared_or_derived():
+    experiment = experiment_from_dict(
+        {
+            "name": "x",
+            "objectives": ["accuracy", "params", "flops"],
+            "reference_point": {"accuracy": 0.2},
+            "budget": {"max_params": 300_000},
+        }
+    )
+    assert experiment.hypervolume_reference() == {
+        "accuracy": 0.2,
+        "params": 300_000.0,
+        "flops": 1e10,
+    }

@@ -82,8 +82,8 @@ def test_failing_candidates_are_recorded_and_the_search_goes_on(tmp_path: Path, 
 def test_same_seed_same_first_generation(tmp_path: Path, faces_csv: Path):
     """The genomes asked for depend only on the seed (training results aside)."""
 
-    from nas.evolution import Nsga2
     from nas.space import genome_hash, load_space
+    from nas.strategies.nsga2 import Nsga2
 
     space = load_space("cnn")
 

@@ -21,6 +21,8 @@ def _info(run_dir: Path, storage: str | None = None) -> RunInfo:
         task=Task(kind="classification", input_shape=(48, 48, 1), num_classes=5),
         output_names=("a", "b", "c", "d", "e"),
         experiment={},
+        reference={"accuracy": 0.0, "params": 1e6},
+        chance={"accuracy": 0.2},
     )
 
 
@@ -66,25 +68,32 @@ def test_every_evaluation_is_an_optuna_trial_and_survives_reopening(tmp_path: Pa
 
 def test_front_and_hypervolume(tmp_path: Path):
     store = RunStore.create(tmp_path, _info(tmp_path))
-    _record(store, "small", 0.5, 100)
-    _record(store, "big", 0.8, 1000)
-    _record(store, "dominated", 0.4, 500)
+    _record(store, "small", 0.5, 1e4)
+    _record(store, "big", 0.8, 1e5)
+    _record(store, "dominated", 0.4, 5e4)
     _record(store, "failed", None)
-    front = compute_front(store.trials(), ("accuracy", "params"))
+    front = compute_front(store.trials(), ("accuracy", "params"), store.info.reference)
     assert [r.genome_hash for r in front.members] == ["big", "small"]
     assert len(front.evaluated) == 3
-    # Reference params = 1.1 * 1000; boxes 0.5 x 10/11 and 0.8 x 1/11 overlap in 0.5 x 1/11.
-    assert front.hypervolume == pytest.approx(0.5 * 10 / 11 + 0.3 * 1 / 11)
+    # params on a log scale from the ideal 1e3 (1) to the reference 1e6 (0): 1e4 -> 2/3,
+    # 1e5 -> 1/3; boxes 0.5 x 2/3 and 0.8 x 1/3 overlap in 0.5 x 1/3.
+    assert front.hypervolume == pytest.approx(0.5 * 2 / 3 + 0.3 * 1 / 3)
+    assert front.reference == {"accuracy": 0.0, "params": 1e6}
     png = plot_front(front, tmp_path / "pareto.png", title="t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_hypervolume_with_given_reference():
-    volume, reference = hypervolume(
-        np.array([[0.5, 50.0]]), ["accuracy", "params"], {"params": 100.0}
-    )
-    assert volume == pytest.approx(0.25)
-    assert reference == {"accuracy": 0.0, "params": 100.0}
+def test_hypervolume_has_a_fixed_reference_that_points_do_not_move():
+    reference = {"accuracy": 0.0, "params": 1e6}
+    small = np.array([[0.6, 1e4]])
+    with_giant = np.array([[0.6, 1e4], [0.7, 2.36e7]])  # a seeded ResNet50 past the reference
+    assert hypervolume(small, ["accuracy", "params"], reference) == pytest.approx(0.6 * 2 / 3)
+    assert hypervolume(with_giant, ["accuracy", "params"], reference) == pytest.approx(0.6 * 2 / 3)
+    # below the ideal counts as the ideal; linear metrics scale between reference and ideal
+    assert hypervolume(np.array([[0.5, 10.0]]), ["accuracy", "params"], reference) == 0.5
+    assert hypervolume(
+        np.array([[6.0, 1e3]]), ["rmse", "params"], {"rmse": 24.0, "params": 1e6}
+    ) == pytest.approx(0.75)
 
 
 def test_bad_storage_url_is_one_line_and_leaves_no_run_dir(tmp_path: Path):
@@ -116,3 +125,25 @@ def test_pareto_command_labels_baselines_on_or_off_the_front(
     else:
         assert "baseline resnet50 (trial 1) is dominated" in out
     assert (tmp_path / "run" / "pareto.png").exists()
+
+
+def test_a_guard_hit_is_shown_by_pareto_status_and_kept_in_the_store(tmp_path: Path, capsys):
+    from nas.cli import main
+
+    run_dir = tmp_path / "run"
+    store = RunStore.create(run_dir, _info(run_dir))
+    metrics = {"accuracy": 0.6, "params": 2e4}
+    cut = EvalResult(
+        genome_hash="cut", metrics=metrics, weights=b"w", stopped_early=True, train_steps=9
+    )
+    store.record(cut, genome={}, description="cut-net", generation=0, values=(0.6, 2e4))
+    _record(store, "whole", 0.5, 1e4)
+    trial = RunStore.open(run_dir).trials()[0]
+    assert trial.stopped_early and trial.train_steps == 9
+    assert main(["pareto", str(run_dir)]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "⏱ cut by train_seconds" in out
+    assert "1 of 2 candidates were cut by the train_seconds guard" in out
+    assert "reference point: accuracy 0, params 1,000,000" in out
+    assert main(["status", str(run_dir)]) == 0
+    assert "1 of 2 candidates were cut" in capsys.readouterr().out

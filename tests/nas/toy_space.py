@@ -29,6 +29,9 @@ class VectorSpace:
         x[mask] = np.clip(x[mask] + rng.normal(0, 0.1, mask.sum()), 0.0, 1.0)
         return tuple(float(v) for v in x)
 
+    def suggest(self, trial) -> tuple[float, ...]:
+        return tuple(trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(self.dims))
+
     def crossover(self, a: tuple[float, ...], b: tuple[float, ...], rng: np.random.Generator):
         w = rng.random(self.dims)
         x, y = np.array(a), np.array(b)
@@ -61,3 +64,7 @@ def zdt1(x: tuple[float, ...]) -> tuple[float, float]:
     v = np.asarray(x)
     g = 1.0 + 9.0 * v[1:].sum() / (len(v) - 1)
     return float(v[0]), float(g * (1.0 - np.sqrt(v[0] / g)))
+
+
+SPACE = VectorSpace(dims=4)
+"""The toy space by name (``space = "tests.nas.toy_space"``), for searches that train nothing."""

@@ -1,4 +1,4 @@
-"""NSGA-II as an ask/tell strategy over any search space.
+"""NSGA-II as an ask/tell strategy over any search space (``strategy = "nsga2"``).
 
 Deb et al. (2002), "A fast and elitist multiobjective genetic algorithm: NSGA-II":
 parents are drawn by binary tournaments on (rank, crowding distance), children are made
@@ -22,10 +22,9 @@ import numpy as np
 from deap import base, tools
 
 from nas.space import SearchSpace, genome_hash
+from nas.strategies.base import NOVELTY_TRIES, StrategySettings, TrialParameters, novel_genomes
 
-__all__ = ["Member", "Nsga2"]
-
-_NOVELTY_TRIES = 25
+__all__ = ["Member", "Nsga2", "from_settings"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,7 @@ class Nsga2:
         crossover_prob: float = 0.5,
         mutation_prob: float = 0.8,
         initial: Sequence[Any] = (),
+        generations: int = 10_000,
     ) -> None:
         if population_size < 4 or population_size % 4:
             raise ValueError(f"population_size must be a multiple of 4, got {population_size}")
@@ -83,11 +83,21 @@ class Nsga2:
         self.mutation_prob = mutation_prob
         self.rng = rng
         self.generation = 0
+        self.generations = generations
         self._fitness_class = type("Fitness", (base.Fitness,), {"weights": tuple(weights)})
         self._initial = list(initial)
         self._population: list[_Individual] = []
         self._asked: list[Any] | None = None
         self._seen: set[str] = set()
+
+    @property
+    def done(self) -> bool:
+        """True once generation ``generations`` (after the initial one) has been told."""
+        return self.generation > self.generations
+
+    def parameters(self, genome: Any) -> TrialParameters | None:
+        """None: NSGA-II varies genomes, not trial parameters."""
+        return None
 
     @property
     def population(self) -> list[Member]:
@@ -160,18 +170,7 @@ class Nsga2:
         return new
 
     def _initial_genomes(self) -> list[Any]:
-        genomes = []
-        for genome in self._initial:
-            self.space.validate(genome)
-            if self._remember(genome):
-                genomes.append(genome)
-        tries = 0
-        while len(genomes) < self.population_size:
-            genome = self.space.sample(self.rng)
-            tries += 1
-            if self._remember(genome) or tries > _NOVELTY_TRIES * self.population_size:
-                genomes.append(genome)
-        return genomes
+        return novel_genomes(self.space, self.rng, self._seen, self.population_size, self._initial)
 
     def _offspring(self) -> list[Any]:
         parents = self._tournament(self._population)
@@ -187,7 +186,7 @@ class Nsga2:
         return children
 
     def _novel(self, genome: Any) -> Any:
-        for _ in range(_NOVELTY_TRIES):
+        for _ in range(NOVELTY_TRIES):
             if self._remember(genome):
                 return genome
             genome = self.space.mutate(genome, self.rng)
@@ -210,3 +209,17 @@ class Nsga2:
         if a.fitness.crowding_dist != b.fitness.crowding_dist:
             return a if a.fitness.crowding_dist > b.fitness.crowding_dist else b
         return a if self.rng.random() < 0.5 else b
+
+
+def from_settings(settings: StrategySettings) -> Nsga2:
+    """NSGA-II built from the experiment's :class:`~nas.strategies.base.StrategySettings`."""
+    return Nsga2(
+        settings.space,
+        weights=settings.weights,
+        population_size=settings.population,
+        rng=np.random.default_rng(settings.seed),
+        crossover_prob=settings.crossover_prob,
+        mutation_prob=settings.mutation_prob,
+        initial=settings.initial,
+        generations=settings.generations,
+    )

@@ -1,0 +1,125 @@
+"""The protocol between the search driver and a search strategy, and what strategies share.
+
+A strategy proposes genomes in batches (:meth:`Strategy.ask`), learns from their
+objective values (:meth:`Strategy.tell`), and can be frozen to plain JSON data and thawed
+again (:meth:`Strategy.state`, :meth:`Strategy.restore`), so a killed search continues
+where it stopped. The driver (:mod:`nas.search`) knows nothing else about it, as in
+Optuna's ask/tell interface and pymoo's ``Algorithm``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from nas.space import SearchSpace, genome_hash
+
+__all__ = ["Strategy", "StrategySettings", "TrialParameters", "novel_genomes"]
+
+NOVELTY_TRIES = 25
+"""Draws per genome before a batch accepts a genome already seen in the run."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StrategySettings:
+    """What every strategy is built from: the space, the objectives' directions, the batch.
+
+    ``weights`` holds +1.0 for each objective to maximise and -1.0 for each to minimise.
+    A batch (a "generation") holds ``population`` genomes; a strategy is done after
+    ``generations + 1`` batches. ``initial`` genomes (baselines) enter the first batch
+    unchanged. ``seed`` makes every random choice of the strategy.
+    """
+
+    space: SearchSpace
+    weights: tuple[float, ...]
+    population: int
+    generations: int
+    seed: int
+    crossover_prob: float = 0.5
+    mutation_prob: float = 0.8
+    initial: tuple[Any, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class TrialParameters:
+    """A genome as an Optuna trial's parameters, for strategies that think in them.
+
+    ``distributions`` maps each parameter to its distribution as
+    ``optuna.distributions.distribution_to_json`` writes it, so the run's study records
+    the trial's parameters and distributions as Optuna expects (the dashboard plots them).
+    """
+
+    params: dict[str, Any]
+    distributions: dict[str, str]
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """A search strategy in ask/tell form.
+
+    >>> strategy = make_strategy("random", settings)  # doctest: +SKIP
+    >>> while not strategy.done:  # doctest: +SKIP
+    ...     genomes = strategy.ask()
+    ...     strategy.tell([evaluate(g) for g in genomes])
+    """
+
+    generation: int
+    """Batches told so far (the generation of the next :meth:`ask`)."""
+
+    @property
+    def done(self) -> bool:
+        """True once every batch the settings allow has been told."""
+        ...
+
+    def ask(self) -> list[Any]:
+        """The genomes of the current batch; asking again before :meth:`tell` repeats them."""
+        ...
+
+    def tell(self, values: Sequence[Sequence[float]]) -> None:
+        """Objective values of the last :meth:`ask`'s genomes, in the same order."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """Everything :meth:`ask` and :meth:`tell` depend on, as plain JSON-ready data."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state` of a strategy built with the same settings."""
+        ...
+
+    def parameters(self, genome: Any) -> TrialParameters | None:
+        """The trial parameters behind ``genome`` when the strategy proposed it as such."""
+        ...
+
+
+def novel_genomes(
+    space: SearchSpace,
+    rng: np.random.Generator,
+    seen: set[str],
+    count: int,
+    initial: Sequence[Any] = (),
+) -> list[Any]:
+    """``initial`` (validated) then samples of ``space``, ``count`` in all, each new to ``seen``.
+
+    ``seen`` is updated. After :data:`NOVELTY_TRIES` draws per genome a repeated sample is
+    accepted (a tiny space may not have ``count`` new genomes left).
+    """
+    genomes = []
+    for genome in initial:
+        space.validate(genome)
+        key = genome_hash(space, genome)
+        if key not in seen:
+            seen.add(key)
+            genomes.append(genome)
+    tries = 0
+    while len(genomes) < count:
+        genome = space.sample(rng)
+        tries += 1
+        key = genome_hash(space, genome)
+        if key not in seen or tries > NOVELTY_TRIES * count:
+            seen.add(key)
+            genomes.append(genome)
+    return genomes

@@ -1,0 +1,127 @@
+"""Brief training must learn, and its result must not depend on the machine's load."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from nas.config import experiment_from_dict, load_experiment
+from nas.parallel import SerialEvaluator
+from nas.search import load_task_data, run_search
+from nas.store import RunStore
+from nas.trial import EvalRequest
+from search_spaces.cnn import SPACE, CnnGenome, Head, Stage, Stem, Training
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SMALL_NET = CnnGenome(
+    stem=Stem(width=16, kernel=3, pool=True),
+    stages=(
+        Stage(block="plain", depth=2, width=32, stride=2),
+        Stage(block="plain", depth=1, width=64, stride=2),
+    ),
+    head=Head(pooling="avg"),
+    training=Training(learning_rate=1e-3, batch_size=32, optimizer="adam"),
+)
+
+
+@pytest.mark.slow
+def test_a_candidate_learns_far_above_chance_at_the_quickstart_budget():
+    """A small ResNet-style net, trained as the quickstart trains every candidate, on the
+    built-in faces. A broken training path (the BatchNorm momentum bug, a wrong loss,
+    unscaled inputs, labels shuffled apart from images) stays near chance."""
+    from nas.evaluate import evaluate
+
+    experiment = load_experiment(ROOT / "experiments" / "quickstart.toml")
+    data = load_task_data(experiment).eval_data
+    request = EvalRequest(
+        space="cnn",
+        genome=SPACE.to_json(SMALL_NET),
+        genome_hash="small-net",
+        seed=1,
+        budget=experiment.budget,
+        threads=2,
+    )
+    result = evaluate(request, data)
+    assert result.ok, result.detail
+    chance = max((data.validation_targets == k).mean() for k in range(data.task.num_classes))
+    assert result.metrics["accuracy"] > chance + 0.25  # 0.60 against 0.21 when written
+    assert not result.stopped_early
+    assert result.images_seen == experiment.budget.train_images
+
+
+def _burn(seconds: float) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@pytest.mark.slow
+def test_the_same_experiment_gives_the_same_trials_under_other_machine_load(
+    tmp_path: Path, faces_csv: Path
+):
+    """Budgets count images, not seconds: a process burning a core changes how long the
+    search takes, not what it finds."""
+    experiment = experiment_from_dict(
+        {
+            "name": "load",
+            "seed": 4,
+            "objectives": ["accuracy", "params"],
+            "data": {"path": str(faces_csv)},
+            "budget": {"train_images": 192, "max_validation_images": 64, "max_params": 400_000},
+            "search": {"population": 4, "generations": 0},
+        }
+    )
+    run_search(experiment, out_dir=tmp_path / "idle", make_evaluator=SerialEvaluator)
+    burner = multiprocessing.get_context("spawn").Process(target=_burn, args=(600.0,))
+    burner.start()
+    try:
+        run_search(experiment, out_dir=tmp_path / "busy", make_evaluator=SerialEvaluator)
+    finally:
+        burner.terminate()
+        burner.join()
+
+    def trials(run: str) -> list[tuple]:
+        return [
+            (t.genome_hash, t.values, t.failure, t.train_steps, t.stopped_early)
+            for t in RunStore.open(tmp_path / run).trials()
+        ]
+
+    idle, busy = trials("idle"), trials("busy")
+    assert len(idle) == 4 and sum(t[2] is None for t in idle) >= 2
+    assert busy == idle
+
+
+def test_train_images_counts_images_whatever_the_batch_size(faces_csv: Path):
+    from nas.evaluate import evaluate
+
+    experiment = experiment_from_dict(
+        {
+            "name": "steps",
+            "data": {"path": str(faces_csv)},
+            "budget": {"train_images": 200, "max_validation_images": 32},
+        }
+    )
+    data = load_task_data(experiment).eval_data
+    for batch_size, steps in ((32, 7), (64, 4)):  # 200 images: 6.25 and 3.125 batches
+        genome = dataclasses.replace(
+            SMALL_NET, training=dataclasses.replace(SMALL_NET.training, batch_size=batch_size)
+        )
+        result = evaluate(
+            EvalRequest(
+                space="cnn",
+                genome=SPACE.to_json(genome),
+                genome_hash=f"b{batch_size}",
+                seed=1,
+                budget=experiment.budget,
+                threads=2,
+            ),
+            data,
+        )
+        assert result.ok, result.detail
+        assert (result.train_steps, result.images_seen) == (steps, steps * batch_size)
