@@ -111,8 +111,8 @@ def run_comparison(
             )
         experiment.replace(search=dataclasses.replace(experiment.search, strategy=name))
     summaries = []
-    for name in strategies:
-        for k in range(seeds):
+    for k in range(seeds):  # seed by seed, so a change of machine load hits every strategy
+        for name in strategies:
             run_experiment = comparison_experiment(
                 experiment, name, experiment.seed + k, minutes=minutes, evaluations=evaluations
             )
