@@ -547,7 +547,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
     elif checkpoint is not None and "baseline" in checkpoint.strategy:
         print(f"finished: baseline {checkpoint.strategy['baseline']} trained alone")
     elif checkpoint is not None and checkpoint.finished:
-        print(f"finished: generations 0..{generations}")
+        if checkpoint.stopped in (None, "generations"):
+            print(f"finished: generations 0..{generations}")
+        else:
+            generation = checkpoint.strategy.get("generation", 0)
+            print(f"finished in generation {generation}: its search budget ran out")
     else:
         generation = checkpoint.strategy["generation"] if checkpoint else 0
         print(
@@ -570,7 +574,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         + " search minutes"
     )
     print(f"strategy {search.get('strategy', 'nsga2')}: {', '.join(limits)}")
-    if checkpoint is not None and checkpoint.stopped:
+    if checkpoint is not None and checkpoint.stopped not in (None, "generations"):
         print(f"stopped by {_STOP_REASONS.get(checkpoint.stopped, checkpoint.stopped)}")
     cut = sum(t.stopped_early for t in trials)
     if cut:
