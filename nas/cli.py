@@ -349,7 +349,7 @@ def _resumable(out_dir: Path) -> Iterator[None]:
     """
     from nas.parallel import stop_cleanly_on_sigterm, stopped_by
 
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     stop_cleanly_on_sigterm()
     try:
         yield
@@ -359,8 +359,9 @@ def _resumable(out_dir: Path) -> Iterator[None]:
         print(f"nas: interrupted; continue with: nas search --resume {out_dir}", file=sys.stderr)
         raise SystemExit(128 + (stopped_by() or signal.SIGINT)) from None
     finally:
-        if previous is not None:  # None: a handler installed outside Python
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            if handler is not None:  # None: a handler installed outside Python
+                signal.signal(signum, handler)
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:

@@ -3,7 +3,10 @@
 ``NAS_FAILPOINTS="generation:asked@2,write:checkpoint.json@3"`` makes the process send
 itself SIGKILL the 2nd time it passes ``failpoint("generation:asked")`` and the 3rd time
 it passes ``failpoint("write:checkpoint.json")``. Names are matched with shell wildcards
-(``write:*.weights.h5@1``). Without the variable a failpoint costs one dictionary lookup.
+(``write:*.weights.h5@1``). ``@2+`` fires at the 2nd hit and every later one, and
+``=SIGINT`` (any signal's name) sends that signal instead of SIGKILL: ``ray:ready@1=SIGINT``
+is a Ctrl-C that lands just as a Ray result comes in. Without the variable a failpoint
+costs one dictionary lookup.
 
 The fault-injection tests use them to crash the driver at exact points of a search (in
 the middle of a checkpoint write, between two evaluations, ...) and then resume it; a
@@ -25,14 +28,16 @@ _hits: Counter[str] = Counter()
 
 
 def failpoint(name: str) -> None:
-    """Kill this process with SIGKILL if ``NAS_FAILPOINTS`` arms ``name`` for this hit."""
+    """Signal this process (SIGKILL unless told) if ``NAS_FAILPOINTS`` arms ``name`` now."""
     spec = os.environ.get(ENVIRONMENT_VARIABLE)
     if not spec:
         return
     for item in spec.split(","):
-        pattern, _, count = item.strip().partition("@")
+        armed, _, action = item.strip().partition("=")
+        pattern, _, count = armed.partition("@")
         if not fnmatch.fnmatchcase(name, pattern):
             continue
         _hits[pattern] += 1
-        if _hits[pattern] == int(count or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
+        first = int(count.removesuffix("+") or 1)
+        if _hits[pattern] == first or (count.endswith("+") and _hits[pattern] > first):
+            os.kill(os.getpid(), getattr(signal, action) if action else signal.SIGKILL)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from nas.errors import ConfigError, FailureReason
+from nas.faults import failpoint
 from nas.trial import EvalData, EvalRequest, EvalResult
 
 __all__ = [
@@ -122,6 +123,7 @@ class RayEvaluator:
     ) -> Iterator[EvalResult]:
         queue = deque(requests)
         running: dict[Any, tuple[EvalRequest, float]] = {}
+        signals_before, interrupted = len(_received), False
         try:
             while queue or running:
                 if deadline is not None and time.monotonic() >= deadline:
@@ -130,14 +132,23 @@ class RayEvaluator:
                     request = queue.popleft()
                     ref = self._task.remote(request, self._data)
                     running[ref] = (request, time.monotonic())
+                    failpoint("ray:submitted")
                 ready, _ = self._ray.wait(list(running), num_returns=1, timeout=self.poll_seconds)
+                if ready:
+                    failpoint("ray:ready")
                 for ref in ready:
                     request, started = running.pop(ref)
                     yield self._collect(ref, request, started)
                 yield from self._expire(running)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
-            for ref in running:
-                self._ray.cancel(ref, force=True)
+            # On Ctrl-C or SIGTERM nothing is cancelled: the shutdown that follows ends
+            # the tasks anyway, and cancelling one whose result is just coming in crashes
+            # the driver (see _cancel_unfinished).
+            if running and not interrupted and len(_received) == signals_before:
+                self._cancel_unfinished(list(running))
 
     def _collect(self, ref: Any, request: EvalRequest, started: float) -> EvalResult:
         from ray import exceptions
@@ -153,17 +164,34 @@ class RayEvaluator:
 
     def _expire(self, running: dict[Any, tuple[EvalRequest, float]]) -> Iterator[EvalResult]:
         now = time.monotonic()
-        for ref, (request, started) in list(running.items()):
-            if now - started > self.timeout_seconds:
-                self._ray.cancel(ref, force=True)
-                del running[ref]
-                detail = f"no result after {self.timeout_seconds:g} s (budget.timeout_seconds)"
-                yield EvalResult(
-                    genome_hash=request.genome_hash,
-                    failure="timeout",
-                    detail=detail,
-                    seconds=now - started,
-                )
+        late = [
+            ref for ref, (_, started) in running.items() if now - started > self.timeout_seconds
+        ]
+        for ref in self._cancel_unfinished(late):  # a finished one is collected next time
+            request, started = running.pop(ref)
+            detail = f"no result after {self.timeout_seconds:g} s (budget.timeout_seconds)"
+            yield EvalResult(
+                genome_hash=request.genome_hash,
+                failure="timeout",
+                detail=detail,
+                seconds=now - started,
+            )
+
+    def _cancel_unfinished(self, refs: list[Any]) -> list[Any]:
+        """Cancel (killing their workers) the tasks of ``refs`` that have no result yet.
+
+        ``ray.cancel`` of a task whose result is coming in crashes the driver (Ray 2.x:
+        ``Check failed: ... Tried to complete task that was not pending`` in
+        ``TaskManager::CompletePendingTask``, the reply thread completing a task that the
+        cancel has just failed), so tasks with a result are left alone. The check narrows
+        that window to the moment between a reply's arrival and its result being stored.
+        """
+        if not refs:
+            return []
+        _, unfinished = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        for ref in unfinished:
+            self._ray.cancel(ref, force=True)
+        return unfinished
 
     def close(self) -> None:
         if self._started_here and self._ray.is_initialized():
@@ -220,11 +248,15 @@ def stop_cleanly_on_sigterm() -> None:
 
     ``ray.init`` replaces the driver's SIGTERM handler with one that exits at once, so
     this is called again once Ray has started. The handler raises
-    :class:`KeyboardInterrupt`, so running evaluations are cancelled and Ray is shut
-    down on the way out; :func:`stopped_by` tells which signal it was.
+    :class:`KeyboardInterrupt`, so Ray is shut down on the way out, which ends the
+    running evaluations; :func:`stopped_by` tells which signal it was. Ctrl-C goes
+    through the same handler (where SIGINT has Python's default one), so that
+    :meth:`RayEvaluator.map` knows a stop is under way wherever the interrupt lands.
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _interrupt)  # the same KeyboardInterrupt, recorded
 
 
 def stopped_by() -> int | None:

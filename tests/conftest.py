@@ -35,3 +35,37 @@ def ray_local():
         _start_ray(ray, address=None, num_cpus=2)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_address(ray_local) -> str:
+    """The session's Ray, for ``nas search --address`` in a subprocess.
+
+    Drivers that connect to it skip starting and stopping a Ray of their own (about 10 s
+    each on 2 cores); a driver killed with SIGKILL leaves nothing behind, since Ray ends
+    the jobs of a dead driver and kills their workers.
+    """
+    return ray_local.get_runtime_context().gcs_address
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory: pytest.TempPathFactory, faces_csv: Path, ray_local) -> Path:
+    """A small search on the session's Ray, run once through the CLI in this process.
+
+    Population 4, generations 0..1, 2 workers: 8 candidates, of which 5 train. The
+    end-to-end tests read it, and the fault-injection tests compare the runs they kill
+    and resume with it. Its experiment is ``tiny.toml`` next to the returned run folder.
+    """
+    from nas.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny")
+    experiment = folder / "tiny.toml"
+    experiment.write_text(
+        'name = "tiny"\nseed = 3\nobjectives = ["accuracy", "params"]\n'
+        f'[data]\npath = "{faces_csv}"\n'
+        "[budget]\nepochs = 1\nmax_train_images = 96\nmax_validation_images = 48\n"
+        "max_params = 200000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
+        "[search]\npopulation = 4\ngenerations = 1\nworkers = 2\n"
+    )
+    assert main(["search", str(experiment), "--out", str(folder / "run")]) == 0
+    return folder / "run"

@@ -14,18 +14,9 @@ from nas.store import RunStore
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory: pytest.TempPathFactory, faces_csv: Path, ray_local) -> Path:
-    folder = tmp_path_factory.mktemp("e2e")
-    experiment = folder / "tiny.toml"
-    experiment.write_text(
-        'name = "tiny"\nseed = 1\nobjectives = ["accuracy", "params"]\n'
-        f'[data]\npath = "{faces_csv}"\n'
-        "[budget]\nepochs = 1\nmax_train_images = 128\nmax_validation_images = 64\n"
-        "train_seconds = 60\ntimeout_seconds = 300\n"
-        "[search]\npopulation = 4\ngenerations = 1\nworkers = 2\n"
-    )
-    assert main(["search", str(experiment), "--out", str(folder / "run")]) == 0
-    return folder / "run"
+def cli_run(tiny_search: Path) -> Path:
+    """The session's small search, run with ``nas search`` on Ray workers."""
+    return tiny_search
 
 
 @pytest.mark.slow

@@ -10,7 +10,9 @@ import sys
 import pytest
 
 SCRIPT = """
+import signal
 from nas.faults import failpoint
+signal.signal(signal.SIGUSR1, lambda *_: print("!", flush=True))
 for i in range(1, 6):
     print(i, flush=True)
     failpoint("write:study.db")
@@ -28,16 +30,18 @@ def _run(spec: str | None) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    ("spec", "printed"),
+    ("spec", "printed", "returncode"),
     [
-        (None, "12345"),
-        ("write:study.db@3", "123"),
-        ("write:*.weights.h5@2", "12"),
-        ("write:*@3", "12"),  # one pattern counts the hits of every name it matches
-        ("nowhere@1,write:model.weights.h5", "1"),
+        (None, "12345", 0),
+        ("write:study.db@3", "123", -signal.SIGKILL),
+        ("write:*.weights.h5@2", "12", -signal.SIGKILL),
+        ("write:*@3", "12", -signal.SIGKILL),  # one pattern counts the hits of every name
+        ("nowhere@1,write:model.weights.h5", "1", -signal.SIGKILL),
+        ("write:study.db@2=SIGTERM", "12", -signal.SIGTERM),  # another signal
+        ("write:study.db@4+=SIGUSR1", "1234!5!", 0),  # the 4th hit and every later one
     ],
 )
-def test_failpoint_kills_at_the_armed_hit(spec: str | None, printed: str):
+def test_failpoint_signals_at_the_armed_hit(spec: str | None, printed: str, returncode: int):
     result = _run(spec)
     assert "".join(result.stdout.split()) == printed
-    assert result.returncode == (0 if printed == "12345" else -signal.SIGKILL)
+    assert result.returncode == returncode
