@@ -73,7 +73,7 @@ def test_the_same_experiment_gives_the_same_trials_under_other_machine_load(
             "seed": 4,
             "objectives": ["accuracy", "params"],
             "data": {"path": str(faces_csv)},
-            "budget": {"train_images": 192, "max_validation_images": 64, "max_params": 400_000},
+            "budget": {"train_images": 64, "max_validation_images": 32, "max_params": 400_000},
             "search": {"population": 4, "generations": 0},
         }
     )
