@@ -334,7 +334,8 @@ def _describe_search(experiment) -> str:
     )
     return (
         f"strategy {search.strategy}, space {experiment.space}, objectives "
-        f"{', '.join(experiment.objectives)}, until {' or '.join(limits)} (whichever first), "
+        f"{', '.join(experiment.objectives)}, until {' or '.join(limits)}"
+        f"{' (whichever first)' if len(limits) > 1 else ''}, "
         f"{training} per candidate, seed {experiment.seed}"
     )
 
