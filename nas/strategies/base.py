@@ -17,7 +17,13 @@ import numpy as np
 
 from nas.space import SearchSpace, genome_hash
 
-__all__ = ["Strategy", "StrategySettings", "TrialParameters", "novel_genomes"]
+__all__ = [
+    "Strategy",
+    "StrategySettings",
+    "TrialParameters",
+    "check_told",
+    "novel_genomes",
+]
 
 NOVELTY_TRIES = 25
 """Draws per genome before a batch accepts a genome already seen in the run."""
@@ -123,3 +129,11 @@ def novel_genomes(
             seen.add(key)
             genomes.append(genome)
     return genomes
+
+
+def check_told(asked: Sequence[Any] | None, values: Sequence[Sequence[float]]) -> None:
+    """Refuse a :meth:`Strategy.tell` without a pending ask, or with the wrong number of values."""
+    if asked is None:
+        raise RuntimeError("tell() without a pending ask()")
+    if len(values) != len(asked):
+        raise ValueError(f"expected {len(asked)} value tuples, got {len(values)}")

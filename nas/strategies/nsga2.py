@@ -22,7 +22,13 @@ import numpy as np
 from deap import base, tools
 
 from nas.space import SearchSpace, genome_hash
-from nas.strategies.base import NOVELTY_TRIES, StrategySettings, TrialParameters, novel_genomes
+from nas.strategies.base import (
+    NOVELTY_TRIES,
+    StrategySettings,
+    TrialParameters,
+    check_told,
+    novel_genomes,
+)
 
 __all__ = ["Member", "Nsga2", "from_settings"]
 
@@ -112,10 +118,7 @@ class Nsga2:
 
     def tell(self, values: Sequence[Sequence[float]]) -> None:
         """Objective values for the genomes of the last :meth:`ask`, in the same order."""
-        if self._asked is None:
-            raise RuntimeError("tell() without a pending ask()")
-        if len(values) != len(self._asked):
-            raise ValueError(f"expected {len(self._asked)} value tuples, got {len(values)}")
+        check_told(self._asked, values)
         children = [self._individual(g, v) for g, v in zip(self._asked, values, strict=True)]
         self._population = tools.selNSGA2(self._population + children, self.population_size)
         self._asked = None

@@ -24,7 +24,7 @@ import numpy as np
 
 from nas.errors import ConfigError
 from nas.space import SearchSpace, genome_hash
-from nas.strategies.base import StrategySettings, TrialParameters
+from nas.strategies.base import StrategySettings, TrialParameters, check_told
 
 __all__ = ["OptunaStrategy", "nsga2_from_settings", "tpe_from_settings"]
 
@@ -75,10 +75,7 @@ class OptunaStrategy:
 
     def tell(self, values: Sequence[Sequence[float]]) -> None:
         """Add the batch's trials, with their values, to the sampler's history."""
-        if self._asked is None:
-            raise RuntimeError("tell() without a pending ask()")
-        if len(values) != len(self._asked):
-            raise ValueError(f"expected {len(self._asked)} value tuples, got {len(values)}")
+        check_told(self._asked, values)
         for entry, value in zip(self._asked, values, strict=True):
             if entry["params"] is not None:
                 self._history.append(entry | {"values": [float(v) for v in value]})

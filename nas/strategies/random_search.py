@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from nas.space import SearchSpace
-from nas.strategies.base import StrategySettings, TrialParameters, novel_genomes
+from nas.strategies.base import StrategySettings, TrialParameters, check_told, novel_genomes
 
 __all__ = ["RandomSearch", "from_settings"]
 
@@ -56,10 +56,7 @@ class RandomSearch:
 
     def tell(self, values: Sequence[Sequence[float]]) -> None:
         """Close the batch (the values teach random search nothing)."""
-        if self._asked is None:
-            raise RuntimeError("tell() without a pending ask()")
-        if len(values) != len(self._asked):
-            raise ValueError(f"expected {len(self._asked)} value tuples, got {len(values)}")
+        check_told(self._asked, values)
         self._asked = None
         self.generation += 1
 
