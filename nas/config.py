@@ -38,7 +38,18 @@ from typing import Any
 from nas.errors import ConfigError
 from nas.objectives import METRICS, TASK_METRICS
 
-__all__ = ["Budget", "DataConfig", "Experiment", "SearchConfig", "load_experiment"]
+__all__ = [
+    "PRECISIONS",
+    "Budget",
+    "DataConfig",
+    "Experiment",
+    "FinalConfig",
+    "SearchConfig",
+    "load_experiment",
+]
+
+PRECISIONS: tuple[str, ...] = ("float32", "bf16")
+"""Training precisions: full float32, or mixed bfloat16 (Keras' ``mixed_bfloat16``)."""
 
 
 def _require(condition: bool, message: str) -> None:
@@ -84,6 +95,8 @@ class Budget:
     budget. ``0`` for an image cap means "all". ``deterministic`` turns on TensorFlow's op
     determinism, so a genome trains to the same weights every time (a candidate stopped
     by ``train_seconds`` is the exception: where the clock stops it is not reproducible).
+    ``precision = "bf16"`` trains in mixed bfloat16 (float32 weights, bfloat16 compute;
+    fast on CPUs with AVX512_BF16 or AMX), ``"float32"`` in full precision.
     """
 
     epochs: int = 1
@@ -94,6 +107,7 @@ class Budget:
     timeout_seconds: float = 1800.0
     max_params: int = 5_000_000
     deterministic: bool = True
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
@@ -116,6 +130,10 @@ class Budget:
             f"({self.train_seconds}): it also covers building and scoring",
         )
         _require(self.max_params >= 1000, f"max_params must be >= 1000, got {self.max_params}")
+        _require(
+            self.precision in PRECISIONS,
+            f"precision must be {' or '.join(map(repr, PRECISIONS))}, got {self.precision!r}",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,6 +212,47 @@ class SearchConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FinalConfig:
+    """The final training of the search's winner, run by ``nas search`` after the search.
+
+    ``epochs`` passes over the whole training split (augmented, cosine learning-rate
+    decay, keeping the epoch best on the validation split), or, when ``epochs`` is 0,
+    as many as ``minutes`` allows at the speed of the first epoch. ``minutes`` also
+    stops a longer training at that wall time (0: no limit). Nothing runs when both are 0.
+    ``rank`` picks the architecture: rank K of the front by the first objective.
+    ``start = "search"`` continues from the weights the search trained, ``"scratch"``
+    starts anew. ``patience`` stops after that many epochs without a better validation
+    score (0: never). ``augment`` turns on flips, shifts and zooms. A crashed training
+    process is restarted from its last epoch up to ``restarts`` times.
+    """
+
+    epochs: int = 0
+    minutes: float = 0.0
+    rank: int = 1
+    start: str = "search"
+    patience: int = 0
+    augment: bool = True
+    restarts: int = 3
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.epochs <= 10_000, f"epochs must be in 0..10000, got {self.epochs}")
+        _require(self.minutes >= 0, f"minutes must be >= 0 (0 = no limit), got {self.minutes}")
+        _require(self.rank >= 1, f"rank must be >= 1 (1 = the best), got {self.rank}")
+        _require(
+            self.start in ("search", "scratch"),
+            f"start must be 'search' (continue the search's weights) or 'scratch', "
+            f"got {self.start!r}",
+        )
+        _require(self.patience >= 0, f"patience must be >= 0 (0 = never), got {self.patience}")
+        _require(0 <= self.restarts <= 100, f"restarts must be in 0..100, got {self.restarts}")
+
+    @property
+    def enabled(self) -> bool:
+        """True when ``nas search`` should train its winner after the search."""
+        return bool(self.epochs or self.minutes)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Experiment:
     """A complete, reproducible experiment.
 
@@ -209,6 +268,7 @@ class Experiment:
     data: DataConfig = field(default_factory=DataConfig)
     budget: Budget = field(default_factory=Budget)
     search: SearchConfig = field(default_factory=SearchConfig)
+    final: FinalConfig = field(default_factory=FinalConfig)
 
     def __post_init__(self) -> None:
         _require(
@@ -274,7 +334,12 @@ _TASKS = {
 }
 """Task name -> (kind of model output, built-in dataset)."""
 
-_SECTIONS = {"data": DataConfig, "budget": Budget, "search": SearchConfig}
+_SECTIONS = {
+    "data": DataConfig,
+    "budget": Budget,
+    "search": SearchConfig,
+    "final": FinalConfig,
+}
 
 
 def _builtin_spaces() -> list[str]:

@@ -41,7 +41,8 @@ Decoder conventions (matching ``keras.applications.ResNet50`` exactly for bottle
 
 Only the decoder (:meth:`CnnSpace.build`, :func:`backbone` and the layer helpers
 :func:`conv_bn` and :func:`residual_block`, which the ResUNet space reuses) imports
-Keras / TensorFlow.
+Keras / TensorFlow. :meth:`CnnSpace.cost` gives the decoded model's exact parameter and
+FLOP counts from the genome alone, without Keras (:mod:`search_spaces._cost`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.space import Decisions, RandomDecisions, TrainingRecipe, TrialDecisions
+from nas.space import Decisions, ModelCost, RandomDecisions, TrainingRecipe, TrialDecisions
+from search_spaces._cost import CostCounter, Tensor
 from search_spaces._genes import (
     GenomeChecks,
     GenomeJson,
@@ -86,6 +88,7 @@ __all__ = [
     "downsampling",
     "mutate_training",
     "residual_block",
+    "residual_block_cost",
     "sample_training",
     "training_recipe",
     "validate_genome",
@@ -683,16 +686,37 @@ class CnnSpace:
             x = keras.layers.Activation(activation, name=f"fc{i}_act")(x)
         if head.dropout > 0:
             x = keras.layers.Dropout(head.dropout, name="dropout")(x)
+        # the output layers compute in float32 whatever the global precision policy
         if task.kind == "keypoints":
-            x = keras.layers.Dense(task.outputs, name="keypoints_raw")(x)
-            x = keras.layers.Reshape((task.num_keypoints, 2), name="keypoints_xy")(x)
+            x = keras.layers.Dense(task.outputs, name="keypoints_raw", dtype="float32")(x)
+            x = keras.layers.Reshape((task.num_keypoints, 2), name="keypoints_xy", dtype="float32")(
+                x
+            )
             half = (width - 1) / 2.0
-            outputs = keras.layers.Rescaling(half, offset=half, name="keypoints")(x)
+            outputs = keras.layers.Rescaling(half, offset=half, name="keypoints", dtype="float32")(
+                x
+            )
         else:
             outputs = keras.layers.Dense(
-                task.num_classes, activation="softmax", name="predictions"
+                task.num_classes, activation="softmax", name="predictions", dtype="float32"
             )(x)
         return keras.Model(inputs, outputs, name="cnn")
+
+    def cost(self, genome: CnnGenome, task: Task) -> ModelCost:
+        """The parameters and FLOPs of ``build(genome, task)``, exactly, without building
+        it (no TensorFlow): ``model.count_params()`` and
+        :func:`nas.model_stats.count_flops`. Raises where :meth:`build` does."""
+        height, width, channels = task.input_shape
+        if task.kind == "keypoints" and height != width:
+            raise ValueError(f"keypoint regression needs square images, got {height}x{width}")
+        self.validate(genome)
+        counter = CostCounter()
+        x = _backbone_cost(counter, genome, Tensor(height, width, channels))
+        x = Tensor(1, 1, x.channels)  # global pooling
+        for units in genome.head.dense:
+            x = counter.dense(x, units)
+        counter.dense(x, task.outputs)  # keypoints_raw or predictions
+        return counter.total()
 
     def recipe(self, genome: CnnGenome) -> TrainingRecipe:
         """The genome's training settings."""
@@ -822,6 +846,55 @@ def _squeeze_excite(x: Any, activation: str, name: str) -> Any:
     s = layers.Activation(activation, name=f"{name}_reduce_act")(s)
     s = layers.Dense(channels, activation="sigmoid", name=f"{name}_expand")(s)
     return layers.Multiply(name=f"{name}_scale")([x, s])
+
+
+# --- cost: the decoder's layers on paper (see search_spaces/_cost.py) -------------------
+
+
+def _backbone_cost(counter: CostCounter, genome: CnnGenome, x: Tensor) -> Tensor:
+    """:func:`_apply_backbone`'s parameters and MACs added to ``counter``; its output."""
+    stem = genome.stem
+    x = counter.conv_bn(x, stem.width, stem.kernel, stem.stride)
+    if stem.pool:  # 3x3 max-pool, stride 2, "same" padding
+        x = Tensor(math.ceil(x.height / 2), math.ceil(x.width / 2), x.channels)
+    for stage in genome.stages:
+        for j in range(stage.depth):
+            x = _block_cost(counter, x, stage, stage.stride if j == 0 else 1)
+    return x
+
+
+def residual_block_cost(
+    counter: CostCounter, x: Tensor, width: int, kernel: int, stride: int
+) -> Tensor:
+    """:func:`residual_block`'s parameters and MACs added to ``counter``; its output."""
+    stage = Stage(block="basic", depth=1, width=width, kernel=kernel)
+    return _block_cost(counter, x, stage, stride)
+
+
+def _block_cost(counter: CostCounter, x: Tensor, stage: Stage, stride: int) -> Tensor:
+    """:func:`_block`'s parameters and MACs added to ``counter``; its output."""
+    if stage.block == "plain":
+        y = counter.conv_bn(x, stage.width, stage.kernel, stride)
+        return _squeeze_excite_cost(counter, y) if stage.se else y
+    out_channels = stage.out_channels
+    if stride != 1 or x.channels != out_channels:
+        counter.conv_bn(x, out_channels, 1, stride)  # projection shortcut
+    if stage.block == "basic":
+        y = counter.conv_bn(x, stage.width, stage.kernel, stride)
+        y = counter.conv_bn(y, stage.width, stage.kernel)
+    else:
+        y = counter.conv_bn(x, stage.width, 1, stride)
+        y = counter.conv_bn(y, stage.width, stage.kernel)
+        y = counter.conv_bn(y, out_channels, 1)
+    return _squeeze_excite_cost(counter, y) if stage.se else y
+
+
+def _squeeze_excite_cost(counter: CostCounter, x: Tensor) -> Tensor:
+    """:func:`_squeeze_excite`: two Dense layers on the pooled (1, 1, C) vector."""
+    squeezed = Tensor(1, 1, x.channels)
+    reduced = counter.dense(squeezed, max(SE_MIN_UNITS, x.channels // SE_RATIO))
+    counter.dense(reduced, x.channels)
+    return x
 
 
 SPACE = CnnSpace()

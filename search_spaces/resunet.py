@@ -62,7 +62,8 @@ Two ranges matter for every gene (as in the CNN space):
 The saved model uses one custom layer, :class:`SoftArgmax`, registered with Keras as
 ``"facenas>SoftArgmax"``: once this module is imported (before or after Keras), a model
 saved to ``.keras`` loads with plain ``keras.models.load_model``. Only the decoder
-(:meth:`ResUNetSpace.build`, :func:`soft_argmax`, :class:`SoftArgmax`) imports Keras.
+(:meth:`ResUNetSpace.build`, :func:`soft_argmax`, :class:`SoftArgmax`) imports Keras;
+:meth:`ResUNetSpace.cost` gives its exact parameter and FLOP counts from the genome alone.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.space import Decisions, RandomDecisions, TrainingRecipe, TrialDecisions
+from nas.space import Decisions, ModelCost, RandomDecisions, TrainingRecipe, TrialDecisions
 from search_spaces import cnn
+from search_spaces._cost import CostCounter, Tensor
 from search_spaces._genes import GenomeChecks, GenomeJson, dump, is_valid, other, pick, step
 from search_spaces.cnn import Training
 
@@ -668,10 +670,58 @@ class ResUNetSpace:
                 )
                 channels = level.width
 
-        heatmaps = layers.Conv2D(task.num_keypoints, 1, name="heatmaps")(x)
+        # the output layers compute in float32 whatever the global precision policy
+        heatmaps = layers.Conv2D(task.num_keypoints, 1, name="heatmaps", dtype="float32")(x)
         soft_argmax_layer = _soft_argmax_layer()
-        outputs = soft_argmax_layer(stride=heatmap_stride(genome), name="keypoints")(heatmaps)
+        outputs = soft_argmax_layer(
+            stride=heatmap_stride(genome), name="keypoints", dtype="float32"
+        )(heatmaps)
         return keras.Model(inputs, outputs, name="resunet")
+
+    def cost(self, genome: ResUNetGenome, task: Task) -> ModelCost:
+        """The parameters and FLOPs of ``build(genome, task)``, exactly, without building
+        it (no TensorFlow): ``model.count_params()`` and
+        :func:`nas.model_stats.count_flops`. Raises where :meth:`build` does."""
+        if task.kind != "keypoints":
+            raise ValueError("the resunet space builds keypoint models only")
+        self.validate(genome)
+        factor = downsampling(genome)
+        height, width, channels = task.input_shape
+        if height % factor or width % factor:
+            raise ValueError(
+                f"the input {height}x{width} is not divisible by {factor}: a ResUNet with "
+                f"{len(genome.encoder)} encoder levels needs sides that are multiples of "
+                f"2**{len(genome.encoder)}"
+            )
+        counter = CostCounter()
+        x = counter.conv_bn(Tensor(height, width, channels), genome.stem.width, genome.stem.kernel)
+        skips = []
+        for level in genome.encoder:
+            skips.append(x)
+            stride = 2
+            if level.downsampling == "maxpool":  # 2x2 max-pool, "valid" padding
+                x, stride = Tensor(x.height // 2, x.width // 2, x.channels), 1
+            for _ in range(level.blocks):
+                x = cnn.residual_block_cost(counter, x, level.width, level.kernel, stride)
+                stride = 1
+        for _ in range(genome.bottleneck.blocks):
+            x = cnn.residual_block_cost(counter, x, genome.bottleneck.width, DECODER_KERNEL, 1)
+        mirrored = range(len(genome.encoder), len(genome.encoder) - len(genome.decoder), -1)
+        for i, level in zip(mirrored, genome.decoder, strict=True):
+            if level.upsampling == "transpose":
+                x = counter.transpose_conv(x, level.width, 2, 2)
+            else:  # bilinear x2, then a 1x1 conv
+                x = counter.conv(Tensor(2 * x.height, 2 * x.width, x.channels), level.width, 1)
+            x = counter.batch_norm(x)
+            skip = skips[i - 1]
+            if level.join == "concat":
+                x = Tensor(x.height, x.width, x.channels + skip.channels)
+            elif skip.channels != level.width:
+                counter.conv_bn(skip, level.width, 1)
+            for _ in range(level.blocks):
+                x = cnn.residual_block_cost(counter, x, level.width, DECODER_KERNEL, 1)
+        counter.conv(x, task.num_keypoints, 1)  # the heatmaps (no BN)
+        return counter.total()
 
     def recipe(self, genome: ResUNetGenome) -> TrainingRecipe:
         """The genome's training settings."""
