@@ -15,7 +15,7 @@ import importlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Decisions",
+    "ModelCost",
     "RandomDecisions",
     "SearchSpace",
     "TrainingRecipe",
@@ -50,6 +51,17 @@ class TrainingRecipe:
     weight_decay: float
 
 
+class ModelCost(NamedTuple):
+    """What a decoded model costs, known from its genome alone (no TensorFlow).
+
+    ``params`` is the built model's ``count_params()`` and ``flops`` its
+    :func:`nas.model_stats.count_flops`, exactly.
+    """
+
+    params: int
+    flops: int
+
+
 @runtime_checkable
 class SearchSpace(Protocol):
     """What a search space provides. Every method is pure given its ``rng``.
@@ -62,6 +74,12 @@ class SearchSpace(Protocol):
     lets Optuna's samplers drive it (``strategy = "optuna-tpe"``): every decision of
     :meth:`sample` asked of an ``optuna.Trial`` by a fixed name. Writing ``sample`` once
     against :class:`Decisions` gives both (see ``search_spaces/cnn.py``).
+
+    A space may also provide ``cost(genome, task) -> ModelCost``: the parameters and
+    FLOPs of ``build(genome, task)``, exactly, computed without building it or importing
+    TensorFlow (raising what ``build`` would raise). The driver then knows those
+    objectives before training, and NSGA-II can pre-screen its offspring on them
+    (``[search] prescreen``).
     """
 
     name: str
