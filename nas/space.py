@@ -33,6 +33,7 @@ __all__ = [
     "SearchSpace",
     "TrainingRecipe",
     "TrialDecisions",
+    "WeightSource",
     "canonical_json",
     "genome_hash",
     "load_space",
@@ -62,6 +63,24 @@ class ModelCost(NamedTuple):
     flops: int
 
 
+@dataclass(frozen=True)
+class WeightSource:
+    """Where the layers of one part of a child's model find their counterparts in a parent's.
+
+    A child layer named ``child_prefix + rest`` corresponds to the parent's layer
+    ``parent_prefix + rest``; ``parent_prefix`` is None when the part is new to the child
+    (nothing in this parent corresponds to it). ``identical`` is True when the part's own
+    genes are equal in both genomes, so its layers are the same layers (their shapes may
+    still differ when a neighbouring part changed the channels coming in). The longest
+    ``child_prefix`` that starts a layer's name applies; a layer no prefix starts
+    corresponds to the parent's layer of the same name.
+    """
+
+    child_prefix: str
+    parent_prefix: str | None
+    identical: bool
+
+
 @runtime_checkable
 class SearchSpace(Protocol):
     """What a search space provides. Every method is pure given its ``rng``.
@@ -74,6 +93,13 @@ class SearchSpace(Protocol):
     lets Optuna's samplers drive it (``strategy = "optuna-tpe"``): every decision of
     :meth:`sample` asked of an ``optuna.Trial`` by a fixed name. Writing ``sample`` once
     against :class:`Decisions` gives both (see ``search_spaces/cnn.py``).
+
+    A space may also provide ``weight_sources(child, parent) -> tuple[WeightSource, ...]``
+    (pure, no TensorFlow), which says which layers of a parent's model correspond to each
+    part of a child's (see :class:`WeightSource`); weight inheritance
+    (:mod:`nas.inheritance`) then follows parts that moved (an inserted or removed stage)
+    and takes each part of a crossover child from the parent that gave it. Without it,
+    layers correspond by name.
 
     A space may also provide ``cost(genome, task) -> ModelCost``: the parameters and
     FLOPs of ``build(genome, task)``, exactly, computed without building it or importing

@@ -9,14 +9,17 @@
   :func:`dump`, the inverse;
 * grid moves that draw from an explicit :class:`numpy.random.Generator`: :func:`pick`,
   :func:`step`, :func:`other`;
-* number formatting and normalisation: :func:`short`, :func:`as_float`.
+* number formatting and normalisation: :func:`short`, :func:`as_float`;
+* :func:`align`: which item of a parent's list (of stages, levels) each item of a
+  child's list derives from, for weight inheritance.
 
 Nothing here imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import difflib
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar
 
@@ -28,6 +31,7 @@ __all__ = [
     "FieldKind",
     "GenomeChecks",
     "GenomeJson",
+    "align",
     "as_float",
     "dump",
     "is_valid",
@@ -237,3 +241,26 @@ def other(value: _T, choices: Sequence[_T], rng: np.random.Generator) -> _T:
     """One of ``choices`` other than ``value``, uniformly (``value`` if there is none)."""
     options = [c for c in choices if c != value]
     return pick(rng, options) if options else value
+
+
+def align(parent: Sequence[Hashable], child: Sequence[Hashable]) -> list[int | None]:
+    """For each item of ``child``, the index of the ``parent`` item it derives from, or None.
+
+    The two lists are aligned as a diff aligns lines (:class:`difflib.SequenceMatcher`):
+    equal runs correspond item by item, a replaced run corresponds position by position
+    (a mutated stage; the surplus of a longer run is new), an inserted item is new and a
+    deleted one has no counterpart. So after a stage is inserted or removed, the stages
+    behind it still find their own counterparts.
+
+    >>> align("ABC", "AXBC")
+    [0, None, 1, 2]
+    >>> align("ABC", "AYC")
+    [0, 1, 2]
+    """
+    matcher = difflib.SequenceMatcher(a=list(parent), b=list(child), autojunk=False)
+    sources: list[int | None] = [None] * len(child)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("equal", "replace"):
+            for k in range(min(i2 - i1, j2 - j1)):
+                sources[j1 + k] = i1 + k
+    return sources

@@ -54,11 +54,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.space import Decisions, ModelCost, RandomDecisions, TrainingRecipe, TrialDecisions
+from nas.space import (
+    Decisions,
+    ModelCost,
+    RandomDecisions,
+    TrainingRecipe,
+    TrialDecisions,
+    WeightSource,
+)
 from search_spaces._cost import CostCounter, Tensor
 from search_spaces._genes import (
     GenomeChecks,
     GenomeJson,
+    align,
     as_float,
     dump,
     is_valid,
@@ -627,6 +635,30 @@ class CnnSpace:
             if all(downsampling(c) <= cap for c in children):
                 break
         return children
+
+    def weight_sources(self, child: CnnGenome, parent: CnnGenome) -> tuple[WeightSource, ...]:
+        """Which of ``parent``'s layers correspond to each part of ``child``'s model (no
+        TensorFlow; see :class:`nas.space.WeightSource`).
+
+        Parts: the stem (``stem_``), each stage (``stage{i}_``, its blocks by position
+        within the stage) and each hidden Dense layer (``fc{i}``); stages and Dense layers
+        are aligned as a diff aligns lines (:func:`search_spaces._genes.align`), so a stage
+        inserted or removed by a mutation does not shift the ones behind it onto other
+        weights. The head's output layer (``predictions`` / ``keypoints_raw``) corresponds
+        by name. A part is ``identical`` when its genes are equal; the head's layers when
+        the whole head is.
+        """
+        head = child.head == parent.head
+        sources = [WeightSource("stem_", "stem_", child.stem == parent.stem)]
+        for i, j in enumerate(align(parent.stages, child.stages)):
+            same = j is not None and child.stages[i] == parent.stages[j]
+            sources.append(
+                WeightSource(f"stage{i + 1}_", None if j is None else f"stage{j + 1}_", same)
+            )
+        for i, j in enumerate(align(parent.head.dense, child.head.dense)):
+            sources.append(WeightSource(f"fc{i + 1}", None if j is None else f"fc{j + 1}", head))
+        sources += [WeightSource(name, name, head) for name in ("predictions", "keypoints_raw")]
+        return tuple(sources)
 
     # -- validation and JSON -------------------------------------------------------------
 

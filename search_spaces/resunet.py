@@ -77,10 +77,26 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.space import Decisions, ModelCost, RandomDecisions, TrainingRecipe, TrialDecisions
+from nas.space import (
+    Decisions,
+    ModelCost,
+    RandomDecisions,
+    TrainingRecipe,
+    TrialDecisions,
+    WeightSource,
+)
 from search_spaces import cnn
 from search_spaces._cost import CostCounter, Tensor
-from search_spaces._genes import GenomeChecks, GenomeJson, dump, is_valid, other, pick, step
+from search_spaces._genes import (
+    GenomeChecks,
+    GenomeJson,
+    align,
+    dump,
+    is_valid,
+    other,
+    pick,
+    step,
+)
 from search_spaces.cnn import Training
 
 if TYPE_CHECKING:
@@ -566,6 +582,46 @@ class ResUNetSpace:
                 b, kid_b, stem=stem_b, bottleneck=bott_b, activation=act_b, training=train_b
             ),
         )
+
+    def weight_sources(
+        self, child: ResUNetGenome, parent: ResUNetGenome
+    ) -> tuple[WeightSource, ...]:
+        """Which of ``parent``'s layers correspond to each part of ``child``'s model (no
+        TensorFlow; see :class:`nas.space.WeightSource`).
+
+        Parts: the stem (``stem_``), each level (``enc{i}_`` and its mirrored ``dec{i}_``),
+        the bottleneck (``bottleneck_``) and the heatmap conv (``heatmaps``). Levels are
+        aligned as encoder / decoder pairs, as a diff aligns lines
+        (:func:`search_spaces._genes.align`), so an inserted or removed level does not
+        shift the others onto other weights. A part is ``identical`` when its own genes are
+        equal (the net-wide activation is not compared: it has no weights).
+        """
+        mine, theirs = _pairs(child), _pairs(parent)
+        sources = [
+            WeightSource("stem_", "stem_", child.stem == parent.stem),
+            WeightSource("bottleneck_", "bottleneck_", child.bottleneck == parent.bottleneck),
+            WeightSource("heatmaps", "heatmaps", child.head == parent.head),
+        ]
+        for i, j in enumerate(align(theirs, mine)):
+            (encoder, decoder), level = mine[i], i + 1
+            source = None if j is None else j + 1
+            sources.append(
+                WeightSource(
+                    f"enc{level}_",
+                    None if source is None else f"enc{source}_",
+                    j is not None and encoder == theirs[j][0],
+                )
+            )
+            if decoder is not None:
+                known = j is not None and theirs[j][1] is not None
+                sources.append(
+                    WeightSource(
+                        f"dec{level}_",
+                        f"dec{source}_" if known else None,
+                        known and decoder == theirs[j][1],  # type: ignore[index]
+                    )
+                )
+        return tuple(sources)
 
     # -- validation and JSON -------------------------------------------------------------
 
