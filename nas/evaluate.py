@@ -24,7 +24,7 @@ from nas.model_stats import count_flops
 from nas.scoring import accuracy, keypoint_rmse, macro_f1
 from nas.space import TrainingRecipe, load_space
 from nas.task import Task
-from nas.trial import EvalData, EvalRequest, EvalResult
+from nas.trial import EvalData, EvalRequest, EvalResult, Inherited
 
 __all__ = [
     "configure_process",
@@ -110,11 +110,12 @@ def evaluate(request: EvalRequest, data: EvalData) -> EvalResult:
     start = time.perf_counter()
     common = {"genome_hash": request.genome_hash, "pid": os.getpid(), "host": socket.gethostname()}
     try:
-        metrics, weights, guard = _train_and_score(request, data)
+        metrics, weights, guard, inherited = _train_and_score(request, data)
         return EvalResult(
             **common,
             metrics=metrics,
             weights=weights,
+            inherited=inherited,
             stopped_early=guard.stopped_early,
             train_steps=guard.steps,
             images_seen=guard.images_seen,
@@ -144,7 +145,7 @@ def _peak_rss_mb() -> float:
 
 def _train_and_score(
     request: EvalRequest, data: EvalData
-) -> tuple[dict[str, float], bytes, _TrainingGuard]:
+) -> tuple[dict[str, float], bytes, _TrainingGuard, Inherited | None]:
     space = load_space(request.space)
     try:
         genome = space.from_json(request.genome)
@@ -175,6 +176,12 @@ def _train_and_score(
     flops = count_flops(model)
     if data.task.kind == "keypoints" and request.pretrained is None:
         init_keypoint_head(model, data.train_targets, data.task.input_shape[1])
+    inherited = None
+    if request.parents:  # weight inheritance: start from the parents' trained weights
+        from nas.inheritance import inherit_weights
+
+        report = inherit_weights(model, genome, request.parents, space=space, task=data.task)
+        inherited = report.summary()
 
     recipe = space.recipe(genome)
     model.compile(optimizer=make_optimizer(recipe), loss=task_loss(data.task))
@@ -209,7 +216,7 @@ def _train_and_score(
         "flops": float(flops),
         "latency_ms": _latency_ms(infer, data.validation_images[:1].astype(np.float32)),
     }
-    return metrics, _weights_bytes(model), guard
+    return metrics, _weights_bytes(model), guard, inherited
 
 
 def masked_keypoint_loss(scale: float):

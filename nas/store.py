@@ -125,6 +125,10 @@ class TrialRecord:
     images_seen: int = 0
     search_seconds: float = 0.0
     """The search's clock when the evaluation was recorded (over resumes)."""
+    inherited: dict[str, float] | None = None
+    """What the model inherited from its parents (:meth:`nas.trial.Inherited.to_json`:
+    layers copied ``whole``, ``partial`` or left ``fresh``, and the ``fraction`` of weight
+    values copied); None when it trained from scratch."""
 
 
 class RunStore:
@@ -243,6 +247,7 @@ class RunStore:
             "train_steps": result.train_steps,
             "images_seen": result.images_seen,
             "search_seconds": round(search_seconds, 3),
+            "inherited": None if result.inherited is None else result.inherited.to_json(),
         }
         state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
         params, distributions = None, None
@@ -304,6 +309,7 @@ def _record(number: int, trial: Any) -> TrialRecord:
         train_steps=attrs.get("train_steps", 0),
         images_seen=attrs.get("images_seen", 0),
         search_seconds=attrs.get("search_seconds", 0.0),
+        inherited=attrs.get("inherited"),
     )
 
 

@@ -12,7 +12,7 @@ from nas.config import Budget
 from nas.errors import FailureReason
 from nas.task import Task
 
-__all__ = ["EvalData", "EvalRequest", "EvalResult", "derive_seed"]
+__all__ = ["EvalData", "EvalRequest", "EvalResult", "Inherited", "ParentWeights", "derive_seed"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,9 +33,45 @@ class EvalData:
     flip_permutation: tuple[int, ...] | None = None
 
 
+@dataclass(frozen=True)
+class ParentWeights:
+    """A parent of the candidate, to inherit weights from: its genome JSON and its trained
+    weights, the bytes of a Keras ``.weights.h5`` file as ``model.save_weights`` writes it."""
+
+    genome: dict[str, Any]
+    weights: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """How much of a candidate's model started from its parents' weights
+    (:func:`nas.inheritance.inherit_weights`): layers with weights copied whole, copied in
+    part (the overlap of a widened or narrowed layer) and left fresh, and the share of all
+    the model's weight values that were copied."""
+
+    whole: int
+    partial: int
+    fresh: int
+    fraction: float
+
+    def to_json(self) -> dict[str, float]:
+        """Plain data for the trial's user attributes."""
+        return {
+            "whole": self.whole,
+            "partial": self.partial,
+            "fresh": self.fresh,
+            "fraction": round(self.fraction, 4),
+        }
+
+
 @dataclass(frozen=True, kw_only=True)
 class EvalRequest:
-    """One candidate to train and score."""
+    """One candidate to train and score.
+
+    ``parents`` (weight inheritance, ``[search] inherit_weights``): the genomes the
+    candidate was made from with their trained weights, in order of preference; the model
+    starts from them instead of from scratch.
+    """
 
     space: str
     genome: dict[str, Any]
@@ -44,6 +80,7 @@ class EvalRequest:
     budget: Budget
     threads: int = 1
     pretrained: tuple[str, str] | None = None  # (baseline name, local weights file)
+    parents: tuple[ParentWeights, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +99,7 @@ class EvalResult:
     images_seen: int = 0
     peak_rss_mb: float = 0.0  # the worker process's peak resident memory so far
     weights: bytes | None = field(default=None, repr=False)
+    inherited: Inherited | None = None  # None: trained from scratch (no parents given)
 
     @property
     def ok(self) -> bool:
