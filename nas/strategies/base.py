@@ -100,6 +100,13 @@ class Strategy(Protocol):
         """The trial parameters behind ``genome`` when the strategy proposed it as such."""
         ...
 
+    def lineage(self, genome: Any) -> tuple[Any, ...]:
+        """The parent genomes ``genome`` of the open batch was made from, in order of
+        preference for weight inheritance (``[search] inherit_weights``); empty for a
+        genome drawn without parents (and for every genome of a strategy without them).
+        Part of :meth:`state`, so a resumed search sends the same parents."""
+        ...
+
 
 def novel_genomes(
     space: SearchSpace,

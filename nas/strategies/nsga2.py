@@ -95,6 +95,7 @@ class Nsga2:
         self._population: list[_Individual] = []
         self._asked: list[Any] | None = None
         self._seen: set[str] = set()
+        self._lineage: dict[str, tuple[Any, ...]] = {}  # child hash -> parents, open batch
 
     @property
     def done(self) -> bool:
@@ -105,6 +106,12 @@ class Nsga2:
         """None: NSGA-II varies genomes, not trial parameters."""
         return None
 
+    def lineage(self, genome: Any) -> tuple[Any, ...]:
+        """The parents a child of the open batch was made from: both parents of a
+        crossover child (the one its first stages come from first), the one parent of a
+        mutated or copied one; empty in generation 0."""
+        return self._lineage.get(genome_hash(self.space, genome), ())
+
     @property
     def population(self) -> list[Member]:
         """The survivors after the last :meth:`tell`."""
@@ -113,7 +120,10 @@ class Nsga2:
     def ask(self) -> list[Any]:
         """The genomes of the current generation, to be evaluated and passed to :meth:`tell`."""
         if self._asked is None:
+            self._lineage = {}
             self._asked = self._initial_genomes() if self.generation == 0 else self._offspring()
+            asked = {genome_hash(self.space, g) for g in self._asked}
+            self._lineage = {k: v for k, v in self._lineage.items() if k in asked}
         return list(self._asked)
 
     def tell(self, values: Sequence[Sequence[float]]) -> None:
@@ -122,6 +132,7 @@ class Nsga2:
         children = [self._individual(g, v) for g, v in zip(self._asked, values, strict=True)]
         self._population = tools.selNSGA2(self._population + children, self.population_size)
         self._asked = None
+        self._lineage = {}
         self.generation += 1
 
     def state(self) -> dict[str, Any]:
@@ -144,6 +155,7 @@ class Nsga2:
             ],
             "asked": None if self._asked is None else [to_json(g) for g in self._asked],
             "seen": sorted(self._seen),
+            "lineage": {k: [to_json(p) for p in v] for k, v in sorted(self._lineage.items())},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -160,6 +172,8 @@ class Nsga2:
         asked = state["asked"]
         self._asked = None if asked is None else [from_json(g) for g in asked]
         self._seen = set(state["seen"])
+        lineage = state.get("lineage", {})  # absent from checkpoints written before it
+        self._lineage = {k: tuple(from_json(p) for p in v) for k, v in lineage.items()}
 
     def _individual(self, genome: Any, values: Sequence[float]) -> _Individual:
         fitness = self._fitness_class()
@@ -180,13 +194,24 @@ class Nsga2:
         children = []
         for first, second in zip(parents[::2], parents[1::2], strict=True):
             a, b = first.genome, second.genome
+            lineages: tuple[tuple[Any, ...], ...] = ((a,), (b,))
             if self.rng.random() < self.crossover_prob:
                 a, b = self.space.crossover(a, b, self.rng)
-            for child in (a, b):
+                lineages = ((first.genome, second.genome), (second.genome, first.genome))
+            for child, lineage in zip((a, b), lineages, strict=True):
                 if self.rng.random() < self.mutation_prob:
                     child = self.space.mutate(child, self.rng)
-                children.append(self._novel(child))
+                child = self._novel(child)
+                self._remember_lineage(child, lineage)
+                children.append(child)
         return children
+
+    def _remember_lineage(self, child: Any, parents: Sequence[Any]) -> None:
+        """Note the distinct ``parents`` of ``child``, in order, for :meth:`lineage`."""
+        unique: dict[str, Any] = {}
+        for parent in parents:
+            unique.setdefault(genome_hash(self.space, parent), parent)
+        self._lineage[genome_hash(self.space, child)] = tuple(unique.values())
 
     def _novel(self, genome: Any) -> Any:
         for _ in range(NOVELTY_TRIES):

@@ -106,6 +106,10 @@ class OptunaStrategy:
                 return TrialParameters(entry["params"], entry["distributions"])
         return None
 
+    def lineage(self, genome: Any) -> tuple[Any, ...]:
+        """Empty: Optuna's samplers propose parameters, not children of genomes."""
+        return ()
+
     def _ask_batch(self) -> list[dict[str, Any]]:
         import optuna
 

@@ -82,6 +82,10 @@ class RandomSearch:
         """None: random search draws genomes, not trial parameters."""
         return None
 
+    def lineage(self, genome: Any) -> tuple[Any, ...]:
+        """Empty: random search draws genomes without parents."""
+        return ()
+
 
 def from_settings(settings: StrategySettings) -> RandomSearch:
     """Random search built from the experiment's settings."""

@@ -97,6 +97,25 @@ def check_seeds_enter_the_first_batch_unchanged(name: str) -> None:
     assert seed_genome in strategy.ask()
 
 
+def check_lineage_is_parents_and_survives_restore(name: str) -> None:
+    """Every asked genome has a tuple of parent genomes (maybe empty), and a strategy
+    restored from the state after an ask names the same parents."""
+    strategy = make_strategy(name, settings(2))
+    space = VectorSpace(dims=4)
+    strategy.tell([zdt1(g) for g in strategy.ask()])
+    genomes = strategy.ask()
+    restored = make_strategy(name, settings(2))
+    restored.restore(json.loads(json.dumps(strategy.state())))
+    for genome in genomes:
+        parents = strategy.lineage(genome)
+        assert isinstance(parents, tuple)
+        for parent in parents:
+            space.validate(parent)
+        assert [genome_hash(space, p) for p in restored.lineage(genome)] == [
+            genome_hash(space, p) for p in parents
+        ]
+
+
 def check_asks_mostly_new_genomes(name: str) -> None:
     hashes = [key for batch in history(name, 1) for key in batch]
     assert len(set(hashes)) >= 0.9 * len(hashes)
@@ -122,4 +141,5 @@ CHECKS = [
     check_state_round_trip_continues_identically,
     check_seeds_enter_the_first_batch_unchanged,
     check_asks_mostly_new_genomes,
+    check_lineage_is_parents_and_survives_restore,
 ]
