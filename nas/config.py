@@ -147,6 +147,10 @@ class SearchConfig:
     whose worker process dies (killed, out of memory) is run again up to ``retries``
     times, then recorded as failed. Each worker process is replaced after
     ``recycle_after`` evaluations (0: never), which keeps memory flat over long runs.
+    ``inherit_weights`` (off by default) starts each child of NSGA-II from its parents'
+    trained weights (LEMONADE's Lamarckian inheritance, :mod:`nas.inheritance`) instead
+    of from scratch, then trains it with the same budget; strategies without parents
+    (random, Optuna's samplers) train every genome from scratch either way.
     """
 
     strategy: str = "nsga2"
@@ -161,6 +165,7 @@ class SearchConfig:
     seeds: tuple[str, ...] = ()
     retries: int = 1
     recycle_after: int = 10
+    inherit_weights: bool = False
 
     def __post_init__(self) -> None:
         from nas.strategies import STRATEGIES

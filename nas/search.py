@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ from nas.space import SearchSpace, genome_hash, load_space
 from nas.stopping import Progress, SearchClock, stop_rule
 from nas.store import RUN_FILE, RunInfo, RunStore, TrialRecord
 from nas.strategies import Strategy, StrategySettings, TrialParameters, make_strategy
-from nas.trial import EvalData, EvalRequest, EvalResult, derive_seed
+from nas.trial import EvalData, EvalRequest, EvalResult, ParentWeights, derive_seed
 
 __all__ = [
     "SearchListener",
@@ -159,7 +159,11 @@ class _Run:
     threads: int
 
     def request(
-        self, genome: Any, key: str, pretrained: tuple[str, str] | None = None
+        self,
+        genome: Any,
+        key: str,
+        pretrained: tuple[str, str] | None = None,
+        parents: tuple[ParentWeights, ...] = (),
     ) -> EvalRequest:
         return EvalRequest(
             space=self.experiment.space,
@@ -169,7 +173,25 @@ class _Run:
             budget=self.experiment.budget,
             threads=self.threads,
             pretrained=pretrained,
+            parents=parents,
         )
+
+    def parents(
+        self, lineage: Sequence[Any], records: dict[str, TrialRecord]
+    ) -> tuple[ParentWeights, ...]:
+        """The parents in ``lineage`` with their stored weights, for weight inheritance;
+        a parent without them (failed, or its file gone) contributes nothing."""
+        found = []
+        for genome in lineage:
+            record = records.get(genome_hash(self.space, genome))
+            if record is None or record.weights is None:
+                continue
+            try:
+                weights = (self.store.run_dir / record.weights).read_bytes()
+            except OSError:
+                continue
+            found.append(ParentWeights(record.genome, weights))
+        return tuple(found)
 
     def record(
         self,
@@ -565,7 +587,11 @@ def _evolve(
                 outcome.reused += 1
             else:
                 pending[key] = genome
-        requests = [run.request(genome, key) for key, genome in pending.items()]
+        records = {t.genome_hash: t for t in run.store.trials()} if search.inherit_weights else {}
+        requests = [
+            run.request(genome, key, parents=run.parents(strategy.lineage(genome), records))
+            for key, genome in pending.items()
+        ]
         left = rule.evaluations_left(progress())
         if left is not None:
             requests = requests[:left]
