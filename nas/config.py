@@ -52,6 +52,10 @@ PRECISIONS: tuple[str, ...] = ("float32", "bf16")
 """Training precisions: full float32, or mixed bfloat16 (Keras' ``mixed_bfloat16``)."""
 
 
+MAX_PRESCREEN = 64
+"""The most children ``[search] prescreen`` may generate per child trained."""
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -151,6 +155,10 @@ class SearchConfig:
     trained weights (LEMONADE's Lamarckian inheritance, :mod:`nas.inheritance`) instead
     of from scratch, then trains it with the same budget; strategies without parents
     (random, Optuna's samplers) train every genome from scratch either way.
+    ``prescreen`` K (1 = off) makes NSGA-II generate K x ``population`` children per
+    generation and train the ``population`` of them that best fill the gaps of the front
+    along the objectives known before training (``params``, ``flops``;
+    :mod:`nas.strategies.prescreen`).
     """
 
     strategy: str = "nsga2"
@@ -166,6 +174,7 @@ class SearchConfig:
     retries: int = 1
     recycle_after: int = 10
     inherit_weights: bool = False
+    prescreen: int = 1
 
     def __post_init__(self) -> None:
         from nas.strategies import STRATEGIES
@@ -213,6 +222,11 @@ class SearchConfig:
             len(self.seeds) <= self.population,
             f"{len(self.seeds)} seeds do not fit a population of {self.population}; "
             "list fewer seeds or raise population",
+        )
+        _require(
+            1 <= self.prescreen <= MAX_PRESCREEN,
+            f"prescreen must be in 1..{MAX_PRESCREEN} (children generated per child trained; "
+            f"1 = off), got {self.prescreen}",
         )
 
 
@@ -309,6 +323,7 @@ class Experiment:
             _require(math.isfinite(value), f"reference_point {name} must be finite, got {value}")
         _check_space(self.space, self.data.task)
         _check_strategy(self.search.strategy, self.space)
+        _check_prescreen(self.search, self.objectives, self.space)
 
     def hypervolume_reference(self) -> dict[str, float]:
         """The fixed hypervolume reference point: declared values, else the defaults.
@@ -407,6 +422,32 @@ def _check_strategy(name: str, space_name: str) -> None:
             f"strategy {name!r} needs the space to provide {missing[0]}(), which space "
             f"{space_name!r} does not; use strategy 'nsga2' or 'random'"
         )
+
+
+def _check_prescreen(search: SearchConfig, objectives: tuple[str, ...], space_name: str) -> None:
+    """Raise ``ValueError`` when ``[search] prescreen`` above 1 has nothing to screen on."""
+    if search.prescreen == 1:
+        return
+    from nas.objectives import FREE_METRICS
+    from nas.space import load_space
+
+    where = f"[search] prescreen = {search.prescreen}"
+    _require(
+        search.strategy == "nsga2",
+        f"{where} screens NSGA-II's children, and strategy {search.strategy!r} makes none; "
+        "set strategy = 'nsga2' or prescreen = 1",
+    )
+    _require(
+        any(name in FREE_METRICS for name in objectives),
+        f"{where} screens children on the objectives known before training "
+        f"({' and '.join(FREE_METRICS)}), and objectives {list(objectives)} has neither; "
+        "add 'params' or 'flops' to objectives, or set prescreen = 1",
+    )
+    _require(
+        callable(getattr(load_space(space_name), "cost", None)),
+        f"{where} needs the space to count a genome's cost before training (cost()), "
+        f"which space {space_name!r} does not; set prescreen = 1",
+    )
 
 
 def load_experiment(path: str | Path) -> Experiment:

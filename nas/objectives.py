@@ -4,15 +4,30 @@ Directions belong to the metric, not to the experiment: nobody maximises paramet
 An experiment names the metrics to trade off, e.g. ``objectives = ["accuracy", "params"]``.
 A failed candidate gets the worst value of every objective (never NaN, which would
 break dominance), so it can only survive selection behind every working one.
+
+``params`` and ``flops`` are *free*: a space with a ``cost`` method knows them from the
+genome alone, before any training (:func:`free_objectives`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["METRICS", "TASK_METRICS", "Metric", "objective_values", "worst_values"]
+if TYPE_CHECKING:
+    from nas.space import SearchSpace
+    from nas.task import Task
+
+__all__ = [
+    "FREE_METRICS",
+    "METRICS",
+    "TASK_METRICS",
+    "Metric",
+    "free_objectives",
+    "objective_values",
+    "worst_values",
+]
 
 
 @dataclass(frozen=True)
@@ -84,3 +99,42 @@ def objective_values(
 def worst_values(objectives: Sequence[str]) -> tuple[float, ...]:
     """The tuple given to a failed candidate."""
     return tuple(METRICS[name].worst for name in objectives)
+
+
+FREE_METRICS: tuple[str, ...] = ("params", "flops")
+"""The metrics a space's ``cost(genome, task)`` gives before training (``ModelCost`` fields)."""
+
+
+def free_objectives(
+    space: SearchSpace,
+    objectives: Sequence[str],
+    task: Task,
+    reference: Mapping[str, float],
+) -> Callable[[Any], tuple[float | None, ...]] | None:
+    """The objectives of a genome known before training, as strategies take them.
+
+    The function returned maps a genome to one entry per objective: None for those that
+    need training, and for the free ones (:data:`FREE_METRICS`, from ``space.cost``) the
+    value on the hypervolume's scale (:func:`nas.pareto.normalise` with ``reference``: 1
+    at the ideal, 0 at the reference, below 0 past it). A genome that would not build
+    gets the worst values, as its evaluation would. None when no objective is free or the
+    space has no ``cost``. No TensorFlow.
+    """
+    from nas.errors import GenomeError
+    from nas.pareto import normalise
+
+    cost = getattr(space, "cost", None)
+    free = [name for name in objectives if name in FREE_METRICS]
+    if not free or not callable(cost):
+        return None
+
+    def values(genome: Any) -> tuple[float | None, ...]:
+        try:
+            counted = cost(genome, task)._asdict()
+            raw = [float(counted[name]) for name in free]
+        except (ValueError, GenomeError):
+            raw = list(worst_values(free))
+        scaled = dict(zip(free, normalise([raw], free, reference)[0].tolist(), strict=True))
+        return tuple(scaled.get(name) for name in objectives)
+
+    return values

@@ -32,7 +32,7 @@ from nas.config import Experiment, experiment_from_dict
 from nas.datasets import FLIP_PAIRS, load_emotions, load_keypoints
 from nas.errors import ConfigError, StorageError
 from nas.faults import failpoint
-from nas.objectives import METRICS, objective_values
+from nas.objectives import METRICS, free_objectives, objective_values
 from nas.parallel import Evaluator, RayEvaluator, check_address, default_threads
 from nas.pareto import Front, compute_front
 from nas.space import SearchSpace, genome_hash, load_space
@@ -395,18 +395,16 @@ def _search(
     space = load_space(experiment.space)
     seeds = [load_seed(spec, space) for spec in experiment.search.seeds]
     search = experiment.search
-    strategy = make_strategy(
-        search.strategy,
-        StrategySettings(
-            space=space,
-            weights=tuple(METRICS[name].weight for name in experiment.objectives),
-            population=search.population,
-            generations=search.generations,
-            seed=experiment.seed,
-            crossover_prob=search.crossover_prob,
-            mutation_prob=search.mutation_prob,
-            initial=tuple(seed.genome for seed in seeds),
-        ),
+    settings = StrategySettings(
+        space=space,
+        weights=tuple(METRICS[name].weight for name in experiment.objectives),
+        population=search.population,
+        generations=search.generations,
+        seed=experiment.seed,
+        crossover_prob=search.crossover_prob,
+        mutation_prob=search.mutation_prob,
+        initial=tuple(seed.genome for seed in seeds),
+        prescreen=search.prescreen,
     )
     labels = {genome_hash(space, seed.genome): seed.label for seed in seeds}
     options = {
@@ -417,6 +415,12 @@ def _search(
         "resume": resume,
     }
     with _open_run(experiment, out_dir=out_dir, **options) as run:
+        # the free objectives (parameters, FLOPs) need the task, known once the data is
+        info = run.store.info
+        free = free_objectives(space, experiment.objectives, info.task, info.reference)
+        strategy = make_strategy(
+            search.strategy, dataclasses.replace(settings, free_objectives=free)
+        )
         outcome = _evolve(run, strategy, listener, labels)
     front = compute_front(run.store.trials(), experiment.objectives, run.store.info.reference)
     return SearchSummary(

@@ -9,7 +9,7 @@ Optuna's ask/tell interface and pymoo's ``Algorithm``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,6 +18,7 @@ import numpy as np
 from nas.space import SearchSpace, genome_hash
 
 __all__ = [
+    "FreeObjectives",
     "Strategy",
     "StrategySettings",
     "TrialParameters",
@@ -29,6 +30,12 @@ NOVELTY_TRIES = 25
 """Draws per genome before a batch accepts a genome already seen in the run."""
 
 
+FreeObjectives = Callable[[Any], tuple[float | None, ...]]
+"""A genome's objectives known before training, one entry per objective: None for those
+that need training, the others on the hypervolume's scale (:func:`nas.pareto.normalise`:
+1 at the metric's ideal, 0 at the reference point, below 0 past it)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class StrategySettings:
     """What every strategy is built from: the space, the objectives' directions, the batch.
@@ -37,6 +44,11 @@ class StrategySettings:
     A batch (a "generation") holds ``population`` genomes; a strategy is done after
     ``generations + 1`` batches. ``initial`` genomes (baselines) enter the first batch
     unchanged. ``seed`` makes every random choice of the strategy.
+
+    ``prescreen`` (``[search] prescreen``, 1 = off) makes NSGA-II generate ``prescreen x
+    population`` children per generation and keep ``population`` of them, chosen on
+    ``free_objectives`` (:mod:`nas.strategies.prescreen`); the driver builds that from the
+    space's ``cost`` and the task. Other strategies ignore both.
     """
 
     space: SearchSpace
@@ -47,6 +59,8 @@ class StrategySettings:
     crossover_prob: float = 0.5
     mutation_prob: float = 0.8
     initial: tuple[Any, ...] = field(default=())
+    prescreen: int = 1
+    free_objectives: FreeObjectives | None = None
 
 
 @dataclass(frozen=True)

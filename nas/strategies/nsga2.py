@@ -10,6 +10,9 @@ written here because DEAP's ``selTournamentDCD`` draws from Python's global ``ra
 ours draws from the experiment's :class:`numpy.random.Generator`, so a seed fixes the run.
 DEAP's ``creator`` is not used: individuals never leave the driver process, and workers
 only ever see genome JSON.
+
+With ``prescreen`` above 1, each generation's children are pre-screened on the objectives
+known before training (parameters, FLOPs): see :mod:`nas.strategies.prescreen`.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import numpy as np
 from deap import base, tools
 
 from nas.space import SearchSpace, genome_hash
+from nas.strategies import prescreen as screening
 from nas.strategies.base import (
     NOVELTY_TRIES,
+    FreeObjectives,
     StrategySettings,
     TrialParameters,
     check_told,
@@ -59,6 +64,11 @@ class Nsga2:
     rest. Children are kept novel: a child already seen in this run is mutated again, up
     to a few times, so the front is not crowded by copies.
 
+    With ``prescreen`` K above 1, each generation makes K x ``population_size`` children
+    the same way and keeps the ``population_size`` that best fill the gaps of the front
+    along ``free_objectives`` (see :mod:`nas.strategies.prescreen`); the others are
+    forgotten (they may come up again later).
+
     >>> strategy = Nsga2(space, weights=(1.0, -1.0), population_size=8, rng=rng)  # doctest: +SKIP
     >>> while strategy.generation <= 3:  # doctest: +SKIP
     ...     genomes = strategy.ask()
@@ -76,6 +86,8 @@ class Nsga2:
         mutation_prob: float = 0.8,
         initial: Sequence[Any] = (),
         generations: int = 10_000,
+        prescreen: int = 1,
+        free_objectives: FreeObjectives | None = None,
     ) -> None:
         if population_size < 4 or population_size % 4:
             raise ValueError(f"population_size must be a multiple of 4, got {population_size}")
@@ -83,6 +95,10 @@ class Nsga2:
             raise ValueError(
                 f"{len(initial)} seed genomes do not fit a population of {population_size}"
             )
+        if prescreen < 1:
+            raise ValueError(f"prescreen must be >= 1 (1 = off), got {prescreen}")
+        if prescreen > 1 and free_objectives is None:
+            raise ValueError("prescreen > 1 needs free_objectives to screen the children on")
         self.space = space
         self.population_size = population_size
         self.crossover_prob = crossover_prob
@@ -90,6 +106,8 @@ class Nsga2:
         self.rng = rng
         self.generation = 0
         self.generations = generations
+        self.prescreen = prescreen
+        self.free_objectives = free_objectives
         self._fitness_class = type("Fitness", (base.Fitness,), {"weights": tuple(weights)})
         self._initial = list(initial)
         self._population: list[_Individual] = []
@@ -190,6 +208,35 @@ class Nsga2:
         return novel_genomes(self.space, self.rng, self._seen, self.population_size, self._initial)
 
     def _offspring(self) -> list[Any]:
+        if self.prescreen == 1:
+            return self._variation()
+        seen = set(self._seen)
+        candidates = [child for _ in range(self.prescreen) for child in self._variation()]
+        front = tools.sortNondominated(
+            self._population, len(self._population), first_front_only=True
+        )[0]
+        chosen = screening.select(
+            self._free_values(candidates),
+            self._free_values([member.genome for member in front]),
+            self.population_size,
+            self.rng,
+        )
+        children = [candidates[i] for i in chosen]
+        # only the children kept count as seen: the others were never proposed
+        self._seen = seen | {genome_hash(self.space, child) for child in children}
+        return children
+
+    def _free_values(self, genomes: Sequence[Any]) -> np.ndarray:
+        """The free objectives of ``genomes``, one row each (NaN where unknown)."""
+        assert self.free_objectives is not None
+        rows = [self.free_objectives(genome) for genome in genomes]
+        axes = [j for j, value in enumerate(rows[0]) if value is not None] if rows else []
+        return np.array(
+            [[np.nan if row[j] is None else row[j] for j in axes] for row in rows], dtype=float
+        ).reshape(len(rows), len(axes))
+
+    def _variation(self) -> list[Any]:
+        """``population_size`` children by tournament, crossover and mutation, each novel."""
         parents = self._tournament(self._population)
         children = []
         for first, second in zip(parents[::2], parents[1::2], strict=True):
@@ -250,4 +297,6 @@ def from_settings(settings: StrategySettings) -> Nsga2:
         mutation_prob=settings.mutation_prob,
         initial=settings.initial,
         generations=settings.generations,
+        prescreen=settings.prescreen,
+        free_objectives=settings.free_objectives,
     )

@@ -698,6 +698,21 @@ CASES: list[Case] = [
         "experiment-workers-0", search("[search]\nworkers = 0\n"), ("exp.toml: [search]", "workers")
     ),
     Case(
+        "experiment-prescreen-0",
+        search("[search]\nprescreen = 0\n"),
+        ("exp.toml: [search]", "prescreen must be in 1..64", "1 = off"),
+    ),
+    Case(
+        "experiment-prescreen-with-random-search",
+        search("[search]\nstrategy = 'random'\nprescreen = 4\n"),
+        ("exp.toml: [search] prescreen = 4", "strategy 'random'", "set strategy = 'nsga2'"),
+    ),
+    Case(
+        "experiment-prescreen-without-a-free-objective",
+        search("objectives = ['accuracy', 'macro_f1']\n[search]\nprescreen = 4\n"),
+        ("exp.toml: [search] prescreen = 4", "add 'params' or 'flops' to objectives"),
+    ),
+    Case(
         "experiment-max-params-10",
         search("[budget]\nmax_params = 10\n"),
         ("exp.toml: [budget]", "max_params"),

@@ -55,6 +55,20 @@ def test_defaults_and_name_from_file(tmp_path: Path):
             "space = 'tests.nas.toy_space_without_suggest'\n[search]\nstrategy = 'optuna-tpe'\n",
             "strategy 'optuna-tpe' needs the space to provide suggest()",
         ),
+        ("[search]\nprescreen = 0\n", "[search]: prescreen must be in 1..64"),
+        ("[search]\nprescreen = 1.5\n", "[search]: prescreen must be int, got float 1.5"),
+        (
+            "[search]\nstrategy = 'random'\nprescreen = 4\n",
+            "[search] prescreen = 4 screens NSGA-II's children, and strategy 'random' makes none",
+        ),
+        (
+            "objectives = ['accuracy', 'latency_ms']\n[search]\nprescreen = 4\n",
+            "has neither; add 'params' or 'flops' to objectives, or set prescreen = 1",
+        ),
+        (
+            "space = 'tests.nas.toy_space'\n[search]\nprescreen = 4\n",
+            "needs the space to count a genome's cost before training (cost())",
+        ),
     ],
 )
 def test_bad_experiment_files_name_the_place(tmp_path: Path, text: str, message: str):
@@ -86,3 +100,12 @@ def test_the_hypervolume_reference_point_is_declared_or_derived():
         "params": 300_000.0,
         "flops": 1e10,
     }
+
+
+def test_prescreen_defaults_to_off_and_takes_a_factor(tmp_path: Path):
+    assert Experiment(name="x").search.prescreen == 1
+    path = tmp_path / "screened.toml"
+    path.write_text('objectives = ["accuracy", "flops"]\n[search]\nprescreen = 4\n')
+    experiment = load_experiment(path)
+    assert experiment.search.prescreen == 4
+    assert experiment_from_dict(experiment.to_dict()) == experiment
