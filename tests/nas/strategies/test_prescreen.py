@@ -200,3 +200,12 @@ def test_settings_carry_prescreen_to_nsga2():
     # the others ignore it
     for name in ("random", "optuna-tpe"):
         assert len(make_strategy(name, settings).ask()) == 8
+
+
+def test_the_lineage_is_kept_for_the_children_kept_only():
+    strategy = _strategy(6)
+    _history(strategy, 1)
+    children = strategy.ask()
+    assert all(strategy.lineage(child) for child in children)
+    kept = {genome_hash(strategy.space, child) for child in children}
+    assert set(strategy.state()["lineage"]) == kept
