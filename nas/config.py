@@ -158,7 +158,7 @@ class SearchConfig:
     ``prescreen`` K (1 = off) makes NSGA-II generate K x ``population`` children per
     generation and train the ``population`` of them that best fill the gaps of the front
     along the objectives known before training (``params``, ``flops``;
-    :mod:`nas.strategies.prescreen`).
+    :mod:`nas.strategies.prescreen`); other strategies ignore it.
     """
 
     strategy: str = "nsga2"
@@ -425,18 +425,16 @@ def _check_strategy(name: str, space_name: str) -> None:
 
 
 def _check_prescreen(search: SearchConfig, objectives: tuple[str, ...], space_name: str) -> None:
-    """Raise ``ValueError`` when ``[search] prescreen`` above 1 has nothing to screen on."""
+    """Raise ``ValueError`` when ``[search] prescreen`` above 1 has nothing to screen on.
+
+    Strategies other than NSGA-II ignore it, as they ignore ``crossover_prob``, so one
+    experiment can be compared across strategies (``nas compare``)."""
     if search.prescreen == 1:
         return
     from nas.objectives import FREE_METRICS
     from nas.space import load_space
 
     where = f"[search] prescreen = {search.prescreen}"
-    _require(
-        search.strategy == "nsga2",
-        f"{where} screens NSGA-II's children, and strategy {search.strategy!r} makes none; "
-        "set strategy = 'nsga2' or prescreen = 1",
-    )
     _require(
         any(name in FREE_METRICS for name in objectives),
         f"{where} screens children on the objectives known before training "

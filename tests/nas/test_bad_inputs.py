@@ -703,11 +703,6 @@ CASES: list[Case] = [
         ("exp.toml: [search]", "prescreen must be in 1..64", "1 = off"),
     ),
     Case(
-        "experiment-prescreen-with-random-search",
-        search("[search]\nstrategy = 'random'\nprescreen = 4\n"),
-        ("exp.toml: [search] prescreen = 4", "strategy 'random'", "set strategy = 'nsga2'"),
-    ),
-    Case(
         "experiment-prescreen-without-a-free-objective",
         search("objectives = ['accuracy', 'macro_f1']\n[search]\nprescreen = 4\n"),
         ("exp.toml: [search] prescreen = 4", "add 'params' or 'flops' to objectives"),
