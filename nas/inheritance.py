@@ -7,6 +7,12 @@ trained weights, then the child trains with the normal budget. Runs inside a wor
 (imports Keras); :mod:`nas.search` sends the parents' genomes and weights with the
 request when ``[search] inherit_weights`` is on.
 
+Inheritance is Lamarckian: a child that differs from its parent only in training genes
+(or in a layer without weights) inherits every weight, so its score includes its
+ancestors' training, and the same genome trained from scratch (``nas baseline``, a final
+training) does not reproduce it. Trials record how much they inherited
+(:class:`nas.trial.Inherited`) so the two can be told apart.
+
 How a child layer finds its weights:
 
 * **Correspondence.** Layers are named by position in the decoders (``stem_conv``,
@@ -24,7 +30,7 @@ How a child layer finds its weights:
   slice; the rest keeps its fresh initialisation, so a widened layer keeps the old
   filters. Anything else (another kernel size, another layer type) is left fresh.
 * **Which parent.** Parents come in order of preference (for a crossover child: the one
-  it was mostly made from first). For each child layer the candidates rank by: the part
+  whose first stages it has, first). For each child layer the candidates rank by: the part
   is identical in that parent (a crossover child takes each stage, the stem and the head
   from the parent that gave it), then a whole copy before a partial one, then the
   preference order. The genome part is the right unit, not the layer: two parents may
