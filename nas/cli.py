@@ -130,6 +130,55 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(command=_cmd_export)
 
+    train = commands.add_parser(
+        "train",
+        help="train a run's chosen architecture further and export it",
+        description="Continue training one trial of a run (from the weights the search gave "
+        "it, or from scratch) on the whole training split, with flips, shifts and zooms and a "
+        "cosine learning rate; keep the epoch best on the validation split and write the same "
+        "export as 'nas export'. Checkpoints every epoch: started again with the same --out, it "
+        "continues; a crashed training process is restarted from its last epoch. Settings left "
+        "out come from the run's [final] section (else 20 epochs).",
+    )
+    train.add_argument("run", type=Path, help="run directory")
+    choice = train.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--rank",
+        type=_positive_int,
+        metavar="K",
+        help="K-th member of the front, best first objective first (default: [final] rank, 1)",
+    )
+    choice.add_argument(
+        "--trial", type=int, metavar="N", help="trial number, as printed by 'nas pareto'"
+    )
+    train.add_argument(
+        "--epochs", type=_positive_int, metavar="E", help="epochs over the whole training split"
+    )
+    train.add_argument(
+        "--minutes",
+        type=_positive_float,
+        metavar="M",
+        help="stop at M minutes (alone: as many epochs as fit, from the first epoch's speed)",
+    )
+    train.add_argument(
+        "--patience", type=int, metavar="P", help="stop after P epochs without improvement"
+    )
+    train.add_argument(
+        "--scratch", action="store_true", help="start from fresh weights, not the search's"
+    )
+    train.add_argument("--no-augment", action="store_true", help="no flips, shifts or zooms")
+    train.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for the checkpoints and export",
+    )
+    train.add_argument(
+        "--name", metavar="NAME", help="served model name (default: the experiment's name)"
+    )
+    train.set_defaults(command=_cmd_train)
+
     baseline = commands.add_parser(
         "baseline",
         help="train a hand-designed baseline alone, with the same budget as a search",
@@ -312,7 +361,26 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"Trials: optuna-dashboard {store.info.storage}\n"
         f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
     )
+    if experiment.final.enabled:
+        _final_of_search(store, experiment)
     return 0
+
+
+def _final_of_search(store: RunStore, experiment) -> None:
+    """The ``[final]`` section: train the chosen trial further into ``RUN/final``."""
+    from nas.final import FINAL_DIR, plan_final
+    from nas.selection import select_trial
+
+    record = select_trial(store, rank=experiment.final.rank)
+    plan = plan_final(store, record)
+    _train_and_report(
+        store,
+        record,
+        plan,
+        store.run_dir / FINAL_DIR,
+        experiment.final.restarts,
+        resume_hint=f"nas search --resume {store.run_dir}",
+    )
 
 
 _STOP_REASONS = {
@@ -397,6 +465,68 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"  model card:  {result.model_card}"
     )
     return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from nas.config import experiment_from_dict
+    from nas.final import plan_final
+    from nas.selection import select_trial
+    from nas.store import RunStore
+
+    store = RunStore.open(args.run)
+    experiment = experiment_from_dict(store.info.experiment, source=str(args.run / "run.json"))
+    rank = args.rank if args.trial is not None or args.rank else experiment.final.rank
+    record = select_trial(store, rank=rank if args.trial is None else None, trial=args.trial)
+    if args.patience is not None and args.patience < 0:
+        from nas.errors import ConfigError
+
+        raise ConfigError("--patience must be >= 0 (0 = never stop early)")
+    plan = plan_final(
+        store,
+        record,
+        epochs=args.epochs,
+        minutes=args.minutes,
+        patience=args.patience,
+        augment=False if args.no_augment else None,
+        start="scratch" if args.scratch else None,
+        name=args.name,
+    )
+    _train_and_report(store, record, plan, args.out, experiment.final.restarts)
+    return 0
+
+
+def _train_and_report(
+    store: RunStore, record: TrialRecord, plan, out: Path, restarts: int, resume_hint: str = ""
+) -> None:
+    """Run the final training ``plan`` into ``out`` and print where its export is."""
+    from nas.final import train_final
+
+    console = _console()
+    length = f"{plan.epochs} epochs" if plan.epochs else "as many epochs as fit"
+    limit = f", at most {plan.minutes:g} minutes" if plan.minutes else ""
+    console.print(
+        f"Final training of trial {record.number} ({record.description}): {length}{limit}, "
+        f"from {'the search weights' if plan.start == 'search' else 'scratch'} -> {out}"
+    )
+    try:
+        outcome = train_final(plan, out, restarts=restarts)
+    except KeyboardInterrupt:
+        print(
+            f"nas: interrupted; continue with {resume_hint or 'the same command'} "
+            f"(it resumes from {out})",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    state = outcome.state
+    metric = store.info.objectives[0]
+    console.print(
+        f"Best {metric} {state.best.get(metric, float('nan')):.4f} at epoch {state.best_epoch} "
+        f"of {state.epochs_done} (search: {record.metrics.get(metric, float('nan')):.4f}); "
+        f"{state.seconds / 60:.1f} minutes, stopped by {state.stopped}"
+        + (f", {len(state.crashes)} crash(es) survived" if state.crashes else "")
+        + f".\n  Keras: {out / 'model.keras'}\n  SavedModel: {out / plan.name / '1'}\n"
+        f"  genome: {out / 'genome.json'}\n  model card: {out / 'MODEL_CARD.md'}"
+    )
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:

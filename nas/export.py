@@ -26,11 +26,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
 from nas.errors import ConfigError, GenomeError
-from nas.pareto import compute_front
+from nas.selection import select_trial
 from nas.space import load_space
 from nas.store import RunInfo, RunStore, TrialRecord
 
-__all__ = ["ExportResult", "export_trial", "load_trained_model", "select_trial"]
+__all__ = [
+    "ExportResult",
+    "export_trial",
+    "load_trained_model",
+    "select_trial",
+    "serving_lines",
+    "write_export_files",
+]
 
 
 @dataclass(frozen=True)
@@ -42,40 +49,6 @@ class ExportResult:
     saved_model: Path
     genome_file: Path
     model_card: Path
-
-
-def select_trial(
-    store: RunStore, *, rank: int | None = None, trial: int | None = None
-) -> TrialRecord:
-    """The trial to export: ``rank`` K of the front (1 = best first objective) or trial ``trial``."""
-    records = store.trials()
-    if trial is not None:
-        matches = [r for r in records if r.number == trial]
-        if not matches:
-            held = f"trials 0..{len(records) - 1}" if records else "no trials"
-            raise ConfigError(
-                f"--trial {trial}: no such trial in {store.run_dir} (it holds {held}); "
-                f"nas pareto {store.run_dir} lists them"
-            )
-        record = matches[0]
-        if not record.ok:
-            raise ConfigError(
-                f"--trial {trial} failed ({record.failure}: {record.detail}); pick a completed trial"
-            )
-        return record
-    front = compute_front(records, store.info.objectives)
-    rank = rank or 1
-    if not front.members:
-        raise ConfigError(
-            f"{store.run_dir}: no trial completed, so there is nothing to export; run the "
-            "search again (failed trials hold their reason, see nas pareto)"
-        )
-    if not 1 <= rank <= len(front.members):
-        raise ConfigError(
-            f"--rank {rank}: the front of {store.run_dir} has {len(front.members)} members; "
-            f"pick --rank 1..{len(front.members)}"
-        )
-    return front.members[rank - 1]
 
 
 def load_trained_model(store: RunStore, record: TrialRecord) -> keras.Model:
@@ -129,12 +102,14 @@ def export_trial(
             f"--to {to}: cannot create it ({exc.strerror or exc}); choose a writable folder"
         ) from None
     try:
-        model.save(staging / "model.keras")
-        model.export(str(staging / name / "1"), format="tf_saved_model", verbose=False)
-        (staging / "genome.json").write_text(
-            json.dumps({"space": store.info.space, "genome": record.genome}, indent=2) + "\n"
+        genome_doc = {"space": store.info.space, "genome": record.genome}
+        write_export_files(
+            model,
+            staging,
+            name=name,
+            genome_doc=genome_doc,
+            card=_model_card(store, record, name, model),
         )
-        (staging / "MODEL_CARD.md").write_text(_model_card(store, record, name, model))
         if to.exists():
             to.rmdir()
         os.replace(staging, to)
@@ -150,11 +125,47 @@ def export_trial(
     )
 
 
+def write_export_files(
+    model: keras.Model, folder: Path, *, name: str, genome_doc: dict, card: str
+) -> ExportResult:
+    """Write ``model.keras``, the SavedModel ``NAME/1/``, ``genome.json`` and ``MODEL_CARD.md``
+    into ``folder`` (which exists); the card last."""
+    model.save(folder / "model.keras")
+    model.export(str(folder / name / "1"), format="tf_saved_model", verbose=False)
+    (folder / "genome.json").write_text(json.dumps(genome_doc, indent=2) + "\n")
+    (folder / "MODEL_CARD.md").write_text(card)
+    return ExportResult(
+        folder=folder,
+        keras_file=folder / "model.keras",
+        saved_model=folder / name / "1",
+        genome_file=folder / "genome.json",
+        model_card=folder / "MODEL_CARD.md",
+    )
+
+
+def serving_lines(info: RunInfo, name: str) -> list[str]:
+    """The model card's "Serving" section: input, output and a TF Serving example."""
+    height, width, channels = info.task.input_shape
+    return [
+        "## Serving",
+        "",
+        f"Input: float32 grey pixels in 0..255, shape (batch, {height}, {width}, {channels}); the model "
+        "scales them itself.",
+        _output_line(info),
+        "",
+        "```",
+        f"docker run -p 8501:8501 -v $PWD/{name}:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
+        f"curl -d '{{\"instances\": [<{height}x{width}x{channels} nested list>]}}' "
+        f"localhost:8501/v1/models/{name}:predict",
+        "```",
+        "",
+    ]
+
+
 def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Model) -> str:
     info = store.info
     experiment = info.experiment
     metrics = record.metrics
-    height, width, channels = info.task.input_shape
     budget = experiment["budget"]
     lines = [
         f"# {name}",
@@ -187,18 +198,7 @@ def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Mo
         ),
         f"Data: `{experiment['data']['path']}`, {info.task.num_classes} classes, seed {experiment['seed']}.",
         "",
-        "## Serving",
-        "",
-        f"Input: float32 grey pixels in 0..255, shape (batch, {height}, {width}, {channels}); the model "
-        "scales them itself.",
-        _output_line(info),
-        "",
-        "```",
-        f"docker run -p 8501:8501 -v $PWD/{name}:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
-        f"curl -d '{{\"instances\": [<{height}x{width}x{channels} nested list>]}}' "
-        f"localhost:8501/v1/models/{name}:predict",
-        "```",
-        "",
+        *serving_lines(info, name),
     ]
     return "\n".join(lines)
 

@@ -87,11 +87,12 @@ class TaskData:
     """What a useless model scores on the validation subset (majority class)."""
 
 
-def load_task_data(experiment: Experiment) -> TaskData:
+def load_task_data(experiment: Experiment, *, full: bool = False) -> TaskData:
     """Load the experiment's dataset and take the fixed subsets every candidate sees.
 
     The caps of the budget take a seeded random subset, the same for every candidate,
-    so candidates are compared on equal data.
+    so candidates are compared on equal data. ``full`` ignores the caps (the final
+    training uses every training and validation image).
     """
     config = experiment.data
     if config.task == "keypoints":
@@ -119,7 +120,7 @@ def load_task_data(experiment: Experiment) -> TaskData:
     rng = np.random.default_rng([experiment.seed, 1])
 
     def cap(images: np.ndarray, targets: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        if limit and limit < len(targets):
+        if limit and limit < len(targets) and not full:
             keep = np.sort(rng.choice(len(targets), size=limit, replace=False))
             images, targets = images[keep], targets[keep]
         return np.ascontiguousarray(images), np.ascontiguousarray(targets)

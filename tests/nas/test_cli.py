@@ -19,7 +19,7 @@ def test_help_is_fast_and_imports_no_tensorflow():
     assert out.stdout.strip() == "False False"
 
 
-@pytest.mark.parametrize("command", ["search", "pareto", "export", "data"])
+@pytest.mark.parametrize("command", ["search", "pareto", "export", "train", "data"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])

@@ -1,0 +1,407 @@
+"""The process behind ``nas train``: train one architecture epoch by epoch. Imports TensorFlow.
+
+``python -m nas.final_training FOLDER`` trains the plan in ``FOLDER/training/plan.json``
+(written by :func:`nas.final.train_final`, which also restarts this process when it
+crashes). Every epoch ends with a checkpoint: the weights and the optimizer's state
+(``epoch-N.weights.h5``, ``epoch-N.optimizer.npz``), the best weights so far, then
+``state.json``, each replaced atomically, so the process may die at any instant and
+resume from its last completed epoch. Exit codes: 0 done, 2 bad input (one line on
+stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nas.augment import Augmentation, augment
+from nas.config import experiment_from_dict
+from nas.errors import ConfigError, GenomeError, NasError
+from nas.evaluate import (
+    configure_process,
+    inference_function,
+    init_keypoint_head,
+    make_optimizer,
+    predict,
+    score_predictions,
+    set_precision,
+    task_loss,
+)
+from nas.export import serving_lines, write_export_files
+from nas.faults import failpoint
+from nas.final import (
+    PLAN_FILE,
+    TRAINING_DIR,
+    FinalPlan,
+    TrainingState,
+    load_state,
+    save_state,
+)
+from nas.objectives import METRICS
+from nas.search import TaskData, load_task_data
+from nas.space import load_space
+from nas.store import RunStore, TrialRecord
+
+__all__ = ["main", "run_training"]
+
+MIN_LEARNING_RATE = 0.01
+"""The cosine schedule ends at this fraction of the genome's learning rate."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train the plan in ``argv[0]``; return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    folder = Path(args[0])
+    try:
+        plan = FinalPlan.from_json(json.loads((folder / TRAINING_DIR / PLAN_FILE).read_text()))
+        run_training(plan, folder)
+    except NasError as exc:
+        print(f"nas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def run_training(plan: FinalPlan, folder: Path) -> TrainingState:
+    """Train (or continue training) ``plan`` into ``folder``, then write its export there."""
+    store = RunStore.open(plan.run_dir)
+    record = _trial(store, plan)
+    experiment = experiment_from_dict(store.info.experiment, source=str(store.run_dir))
+    state = load_state(folder) or TrainingState()
+    space = load_space(store.info.space)
+    try:
+        genome = space.from_json(record.genome)
+    except GenomeError as exc:
+        raise ConfigError(f"trial {record.number}: its stored genome is unusable ({exc})") from None
+    if state.finished:
+        if not (folder / "MODEL_CARD.md").exists():
+            _export(plan, folder, store, record, genome, state)
+        return state
+
+    data = load_task_data(experiment, full=True)
+    task = data.eval_data.task
+    configure_process(os.cpu_count() or 1, deterministic=experiment.budget.deterministic)
+    keras.utils.set_random_seed(plan.seed)
+    set_precision(plan.precision)
+    model = space.build(genome, task)
+    recipe = space.recipe(genome)
+    training = folder / TRAINING_DIR
+    if state.epochs_done:
+        model.load_weights(training / f"epoch-{state.epochs_done}.weights.h5")
+    elif plan.start == "search":
+        model.load_weights(store.run_dir / str(record.weights))
+    elif task.kind == "keypoints":
+        init_keypoint_head(model, data.eval_data.train_targets, task.input_shape[1])
+    optimizer = make_optimizer(recipe)
+    model.compile(optimizer=optimizer, loss=task_loss(task))
+    if state.epochs_done:
+        _load_optimizer(optimizer, model, training / f"epoch-{state.epochs_done}.optimizer.npz")
+
+    trainer = _Trainer(plan, folder, store, data, model, recipe.batch_size, recipe.learning_rate)
+    trainer.run(state)
+    _export(plan, folder, store, record, genome, state)
+    return state
+
+
+class _Trainer:
+    """The epoch loop: augment, fit one epoch, score, checkpoint, decide whether to go on."""
+
+    def __init__(
+        self,
+        plan: FinalPlan,
+        folder: Path,
+        store: RunStore,
+        data: TaskData,
+        model: keras.Model,
+        batch_size: int,
+        learning_rate: float,
+    ) -> None:
+        self.plan = plan
+        self.training = folder / TRAINING_DIR
+        self.folder = folder
+        self.data = data.eval_data
+        self.model = model
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.metric = store.info.objectives[0]
+        self.steps_per_epoch = math.ceil(len(self.data.train_targets) / batch_size)
+        self.augmentation = (
+            Augmentation(flip=0.5, shift=0.1, zoom=0.1)
+            if self.data.task.kind == "classification"
+            else Augmentation(flip=0.5, shift=0.05, zoom=0.05)
+        )
+
+    def run(self, state: TrainingState) -> None:
+        """Train epochs until the plan's length, its patience or its minutes end it."""
+        plan = self.plan
+        state.planned_epochs = state.planned_epochs or plan.epochs
+        verbose = 1 if sys.stdout.isatty() else 0
+        while not state.finished:
+            epoch = state.epochs_done
+            started = time.perf_counter()
+            images, targets = self._epoch_data(epoch)
+            guard = _EpochControl(self, state, epoch, started)
+            # a plain dataset of the epoch's arrays: no parallel map (Keras' array adapter
+            # runs one, whose op TensorFlow 2.21 reports with an unknown attribute)
+            batches = tf.data.Dataset.from_tensor_slices((images, targets))
+            history = self.model.fit(
+                batches.batch(self.batch_size).prefetch(1),
+                epochs=1,
+                shuffle=False,
+                verbose=verbose,
+                callbacks=[guard],
+            )
+            loss = float(history.history["loss"][-1]) if history.history.get("loss") else math.nan
+            metrics = self._score()
+            seconds = time.perf_counter() - started
+            state.seconds += seconds
+            state.images += guard.steps * self.batch_size
+            state.epochs_done = epoch + 1
+            if not state.planned_epochs:  # minutes only: as many epochs as fit at this speed
+                state.planned_epochs = max(1, int(plan.minutes * 60 // seconds))
+            improved = self._better(metrics, state.best)
+            if improved:
+                state.best, state.best_epoch = metrics, epoch + 1
+                self._save_weights(self.training / "best.weights.h5")
+            state.history.append({"epoch": epoch + 1, "loss": loss, **metrics, "seconds": seconds})
+            state.stopped = self._stop_reason(state, loss, guard.out_of_time)
+            state.finished = bool(state.stopped)
+            self._checkpoint(state)
+            _echo(state, metrics, loss, seconds, self.metric, improved)
+            failpoint("final:epoch")
+
+    def _epoch_data(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch's training images (augmented when the plan says so), shuffled."""
+        rng = np.random.default_rng([self.plan.seed, epoch])
+        data = self.data
+        keypoints = data.train_targets if data.task.kind == "keypoints" else None
+        if self.plan.augment:
+            images, moved = augment(
+                data.train_images,
+                rng,
+                self.augmentation,
+                keypoints=keypoints,
+                flip_permutation=data.flip_permutation,
+            )
+            targets = moved if moved is not None else data.train_targets
+        else:
+            images, targets = data.train_images.astype(np.float32), data.train_targets
+        order = rng.permutation(len(targets))
+        return images[order], targets[order]
+
+    def learning_rate_at(self, step: int, planned_epochs: int) -> float:
+        """Cosine decay from the genome's rate to :data:`MIN_LEARNING_RATE` of it."""
+        if not planned_epochs:
+            return self.learning_rate
+        progress = min(1.0, step / (planned_epochs * self.steps_per_epoch))
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.learning_rate * (MIN_LEARNING_RATE + (1 - MIN_LEARNING_RATE) * cosine)
+
+    def _score(self) -> dict[str, float]:
+        infer = inference_function(self.model, self.data.task.input_shape)
+        predictions = predict(infer, self.data.validation_images)
+        if not np.all(np.isfinite(predictions)):
+            return {}
+        return score_predictions(self.data.task, self.data.validation_targets, predictions)
+
+    def _better(self, metrics: dict[str, float], best: dict[str, float]) -> bool:
+        if self.metric not in metrics:
+            return False
+        if self.metric not in best:
+            return True
+        return METRICS[self.metric].weight * (metrics[self.metric] - best[self.metric]) > 0
+
+    def _stop_reason(self, state: TrainingState, loss: float, out_of_time: bool) -> str:
+        plan = self.plan
+        if not math.isfinite(loss) or self.metric not in state.history[-1]:
+            return "diverged"  # the best epoch so far is kept
+        if out_of_time or (plan.minutes and state.seconds >= plan.minutes * 60):
+            return "minutes"
+        if plan.patience and state.epochs_done - state.best_epoch >= plan.patience:
+            return "patience"
+        if state.epochs_done >= state.planned_epochs:
+            return "epochs"
+        return ""
+
+    def _save_weights(self, path: Path) -> None:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.weights.h5")
+        self.model.save_weights(temporary)
+        os.replace(temporary, path)
+
+    def _checkpoint(self, state: TrainingState) -> None:
+        """This epoch's weights and optimizer state, then the state that points to them."""
+        epoch = state.epochs_done
+        self._save_weights(self.training / f"epoch-{epoch}.weights.h5")
+        variables = {f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)}
+        temporary = self.training / f".epoch-{epoch}.optimizer.{os.getpid()}.tmp.npz"
+        np.savez(temporary, **variables)
+        os.replace(temporary, self.training / f"epoch-{epoch}.optimizer.npz")
+        save_state(self.folder, state)
+        for old in self.training.glob("epoch-*"):
+            if not old.name.startswith(f"epoch-{epoch}."):
+                old.unlink(missing_ok=True)
+
+
+class _EpochControl(keras.callbacks.Callback):
+    """Sets the learning rate before every step; stops at the plan's minutes."""
+
+    def __init__(self, trainer: _Trainer, state: TrainingState, epoch: int, started: float):
+        super().__init__()
+        self.trainer = trainer
+        self.state = state
+        self.first_step = epoch * trainer.steps_per_epoch
+        self.started = started
+        self.steps = 0
+        self.out_of_time = False
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        rate = self.trainer.learning_rate_at(self.first_step + batch, self.state.planned_epochs)
+        self.model.optimizer.learning_rate.assign(rate)
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.steps += 1
+        minutes = self.trainer.plan.minutes
+        elapsed = self.state.seconds + time.perf_counter() - self.started
+        if minutes and elapsed >= minutes * 60:
+            self.out_of_time = True
+            self.model.stop_training = True
+
+
+def _load_optimizer(optimizer: keras.optimizers.Optimizer, model: keras.Model, path: Path) -> None:
+    optimizer.build(model.trainable_variables)
+    with np.load(path) as saved:
+        values = [saved[f"v{i}"] for i in range(len(saved.files))]
+    if len(values) != len(optimizer.variables):
+        raise ConfigError(f"{path}: holds another optimizer's state; remove it to restart")
+    for variable, value in zip(optimizer.variables, values, strict=True):
+        variable.assign(value)
+
+
+def _trial(store: RunStore, plan: FinalPlan) -> TrialRecord:
+    matches = [r for r in store.trials() if r.number == plan.trial]
+    if not matches or matches[0].genome_hash != plan.genome_hash:
+        raise ConfigError(
+            f"{plan.run_dir} no longer holds trial {plan.trial} ({plan.genome_hash}) that this "
+            "final training began with; train again into another --out"
+        )
+    return matches[0]
+
+
+def _echo(
+    state: TrainingState,
+    metrics: dict[str, float],
+    loss: float,
+    seconds: float,
+    metric: str,
+    improved: bool,
+) -> None:
+    value = metrics.get(metric, math.nan)
+    best = state.best.get(metric, math.nan)
+    print(
+        f"epoch {state.epochs_done}/{state.planned_epochs}  loss {loss:.4f}  "
+        f"{metric} {value:.4f}{' *' if improved else '  '}  best {best:.4f} (epoch "
+        f"{state.best_epoch})  {seconds:.0f} s"
+        + (f"  -> stop: {state.stopped}" if state.stopped else ""),
+        flush=True,
+    )
+
+
+def _export(
+    plan: FinalPlan,
+    folder: Path,
+    store: RunStore,
+    record: TrialRecord,
+    genome: object,
+    state: TrainingState,
+) -> None:
+    """Write the best epoch's model as ``nas export`` does, in float32, into ``folder``."""
+    best = folder / TRAINING_DIR / "best.weights.h5"
+    if not best.exists():
+        raise ConfigError(
+            f"the final training in {folder} diverged in its first epoch ({state.history}); "
+            "train from scratch (--scratch) or another trial into another --out"
+        )
+    space = load_space(store.info.space)
+    set_precision("float32")
+    keras.backend.clear_session()
+    model = space.build(genome, store.info.task)
+    model.load_weights(best)
+    staging = folder / f".export-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        genome_doc = {"space": store.info.space, "genome": record.genome}
+        card = _model_card(plan, store, record, state, model)
+        write_export_files(model, staging, name=plan.name, genome_doc=genome_doc, card=card)
+        for entry in sorted(staging.iterdir(), key=lambda p: p.name == "MODEL_CARD.md"):
+            target = folder / entry.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(entry, target)  # the card last: its presence marks a whole export
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _model_card(
+    plan: FinalPlan, store: RunStore, record: TrialRecord, state: TrainingState, model: keras.Model
+) -> str:
+    info = store.info
+    searched = {k: v for k, v in record.metrics.items() if k in state.best}
+    rows = [
+        f"| {name} | {searched.get(name, math.nan):.4f} | {value:.4f} |"
+        for name, value in state.best.items()
+    ]
+    crashes = (
+        f" The training process crashed {len(state.crashes)} time(s) and resumed from its last "
+        "epoch each time."
+        if state.crashes
+        else ""
+    )
+    lines = [
+        f"# {plan.name}",
+        "",
+        f"Trial {record.number} (`{record.genome_hash}`) of the facenas run `{plan.run_dir}`, "
+        "trained further by `nas train`.",
+        "",
+        f"Architecture ({info.space} space): `{record.description}`",
+        "",
+        f"Parameters: {model.count_params():,}. FLOPs per image: "
+        f"{int(record.metrics.get('flops', 0)):,}.",
+        "",
+        "## Metrics (the run's validation split)",
+        "",
+        "| metric | after the search | after the final training |",
+        "|---|---|---|",
+        *rows,
+        "",
+        "## Final training",
+        "",
+        f"From {'the weights of the search' if plan.start == 'search' else 'scratch'}, on every "
+        f"training image ({state.images:,} images in {state.epochs_done} epochs, "
+        f"{state.seconds / 60:.1f} minutes), "
+        f"{'with flips, shifts and zooms, ' if plan.augment else ''}"
+        f"{plan.precision} precision, cosine learning-rate decay over {state.planned_epochs} "
+        f"epochs; kept the best epoch on the validation split (epoch {state.best_epoch}); "
+        f"stopped by {state.stopped}.{crashes} The validation split chose the epoch, so its "
+        "figure is slightly optimistic: check on data kept aside.",
+        "",
+        *serving_lines(info, plan.name),
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""``nas train`` and ``[final]``: train a run's winner further, survive crashes, export it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.cli import main
+from nas.errors import ConfigError
+from nas.faults import ENVIRONMENT_VARIABLE
+from nas.final import FinalPlan, load_state, plan_final, train_final
+from nas.selection import select_trial
+from nas.store import RunStore
+
+
+def _plan(run: Path, **changes) -> FinalPlan:
+    store = RunStore.open(run)
+    options = {"epochs": 2, "augment": True} | changes
+    return plan_final(store, select_trial(store, rank=1), **options)
+
+
+@pytest.mark.slow
+def test_a_crashing_training_process_resumes_from_its_last_epoch(
+    tiny_search: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    out = tmp_path / "final"
+    plan = _plan(tiny_search)
+    # every training process kills itself right after checkpointing its first epoch
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "final:epoch@1")
+    with pytest.raises(ConfigError, match="crashed 2 times"):
+        train_final(plan, out, restarts=1)  # epoch 1, crash, restart, epoch 2, crash
+    state = load_state(out)
+    assert state is not None and state.epochs_done == 2 and state.finished
+    assert [c["after_epoch"] for c in state.crashes] == [1, 2]
+    assert not (out / "MODEL_CARD.md").exists()  # no export before the training ends
+
+    monkeypatch.delenv(ENVIRONMENT_VARIABLE)
+    outcome = train_final(plan, out, restarts=0)  # the same command again: export only
+    assert [h["epoch"] for h in outcome.state.history] == [1, 2]  # no epoch trained twice
+    assert outcome.state.images > 0
+    assert sorted(p.name for p in (out / "training").glob("epoch-*")) == [
+        "epoch-2.optimizer.npz",
+        "epoch-2.weights.h5",
+    ]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "crashed 2 time(s)" in card and "after the final training" in card
+
+
+@pytest.mark.slow
+def test_nas_train_exports_the_best_epoch_ready_to_serve(tiny_search: Path, tmp_path: Path, capsys):
+    import keras
+
+    out = tmp_path / "served"
+    args = ["train", str(tiny_search), "--trial", "0", "--epochs", "2", "--scratch"]
+    assert main([*args, "--no-augment", "--out", str(out), "--name", "faces"]) == 0
+    printed = capsys.readouterr().out
+    assert "Best accuracy" in printed and "model card" in printed
+    state = load_state(out)
+    assert state is not None and state.stopped == "epochs" and len(state.history) == 2
+    best = max(state.history, key=lambda h: h["accuracy"])
+    assert state.best["accuracy"] == best["accuracy"]
+
+    from nas.config import experiment_from_dict
+    from nas.evaluate import predict
+    from nas.scoring import accuracy
+    from nas.search import load_task_data
+
+    store = RunStore.open(tiny_search)
+    data = load_task_data(experiment_from_dict(store.info.experiment), full=True).eval_data
+    model = keras.models.load_model(out / "model.keras")
+    predicted = predict(lambda x: model(x, training=False), data.validation_images)
+    # the export is the best epoch's model, in float32
+    assert accuracy(data.validation_targets, predicted.argmax(axis=1)) == pytest.approx(
+        state.best["accuracy"]
+    )
+    assert (out / "faces" / "1" / "saved_model.pb").exists()
+    assert json.loads((out / "genome.json").read_text())["space"] == "cnn"
+    assert np.all(np.isfinite(predicted))
+
+    # the same command again finds the training finished and changes nothing
+    stamp = (out / "model.keras").stat().st_mtime_ns
+    assert main([*args, "--no-augment", "--out", str(out), "--name", "faces"]) == 0
+    assert (out / "model.keras").stat().st_mtime_ns == stamp
+
+
+def test_a_folder_holding_another_plan_is_refused_in_one_line(
+    tiny_search: Path, tmp_path: Path, capsys
+):
+    out = tmp_path / "final"
+    (out / "training").mkdir(parents=True)
+    (out / "training" / "plan.json").write_text(json.dumps(_plan(tiny_search).to_json()))
+    assert main(["train", str(tiny_search), "--epochs", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nas: error: ") and err.count("\n") == 1
+    assert "holds another final training (epochs: 2 there, 5 now)" in err
+
+
+def test_a_folder_with_other_files_is_refused(tiny_search: Path, tmp_path: Path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["train", str(tiny_search), "--epochs", "1", "--out", str(tmp_path)]) == 2
+    assert "holds no final training" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_final_section_trains_the_winner_after_the_search(tmp_path: Path, ray_local, capsys):
+    experiment = tmp_path / "final.toml"
+    experiment.write_text(
+        'name = "withfinal"\nseed = 1\n[data]\npath = "builtin:faces"\n'
+        "[budget]\ntrain_images = 64\nmax_train_images = 128\nmax_validation_images = 64\n"
+        "max_params = 60000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
+        "[search]\npopulation = 4\ngenerations = 0\nworkers = 2\n"
+        "[final]\nepochs = 1\n"
+    )
+    run = tmp_path / "run"
+    assert main(["search", str(experiment), "--out", str(run)]) == 0
+    assert "Final training of trial" in capsys.readouterr().out
+    state = load_state(run / "final")
+    assert state is not None and state.finished and state.epochs_done == 1
+    # the whole training split, not the search's 128-image subset
+    assert state.images > 128
+    assert (run / "final" / "withfinal" / "1" / "saved_model.pb").exists()
