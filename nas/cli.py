@@ -168,6 +168,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--no-augment", action="store_true", help="no flips, shifts or zooms")
     train.add_argument(
+        "--precision",
+        choices=("float32", "bf16"),
+        help="training precision (default: the run's [budget] precision)",
+    )
+    train.add_argument(
         "--out",
         type=Path,
         required=True,
@@ -303,6 +308,8 @@ def _console() -> Console:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from nas.config import experiment_from_dict, load_experiment
     from nas.errors import ConfigError
     from nas.pareto import plot_front
@@ -356,7 +363,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     console.print(
         f"{summary.evaluations} evaluations ({summary.failures} failed, {summary.reused} repeats not "
         f"retrained, {summary.restored} restored from the store) in {summary.wall_seconds:.0f} s; "
-        f"stopped by {_STOP_REASONS.get(summary.stopped or '', summary.stopped)} after "
+        f"stopped by {escape(str(_STOP_REASONS.get(summary.stopped or '', summary.stopped)))} after "
         f"{summary.search_seconds / 60:.1f} search minutes. Front plot: {plot}\n"
         f"Trials: optuna-dashboard {store.info.storage}\n"
         f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
@@ -490,6 +497,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         augment=False if args.no_augment else None,
         start="scratch" if args.scratch else None,
         name=args.name,
+        precision=args.precision,
     )
     _train_and_report(store, record, plan, args.out, experiment.final.restarts)
     return 0

@@ -131,6 +131,7 @@ def plan_final(
     augment: bool | None = None,
     start: str | None = None,
     name: str | None = None,
+    precision: str | None = None,
 ) -> FinalPlan:
     """The plan for training ``record`` further; unset choices come from the run's ``[final]``.
 
@@ -159,7 +160,7 @@ def plan_final(
         patience=final.patience if patience is None else patience,
         augment=final.augment if augment is None else augment,
         start=start,
-        precision=experiment.budget.precision,
+        precision=precision or experiment.budget.precision,
         seed=experiment.seed,
         name=name or store.info.study_name,
     )
