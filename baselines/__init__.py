@@ -21,6 +21,7 @@ __all__ = ["BASELINES", "PRETRAINED", "Seed", "load_pretrained", "load_seed"]
 BASELINES: dict[str, tuple[str, str]] = {
     "resnet50": ("cnn", "baselines.resnet50:RESNET50"),
     "resunet": ("resunet", "baselines.resunet:RESUNET"),
+    "vgg": ("cnn", "baselines.vgg:VGG"),
 }
 """Baseline name -> (search space, ``module:attribute`` of its genome)."""
 

@@ -170,8 +170,11 @@ class _Trainer:
             state.seconds += seconds
             state.images += guard.steps * self.batch_size
             state.epochs_done = epoch + 1
-            if not state.planned_epochs:  # minutes only: as many epochs as fit at this speed
-                state.planned_epochs = max(1, int(plan.minutes * 60 // seconds))
+            if not plan.epochs and state.epochs_done <= 2:
+                # minutes only: as many epochs as fit at this speed; the first epoch also
+                # traces the model, so the estimate is made again after the second
+                left = plan.minutes * 60 - state.seconds
+                state.planned_epochs = state.epochs_done + max(0, int(left // seconds))
             improved = self._better(metrics, state.best)
             if improved:
                 state.best, state.best_epoch = metrics, epoch + 1

@@ -16,6 +16,17 @@ def test_baseline_by_name():
     assert seed.label == "resnet50" and seed.genome == RESNET50
 
 
+def test_the_vgg_baseline_is_a_small_plain_net_under_400k_parameters():
+    from baselines.vgg import VGG
+    from nas.task import Task
+
+    space = load_space("cnn")
+    assert load_seed("vgg", space).genome == VGG
+    cost = space.cost(VGG, Task(kind="classification", input_shape=(48, 48, 1), num_classes=5))
+    assert cost.params == 305_381  # the figure its docstring states
+    assert {stage.block for stage in VGG.stages} == {"plain"}
+
+
 def test_genome_file_as_written_by_export_and_bare(tmp_path: Path):
     space = load_space("cnn")
     exported = tmp_path / "winner.json"
@@ -36,7 +47,11 @@ def test_seed_of_another_space_is_refused(tmp_path: Path):
 @pytest.mark.parametrize(
     ("spec", "error", "message"),
     [
-        ("resnet51", ConfigError, "not a baseline (resnet50, resunet) nor a genome .json file"),
+        (
+            "resnet51",
+            ConfigError,
+            "not a baseline (resnet50, resunet, vgg) nor a genome .json file",
+        ),
         ("missing.json", ConfigError, "no such genome file"),
     ],
 )
