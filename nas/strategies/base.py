@@ -18,7 +18,9 @@ import numpy as np
 from nas.space import SearchSpace, genome_hash
 
 __all__ = [
+    "Fidelity",
     "FreeObjectives",
+    "Promotable",
     "Strategy",
     "StrategySettings",
     "TrialParameters",
@@ -36,6 +38,27 @@ that need training, the others on the hypervolume's scale (:func:`nas.pareto.nor
 1 at the metric's ideal, 0 at the reference point, below 0 past it)."""
 
 
+Promotable = Callable[[Sequence[float]], bool]
+"""Whether a genome with these low-fidelity objective values may be promoted to the full
+budget (multi-fidelity); the driver builds it (:func:`nas.strategies.multifidelity.promotable_rule`)."""
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """The fidelity of a strategy's open batch, with multi-fidelity on
+    (``[search] low_fidelity_images``; successive halving with two rungs).
+
+    ``rung`` 0: every genome of the batch trains ``images`` images (from scratch, or from
+    its parents' weights). ``rung`` 1: each genome of the batch, promoted from rung 0,
+    continues from its own rung-0 weights (its :meth:`Strategy.lineage` is itself) for the
+    rest of the budget, so that it has seen the budget's ``train_images`` in all
+    (``images`` None).
+    """
+
+    rung: int
+    images: int | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class StrategySettings:
     """What every strategy is built from: the space, the objectives' directions, the batch.
@@ -49,6 +72,12 @@ class StrategySettings:
     population`` children per generation and keep ``population`` of them, chosen on
     ``free_objectives`` (:mod:`nas.strategies.prescreen`); the driver builds that from the
     space's ``cost`` and the task. Other strategies ignore both.
+
+    ``low_fidelity_images`` N (``[search] low_fidelity_images``, 0 = off) makes NSGA-II
+    evaluate each generation in two rungs: every child trains N images, then the best
+    ``ceil(promote_fraction x batch)`` of them that ``promotable`` allows continue to the
+    full budget, and only those compete for survival (:mod:`nas.strategies.multifidelity`).
+    Other strategies ignore all three.
     """
 
     space: SearchSpace
@@ -61,6 +90,9 @@ class StrategySettings:
     initial: tuple[Any, ...] = field(default=())
     prescreen: int = 1
     free_objectives: FreeObjectives | None = None
+    low_fidelity_images: int = 0
+    promote_fraction: float = 0.5
+    promotable: Promotable | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +151,11 @@ class Strategy(Protocol):
         preference for weight inheritance (``[search] inherit_weights``); empty for a
         genome drawn without parents (and for every genome of a strategy without them).
         Part of :meth:`state`, so a resumed search sends the same parents."""
+        ...
+
+    def fidelity(self) -> Fidelity | None:
+        """The fidelity of the current batch (:class:`Fidelity`), or None when the strategy
+        evaluates every genome once at the experiment's whole budget. Part of :meth:`state`."""
         ...
 
 

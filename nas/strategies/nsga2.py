@@ -12,7 +12,9 @@ DEAP's ``creator`` is not used: individuals never leave the driver process, and 
 only ever see genome JSON.
 
 With ``prescreen`` above 1, each generation's children are pre-screened on the objectives
-known before training (parameters, FLOPs): see :mod:`nas.strategies.prescreen`.
+known before training (parameters, FLOPs): see :mod:`nas.strategies.prescreen`. With
+``low_fidelity_images`` above 0, each generation is evaluated in two rungs and only the
+promoted children compete for survival: see :mod:`nas.strategies.multifidelity`.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ import numpy as np
 from deap import base, tools
 
 from nas.space import SearchSpace, genome_hash
+from nas.strategies import multifidelity
 from nas.strategies import prescreen as screening
 from nas.strategies.base import (
     NOVELTY_TRIES,
+    Fidelity,
     FreeObjectives,
+    Promotable,
     StrategySettings,
     TrialParameters,
     check_told,
@@ -69,6 +74,15 @@ class Nsga2:
     along ``free_objectives`` (see :mod:`nas.strategies.prescreen`); the others are
     forgotten (they may come up again later).
 
+    With ``low_fidelity_images`` N above 0 (multi-fidelity), a generation takes two asks
+    and two tells: first every child at N images (:meth:`fidelity` rung 0), then the
+    ``ceil(promote_fraction x batch)`` best of them that ``promotable`` allows, each
+    continuing from its own weights (rung 1; :meth:`lineage` is the genome itself). Only
+    the rung-1 values enter survivor selection, so the population may hold fewer than
+    ``population_size`` members; the tournaments then draw more rounds from it. A
+    generation that promotes nobody leaves the population as it was, and an empty
+    population (nothing promoted yet) is refilled with fresh samples of the space.
+
     >>> strategy = Nsga2(space, weights=(1.0, -1.0), population_size=8, rng=rng)  # doctest: +SKIP
     >>> while strategy.generation <= 3:  # doctest: +SKIP
     ...     genomes = strategy.ask()
@@ -88,6 +102,9 @@ class Nsga2:
         generations: int = 10_000,
         prescreen: int = 1,
         free_objectives: FreeObjectives | None = None,
+        low_fidelity_images: int = 0,
+        promote_fraction: float = 0.5,
+        promotable: Promotable | None = None,
     ) -> None:
         if population_size < 4 or population_size % 4:
             raise ValueError(f"population_size must be a multiple of 4, got {population_size}")
@@ -99,6 +116,12 @@ class Nsga2:
             raise ValueError(f"prescreen must be >= 1 (1 = off), got {prescreen}")
         if prescreen > 1 and free_objectives is None:
             raise ValueError("prescreen > 1 needs free_objectives to screen the children on")
+        if low_fidelity_images < 0:
+            raise ValueError(
+                f"low_fidelity_images must be >= 0 (0 = off), got {low_fidelity_images}"
+            )
+        if not 0.0 < promote_fraction <= 1.0:
+            raise ValueError(f"promote_fraction must be in (0, 1], got {promote_fraction}")
         self.space = space
         self.population_size = population_size
         self.crossover_prob = crossover_prob
@@ -108,12 +131,17 @@ class Nsga2:
         self.generations = generations
         self.prescreen = prescreen
         self.free_objectives = free_objectives
+        self.low_fidelity_images = low_fidelity_images
+        self.promote_fraction = promote_fraction
+        self.promotable = promotable
+        self._weights = tuple(weights)
         self._fitness_class = type("Fitness", (base.Fitness,), {"weights": tuple(weights)})
         self._initial = list(initial)
         self._population: list[_Individual] = []
         self._asked: list[Any] | None = None
         self._seen: set[str] = set()
         self._lineage: dict[str, tuple[Any, ...]] = {}  # child hash -> parents, open batch
+        self._promoted: list[Any] | None = None  # multi-fidelity: rung 1's batch, once known
 
     @property
     def done(self) -> bool:
@@ -127,8 +155,22 @@ class Nsga2:
     def lineage(self, genome: Any) -> tuple[Any, ...]:
         """The parents a child of the open batch was made from: both parents of a
         crossover child (the one its first stages come from first), the one parent of a
-        mutated or copied one; empty in generation 0."""
-        return self._lineage.get(genome_hash(self.space, genome), ())
+        mutated or copied one; empty in generation 0. In a promotion batch (rung 1) a
+        promoted genome's lineage is itself: it continues from its own weights."""
+        key = genome_hash(self.space, genome)
+        if self._promoted is not None:
+            promoted = any(genome_hash(self.space, g) == key for g in self._promoted)
+            return (genome,) if promoted else ()
+        return self._lineage.get(key, ())
+
+    def fidelity(self) -> Fidelity | None:
+        """Rung 0 (``low_fidelity_images`` images) or rung 1 (promoted genomes, on to the
+        full budget) for the current batch; None without multi-fidelity."""
+        if not self.low_fidelity_images:
+            return None
+        if self._promoted is not None:
+            return Fidelity(rung=1)
+        return Fidelity(rung=0, images=self.low_fidelity_images)
 
     @property
     def population(self) -> list[Member]:
@@ -137,9 +179,13 @@ class Nsga2:
 
     def ask(self) -> list[Any]:
         """The genomes of the current generation, to be evaluated and passed to :meth:`tell`."""
+        if self._asked is None and self._promoted is not None:  # multi-fidelity, rung 1
+            self._asked = list(self._promoted)
         if self._asked is None:
             self._lineage = {}
-            self._asked = self._initial_genomes() if self.generation == 0 else self._offspring()
+            # the population is empty only when multi-fidelity has promoted nobody yet
+            fresh = self.generation == 0 or not self._population
+            self._asked = self._initial_genomes() if fresh else self._offspring()
             asked = {genome_hash(self.space, g) for g in self._asked}
             self._lineage = {k: v for k, v in self._lineage.items() if k in asked}
         return list(self._asked)
@@ -147,11 +193,35 @@ class Nsga2:
     def tell(self, values: Sequence[Sequence[float]]) -> None:
         """Objective values for the genomes of the last :meth:`ask`, in the same order."""
         check_told(self._asked, values)
-        children = [self._individual(g, v) for g, v in zip(self._asked, values, strict=True)]
+        if self.low_fidelity_images and self._promoted is None:  # rung 0 told: promote
+            assert self._asked is not None
+            self._promoted = self._promote(self._asked, values)
+            self._asked = None
+            self._lineage = {}
+            if self._promoted:
+                return  # the generation goes on with rung 1
+            children = []  # nobody promoted: the generation ends here
+        else:
+            children = [self._individual(g, v) for g, v in zip(self._asked, values, strict=True)]
         self._population = tools.selNSGA2(self._population + children, self.population_size)
         self._asked = None
+        self._promoted = None
         self._lineage = {}
         self.generation += 1
+
+    def _promote(self, batch: Sequence[Any], values: Sequence[Sequence[float]]) -> list[Any]:
+        """The genomes of ``batch`` (told at rung 0) that go on to rung 1, each once."""
+        first: dict[str, int] = {}
+        for index, genome in enumerate(batch):
+            first.setdefault(genome_hash(self.space, genome), index)
+        unique = sorted(first.values())
+        chosen = multifidelity.promote(
+            [values[i] for i in unique],
+            self._weights,
+            self.promote_fraction,
+            self.promotable,
+        )
+        return [batch[unique[i]] for i in chosen]
 
     def state(self) -> dict[str, Any]:
         """Everything :meth:`ask` and :meth:`tell` depend on, as plain JSON-ready data.
@@ -174,6 +244,7 @@ class Nsga2:
             "asked": None if self._asked is None else [to_json(g) for g in self._asked],
             "seen": sorted(self._seen),
             "lineage": {k: [to_json(p) for p in v] for k, v in sorted(self._lineage.items())},
+            "promoted": None if self._promoted is None else [to_json(g) for g in self._promoted],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -192,6 +263,8 @@ class Nsga2:
         self._seen = set(state["seen"])
         lineage = state.get("lineage", {})  # absent from checkpoints written before it
         self._lineage = {k: tuple(from_json(p) for p in v) for k, v in lineage.items()}
+        promoted = state.get("promoted")  # absent from checkpoints written before it
+        self._promoted = None if promoted is None else [from_json(g) for g in promoted]
 
     def _individual(self, genome: Any, values: Sequence[float]) -> _Individual:
         fitness = self._fitness_class()
@@ -268,11 +341,19 @@ class Nsga2:
         return genome
 
     def _tournament(self, individuals: list[_Individual]) -> list[_Individual]:
-        """Binary tournaments on dominance, then crowding distance (DEAP's DCD scheme)."""
-        chosen = []
-        for _ in range(2):
+        """``population_size`` parents by binary tournaments on dominance, then crowding
+        distance (DEAP's DCD scheme): each round pairs a fresh permutation of
+        ``individuals``, two rounds for a full population, more for a smaller one (with
+        multi-fidelity), where an odd one out sits a round out."""
+        count = self.population_size
+        if len(individuals) == 1:
+            return [individuals[0]] * count
+        chosen: list[_Individual] = []
+        while len(chosen) < count:
             order = self.rng.permutation(len(individuals))
-            for i in range(0, len(order), 2):
+            for i in range(0, len(order) - 1, 2):
+                if len(chosen) == count:
+                    break
                 chosen.append(self._duel(individuals[order[i]], individuals[order[i + 1]]))
         return chosen
 
@@ -299,4 +380,7 @@ def from_settings(settings: StrategySettings) -> Nsga2:
         generations=settings.generations,
         prescreen=settings.prescreen,
         free_objectives=settings.free_objectives,
+        low_fidelity_images=settings.low_fidelity_images,
+        promote_fraction=settings.promote_fraction,
+        promotable=settings.promotable,
     )

@@ -24,7 +24,7 @@ import numpy as np
 
 from nas.errors import ConfigError
 from nas.space import SearchSpace, genome_hash
-from nas.strategies.base import StrategySettings, TrialParameters, check_told
+from nas.strategies.base import Fidelity, StrategySettings, TrialParameters, check_told
 
 __all__ = ["OptunaStrategy", "nsga2_from_settings", "tpe_from_settings"]
 
@@ -109,6 +109,10 @@ class OptunaStrategy:
     def lineage(self, genome: Any) -> tuple[Any, ...]:
         """Empty: Optuna's samplers propose parameters, not children of genomes."""
         return ()
+
+    def fidelity(self) -> Fidelity | None:
+        """None: every genome trains once at the whole budget (no multi-fidelity)."""
+        return None
 
     def _ask_batch(self) -> list[dict[str, Any]]:
         import optuna

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from nas.space import SearchSpace
-from nas.strategies.base import StrategySettings, TrialParameters, check_told, novel_genomes
+from nas.strategies.base import (
+    Fidelity,
+    StrategySettings,
+    TrialParameters,
+    check_told,
+    novel_genomes,
+)
 
 __all__ = ["RandomSearch", "from_settings"]
 
@@ -85,6 +91,10 @@ class RandomSearch:
     def lineage(self, genome: Any) -> tuple[Any, ...]:
         """Empty: random search draws genomes without parents."""
         return ()
+
+    def fidelity(self) -> Fidelity | None:
+        """None: every genome trains once at the whole budget (no multi-fidelity)."""
+        return None
 
 
 def from_settings(settings: StrategySettings) -> RandomSearch:

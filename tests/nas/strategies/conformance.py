@@ -116,6 +116,15 @@ def check_lineage_is_parents_and_survives_restore(name: str) -> None:
         ]
 
 
+def check_one_fidelity_without_low_fidelity_images(name: str) -> None:
+    """Without ``low_fidelity_images`` every batch is at the whole budget (None)."""
+    strategy = make_strategy(name, settings())
+    for _ in range(2):
+        genomes = strategy.ask()
+        assert strategy.fidelity() is None
+        strategy.tell([zdt1(g) for g in genomes])
+
+
 def check_asks_mostly_new_genomes(name: str) -> None:
     hashes = [key for batch in history(name, 1) for key in batch]
     assert len(set(hashes)) >= 0.9 * len(hashes)
@@ -142,4 +151,5 @@ CHECKS = [
     check_seeds_enter_the_first_batch_unchanged,
     check_asks_mostly_new_genomes,
     check_lineage_is_parents_and_survives_restore,
+    check_one_fidelity_without_low_fidelity_images,
 ]
