@@ -769,6 +769,11 @@ def _print_front(console: Console, store: RunStore, front: Front) -> None:
             label,
         )
     console.print(table)
+    if front.low_fidelity:  # multi-fidelity: evaluated, but never comparable with the front
+        console.print(
+            f"{len(front.low_fidelity)} candidates trained at low fidelity only "
+            r"(\[search] low_fidelity_images, not promoted): not on the front"
+        )
     cut = sum(r.stopped_early for r in front.evaluated)
     if cut:
         console.print(_guard_note(cut, len(front.evaluated), store.info.experiment))

@@ -179,10 +179,11 @@ def _summarize_run(run_dir: Path, param_cap: float) -> RunSummary:
     front = compute_front(trials, objectives, info.reference)
     first = METRICS[objectives[0]]
     better = max if first.direction == "maximize" else min
-    scores = [t.metrics[first.name] for t in trials if t.ok and first.name in t.metrics]
+    full = [t for t in trials if not t.low_fidelity]  # multi-fidelity: rung 0 never competes
+    scores = [t.metrics[first.name] for t in full if t.ok and first.name in t.metrics]
     capped = [
         t.metrics[first.name]
-        for t in trials
+        for t in full
         if t.ok and first.name in t.metrics and t.metrics.get("params", 0) <= param_cap
     ]
     chance = info.chance.get(first.name)
@@ -212,7 +213,8 @@ def _hypervolume_curve(
     trials: Sequence[TrialRecord], objectives: Sequence[str], reference: dict[str, float]
 ) -> list[tuple[float, float]]:
     done = sorted(
-        (t for t in trials if t.ok and t.values is not None), key=lambda t: t.search_seconds
+        (t for t in trials if t.ok and t.values is not None and not t.low_fidelity),
+        key=lambda t: t.search_seconds,
     )
     curve = []
     for i, trial in enumerate(done, start=1):

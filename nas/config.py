@@ -159,6 +159,12 @@ class SearchConfig:
     generation and train the ``population`` of them that best fill the gaps of the front
     along the objectives known before training (``params``, ``flops``;
     :mod:`nas.strategies.prescreen`); other strategies ignore it.
+    ``low_fidelity_images`` N (0 = off; needs ``[budget] train_images`` above N) turns on
+    multi-fidelity in NSGA-II (successive halving, :mod:`nas.strategies.multifidelity`):
+    every child of a generation first trains N images; the best ``promote_fraction`` of
+    them (not near chance) continue from those weights to ``train_images`` images in all,
+    and only they compete for survival and for the front. Each rung counts as one
+    evaluation for ``max_evaluations``. Other strategies ignore both keys.
     """
 
     strategy: str = "nsga2"
@@ -175,6 +181,8 @@ class SearchConfig:
     recycle_after: int = 10
     inherit_weights: bool = False
     prescreen: int = 1
+    low_fidelity_images: int = 0
+    promote_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         from nas.strategies import STRATEGIES
@@ -227,6 +235,16 @@ class SearchConfig:
             1 <= self.prescreen <= MAX_PRESCREEN,
             f"prescreen must be in 1..{MAX_PRESCREEN} (children generated per child trained; "
             f"1 = off), got {self.prescreen}",
+        )
+        _require(
+            self.low_fidelity_images >= 0,
+            f"low_fidelity_images must be >= 0 (images per candidate before promotion; "
+            f"0 = off), got {self.low_fidelity_images}",
+        )
+        _require(
+            0.0 < self.promote_fraction <= 1.0,
+            f"promote_fraction must be in (0, 1] (the share of each generation trained to "
+            f"the full budget), got {self.promote_fraction}",
         )
 
 
@@ -324,6 +342,7 @@ class Experiment:
         _check_space(self.space, self.data.task)
         _check_strategy(self.search.strategy, self.space)
         _check_prescreen(self.search, self.objectives, self.space)
+        _check_low_fidelity(self.search, self.budget)
 
     def hypervolume_reference(self) -> dict[str, float]:
         """The fixed hypervolume reference point: declared values, else the defaults.
@@ -445,6 +464,27 @@ def _check_prescreen(search: SearchConfig, objectives: tuple[str, ...], space_na
         callable(getattr(load_space(space_name), "cost", None)),
         f"{where} needs the space to count a genome's cost before training (cost()), "
         f"which space {space_name!r} does not; set prescreen = 1",
+    )
+
+
+def _check_low_fidelity(search: SearchConfig, budget: Budget) -> None:
+    """Raise ``ValueError`` unless ``[search] low_fidelity_images`` is off or below the
+    image budget per candidate (``[budget] train_images``), which promoted candidates reach.
+
+    Strategies other than NSGA-II ignore it, as they ignore ``prescreen``."""
+    images = search.low_fidelity_images
+    if not images:
+        return
+    where = f"[search] low_fidelity_images = {images}"
+    _require(
+        budget.train_images > 0,
+        f"{where} needs an image budget per candidate to promote to: set [budget] "
+        f"train_images above {images}, or low_fidelity_images = 0",
+    )
+    _require(
+        images < budget.train_images,
+        f"{where} must be below [budget] train_images ({budget.train_images}), which promoted "
+        "candidates reach in all; lower it, or set low_fidelity_images = 0",
     )
 
 

@@ -196,11 +196,28 @@ def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Mo
             if record.stopped_early
             else f"This model trained {record.train_steps:,} steps ({record.images_seen:,} images)."
         ),
+        *_fidelity_note(record),
         f"Data: `{experiment['data']['path']}`, {info.task.num_classes} classes, seed {experiment['seed']}.",
         "",
         *serving_lines(info, name),
     ]
     return "\n".join(lines)
+
+
+def _fidelity_note(record: TrialRecord) -> list[str]:
+    """A line on the trial's multi-fidelity rung, when it has one."""
+    fidelity = record.fidelity
+    if fidelity is None:
+        return []
+    if fidelity.low:
+        return [
+            f"Multi-fidelity: a low-fidelity evaluation ({fidelity.images:,} images budgeted), "
+            "not comparable with the front's full-budget ones."
+        ]
+    return [
+        "Multi-fidelity: promoted; this training continued from its low-fidelity weights, "
+        f"{fidelity.total_images_seen:,} images in all."
+    ]
 
 
 def _budget_text(budget: dict) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import moocore
@@ -18,13 +18,20 @@ __all__ = ["Front", "compute_front", "hypervolume", "normalise", "plot_front"]
 
 @dataclass(frozen=True)
 class Front:
-    """The non-dominated completed trials, best first by the first objective."""
+    """The non-dominated completed trials, best first by the first objective.
+
+    ``evaluated``: the completed full-fidelity trials, one per genome (the front and the
+    hypervolume come from them). ``low_fidelity``: with multi-fidelity, the completed
+    low-fidelity (rung-0) trials of genomes that were never promoted: evaluated, but not
+    comparable with full-fidelity values, so never on the front.
+    """
 
     objectives: tuple[str, ...]
     members: list[TrialRecord]
     evaluated: list[TrialRecord]
     hypervolume: float
     reference: dict[str, float]
+    low_fidelity: list[TrialRecord] = field(default_factory=list)
 
 
 def _to_minimise(points: np.ndarray, objectives: Sequence[str]) -> np.ndarray:
@@ -40,24 +47,33 @@ def compute_front(
     """The Pareto front of the completed trials (one per genome) and its hypervolume.
 
     ``reference`` is the run's fixed reference point (``RunInfo.reference``); without it,
-    each metric's default reference is used.
+    each metric's default reference is used. Only full-fidelity trials count: a
+    low-fidelity trial (multi-fidelity's rung 0) is never on the front nor in the
+    hypervolume; those of genomes never promoted are listed in ``Front.low_fidelity``.
     """
     objectives = tuple(objectives)
     reference = dict(reference or {name: METRICS[name].reference for name in objectives})
     unique: dict[str, TrialRecord] = {}
+    low: dict[str, TrialRecord] = {}
     for record in records:
         if record.ok and record.values is not None:
-            unique.setdefault(record.genome_hash, record)
+            (low if record.low_fidelity else unique).setdefault(record.genome_hash, record)
     evaluated = list(unique.values())
+    low_fidelity = [r for key, r in low.items() if key not in unique]
     if not evaluated:
-        return Front(objectives, [], [], 0.0, reference)
+        return Front(objectives, [], [], 0.0, reference, low_fidelity)
     points = np.array([r.values for r in evaluated], dtype=float)
     mask = moocore.is_nondominated(_to_minimise(points, objectives))
     members = [r for r, keep in zip(evaluated, mask, strict=True) if keep]
     first = METRICS[objectives[0]]
     members.sort(key=lambda r: -first.weight * r.values[0])
     return Front(
-        objectives, members, evaluated, hypervolume(points, objectives, reference), reference
+        objectives,
+        members,
+        evaluated,
+        hypervolume(points, objectives, reference),
+        reference,
+        low_fidelity,
     )
 
 
@@ -104,6 +120,8 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
     """Scatter every evaluated candidate, highlight the front, label baselines; write a PNG.
 
     The first objective is on the y axis of each panel, every other objective on an x axis.
+    Candidates evaluated at low fidelity only (multi-fidelity, not promoted) are grey
+    crosses, off the front.
     """
     import matplotlib
 
@@ -116,6 +134,16 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
     for k, (ax, name) in enumerate(zip(axes[0], others, strict=True), start=1):
         xs = np.array([r.values[k] for r in front.evaluated])
         ys = np.array([r.values[0] for r in front.evaluated])
+        if front.low_fidelity:
+            ax.scatter(
+                [r.values[k] for r in front.low_fidelity],
+                [r.values[0] for r in front.low_fidelity],
+                marker="x",
+                s=22,
+                color="grey",
+                alpha=0.6,
+                label="low fidelity, not promoted",
+            )
         points = ax.scatter(
             xs, ys, c=generations, cmap="viridis", s=28, alpha=0.75, label="evaluated"
         )
@@ -158,7 +186,8 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
     fig.colorbar(points, ax=axes[0].tolist(), label="generation")
-    suffix = f"  (hypervolume {front.hypervolume:.4f}, {len(front.evaluated)} evaluated)"
+    low = f", {len(front.low_fidelity)} at low fidelity only" if front.low_fidelity else ""
+    suffix = f"  (hypervolume {front.hypervolume:.4f}, {len(front.evaluated)} evaluated{low})"
     fig.suptitle((title or "Pareto front") + suffix)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

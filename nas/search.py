@@ -10,6 +10,13 @@ tell (:mod:`nas.checkpoint`). Resuming restores the strategy from the checkpoint
 every recorded evaluation from the store, and runs again only the evaluations that had
 not completed; with a deterministic budget it ends with the same genomes and the same
 front as a search that was never interrupted.
+
+With multi-fidelity (``[search] low_fidelity_images``, NSGA-II only) the strategy asks
+for each generation twice (:meth:`nas.strategies.base.Strategy.fidelity`): rung 0 trains
+every genome ``low_fidelity_images`` images; rung 1 continues each promoted genome from
+its own rung-0 weights (read from the store, whatever ``inherit_weights`` says) for the
+rest of the budget. Evaluations are keyed by (genome hash, rung), so a genome's two
+trainings are two trials and a resumed search retrains neither.
 """
 
 from __future__ import annotations
@@ -37,8 +44,10 @@ from nas.parallel import Evaluator, RayEvaluator, check_address, default_threads
 from nas.pareto import Front, compute_front
 from nas.space import SearchSpace, genome_hash, load_space
 from nas.stopping import Progress, SearchClock, stop_rule
-from nas.store import RUN_FILE, RunInfo, RunStore, TrialRecord
+from nas.store import RUN_FILE, RunInfo, RunStore, TrialFidelity, TrialRecord
 from nas.strategies import Strategy, StrategySettings, TrialParameters, make_strategy
+from nas.strategies.base import Fidelity
+from nas.strategies.multifidelity import promotable_rule
 from nas.trial import EvalData, EvalRequest, EvalResult, ParentWeights, derive_seed
 
 __all__ = [
@@ -165,17 +174,49 @@ class _Run:
         key: str,
         pretrained: tuple[str, str] | None = None,
         parents: tuple[ParentWeights, ...] = (),
+        *,
+        images: int | None = None,
+        rung: int = 0,
     ) -> EvalRequest:
+        """The evaluation of ``genome``; ``images`` replaces the budget's ``train_images``
+        (a multi-fidelity rung), ``rung`` above 0 gives the training a seed of its own."""
+        budget = self.experiment.budget
+        if images is not None:
+            budget = dataclasses.replace(budget, train_images=images)
         return EvalRequest(
             space=self.experiment.space,
             genome=self.space.to_json(genome),
             genome_hash=key,
-            seed=derive_seed(self.experiment.seed, key),
-            budget=self.experiment.budget,
+            seed=derive_seed(self.experiment.seed, key, rung),
+            budget=budget,
             threads=self.threads,
             pretrained=pretrained,
             parents=parents,
         )
+
+    def promotion(self, genome: Any, key: str, low: TrialRecord | None) -> _Planned:
+        """Rung 1 of multi-fidelity: ``genome`` continues from its own rung-0 weights
+        (``low``'s, sent as its only parent: it inherits all of them) for the budget's
+        ``train_images`` less the images it has seen, at least one batch. Without
+        readable rung-0 weights it trains the whole budget from scratch instead."""
+        total = self.experiment.budget.train_images
+        own = self.weights(low) if low is not None else None
+        if own is None:
+            return _Planned(self.request(genome, key, images=total, rung=1), rung=1)
+        seen = low.images_seen if low is not None else 0
+        request = self.request(genome, key, parents=(own,), images=max(1, total - seen), rung=1)
+        return _Planned(request, rung=1, prior_images=seen)
+
+    def weights(self, record: TrialRecord) -> ParentWeights | None:
+        """``record``'s genome with its stored weights; None without them (failed, or the
+        file gone)."""
+        if record.weights is None:
+            return None
+        try:
+            weights = (self.store.run_dir / record.weights).read_bytes()
+        except OSError:
+            return None
+        return ParentWeights(record.genome, weights)
 
     def parents(
         self, lineage: Sequence[Any], records: dict[str, TrialRecord]
@@ -185,13 +226,9 @@ class _Run:
         found = []
         for genome in lineage:
             record = records.get(genome_hash(self.space, genome))
-            if record is None or record.weights is None:
-                continue
-            try:
-                weights = (self.store.run_dir / record.weights).read_bytes()
-            except OSError:
-                continue
-            found.append(ParentWeights(record.genome, weights))
+            parent = self.weights(record) if record is not None else None
+            if parent is not None:
+                found.append(parent)
         return tuple(found)
 
     def record(
@@ -203,6 +240,7 @@ class _Run:
         *,
         parameters: TrialParameters | None = None,
         search_seconds: float = 0.0,
+        fidelity: TrialFidelity | None = None,
     ) -> TrialRecord:
         return self.store.record(
             result,
@@ -213,7 +251,25 @@ class _Run:
             baseline=label,
             parameters=parameters,
             search_seconds=search_seconds,
+            fidelity=fidelity,
         )
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A request of a batch, with its multi-fidelity rung (None: off) and the images its
+    model saw in earlier rungs."""
+
+    request: EvalRequest
+    rung: int | None = None
+    prior_images: int = 0
+
+    def fidelity(self, result: EvalResult) -> TrialFidelity | None:
+        """What the trial records about its fidelity, once ``result`` is in."""
+        if self.rung is None:
+            return None
+        images = self.request.budget.train_images
+        return TrialFidelity(self.rung, images, self.prior_images + result.images_seen)
 
 
 @contextmanager
@@ -406,6 +462,8 @@ def _search(
         mutation_prob=search.mutation_prob,
         initial=tuple(seed.genome for seed in seeds),
         prescreen=search.prescreen,
+        low_fidelity_images=search.low_fidelity_images,
+        promote_fraction=search.promote_fraction,
     )
     labels = {genome_hash(space, seed.genome): seed.label for seed in seeds}
     options = {
@@ -419,8 +477,10 @@ def _search(
         # the free objectives (parameters, FLOPs) need the task, known once the data is
         info = run.store.info
         free = free_objectives(space, experiment.objectives, info.task, info.reference)
+        promotable = promotable_rule(experiment.objectives, info.chance)
         strategy = make_strategy(
-            search.strategy, dataclasses.replace(settings, free_objectives=free)
+            search.strategy,
+            dataclasses.replace(settings, free_objectives=free, promotable=promotable),
         )
         outcome = _evolve(run, strategy, listener, labels)
     front = compute_front(run.store.trials(), experiment.objectives, run.store.info.reference)
@@ -585,18 +645,17 @@ def _evolve(
         genomes = strategy.ask()
         save()
         failpoint("generation:asked")
+        fidelity = strategy.fidelity()
+        rung = None if fidelity is None else fidelity.rung
         pending: dict[str, Any] = {}
         for genome in genomes:
             key = genome_hash(run.space, genome)
-            if key in known or key in pending:
+            if (key, rung) in known or key in pending:
                 outcome.reused += 1
             else:
                 pending[key] = genome
-        records = {t.genome_hash: t for t in run.store.trials()} if search.inherit_weights else {}
-        requests = [
-            run.request(genome, key, parents=run.parents(strategy.lineage(genome), records))
-            for key, genome in pending.items()
-        ]
+        planned = _plan(run, strategy, pending, fidelity)
+        requests = [plan.request for plan in planned.values()]
         left = rule.evaluations_left(progress())
         if left is not None:
             requests = requests[:left]
@@ -613,8 +672,9 @@ def _evolve(
                     labels.get(result.genome_hash),
                     parameters=strategy.parameters(genome),
                     search_seconds=clock.seconds(),
+                    fidelity=planned[result.genome_hash].fidelity(result),
                 )
-                known[result.genome_hash] = objective_values(
+                known[(result.genome_hash, rung)] = objective_values(
                     run.experiment.objectives, result.metrics
                 )
                 outcome.evaluations += 1
@@ -624,10 +684,10 @@ def _evolve(
                 failpoint("evaluation:recorded")
         finally:
             results.close()  # cancels what still runs when the budget cut the batch short
-        if any(key not in known for key in pending):  # a search budget ran out mid-batch
+        if any((key, rung) not in known for key in pending):  # a budget ran out mid-batch
             stopped = rule.reason(progress()) or "max_minutes"
             break
-        strategy.tell([known[genome_hash(run.space, g)] for g in genomes])
+        strategy.tell([known[(genome_hash(run.space, g), rung)] for g in genomes])
         failpoint("generation:told")
         stopped = rule.reason(progress())
         save(stopped)
@@ -637,3 +697,34 @@ def _evolve(
     outcome.stopped = stopped
     outcome.seconds = clock.seconds()
     return outcome
+
+
+def _plan(
+    run: _Run, strategy: Strategy, pending: dict[str, Any], fidelity: Fidelity | None
+) -> dict[str, _Planned]:
+    """The requests for the genomes of a batch still to train, by genome hash.
+
+    Rung 1 of multi-fidelity continues each genome from its own rung-0 weights
+    (:meth:`_Run.promotion`); otherwise a genome inherits from its lineage's stored
+    weights when ``[search] inherit_weights`` is on, the best-trained of each parent
+    (a promoted parent's full-fidelity weights, not its rung-0 ones).
+    """
+    inherit = run.experiment.search.inherit_weights
+    rung = None if fidelity is None else fidelity.rung
+    trials = run.store.trials() if inherit or rung == 1 else []
+    if rung == 1:
+        low = {t.genome_hash: t for t in trials if t.rung == 0}
+        return {key: run.promotion(genome, key, low.get(key)) for key, genome in pending.items()}
+    # per genome, the trial with weights and the highest rung wins (later ones on a tie)
+    ranked = sorted(trials, key=lambda t: (t.weights is not None, -1 if t.rung is None else t.rung))
+    records = {t.genome_hash: t for t in ranked}
+    images = None if fidelity is None else fidelity.images
+    return {
+        key: _Planned(
+            run.request(
+                genome, key, parents=run.parents(strategy.lineage(genome), records), images=images
+            ),
+            rung=rung,
+        )
+        for key, genome in pending.items()
+    }

@@ -2,7 +2,8 @@
 
 A run directory holds ``run.json`` (the frozen experiment, the task, and where the trials
 are), ``study.db`` (the default SQLite storage), ``models/`` (trained weights, one file
-per genome) and, once written, ``pareto.png``. The storage is the source of truth: the
+per genome, plus ``<hash>.rung0.weights.h5`` for the low-fidelity training of a
+multi-fidelity run) and, once written, ``pareto.png``. The storage is the source of truth: the
 front, the export and the dashboard (``optuna-dashboard sqlite:///RUN/study.db``) all
 read it. Trials carry the genome JSON, generation, metrics and failure reason as user
 attributes; completed trials carry the objective values in their natural units.
@@ -27,7 +28,7 @@ from nas.strategies.base import TrialParameters
 from nas.task import Task
 from nas.trial import EvalResult
 
-__all__ = ["RunInfo", "RunStore", "TrialRecord", "write_atomically"]
+__all__ = ["RunInfo", "RunStore", "TrialFidelity", "TrialRecord", "write_atomically"]
 
 RUN_FILE = "run.json"
 
@@ -99,6 +100,34 @@ class RunInfo:
         )
 
 
+@dataclass(frozen=True)
+class TrialFidelity:
+    """The fidelity of a trial of a multi-fidelity run (``[search] low_fidelity_images``).
+
+    ``rung`` 0: the candidate's low-fidelity training; 1: a promoted candidate's training
+    continued from its rung-0 weights to the full budget. ``images``: the images budgeted
+    for this rung's training; ``total_images_seen``: the images the model has seen over
+    its rungs, this one's included (the budget's ``train_images`` once promoted).
+    """
+
+    rung: int
+    images: int
+    total_images_seen: int
+
+    @property
+    def low(self) -> bool:
+        """True below the full budget (rung 0): such values never compete with full ones."""
+        return self.rung == 0
+
+    def to_json(self) -> dict[str, int]:
+        """Plain data for the trial's user attributes."""
+        return {
+            "rung": self.rung,
+            "images": self.images,
+            "total_images_seen": self.total_images_seen,
+        }
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrialRecord:
     """One evaluation as stored."""
@@ -129,6 +158,20 @@ class TrialRecord:
     """What the model inherited from its parents (:meth:`nas.trial.Inherited.to_json`:
     layers copied ``whole``, ``partial`` or left ``fresh``, and the ``fraction`` of weight
     values copied); None when it trained from scratch."""
+    fidelity: TrialFidelity | None = None
+    """The trial's rung in a multi-fidelity run; None without multi-fidelity (every trial
+    trained the whole budget)."""
+
+    @property
+    def low_fidelity(self) -> bool:
+        """True for a multi-fidelity trial below the full budget (rung 0): it is not on the
+        front, and its values never compete with full-fidelity ones."""
+        return self.fidelity is not None and self.fidelity.low
+
+    @property
+    def rung(self) -> int | None:
+        """The multi-fidelity rung (None without multi-fidelity): ``known_values``' key."""
+        return None if self.fidelity is None else self.fidelity.rung
 
 
 class RunStore:
@@ -216,17 +259,23 @@ class RunStore:
         baseline: str | None = None,
         parameters: TrialParameters | None = None,
         search_seconds: float = 0.0,
+        fidelity: TrialFidelity | None = None,
     ) -> TrialRecord:
         """Append one evaluation; completed ones keep their weights under ``models/``.
 
         ``parameters``, when the strategy proposed the genome as an Optuna trial, become
-        the trial's parameters and distributions.
+        the trial's parameters and distributions. ``fidelity``: the trial's rung in a
+        multi-fidelity run; a rung-0 training keeps its weights in a file of its own
+        (``<hash>.rung0.weights.h5``), so the promoted training's weights never replace
+        the ones it continued from (a kill between writing them and recording the trial
+        must leave the rung-0 weights for the resumed promotion to start from again).
         """
         import optuna
 
         weights = None
         if result.ok and result.weights is not None:
-            weights = f"models/{result.genome_hash}.weights.h5"
+            low = fidelity is not None and fidelity.low
+            weights = f"models/{result.genome_hash}{'.rung0' if low else ''}.weights.h5"
             write_atomically(self.run_dir / weights, result.weights)
         driver_peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         attrs = {
@@ -249,6 +298,8 @@ class RunStore:
             "search_seconds": round(search_seconds, 3),
             "inherited": None if result.inherited is None else result.inherited.to_json(),
         }
+        if fidelity is not None:  # without multi-fidelity, the attributes are as before it
+            attrs["fidelity"] = fidelity.to_json()
         state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
         params, distributions = None, None
         if parameters is not None:
@@ -273,15 +324,17 @@ class RunStore:
         """Every recorded evaluation, in order."""
         return [_record(t.number, t) for t in self._study.get_trials(deepcopy=False)]
 
-    def known_values(self) -> dict[str, tuple[float, ...]]:
-        """Genome hash -> objective values of every recorded evaluation (worst when failed).
+    def known_values(self) -> dict[tuple[str, int | None], tuple[float, ...]]:
+        """(genome hash, rung) -> objective values of every recorded evaluation (worst when
+        failed); the rung is None without multi-fidelity (:attr:`TrialRecord.rung`), so a
+        genome's low- and full-fidelity evaluations are told apart.
 
         Values come from the stored metrics, so a resumed search sees exactly the numbers
         an uninterrupted one had in memory.
         """
         objectives = self.info.objectives
         return {
-            t.genome_hash: objective_values(objectives, t.metrics if t.ok else None)
+            (t.genome_hash, t.rung): objective_values(objectives, t.metrics if t.ok else None)
             for t in self.trials()
         }
 
@@ -310,6 +363,17 @@ def _record(number: int, trial: Any) -> TrialRecord:
         images_seen=attrs.get("images_seen", 0),
         search_seconds=attrs.get("search_seconds", 0.0),
         inherited=attrs.get("inherited"),
+        fidelity=_fidelity(attrs.get("fidelity")),
+    )
+
+
+def _fidelity(data: dict[str, Any] | None) -> TrialFidelity | None:
+    if not data:  # a run without multi-fidelity, or one recorded before it existed
+        return None
+    return TrialFidelity(
+        rung=int(data["rung"]),
+        images=int(data.get("images", 0)),
+        total_images_seen=int(data.get("total_images_seen", 0)),
     )
 
 

@@ -107,7 +107,12 @@ class EvalResult:
         return self.failure is None
 
 
-def derive_seed(run_seed: int, genome_hash: str) -> int:
-    """The training seed of a genome: a function of the run seed and the genome only."""
-    digest = hashlib.sha256(f"{run_seed}:{genome_hash}".encode()).digest()
+def derive_seed(run_seed: int, genome_hash: str, rung: int = 0) -> int:
+    """The training seed of a genome: a function of the run seed and the genome only.
+
+    ``rung`` above 0 (multi-fidelity: a promoted genome's continued training) gives
+    another seed, so the continuation draws its own shuffle of the training images
+    instead of replaying the first rung's."""
+    text = f"{run_seed}:{genome_hash}" + (f":rung{rung}" if rung else "")
+    digest = hashlib.sha256(text.encode()).digest()
     return int.from_bytes(digest[:4], "little") % (2**31 - 1)

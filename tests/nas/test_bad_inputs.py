@@ -708,6 +708,19 @@ CASES: list[Case] = [
         ("exp.toml: [search] prescreen = 4", "add 'params' or 'flops' to objectives"),
     ),
     Case(
+        "experiment-low-fidelity-at-the-budget",
+        search("[budget]\ntrain_images = 400\n[search]\nlow_fidelity_images = 400\n"),
+        (
+            "exp.toml: [search] low_fidelity_images = 400",
+            "must be below [budget] train_images (400)",
+        ),
+    ),
+    Case(
+        "experiment-promote-fraction-0",
+        search("[search]\npromote_fraction = 0\n"),
+        ("exp.toml: [search]", "promote_fraction must be in (0, 1]"),
+    ),
+    Case(
         "experiment-max-params-10",
         search("[budget]\nmax_params = 10\n"),
         ("exp.toml: [budget]", "max_params"),
