@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     baseline = commands.add_parser(
         "baseline",
         help="train a hand-designed baseline alone, with the same budget as a search",
-        description="Train a baseline genome (resnet50, resunet) once, with the data and budget of an "
+        description="Train a baseline genome (resnet50, resunet, vgg) once, with the data and budget of an "
         "experiment, into a run directory that 'nas pareto' and 'nas export' read.",
     )
     baseline.add_argument(
