@@ -721,6 +721,26 @@ CASES: list[Case] = [
         ("exp.toml: [search]", "promote_fraction must be in (0, 1]"),
     ),
     Case(
+        "experiment-precision-fp16",
+        search('[budget]\nprecision = "fp16"\n'),
+        ("exp.toml: [budget]", "precision must be 'float32' or 'bf16'", "'fp16'"),
+    ),
+    Case(
+        "experiment-final-start-unknown",
+        search('[final]\nepochs = 2\nstart = "imagenet"\n'),
+        ("exp.toml: [final]", "start must be 'search'", "or 'scratch'"),
+    ),
+    Case(
+        "experiment-final-minutes-negative",
+        search("[final]\nminutes = -5\n"),
+        ("exp.toml: [final]", "minutes must be >= 0"),
+    ),
+    Case(
+        "experiment-final-unknown-key",
+        search("[final]\nhours = 1\n"),
+        ("exp.toml: [final]", "unknown key 'hours'", "minutes"),
+    ),
+    Case(
         "experiment-max-params-10",
         search("[budget]\nmax_params = 10\n"),
         ("exp.toml: [budget]", "max_params"),
