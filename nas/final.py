@@ -40,6 +40,7 @@ __all__ = [
     "TrainingState",
     "load_state",
     "plan_final",
+    "save_state",
     "train_final",
 ]
 
@@ -198,7 +199,11 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
         returncode = _run_child(folder)
         if returncode == 0:
             state = load_state(folder)
-            assert state is not None and state.finished
+            if state is None or not state.finished:
+                raise ConfigError(
+                    f"the training process for {folder} ended without finishing; run the "
+                    "same command again to continue"
+                )
             return FinalOutcome(folder, state, done)
         if returncode == 2:  # the child printed the one-line reason
             raise SystemExit(2)
