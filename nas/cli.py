@@ -168,6 +168,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--no-augment", action="store_true", help="no flips, shifts or zooms")
     train.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="TensorFlow threads (default: every core)",
+    )
+    train.add_argument(
         "--precision",
         choices=("float32", "bf16"),
         help="training precision (default: the run's [budget] precision)",
@@ -498,6 +504,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         start="scratch" if args.scratch else None,
         name=args.name,
         precision=args.precision,
+        threads=args.threads or 0,
     )
     _train_and_report(store, record, plan, args.out, experiment.final.restarts)
     return 0

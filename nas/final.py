@@ -72,6 +72,8 @@ class FinalPlan:
     precision: str
     seed: int
     name: str
+    threads: int = 0
+    """TensorFlow's intra-op threads (0: every core)."""
 
     def __post_init__(self) -> None:
         if not (self.epochs or self.minutes):
@@ -133,6 +135,7 @@ def plan_final(
     start: str | None = None,
     name: str | None = None,
     precision: str | None = None,
+    threads: int = 0,
 ) -> FinalPlan:
     """The plan for training ``record`` further; unset choices come from the run's ``[final]``.
 
@@ -164,6 +167,7 @@ def plan_final(
         precision=precision or experiment.budget.precision,
         seed=experiment.seed,
         name=name or store.info.study_name,
+        threads=threads,
     )
 
 

@@ -93,7 +93,8 @@ def run_training(plan: FinalPlan, folder: Path) -> TrainingState:
 
     data = load_task_data(experiment, full=True)
     task = data.eval_data.task
-    configure_process(os.cpu_count() or 1, deterministic=experiment.budget.deterministic)
+    threads = plan.threads or os.cpu_count() or 1
+    configure_process(threads, deterministic=experiment.budget.deterministic)
     keras.utils.set_random_seed(plan.seed)
     set_precision(plan.precision)
     model = space.build(genome, task)
