@@ -199,8 +199,10 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
     """
     _prepare(plan, folder)
     done = 0
+    threads = 0  # the plan's
     while True:
-        returncode = _run_child(folder)
+        before = (load_state(folder) or TrainingState()).epochs_done
+        returncode = _run_child(folder, threads)
         if returncode == 0:
             state = load_state(folder)
             if state is None or not state.finished:
@@ -216,8 +218,12 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
         if returncode == -signal.SIGTERM:
             raise SystemExit(128 + signal.SIGTERM)
         state = load_state(folder) or TrainingState()
-        state.crashes.append({"after_epoch": state.epochs_done, "returncode": returncode})
+        state.crashes.append(
+            {"after_epoch": state.epochs_done, "returncode": returncode, "threads": threads}
+        )
         save_state(folder, state)
+        fallback = state.epochs_done == before and threads != 1
+        threads = 1 if fallback or threads == 1 else 0
         if done >= restarts:
             raise ConfigError(
                 f"the final training in {folder} crashed {done + 1} times (last exit code "
@@ -227,7 +233,8 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
         done += 1
         print(
             f"nas: the training process died ({_death(returncode)}) after epoch "
-            f"{state.epochs_done}; restarting from there ({done}/{restarts})",
+            f"{state.epochs_done}; restarting from there ({done}/{restarts})"
+            + (", on one thread (it died before finishing an epoch)" if fallback else ""),
             file=sys.stderr,
             flush=True,
         )
@@ -258,9 +265,16 @@ def _prepare(plan: FinalPlan, folder: Path) -> None:
     write_atomically(plan_path, json.dumps(plan.to_json(), indent=1).encode())
 
 
-def _run_child(folder: Path) -> int:
-    """Run the training process to its end; Ctrl-C reaches it too (same process group)."""
+def _run_child(folder: Path, threads: int = 0) -> int:
+    """Run the training process to its end; Ctrl-C reaches it too (same process group).
+
+    ``threads`` (0: the plan's) overrides TensorFlow's threads: after a crash before any
+    epoch ended, the training goes on with one thread, where TensorFlow 2.21's oneDNN
+    kernels have not crashed here (see the README's "Training the winner").
+    """
     command = [sys.executable, "-m", "nas.final_training", str(folder)]
+    if threads:
+        command.append(str(threads))
     child = subprocess.Popen(command)
     try:
         return child.wait()

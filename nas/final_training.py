@@ -11,6 +11,7 @@ stderr), 130 interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -64,9 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train the plan in ``argv[0]``; return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     folder = Path(args[0])
+    failpoint("final:start")
     try:
         plan = FinalPlan.from_json(json.loads((folder / TRAINING_DIR / PLAN_FILE).read_text()))
-        run_training(plan, folder)
+        threads = int(args[1]) if len(args) > 1 else 0  # the supervisor's fallback
+        run_training(dataclasses.replace(plan, threads=threads) if threads else plan, folder)
     except NasError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
         return 2

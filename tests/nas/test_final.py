@@ -50,6 +50,19 @@ def test_a_crashing_training_process_resumes_from_its_last_epoch(
 
 
 @pytest.mark.slow
+def test_a_process_dying_before_any_epoch_ends_is_restarted_on_one_thread(
+    tiny_search: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    out = tmp_path / "final"
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "final:start@1=SIGABRT")
+    with pytest.raises(ConfigError, match="crashed 2 times"):
+        train_final(_plan(tiny_search), out, restarts=1)
+    state = load_state(out)
+    assert state is not None and state.epochs_done == 0
+    assert [(c["returncode"], c["threads"]) for c in state.crashes] == [(-6, 0), (-6, 1)]
+
+
+@pytest.mark.slow
 def test_nas_train_exports_the_best_epoch_ready_to_serve(tiny_search: Path, tmp_path: Path, capsys):
     import keras
 
