@@ -112,16 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         "Serving's DIR/NAME/1/ layout, genome.json and MODEL_CARD.md.",
     )
     export.add_argument("run", type=Path, help="run directory")
-    choice = export.add_mutually_exclusive_group()
-    choice.add_argument(
-        "--rank",
-        type=_positive_int,
-        metavar="K",
-        help="K-th member of the front, best first objective first (default 1)",
-    )
-    choice.add_argument(
-        "--trial", type=int, metavar="N", help="trial number, as printed by 'nas pareto'"
-    )
+    _add_trial_choice(export, default_rank="1")
     export.add_argument(
         "--to", type=Path, required=True, metavar="DIR", help="new or empty folder to write"
     )
@@ -141,16 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "out come from the run's [final] section (else 20 epochs).",
     )
     train.add_argument("run", type=Path, help="run directory")
-    choice = train.add_mutually_exclusive_group()
-    choice.add_argument(
-        "--rank",
-        type=_positive_int,
-        metavar="K",
-        help="K-th member of the front, best first objective first (default: [final] rank, 1)",
-    )
-    choice.add_argument(
-        "--trial", type=int, metavar="N", help="trial number, as printed by 'nas pareto'"
-    )
+    _add_trial_choice(train, default_rank="[final] rank, 1")
     train.add_argument(
         "--epochs", type=_positive_int, metavar="E", help="epochs over the whole training split"
     )
@@ -161,7 +143,10 @@ def _parser() -> argparse.ArgumentParser:
         help="stop at M minutes (alone: as many epochs as fit, from the first epoch's speed)",
     )
     train.add_argument(
-        "--patience", type=int, metavar="P", help="stop after P epochs without improvement"
+        "--patience",
+        type=_non_negative_int,
+        metavar="P",
+        help="stop after P epochs without improvement (0: never)",
     )
     train.add_argument(
         "--scratch", action="store_true", help="start from fresh weights, not the search's"
@@ -285,6 +270,30 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("path", help="dataset file, or builtin:faces")
     data.set_defaults(command=_cmd_data)
     return parser
+
+
+def _add_trial_choice(parser: argparse.ArgumentParser, *, default_rank: str) -> None:
+    """``--rank K`` or ``--trial N``: which trial of the run a command takes."""
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--rank",
+        type=_positive_int,
+        metavar="K",
+        help=f"K-th member of the front, best first objective first (default {default_rank})",
+    )
+    choice.add_argument(
+        "--trial", type=int, metavar="N", help="trial number, as printed by 'nas pareto'"
+    )
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -488,12 +497,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     store = RunStore.open(args.run)
     experiment = experiment_from_dict(store.info.experiment, source=str(args.run / "run.json"))
-    rank = args.rank if args.trial is not None or args.rank else experiment.final.rank
-    record = select_trial(store, rank=rank if args.trial is None else None, trial=args.trial)
-    if args.patience is not None and args.patience < 0:
-        from nas.errors import ConfigError
-
-        raise ConfigError("--patience must be >= 0 (0 = never stop early)")
+    rank = None if args.trial is not None else args.rank or experiment.final.rank
+    record = select_trial(store, rank=rank, trial=args.trial)
     plan = plan_final(
         store,
         record,

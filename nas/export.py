@@ -50,6 +50,17 @@ class ExportResult:
     genome_file: Path
     model_card: Path
 
+    @classmethod
+    def of(cls, folder: Path, name: str) -> ExportResult:
+        """Where an export named ``name`` lies in ``folder``."""
+        return cls(
+            folder=folder,
+            keras_file=folder / "model.keras",
+            saved_model=folder / name / "1",
+            genome_file=folder / "genome.json",
+            model_card=folder / "MODEL_CARD.md",
+        )
+
 
 def load_trained_model(store: RunStore, record: TrialRecord) -> keras.Model:
     """Rebuild ``record``'s model from its genome and load the weights trained in the run."""
@@ -116,13 +127,7 @@ def export_trial(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ExportResult(
-        folder=to,
-        keras_file=to / "model.keras",
-        saved_model=to / name / "1",
-        genome_file=to / "genome.json",
-        model_card=to / "MODEL_CARD.md",
-    )
+    return ExportResult.of(to, name)
 
 
 def write_export_files(
@@ -130,17 +135,12 @@ def write_export_files(
 ) -> ExportResult:
     """Write ``model.keras``, the SavedModel ``NAME/1/``, ``genome.json`` and ``MODEL_CARD.md``
     into ``folder`` (which exists); the card last."""
-    model.save(folder / "model.keras")
-    model.export(str(folder / name / "1"), format="tf_saved_model", verbose=False)
-    (folder / "genome.json").write_text(json.dumps(genome_doc, indent=2) + "\n")
-    (folder / "MODEL_CARD.md").write_text(card)
-    return ExportResult(
-        folder=folder,
-        keras_file=folder / "model.keras",
-        saved_model=folder / name / "1",
-        genome_file=folder / "genome.json",
-        model_card=folder / "MODEL_CARD.md",
-    )
+    result = ExportResult.of(folder, name)
+    model.save(result.keras_file)
+    model.export(str(result.saved_model), format="tf_saved_model", verbose=False)
+    result.genome_file.write_text(json.dumps(genome_doc, indent=2) + "\n")
+    result.model_card.write_text(card)
+    return result
 
 
 def serving_lines(info: RunInfo, name: str) -> list[str]:

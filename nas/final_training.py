@@ -52,7 +52,7 @@ from nas.final import (
 )
 from nas.objectives import METRICS
 from nas.search import TaskData, load_task_data
-from nas.space import load_space
+from nas.space import SearchSpace, load_space
 from nas.store import RunStore, TrialRecord
 
 __all__ = ["main", "run_training"]
@@ -91,7 +91,7 @@ def run_training(plan: FinalPlan, folder: Path) -> TrainingState:
         raise ConfigError(f"trial {record.number}: its stored genome is unusable ({exc})") from None
     if state.finished:
         if not (folder / "MODEL_CARD.md").exists():
-            _export(plan, folder, store, record, genome, state)
+            _export(plan, folder, store, record, space, genome, state)
         return state
 
     data = load_task_data(experiment, full=True)
@@ -116,7 +116,7 @@ def run_training(plan: FinalPlan, folder: Path) -> TrainingState:
 
     trainer = _Trainer(plan, folder, store, data, model, recipe.batch_size, recipe.learning_rate)
     trainer.run(state)
-    _export(plan, folder, store, record, genome, state)
+    _export(plan, folder, store, record, space, genome, state)
     return state
 
 
@@ -331,6 +331,7 @@ def _export(
     folder: Path,
     store: RunStore,
     record: TrialRecord,
+    space: SearchSpace,
     genome: object,
     state: TrainingState,
 ) -> None:
@@ -341,7 +342,6 @@ def _export(
             f"the final training in {folder} diverged in its first epoch ({state.history}); "
             "train from scratch (--scratch) or another trial into another --out"
         )
-    space = load_space(store.info.space)
     set_precision("float32")
     keras.backend.clear_session()
     model = space.build(genome, store.info.task)

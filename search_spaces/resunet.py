@@ -670,17 +670,7 @@ class ResUNetSpace:
         """
         import keras
 
-        if task.kind != "keypoints":
-            raise ValueError("the resunet space builds keypoint models only")
-        self.validate(genome)
-        factor = downsampling(genome)
-        height, width, _ = task.input_shape
-        if height % factor or width % factor:
-            raise ValueError(
-                f"the input {height}x{width} is not divisible by {factor}: a ResUNet with "
-                f"{len(genome.encoder)} encoder levels needs sides that are multiples of "
-                f"2**{len(genome.encoder)}"
-            )
+        self._check_buildable(genome, task)
         layers = keras.layers
         act = genome.activation
         inputs = keras.Input(shape=task.input_shape, dtype="float32", name="pixels")
@@ -734,21 +724,26 @@ class ResUNetSpace:
         )(heatmaps)
         return keras.Model(inputs, outputs, name="resunet")
 
-    def cost(self, genome: ResUNetGenome, task: Task) -> ModelCost:
-        """The parameters and FLOPs of ``build(genome, task)``, exactly, without building
-        it (no TensorFlow): ``model.count_params()`` and
-        :func:`nas.model_stats.count_flops`. Raises where :meth:`build` does."""
+    def _check_buildable(self, genome: ResUNetGenome, task: Task) -> None:
+        """Raise ``ValueError`` (or :class:`GenomeError`) where :meth:`build` cannot build."""
         if task.kind != "keypoints":
             raise ValueError("the resunet space builds keypoint models only")
         self.validate(genome)
         factor = downsampling(genome)
-        height, width, channels = task.input_shape
+        height, width, _ = task.input_shape
         if height % factor or width % factor:
             raise ValueError(
                 f"the input {height}x{width} is not divisible by {factor}: a ResUNet with "
                 f"{len(genome.encoder)} encoder levels needs sides that are multiples of "
                 f"2**{len(genome.encoder)}"
             )
+
+    def cost(self, genome: ResUNetGenome, task: Task) -> ModelCost:
+        """The parameters and FLOPs of ``build(genome, task)``, exactly, without building
+        it (no TensorFlow): ``model.count_params()`` and
+        :func:`nas.model_stats.count_flops`. Raises where :meth:`build` does."""
+        self._check_buildable(genome, task)
+        height, width, channels = task.input_shape
         counter = CostCounter()
         x = counter.conv_bn(Tensor(height, width, channels), genome.stem.width, genome.stem.kernel)
         skips = []
