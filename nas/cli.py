@@ -223,7 +223,10 @@ def _parser() -> argparse.ArgumentParser:
         "--strategies",
         default="nsga2,random,optuna-nsga2,optuna-tpe",
         metavar="A,B,...",
-        help="strategies to compare (default: %(default)s)",
+        help="strategies to compare (default: %(default)s); a strategy may change [search] "
+        "settings of the experiment, e.g. nsga2+inherit_weights=true+prescreen=4 or "
+        "nsga2+prescreen=1 (keys: inherit_weights, prescreen, low_fidelity_images, "
+        "promote_fraction)",
     )
     compare.add_argument(
         "--seeds", type=_positive_int, default=3, metavar="N", help="seeds per strategy (3)"
@@ -609,6 +612,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     from nas.compare import (
         comparison_table,
+        parse_contender,
         plot_hypervolume_over_time,
         run_comparison,
         summarize_comparison,
@@ -624,6 +628,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--strategies {args.strategies!r}: list each strategy once, separated by commas"
         )
+    contenders = [parse_contender(text) for text in strategies]
+    for contender in contenders:
+        contender.search(experiment)  # one line for a bad setting, before anything runs
     out_dir = args.out or Path("runs") / f"compare-{experiment.name}"
     console = _console()
     budget = (
@@ -644,7 +651,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     with _ProgressListener(console, experiment.objectives[0]) as listener, _resumable(out_dir):
         run_comparison(
             experiment,
-            strategies=strategies,
+            strategies=contenders,
             seeds=args.seeds,
             out_dir=out_dir,
             minutes=args.minutes,
@@ -654,11 +661,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             listener=lambda strategy, seed: listener,
             announce=announce,
         )
-    groups = [
-        g
-        for g in summarize_comparison(out_dir, param_cap=args.param_cap)
-        if g.strategy in strategies
-    ]
+    groups = sorted(
+        (
+            g
+            for g in summarize_comparison(out_dir, param_cap=args.param_cap)
+            if g.strategy in strategies
+        ),
+        key=lambda g: strategies.index(g.strategy),  # as the user listed them
+    )
     metric = experiment.objectives[0]
     rows = comparison_table(groups, metric=metric, param_cap=args.param_cap)
     table = Table(title=f"{experiment.name}: {budget} per run, median over seeds (min–max)")

@@ -1,9 +1,12 @@
 """Strategies against each other on one experiment: ``nas compare``.
 
-Each (strategy, seed) pair is its own run under the comparison's folder, with the same
+Each (contender, seed) pair is its own run under the comparison's folder, with the same
 data, the same candidate budget and the same search budget (wall-clock minutes on the
 search's own clock, or a number of evaluations), so the runs are resumable like any
-search and a comparison that was stopped continues where it stopped. The summary reads
+search and a comparison that was stopped continues where it stopped. A contender is a
+strategy, optionally with ``[search]`` settings of its own (:func:`parse_contender`:
+``nsga2+inherit_weights=true+prescreen=4``), so NSGA-II's features can be measured one
+by one against the same experiment. The summary reads
 only the runs' stores: the hypervolume against the experiment's fixed reference point,
 the best score, the best score under a parameter cap, the evaluations done and the share
 of candidates that failed or learnt nothing (no better than the majority class).
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.config import Experiment
+from nas.config import Experiment, SearchConfig
 from nas.errors import ConfigError
 from nas.objectives import METRICS
 from nas.parallel import Evaluator
@@ -31,8 +35,10 @@ from nas.strategies import STRATEGIES
 from nas.trial import EvalData
 
 __all__ = [
+    "Contender",
     "RunSummary",
     "StrategySummary",
+    "parse_contender",
     "plot_hypervolume_over_time",
     "run_comparison",
     "summarize_comparison",
@@ -40,6 +46,69 @@ __all__ = [
 
 CHANCE_MARGIN = 0.01
 """A candidate within this of the majority class's accuracy counts as having learnt nothing."""
+
+
+CONTENDER_KEYS = ("inherit_weights", "prescreen", "low_fidelity_images", "promote_fraction")
+"""The ``[search]`` settings a contender may set after its strategy's name."""
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One column of a comparison: a strategy and the ``[search]`` settings it changes."""
+
+    label: str
+    """As written on the command line; names the contender's runs (``LABEL-seedK``)."""
+    strategy: str
+    settings: dict[str, bool | int | float]
+
+    def search(self, experiment: Experiment) -> Experiment:
+        """``experiment`` with this contender's strategy and settings (checked by the config)."""
+        try:
+            search = dataclasses.replace(experiment.search, strategy=self.strategy, **self.settings)
+        except (ConfigError, ValueError) as error:
+            raise ConfigError(f"--strategies {self.label}: {error}") from None
+        return experiment.replace(search=search)
+
+
+def parse_contender(text: str) -> Contender:
+    """Read ``STRATEGY[+KEY=VALUE...]``: a strategy and the ``[search]`` settings it changes.
+
+    ``KEY`` is one of :data:`CONTENDER_KEYS`; a bare ``+inherit_weights`` means ``=true``.
+    Settings not named stay as the experiment has them, so ``nsga2`` alone is NSGA-II as
+    the experiment configures it and ``nsga2+prescreen=1`` the same without pre-screening.
+    """
+    name, *parts = text.strip().split("+")
+    if name not in STRATEGIES:
+        raise ConfigError(
+            f"--strategies: unknown strategy {name!r} (known: {', '.join(STRATEGIES)})"
+        )
+    defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
+    settings: dict[str, bool | int | float] = {}
+    for part in parts:
+        key, _, value = part.partition("=")
+        if key not in CONTENDER_KEYS:
+            raise ConfigError(
+                f"--strategies {text}: unknown setting {key!r} after {name!r} "
+                f"(known: {', '.join(CONTENDER_KEYS)}; e.g. nsga2+prescreen=4)"
+            )
+        settings[key] = _setting_value(text, key, value or "true", type(defaults[key]))
+    return Contender(label=text.strip(), strategy=name, settings=settings)
+
+
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number"}
+
+
+def _setting_value(text: str, key: str, value: str, kind: type) -> bool | int | float:
+    try:
+        if kind is bool:
+            if value.lower() not in ("true", "false"):
+                raise ValueError(value)
+            return value.lower() == "true"
+        return kind(value)
+    except ValueError:
+        raise ConfigError(
+            f"--strategies {text}: {key}={value} is not {_KIND_NAMES[kind]}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -86,7 +155,7 @@ class StrategySummary:
 def run_comparison(
     experiment: Experiment,
     *,
-    strategies: Sequence[str],
+    strategies: Sequence[str | Contender],
     seeds: int,
     out_dir: Path,
     minutes: float | None = None,
@@ -99,22 +168,26 @@ def run_comparison(
 ) -> list[SearchSummary]:
     """Run (or continue) every strategy on ``seeds`` seeds, one run each under ``out_dir``.
 
-    ``minutes`` gives every run the same wall time on the search's clock, ``evaluations``
+    A strategy is a name or a :class:`Contender` (a name with ``[search]`` settings,
+    :func:`parse_contender`); each run goes to ``out_dir / "LABEL-seedK"``. ``minutes`` gives every run the same wall time on the search's clock, ``evaluations``
     the same number of evaluations; without either, the experiment's own budget holds.
     The seeds are the experiment's seed, its seed + 1, ... Runs already finished are only
     read; stopped ones are resumed. ``make_evaluator`` replaces Ray (tests).
     """
-    for name in strategies:
-        if name not in STRATEGIES:
-            raise ConfigError(
-                f"--strategies: unknown strategy {name!r} (known: {', '.join(STRATEGIES)})"
-            )
-        experiment.replace(search=dataclasses.replace(experiment.search, strategy=name))
+    contenders = [c if isinstance(c, Contender) else parse_contender(c) for c in strategies]
+    for contender in contenders:
+        contender.search(experiment)  # every setting checked before the first run
     summaries = []
     for k in range(seeds):  # seed by seed, so a change of machine load hits every strategy
-        for name in strategies:
+        for contender in contenders:
+            name = contender.label
             run_experiment = comparison_experiment(
-                experiment, name, experiment.seed + k, minutes=minutes, evaluations=evaluations
+                contender.search(experiment),
+                contender.strategy,
+                experiment.seed + k,
+                minutes=minutes,
+                evaluations=evaluations,
+                label=name,
             )
             run_dir = out_dir / f"{name}-seed{run_experiment.seed}"
             if announce:
@@ -139,6 +212,7 @@ def comparison_experiment(
     *,
     minutes: float | None,
     evaluations: int | None,
+    label: str | None = None,
 ) -> Experiment:
     """The experiment of one run of a comparison: its strategy, seed and search budget.
 
@@ -150,7 +224,11 @@ def comparison_experiment(
     if evaluations:
         search = dataclasses.replace(search, max_evaluations=evaluations, generations=10_000)
     return experiment.replace(
-        name=f"{experiment.name}-{strategy}-seed{seed}"[:64], seed=seed, search=search
+        name=re.sub(r"[^A-Za-z0-9_.-]", "_", f"{experiment.name}-{label or strategy}-seed{seed}")[
+            :64
+        ],
+        seed=seed,
+        search=search,
     )
 
 
@@ -194,8 +272,10 @@ def _summarize_run(run_dir: Path, param_cap: float) -> RunSummary:
     )
     checkpoint = load_checkpoint(run_dir)
     search = info.experiment.get("search", {})
+    label, _, seed_text = run_dir.name.rpartition("-seed")
     return RunSummary(
-        strategy=search.get("strategy", "nsga2"),
+        # the folder names the contender (nsga2+prescreen=4-seed0); older runs: the strategy
+        strategy=label if label and seed_text.isdigit() else search.get("strategy", "nsga2"),
         seed=int(info.experiment.get("seed", 0)),
         run_dir=run_dir,
         evaluations=len(trials),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from nas.compare import comparison_table, run_comparison, summarize_comparison
 from nas.config import experiment_from_dict
 from nas.store import RunStore
@@ -92,3 +94,57 @@ def test_a_comparison_run_is_the_experiment_with_its_strategy_seed_and_budget(tm
     run = comparison_experiment(experiment, "optuna-tpe", 3, minutes=8.0, evaluations=None)
     assert (run.seed, run.search.strategy, run.search.max_minutes) == (3, "optuna-tpe", 8.0)
     assert run.search.generations == 10_000 and run.name == "e-optuna-tpe-seed3"
+
+
+def test_a_contender_changes_search_settings_and_names_its_runs(tmp_path: Path):
+    from nas.config import load_experiment
+
+    out = tmp_path / "cmp"
+    run_comparison(
+        load_experiment(_experiment(tmp_path)),
+        strategies=["nsga2", "nsga2+promote_fraction=0.25"],
+        seeds=1,
+        out_dir=out,
+        evaluations=6,
+        make_evaluator=lambda data: ToyEvaluator(),
+    )
+    search = RunStore.open(out / "nsga2+promote_fraction=0.25-seed5").info.experiment["search"]
+    assert (search["strategy"], search["promote_fraction"]) == ("nsga2", 0.25)
+    assert RunStore.open(out / "nsga2-seed5").info.experiment["search"]["promote_fraction"] == 0.5
+    groups = summarize_comparison(out, param_cap=50_000)
+    assert sorted(g.strategy for g in groups) == ["nsga2", "nsga2+promote_fraction=0.25"]
+
+
+def test_contenders_are_read_with_their_settings():
+    from nas.compare import parse_contender
+
+    contender = parse_contender("nsga2+inherit_weights+prescreen=4+promote_fraction=0.25")
+    assert contender.strategy == "nsga2"
+    assert contender.settings == {
+        "inherit_weights": True,
+        "prescreen": 4,
+        "promote_fraction": 0.25,
+    }
+    assert parse_contender("optuna-nsga2").settings == {}
+
+
+@pytest.mark.parametrize(
+    ("strategies", "message"),
+    [
+        ("nsga2+mutation=0.3", "unknown setting 'mutation' after 'nsga2'"),
+        ("nsga2+prescreen=four", "prescreen=four is not an integer"),
+        ("nsga2+inherit_weights=yes", "inherit_weights=yes is not true or false"),
+        ("nsga2+prescreen=0", "nsga2+prescreen=0: "),
+    ],
+)
+def test_a_bad_contender_is_one_line_and_runs_nothing(
+    tmp_path: Path, capsys, monkeypatch, strategies: str, message: str
+):
+    from nas.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["compare", str(_experiment(tmp_path)), "--strategies", strategies])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
