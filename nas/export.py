@@ -28,7 +28,7 @@ import keras
 from nas.errors import ConfigError, GenomeError
 from nas.selection import select_trial
 from nas.space import load_space
-from nas.store import RunInfo, RunStore, TrialRecord
+from nas.store import RunInfo, RunStore, TrialRecord, ancestors
 
 __all__ = [
     "ExportResult",
@@ -177,6 +177,7 @@ def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Mo
         "",
         f"Architecture ({info.space} space): `{record.description}`",
         "",
+        *_lineage_lines(store, record),
         "## Metrics (validation split of the run)",
         "",
         "| metric | value |",
@@ -202,6 +203,22 @@ def _model_card(store: RunStore, record: TrialRecord, name: str, model: keras.Mo
         *serving_lines(info, name),
     ]
     return "\n".join(lines)
+
+
+def _lineage_lines(store: RunStore, record: TrialRecord) -> list[str]:
+    """Where the architecture came from: its ancestors' count and the seeded baselines
+    among them (nothing for a genome drawn without parents)."""
+    found = ancestors(store.trials(), record.genome_hash)
+    if not found:
+        return []
+    seeds = sorted({t.baseline for t in found if t.baseline})
+    return [
+        f"Lineage: {len(found)} recorded ancestor(s), the oldest from generation "
+        f"{min(t.generation for t in found)}"
+        + (f"; it descends from the seeded baseline(s) {', '.join(seeds)}" if seeds else "")
+        + ".",
+        "",
+    ]
 
 
 def _fidelity_note(record: TrialRecord) -> list[str]:

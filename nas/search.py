@@ -241,7 +241,11 @@ class _Run:
         parameters: TrialParameters | None = None,
         search_seconds: float = 0.0,
         fidelity: TrialFidelity | None = None,
+        parents: Sequence[Any] = (),
     ) -> TrialRecord:
+        """Store ``result`` for ``genome``; ``parents`` are genomes (its lineage)."""
+        own = genome_hash(self.space, genome)
+        parent_hashes = [genome_hash(self.space, p) for p in parents]
         return self.store.record(
             result,
             genome=self.space.to_json(genome),
@@ -252,6 +256,7 @@ class _Run:
             parameters=parameters,
             search_seconds=search_seconds,
             fidelity=fidelity,
+            parents=[h for h in parent_hashes if h != own],  # a promotion's lineage is itself
         )
 
 
@@ -673,6 +678,7 @@ def _evolve(
                     parameters=strategy.parameters(genome),
                     search_seconds=clock.seconds(),
                     fidelity=planned[result.genome_hash].fidelity(result),
+                    parents=strategy.lineage(genome),
                 )
                 known[(result.genome_hash, rung)] = objective_values(
                     run.experiment.objectives, result.metrics

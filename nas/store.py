@@ -28,7 +28,14 @@ from nas.strategies.base import TrialParameters
 from nas.task import Task
 from nas.trial import EvalResult
 
-__all__ = ["RunInfo", "RunStore", "TrialFidelity", "TrialRecord", "write_atomically"]
+__all__ = [
+    "RunInfo",
+    "RunStore",
+    "TrialFidelity",
+    "TrialRecord",
+    "ancestors",
+    "write_atomically",
+]
 
 RUN_FILE = "run.json"
 
@@ -161,6 +168,10 @@ class TrialRecord:
     fidelity: TrialFidelity | None = None
     """The trial's rung in a multi-fidelity run; None without multi-fidelity (every trial
     trained the whole budget)."""
+    parents: tuple[str, ...] = ()
+    """The genome hashes of the parents the strategy made this genome from (NSGA-II's
+    crossover and mutation); empty for a genome drawn without parents, a seeded baseline,
+    and a multi-fidelity promotion (its rung-0 trial names them)."""
 
     @property
     def low_fidelity(self) -> bool:
@@ -260,8 +271,11 @@ class RunStore:
         parameters: TrialParameters | None = None,
         search_seconds: float = 0.0,
         fidelity: TrialFidelity | None = None,
+        parents: Sequence[str] = (),
     ) -> TrialRecord:
         """Append one evaluation; completed ones keep their weights under ``models/``.
+
+        ``parents``: the genome hashes the strategy made the genome from (its lineage).
 
         ``parameters``, when the strategy proposed the genome as an Optuna trial, become
         the trial's parameters and distributions. ``fidelity``: the trial's rung in a
@@ -300,6 +314,8 @@ class RunStore:
         }
         if fidelity is not None:  # without multi-fidelity, the attributes are as before it
             attrs["fidelity"] = fidelity.to_json()
+        if parents:
+            attrs["parents"] = list(parents)
         state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
         params, distributions = None, None
         if parameters is not None:
@@ -339,6 +355,30 @@ class RunStore:
         }
 
 
+def ancestors(trials: Sequence[TrialRecord], genome_hash: str) -> list[TrialRecord]:
+    """Every recorded ancestor of ``genome_hash``: its parents, theirs, and so on, nearest
+    first, one trial per genome (the first recorded). A run recorded before trials named
+    their parents has none."""
+    first: dict[str, TrialRecord] = {}
+    parents: dict[str, set[str]] = {}
+    for trial in trials:
+        first.setdefault(trial.genome_hash, trial)
+        parents.setdefault(trial.genome_hash, set()).update(trial.parents)
+    found: list[TrialRecord] = []
+    seen = {genome_hash}
+    frontier = [genome_hash]
+    while frontier:
+        following = []
+        for key in frontier:
+            for parent in sorted(parents.get(key, ())):
+                if parent not in seen and parent in first:
+                    seen.add(parent)
+                    found.append(first[parent])
+                    following.append(parent)
+        frontier = following
+    return found
+
+
 def _record(number: int, trial: Any) -> TrialRecord:
     attrs = trial.user_attrs
     return TrialRecord(
@@ -364,6 +404,7 @@ def _record(number: int, trial: Any) -> TrialRecord:
         search_seconds=attrs.get("search_seconds", 0.0),
         inherited=attrs.get("inherited"),
         fidelity=_fidelity(attrs.get("fidelity")),
+        parents=tuple(attrs.get("parents", ())),
     )
 
 

@@ -147,3 +147,46 @@ def test_a_guard_hit_is_shown_by_pareto_status_and_kept_in_the_store(tmp_path: P
     assert "reference point: accuracy 0, params 1,000,000" in out
     assert main(["status", str(run_dir)]) == 0
     assert "1 of 2 candidates were cut" in capsys.readouterr().out
+
+
+def test_ancestors_follow_the_recorded_parents_nearest_first(tmp_path: Path):
+    from nas.store import ancestors
+
+    store = RunStore.create(tmp_path / "run", _info(tmp_path / "run"))
+    _record(store, "seed", 0.5, 100, baseline="vgg")
+    _record(store, "x", 0.4, 100)
+    for key, parents in (("child", ["seed", "x"]), ("grandchild", ["child"])):
+        result = EvalResult(genome_hash=key, metrics={"accuracy": 0.6, "params": 10})
+        store.record(
+            result, genome={}, description=key, generation=1, values=(0.6, 10), parents=parents
+        )
+    trials = RunStore.open(tmp_path / "run").trials()
+    assert trials[3].parents == ("child",) and trials[0].parents == ()
+    found = ancestors(trials, "grandchild")
+    assert [t.genome_hash for t in found] == ["child", "seed", "x"]
+    assert found[1].baseline == "vgg"
+    assert ancestors(trials, "seed") == []
+
+
+def test_nsga2_records_the_parents_of_every_child(tmp_path: Path):
+    from nas.config import experiment_from_dict
+    from nas.search import run_search
+    from tests.nas.test_search_budgets import ToyEvaluator
+
+    experiment = experiment_from_dict(
+        {
+            "name": "lineage",
+            "seed": 2,
+            "space": "tests.nas.toy_space",
+            "objectives": ["accuracy", "params"],
+            "search": {"population": 4, "generations": 2},
+        }
+    )
+    run_search(experiment, out_dir=tmp_path / "run", make_evaluator=lambda data: ToyEvaluator())
+    trials = RunStore.open(tmp_path / "run").trials()
+    generation = {t.genome_hash: t.generation for t in trials}
+    assert all(not t.parents for t in trials if t.generation == 0)
+    children = [t for t in trials if t.generation > 0]
+    assert children and all(1 <= len(t.parents) <= 2 for t in children)
+    # a parent is a genome recorded in an earlier generation, never the child itself
+    assert all(generation[p] < t.generation for t in children for p in t.parents)
