@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import signal
+import statistics
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,7 @@ __all__ = [
     "FinalOutcome",
     "FinalPlan",
     "TrainingState",
+    "epochs_that_fit",
     "load_state",
     "plan_final",
     "save_state",
@@ -122,6 +124,18 @@ class FinalOutcome:
     folder: Path
     state: TrainingState
     restarts: int
+
+
+def epochs_that_fit(epoch_seconds: list[float], seconds: float) -> int:
+    """The length of a training with ``seconds`` in all (``[final] minutes`` without
+    ``epochs``), after the epochs that took ``epoch_seconds``: those and as many more as fit
+    at the median speed of the last five, leaving out the first epoch (it also traces the
+    model) once there are others. Made again after every epoch, so the cosine schedule
+    ends with the time even when epochs slow down (the 35-minute run's grew from 20 s to
+    25 s: planned once after epoch 2, the schedule was cut at 55 of 58 epochs)."""
+    recent = epoch_seconds[1:][-5:] or epoch_seconds
+    left = seconds - sum(epoch_seconds)
+    return len(epoch_seconds) + max(0, int(left // statistics.median(recent)))
 
 
 def plan_final(

@@ -47,6 +47,7 @@ from nas.final import (
     TRAINING_DIR,
     FinalPlan,
     TrainingState,
+    epochs_that_fit,
     load_state,
     save_state,
 )
@@ -174,16 +175,15 @@ class _Trainer:
             state.seconds += seconds
             state.images += guard.steps * self.batch_size
             state.epochs_done = epoch + 1
-            if not plan.epochs and state.epochs_done <= 2:
-                # minutes only: as many epochs as fit at this speed; the first epoch also
-                # traces the model, so the estimate is made again after the second
-                left = plan.minutes * 60 - state.seconds
-                state.planned_epochs = state.epochs_done + max(0, int(left // seconds))
             improved = self._better(metrics, state.best)
             if improved:
                 state.best, state.best_epoch = metrics, epoch + 1
                 self._save_weights(self.training / "best.weights.h5")
             state.history.append({"epoch": epoch + 1, "loss": loss, **metrics, "seconds": seconds})
+            if not plan.epochs:
+                state.planned_epochs = epochs_that_fit(
+                    [h["seconds"] for h in state.history], plan.minutes * 60
+                )
             state.stopped = self._stop_reason(state, loss, guard.out_of_time)
             state.finished = bool(state.stopped)
             self._checkpoint(state)

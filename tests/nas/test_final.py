@@ -135,3 +135,16 @@ def test_a_final_section_trains_the_winner_after_the_search(tmp_path: Path, ray_
     # the whole training split, not the search's 128-image subset
     assert state.images > 128
     assert (run / "final" / "withfinal" / "1" / "saved_model.pb").exists()
+
+
+def test_a_minutes_only_training_plans_its_length_again_after_every_epoch():
+    from nas.final import epochs_that_fit
+
+    # the first epoch also traces the model: alone it is the only measure
+    assert epochs_that_fit([30.0], 300.0) == 1 + 9
+    # after that it is left out: 270 s left at 20 s an epoch
+    assert epochs_that_fit([30.0, 20.0], 300.0) == 2 + 12
+    # epochs that slow down shorten the plan (the median of the last five)
+    slower = [30.0, 20.0, 20.0, 25.0, 25.0, 25.0, 25.0, 25.0]
+    assert epochs_that_fit(slower, 1200.0) == 8 + 40  # 1005 s left at 25 s
+    assert epochs_that_fit([30.0, 20.0], 40.0) == 2  # out of time: no more epochs
