@@ -121,6 +121,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(command=_cmd_export)
 
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a trained model on a labelled file: metrics, per-class or per-point, a PNG",
+        description="Score an exported model (a folder holding model.keras, e.g. RUN/final, or a "
+        ".keras file) on a file of its task's layout. Emotions: accuracy, macro-F1, per-class "
+        "precision and recall, and a confusion-matrix PNG. Keypoints: RMSE over the points "
+        "present, per keypoint, and a PNG of faces with predicted and true points. Writes "
+        "metrics.json and the PNG into --out.",
+    )
+    evaluate.add_argument("model", type=Path, help="export folder or .keras file")
+    evaluate.add_argument(
+        "--data", required=True, metavar="FILE", help="FER2013 or keypoint CSV (or builtin:...)"
+    )
+    evaluate.add_argument(
+        "--split",
+        metavar="NAME",
+        help="emotions: PublicTest (default), PrivateTest, Training or all; keypoints: "
+        "validation (default; the run's seeded split), train or all",
+    )
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where the report goes (default MODEL/evaluation-SPLIT)",
+    )
+    evaluate.add_argument("--json", type=Path, metavar="FILE", help="write the metrics JSON here")
+    evaluate.set_defaults(command=_cmd_evaluate)
+
     train = commands.add_parser(
         "train",
         help="train a run's chosen architecture further and export it",
@@ -489,6 +517,50 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"  genome:      {result.genome_file}\n"
         f"  model card:  {result.model_card}"
     )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from nas.assessment import assess, load_model_under_test
+
+    subject = load_model_under_test(args.model)
+    folder = args.model if args.model.is_dir() else args.model.parent
+    split = args.split or ("PublicTest" if subject.kind == "classification" else "validation")
+    out_dir = args.out or folder / f"evaluation-{split}"
+    result = assess(subject, args.data, split=args.split, out_dir=out_dir, json_file=args.json)
+    report = result.report
+    console = _console()
+    console.print(
+        f"{escape(str(subject.path))}: {subject.description}, on {report['images']:,} faces "
+        f"of {escape(args.data)} ({report['split']})"
+    )
+    if subject.kind == "classification":
+        table = Table(title=f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}")
+        for column in ("class", "precision", "recall", "F1", "faces"):
+            table.add_column(column, justify="left" if column == "class" else "right")
+        for name, row in report["per_class"].items():
+            table.add_row(
+                name,
+                f"{row['precision']:.3f}",
+                f"{row['recall']:.3f}",
+                f"{row['f1']:.3f}",
+                f"{row['support']:,}",
+            )
+    else:
+        table = Table(
+            title=f"RMSE {report['rmse']:.3f} px over {report['points']:,} points "
+            f"(mean distance {report['mean_distance']:.3f} px)"
+        )
+        for column in ("keypoint", "RMSE (px)", "faces"):
+            table.add_column(column, justify="left" if column == "keypoint" else "right")
+        for name, row in report["per_keypoint"].items():
+            rmse = "-" if row["rmse"] is None else f"{row['rmse']:.3f}"
+            table.add_row(name, rmse, f"{row['faces']:,}")
+    console.print(table)
+    console.print(f"Metrics: {escape(str(result.json_file))}  Figure: {escape(str(result.figure))}")
     return 0
 
 

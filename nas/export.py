@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,6 +34,7 @@ from nas.store import RunInfo, RunStore, TrialRecord, ancestors
 __all__ = [
     "ExportResult",
     "export_trial",
+    "genome_document",
     "load_trained_model",
     "select_trial",
     "serving_lines",
@@ -113,7 +115,7 @@ def export_trial(
             f"--to {to}: cannot create it ({exc.strerror or exc}); choose a writable folder"
         ) from None
     try:
-        genome_doc = {"space": store.info.space, "genome": record.genome}
+        genome_doc = genome_document(store.info, record)
         write_export_files(
             model,
             staging,
@@ -128,6 +130,25 @@ def export_trial(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ExportResult.of(to, name)
+
+
+def genome_document(info: RunInfo, record: TrialRecord) -> dict[str, Any]:
+    """What ``genome.json`` holds: the space and genome, and what ``nas evaluate`` needs to
+    score the model again on the run's split: the task, its labels (class or keypoint
+    names, in output order) and how the run split its data (``seed``,
+    ``validation_fraction``, ``classes``)."""
+    data = info.experiment.get("data", {})
+    return {
+        "space": info.space,
+        "genome": record.genome,
+        "task": {
+            "kind": info.task.kind,
+            "input_shape": list(info.task.input_shape),
+            "labels": list(info.output_names),
+            "seed": info.experiment.get("seed", 0),
+            **{k: data[k] for k in ("classes", "validation_fraction") if k in data},
+        },
+    }
 
 
 def write_export_files(

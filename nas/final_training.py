@@ -40,7 +40,7 @@ from nas.evaluate import (
     set_precision,
     task_loss,
 )
-from nas.export import serving_lines, write_export_files
+from nas.export import genome_document, serving_lines, write_export_files
 from nas.faults import failpoint
 from nas.final import (
     PLAN_FILE,
@@ -350,7 +350,7 @@ def _export(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        genome_doc = {"space": store.info.space, "genome": record.genome}
+        genome_doc = genome_document(store.info, record)
         card = _model_card(plan, store, record, state, model)
         write_export_files(model, staging, name=plan.name, genome_doc=genome_doc, card=card)
         for entry in sorted(staging.iterdir(), key=lambda p: p.name == "MODEL_CARD.md"):

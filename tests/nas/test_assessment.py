@@ -1,0 +1,146 @@
+"""nas evaluate: a saved model scored on a file of its task, with its figures, and every
+kind of bad input refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.cli import main
+from nas.datasets import BUILTIN_KEYPOINT_FACES, load_emotions, load_keypoints
+from nas.scoring import keypoint_rmse
+from nas.task import Task
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _save(model, folder: Path, document: dict | None = None) -> Path:
+    folder.mkdir(parents=True)
+    model.save(folder / "model.keras")
+    if document is not None:
+        (folder / "genome.json").write_text(json.dumps(document))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def emotion_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained five-class CNN saved as an export folder without genome.json."""
+    from search_spaces.cnn import SPACE
+
+    genome = SPACE.sample(np.random.default_rng(3))
+    model = SPACE.build(genome, Task(kind="classification", input_shape=(48, 48, 1), num_classes=5))
+    return _save(model, tmp_path_factory.mktemp("emotion") / "export")
+
+
+@pytest.fixture(scope="module")
+def keypoint_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained ResUNet whose genome.json says the run split its data with seed 4."""
+    from search_spaces.resunet import SPACE
+
+    genome = SPACE.sample(np.random.default_rng(1))
+    model = SPACE.build(genome, Task(kind="keypoints", input_shape=(96, 96, 1), num_keypoints=15))
+    document = {"task": {"kind": "keypoints", "seed": 4, "validation_fraction": 0.2}}
+    return _save(model, tmp_path_factory.mktemp("keypoints") / "export", document)
+
+
+def _predict(folder: Path, images: np.ndarray) -> np.ndarray:
+    import keras
+
+    import search_spaces.resunet  # noqa: F401  (SoftArgmax)
+
+    model = keras.models.load_model(folder / "model.keras", compile=False)
+    return np.asarray(model.predict(images.astype(np.float32), verbose=0))
+
+
+@pytest.mark.slow
+def test_an_emotion_model_is_scored_per_class_with_a_confusion_matrix(
+    emotion_export: Path, faces_csv: Path, tmp_path: Path, capsys
+):
+    out = tmp_path / "report"
+    code = main(["evaluate", str(emotion_export), "--data", str(faces_csv), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "metrics.json").read_text())
+    validation = load_emotions(faces_csv).validation
+    predicted = _predict(emotion_export, validation.images).argmax(axis=1)
+    assert report["split"] == "PublicTest" and report["images"] == len(validation)
+    assert report["accuracy"] == pytest.approx(np.mean(predicted == validation.labels))
+    confusion = np.array(report["confusion"])
+    assert confusion.sum() == len(validation) and np.trace(confusion) == np.sum(
+        predicted == validation.labels
+    )
+    assert [row["support"] for row in report["per_class"].values()] == list(confusion.sum(axis=1))
+    assert list(report["per_class"]) == ["angry", "disgust", "sad", "happy", "surprise"]
+    assert (out / "confusion.png").read_bytes()[:8] == PNG
+    printed = capsys.readouterr().out
+    assert "an emotion classifier (5 classes" in printed and "surprise" in printed
+
+
+@pytest.mark.slow
+def test_a_keypoint_model_is_scored_on_the_runs_own_split(
+    keypoint_export: Path, tmp_path: Path, capsys
+):
+    json_file = tmp_path / "kp.json"
+    code = main(
+        [
+            "evaluate",
+            str(keypoint_export),
+            "--data",
+            BUILTIN_KEYPOINT_FACES,
+            "--json",
+            str(json_file),
+            "--out",
+            str(tmp_path / "figures"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(json_file.read_text())
+    # genome.json's seed and fraction choose the faces, as the run chose its validation split
+    validation = load_keypoints(BUILTIN_KEYPOINT_FACES, seed=4, validation_fraction=0.2).validation
+    predicted = _predict(keypoint_export, validation.images)
+    assert report["images"] == len(validation)
+    assert report["rmse"] == pytest.approx(keypoint_rmse(validation.keypoints, predicted), rel=1e-5)
+    assert len(report["per_keypoint"]) == 15
+    assert report["per_keypoint"]["nose_tip"]["faces"] == int(
+        np.isfinite(validation.keypoints[:, 10, 0]).sum()
+    )
+    assert (tmp_path / "figures" / "keypoints.png").read_bytes()[:8] == PNG
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "data", "extra", "message"),
+    [
+        ("emotion", "keypoints", [], "(the model is an emotion classifier (5 classes"),
+        ("keypoints", "faces", [], "(the model is a keypoint model (15 points"),
+        ("emotion", "faces", ["--split", "Holdout"], "--split Holdout: not a split"),
+        ("emotion", "faces", ["--split", "PrivateTest"], "has no PrivateTest rows"),
+        ("nothing", "faces", [], "holds no model.keras"),
+        ("broken", "faces", [], "cannot load it as a Keras model"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    emotion_export: Path,
+    keypoint_export: Path,
+    faces_csv: Path,
+    tmp_path: Path,
+    capsys,
+    model: str,
+    data: str,
+    extra: list[str],
+    message: str,
+):
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model.keras").write_bytes(b"not a zip file")
+    models = {"emotion": emotion_export, "keypoints": keypoint_export}
+    folder = models.get(model, tmp_path / model)
+    files = {"faces": str(faces_csv), "keypoints": BUILTIN_KEYPOINT_FACES}
+    out = tmp_path / "out"
+    args = ["evaluate", str(folder), "--data", files[data], "--out", str(out), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()
