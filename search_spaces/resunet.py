@@ -20,7 +20,7 @@ with ``L = 3``)::
       decoder level mirroring encoder level 3: upsample x2, join skip 2   24x24
       decoder level mirroring encoder level 2: upsample x2, join skip 1   48x48
       decoder level mirroring encoder level 1: upsample x2, join skip 0   96x96
-      heatmaps: 1x1 conv to K channels -> SoftArgmax -> (K, 2)
+      heatmaps: 1x1 conv to K channels -> soft-argmax -> (K, 2)
 
 * The encoder shrinks each side by ``2**L`` in all, so :meth:`ResUNetSpace.build`
   requires the input height and width to be divisible by ``2**L`` (``ValueError``).
@@ -59,10 +59,12 @@ Two ranges matter for every gene (as in the CNN space):
 * the **validation range** (``validate`` and ``from_json``): much wider, wide enough
   for the hand-designed ResUNet (``baselines/resunet.py``).
 
-The saved model uses one custom layer, :class:`SoftArgmax`, registered with Keras as
-``"facenas>SoftArgmax"``: once this module is imported (before or after Keras), a model
-saved to ``.keras`` loads with plain ``keras.models.load_model``. Only the decoder
-(:meth:`ResUNetSpace.build`, :func:`soft_argmax`, :class:`SoftArgmax`) imports Keras;
+The model is made of Keras' own layers only (the soft-argmax too:
+:func:`soft_argmax_layers`), so a saved ``.keras`` file loads with plain
+``keras.models.load_model`` in a process that never imported this project. Models saved
+by earlier versions used a custom layer, :class:`SoftArgmax`, still registered with Keras
+as ``"facenas>SoftArgmax"`` once this module is imported, so they load too. Only the
+decoder (:meth:`ResUNetSpace.build`, :func:`soft_argmax`, :class:`SoftArgmax`) imports Keras;
 :meth:`ResUNetSpace.cost` gives its exact parameter and FLOP counts from the genome alone.
 """
 
@@ -115,9 +117,11 @@ __all__ = [
     "SoftArgmax",
     "Stem",
     "Training",
+    "cell_centres",
     "downsampling",
     "heatmap_stride",
     "soft_argmax",
+    "soft_argmax_layers",
     "validate_genome",
 ]
 
@@ -662,7 +666,8 @@ class ResUNetSpace:
     def build(self, genome: ResUNetGenome, task: Task) -> keras.Model:
         """Decode to an uncompiled Keras model: raw pixels -> Rescaling(1/255) -> stem ->
         encoder -> bottleneck -> decoder -> ``heatmaps`` (1x1 conv, K channels) ->
-        :class:`SoftArgmax` -> ``(batch, K, 2)`` input-pixel coordinates ``(x, y)``.
+        soft-argmax (:func:`soft_argmax_layers`) -> ``(batch, K, 2)`` input-pixel
+        coordinates ``(x, y)``.
 
         Raises :class:`GenomeError` for an invalid genome and :class:`ValueError` for a
         classification task or an input whose height or width ``2**len(encoder)`` does
@@ -718,10 +723,7 @@ class ResUNetSpace:
 
         # the output layers compute in float32 whatever the global precision policy
         heatmaps = layers.Conv2D(task.num_keypoints, 1, name="heatmaps", dtype="float32")(x)
-        soft_argmax_layer = _soft_argmax_layer()
-        outputs = soft_argmax_layer(
-            stride=heatmap_stride(genome), name="keypoints", dtype="float32"
-        )(heatmaps)
+        outputs = soft_argmax_layers(heatmaps, stride=heatmap_stride(genome))
         return keras.Model(inputs, outputs, name="resunet")
 
     def _check_buildable(self, genome: ResUNetGenome, task: Task) -> None:
@@ -840,18 +842,59 @@ def soft_argmax(heatmaps: Any, *, stride: int = 1) -> Any:
     _, height, width, channels = logits.shape
     if height is None or width is None or channels is None:
         raise ValueError(f"soft_argmax needs static heatmap sizes, got {logits.shape}")
-    logits = ops.transpose(logits, (0, 3, 1, 2))  # (batch, K, H, W)
-    probs = ops.softmax(ops.reshape(logits, (-1, channels, height * width)), axis=-1)
-    probs = ops.reshape(probs, (-1, channels, height, width))
+    cells = ops.reshape(logits, (-1, height * width, channels))  # row-major cells
+    probs = ops.softmax(cells, axis=1)
+    centres = np.stack(cell_centres(height, width, stride), axis=-1)  # (cells, 2)
+    return ops.einsum("bck,cd->bkd", probs, centres)
+
+
+def cell_centres(height: int, width: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input-pixel ``x`` and ``y`` of the centre of each heatmap cell, in row-major
+    cell order (``height * width`` each): cell ``(i, j)`` at ``(s*j + (s-1)/2, s*i + (s-1)/2)``."""
     offset = (stride - 1) / 2.0
-    xs = ops.arange(width, dtype="float32") * float(stride) + offset
-    ys = ops.arange(height, dtype="float32") * float(stride) + offset
-    x = ops.sum(ops.sum(probs, axis=2) * xs, axis=-1)  # marginal over rows
-    y = ops.sum(ops.sum(probs, axis=3) * ys, axis=-1)  # marginal over columns
-    return ops.stack([x, y], axis=-1)
+    rows, columns = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    return (
+        (columns.ravel() * stride + offset).astype(np.float32),
+        (rows.ravel() * stride + offset).astype(np.float32),
+    )
 
 
-# --- the SoftArgmax layer, defined and registered with Keras on demand --------------------
+def soft_argmax_layers(heatmaps: Any, *, stride: int) -> Any:
+    """:func:`soft_argmax` from Keras' own layers, so a saved model loads in any Keras
+    without this project: the cells of each channel flattened (``Reshape``) and turned
+    into probabilities (``Softmax``); each cell's probability times its centre's ``x``
+    (``Rescaling`` by a constant array) summed over the cells (``GlobalAveragePooling1D``
+    of the values scaled by the cell count); the same for ``y``; ``(x, y)`` side by side
+    as the ``keypoints`` output ``(batch, K, 2)``. No weights, no FLOPs counted; float32
+    whatever the precision policy."""
+    import keras
+
+    layers = keras.layers
+    _, height, width, channels = heatmaps.shape
+    cells = height * width
+    flat = layers.Reshape((cells, channels), name="heatmap_cells", dtype="float32")(heatmaps)
+    probs = layers.Softmax(axis=1, name="heatmap_softmax", dtype="float32")(flat)
+    xs, ys = cell_centres(height, width, stride)
+    axes = []
+    for axis, centres in (("x", xs), ("y", ys)):
+        # the mean over the cells of p * centre * cells is the sum of p * centre
+        weighted = layers.Rescaling(
+            scale=(centres * cells).reshape(cells, 1),
+            name=f"keypoint_{axis}_weights",
+            dtype="float32",
+        )(probs)
+        expected = layers.GlobalAveragePooling1D(name=f"keypoint_{axis}_sum", dtype="float32")(
+            weighted
+        )
+        axes.append(
+            layers.Reshape((channels, 1), name=f"keypoint_{axis}", dtype="float32")(expected)
+        )
+    return layers.Concatenate(axis=-1, name="keypoints", dtype="float32")(axes)
+
+
+# --- the SoftArgmax layer of models saved before soft_argmax_layers -----------------------
+# Exports written by earlier versions hold this custom layer; it stays registered so they
+# still load (with this module imported). New models use soft_argmax_layers.
 
 _REGISTERED_NAME = "facenas>SoftArgmax"
 _soft_argmax_class: type | None = None

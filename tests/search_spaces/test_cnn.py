@@ -264,3 +264,24 @@ def test_decoder_structure():
 def test_build_rejects_an_invalid_genome():
     with pytest.raises(GenomeError):
         SPACE.build(_genome(stem=Stem(width=0)), TASK)
+
+
+def test_a_saved_model_loads_in_a_process_that_never_imports_the_project(tmp_path):
+    import keras
+
+    model = SPACE.build(_genome(), TASK)  # residual, bottleneck and squeeze-excitation blocks
+    images = np.random.default_rng(0).integers(0, 256, (2, *TASK.input_shape)).astype("float32")
+    expected = keras.ops.convert_to_numpy(model(images, training=False))
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "images.npy", images)
+    code = (
+        "import sys, numpy as np, keras; "
+        f"model = keras.models.load_model({str(tmp_path / 'model.keras')!r}); "
+        f"np.save({str(tmp_path / 'out.npy')!r}, keras.ops.convert_to_numpy("
+        f"model(np.load({str(tmp_path / 'images.npy')!r})))); "
+        "assert not any(m.split('.')[0] in ('nas', 'search_spaces', 'baselines') "
+        "for m in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+    keras.backend.clear_session()

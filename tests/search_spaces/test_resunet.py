@@ -28,6 +28,7 @@ from search_spaces.resunet import (
     Stem,
     Training,
     soft_argmax,
+    soft_argmax_layers,
 )
 from tests.search_spaces.conformance import SearchSpaceConformance, check_output
 
@@ -287,9 +288,10 @@ def test_resunet_baseline_structure():
     assert sum(n.startswith("enc") for n in adds) == 3  # one residual block per level
     assert sum(n.startswith("bottleneck") for n in adds) == 1
     assert sum(n.startswith("dec") for n in adds) == 3
-    assert counts["Concatenate"] == 3 and counts["UpSampling2D"] == 3
+    # the decoder's three joins, and the soft-argmax's (x, y)
+    assert counts["Concatenate"] == 3 + 1 and counts["UpSampling2D"] == 3
     assert counts["MaxPooling2D"] == 0 and counts["Conv2DTranspose"] == 0
-    assert counts["Rescaling"] == 1
+    assert counts["Rescaling"] == 1 + 2  # the input's, and the soft-argmax's x and y
     # strided levels: each halves the side; the decoder mirrors them back to 96x96
     for i, side, width in ((1, 48, 32), (2, 24, 64), (3, 12, 128)):
         assert model.get_layer(f"enc{i}_block1_1_conv").strides == (2, 2)
@@ -317,17 +319,17 @@ def test_decoder_structure_and_half_resolution():
     model = SPACE.build(_genome(), TASK)
     counts = _layer_counts(model)
     assert counts["MaxPooling2D"] == 1 and counts["Conv2DTranspose"] == 1
-    assert counts["UpSampling2D"] == 1 and counts["Concatenate"] == 1
+    assert counts["UpSampling2D"] == 1 and counts["Concatenate"] == 1 + 1  # + soft-argmax
     # the add join projects the 8-channel skip to the decoder's 16 channels
     assert model.get_layer("dec2_skip_conv").kernel_size == (1, 1)
     assert tuple(model.get_layer("dec2_add").output.shape) == (None, 16, 16, 16)
     assert tuple(model.get_layer("heatmaps").output.shape) == (None, 32, 32, 15)
-    assert model.get_layer("keypoints").stride == 1
+    assert _stride_of(model) == 1
 
     half = SPACE.build(_half(_genome()), TASK)
     assert "dec1_concat" not in [layer.name for layer in half.layers]
     assert tuple(half.get_layer("heatmaps").output.shape) == (None, 16, 16, 15)
-    assert half.get_layer("keypoints").stride == 2
+    assert _stride_of(half) == 2
     check_output(TASK, keras.ops.convert_to_numpy(half(_images(TASK), training=False)))
     keras.backend.clear_session()
 
@@ -376,29 +378,61 @@ def test_saves_loads_and_exports(tmp_path):
     expected = keras.ops.convert_to_numpy(model(images, training=False))
     path = tmp_path / "model.keras"
     model.save(path)
-    loaded = keras.models.load_model(path)  # no custom_objects: SoftArgmax is registered
+    loaded = keras.models.load_model(path)  # Keras' own layers: no custom_objects
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(images)), expected)
-    assert loaded.get_layer("keypoints").get_config()["stride"] == 1
+    assert _stride_of(loaded) == 1
 
     model.export(str(tmp_path / "saved"), format="tf_saved_model", verbose=False)
     reloaded = tf.saved_model.load(str(tmp_path / "saved"))  # keep it: it owns the variables
     served = reloaded.serve(tf.constant(images))
     np.testing.assert_allclose(served.numpy(), expected, atol=1e-4)
 
-    # a fresh process that imports this space before Keras loads it too
+    # a fresh process that never imports this project loads it with plain Keras
     np.save(tmp_path / "images.npy", images)
     code = textwrap.dedent(
         f"""
         import sys
         import numpy as np
-        import search_spaces.resunet
-        assert "keras" not in sys.modules
         import keras
         model = keras.models.load_model({str(path)!r})
         np.save({str(tmp_path / "out.npy")!r}, keras.ops.convert_to_numpy(
             model(np.load({str(tmp_path / "images.npy")!r}))))
+        assert not any(m.split(".")[0] in ("nas", "search_spaces", "baselines") for m in sys.modules)
         """
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+    keras.backend.clear_session()
+
+
+def _stride_of(model) -> int:
+    """The input pixels per heatmap cell, read back from the soft-argmax's cell centres."""
+    height, width = model.get_layer("heatmaps").output.shape[1:3]
+    scale = np.asarray(
+        model.get_layer("keypoint_x_weights").get_config()["scale"]["config"]["value"]
+    )
+    xs = scale.ravel() / (height * width)
+    return round(float(xs[1] - xs[0]))
+
+
+def test_the_soft_argmax_layers_find_the_peak_as_the_function_does():
+    import keras
+
+    heatmaps = np.zeros((2, 6, 8, 3), dtype=np.float32)
+    heatmaps[0, 5, 7, 0] = heatmaps[1, 2, 3, 2] = 1e4
+    heatmaps[0, 1, 2, 1] = heatmaps[0, 1, 3, 1] = 1e4  # two peaks: half-way between them
+    for stride in (1, 2, 4):
+        inputs = keras.Input((6, 8, 3))
+        model = keras.Model(inputs, soft_argmax_layers(inputs, stride=stride))
+        got = keras.ops.convert_to_numpy(model(heatmaps))
+        want = keras.ops.convert_to_numpy(soft_argmax(heatmaps, stride=stride))
+        np.testing.assert_allclose(got, want, atol=1e-3 * stride)
+        offset = (stride - 1) / 2
+        np.testing.assert_allclose(
+            got[0, 0], (7 * stride + offset, 5 * stride + offset), atol=1e-3 * stride
+        )
+        np.testing.assert_allclose(
+            got[0, 1], (2.5 * stride + offset, stride + offset), atol=1e-3 * stride
+        )
+    assert model.count_params() == 0
     keras.backend.clear_session()
