@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "select_trial",
     "serving_lines",
     "write_export_files",
+    "write_saved_model",
 ]
 
 
@@ -158,25 +160,70 @@ def write_export_files(
     into ``folder`` (which exists); the card last."""
     result = ExportResult.of(folder, name)
     model.save(result.keras_file)
-    model.export(str(result.saved_model), format="tf_saved_model", verbose=False)
+    task = genome_doc.get("task", {})
+    write_saved_model(model, result.saved_model, kind=task["kind"], labels=task["labels"])
     result.genome_file.write_text(json.dumps(genome_doc, indent=2) + "\n")
     result.model_card.write_text(card)
     return result
 
 
+def write_saved_model(model: keras.Model, path: Path, *, kind: str, labels: Sequence[str]) -> None:
+    """The SavedModel TF Serving loads, with two signatures:
+
+    * ``serving_default``: what a client sends, ``images`` as ``uint8`` ``(batch, H, W, 1)``
+      grey pixels; named outputs: ``probabilities`` ``(batch, C)``, ``label`` (the most
+      likely class's name) and ``label_names`` ``(batch, C)`` for emotions, ``keypoints``
+      ``(batch, K, 2)`` pixel ``(x, y)`` and ``keypoint_names`` ``(batch, K)`` for keypoints;
+    * ``serve``: the Keras model itself on ``float32`` pixels in 0..255 (as before).
+    """
+    import tensorflow as tf
+
+    height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
+    names = tf.constant(list(labels))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def named(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        outputs = model(tf.cast(images, tf.float32), training=False)
+        batch = tf.shape(outputs)[0]
+        every = tf.tile(names[tf.newaxis], [batch, 1])
+        if kind == "keypoints":
+            return {"keypoints": outputs, "keypoint_names": every}
+        label = tf.gather(names, tf.argmax(outputs, axis=-1))
+        return {"probabilities": outputs, "label": label, "label_names": every}
+
+    shape = (None, height, width, channels)
+    archive.add_endpoint(
+        "serving_default", named, input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")]
+    )
+    archive.add_endpoint(
+        "serve",
+        lambda pixels: model(pixels, training=False),
+        input_signature=[tf.TensorSpec(shape, tf.float32, name="pixels")],
+    )
+    archive.write_out(str(path), verbose=False)
+
+
 def serving_lines(info: RunInfo, name: str) -> list[str]:
-    """The model card's "Serving" section: input, output and a TF Serving example."""
+    """The model card's "Serving" section: signatures, inputs, outputs and a TF Serving
+    REST example."""
     height, width, channels = info.task.input_shape
+    outputs = (
+        "`keypoints` (batch, K, 2) pixel (x, y) and `keypoint_names`"
+        if info.task.kind == "keypoints"
+        else "`probabilities` (batch, C), `label` (the most likely class) and `label_names`"
+    )
     return [
         "## Serving",
         "",
-        f"Input: float32 grey pixels in 0..255, shape (batch, {height}, {width}, {channels}); the model "
-        "scales them itself.",
+        f"Signature `serving_default`: input `images`, uint8 grey pixels, shape (batch, {height}, "
+        f"{width}, {channels}); outputs {outputs}. Signature `serve`: the same model on float32 "
+        "pixels in 0..255 (the model scales them itself), returning the bare output.",
         _output_line(info),
         "",
         "```",
         f"docker run -p 8501:8501 -v $PWD/{name}:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
-        f"curl -d '{{\"instances\": [<{height}x{width}x{channels} nested list>]}}' "
+        f"curl -d '{{\"instances\": [<{height}x{width}x{channels} nested list of 0..255 integers>]}}' "
         f"localhost:8501/v1/models/{name}:predict",
         "```",
         "",
