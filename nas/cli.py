@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--name", metavar="NAME", help="served model name (default: the experiment's name)"
     )
+    export.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write model.onnx (input 'pixels': float32 0..255, batch x H x W x 1)",
+    )
     export.set_defaults(command=_cmd_export)
 
     evaluate = commands.add_parser(
@@ -508,13 +513,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from nas.export import export_trial, select_trial
 
     record = select_trial(store, rank=args.rank, trial=args.trial)
-    result = export_trial(store, record, args.to, name=args.name)
+    result = export_trial(store, record, args.to, name=args.name, onnx=args.onnx)
     console = _console()
     console.print(
         f"Exported trial {record.number} ({record.description})\n"
         f"  Keras:       {result.keras_file}\n"
         f"  SavedModel:  {result.saved_model}  (TF Serving: --model_base_path={result.saved_model.parent.resolve()})\n"
-        f"  genome:      {result.genome_file}\n"
+        + (f"  ONNX:        {result.folder / 'model.onnx'}\n" if args.onnx else "")
+        + f"  genome:      {result.genome_file}\n"
         f"  model card:  {result.model_card}"
     )
     return 0

@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 
+ONNX_FILE = "model.onnx"
+
+
 @dataclass(frozen=True)
 class ExportResult:
     """Where an export was written."""
@@ -95,9 +98,15 @@ def load_trained_model(store: RunStore, record: TrialRecord) -> keras.Model:
 
 
 def export_trial(
-    store: RunStore, record: TrialRecord, to: Path, *, name: str | None = None
+    store: RunStore,
+    record: TrialRecord,
+    to: Path,
+    *,
+    name: str | None = None,
+    onnx: bool = False,
 ) -> ExportResult:
-    """Write ``record``'s trained model to ``to`` (which must not exist or be empty)."""
+    """Write ``record``'s trained model to ``to`` (which must not exist or be empty);
+    with ``onnx``, also ``model.onnx`` (:func:`nas.onnx_export.export_onnx`)."""
     name = name or store.info.study_name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(
@@ -125,6 +134,10 @@ def export_trial(
             genome_doc=genome_doc,
             card=_model_card(store, record, name, model),
         )
+        if onnx:
+            from nas.onnx_export import export_onnx
+
+            export_onnx(model, staging / ONNX_FILE)
         if to.exists():
             to.rmdir()
         os.replace(staging, to)

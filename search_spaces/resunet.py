@@ -862,11 +862,13 @@ def cell_centres(height: int, width: int, stride: int) -> tuple[np.ndarray, np.n
 def soft_argmax_layers(heatmaps: Any, *, stride: int) -> Any:
     """:func:`soft_argmax` from Keras' own layers, so a saved model loads in any Keras
     without this project: the cells of each channel flattened (``Reshape``) and turned
-    into probabilities (``Softmax``); each cell's probability times its centre's ``x``
-    (``Rescaling`` by a constant array) summed over the cells (``GlobalAveragePooling1D``
-    of the values scaled by the cell count); the same for ``y``; ``(x, y)`` side by side
-    as the ``keypoints`` output ``(batch, K, 2)``. No weights, no FLOPs counted; float32
-    whatever the precision policy."""
+    into probabilities (``Softmax``); for ``x``, each cell's probability times its centre's
+    offset from the middle of the image (``Rescaling`` by a constant array), averaged over
+    the cells (``GlobalAveragePooling1D``), then times the cell count plus the middle
+    (``Rescaling``): the expected ``x``. The same for ``y``; ``(x, y)`` side by side as the
+    ``keypoints`` output ``(batch, K, 2)``. Offsets from the middle keep the float32 sums
+    small (an ONNX runtime, summing in another order, agrees to about 1e-5 px). No
+    weights, no FLOPs counted; float32 whatever the precision policy."""
     import keras
 
     layers = keras.layers
@@ -877,15 +879,18 @@ def soft_argmax_layers(heatmaps: Any, *, stride: int) -> Any:
     xs, ys = cell_centres(height, width, stride)
     axes = []
     for axis, centres in (("x", xs), ("y", ys)):
-        # the mean over the cells of p * centre * cells is the sum of p * centre
+        middle = float((centres.min() + centres.max()) / 2)
         weighted = layers.Rescaling(
-            scale=(centres * cells).reshape(cells, 1),
-            name=f"keypoint_{axis}_weights",
+            scale=(centres - middle).reshape(cells, 1),
+            name=f"keypoint_{axis}_offsets",
             dtype="float32",
         )(probs)
-        expected = layers.GlobalAveragePooling1D(name=f"keypoint_{axis}_sum", dtype="float32")(
+        mean = layers.GlobalAveragePooling1D(name=f"keypoint_{axis}_mean", dtype="float32")(
             weighted
         )
+        expected = layers.Rescaling(
+            scale=float(cells), offset=middle, name=f"keypoint_{axis}_pixels", dtype="float32"
+        )(mean)
         axes.append(
             layers.Reshape((channels, 1), name=f"keypoint_{axis}", dtype="float32")(expected)
         )

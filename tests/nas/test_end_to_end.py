@@ -105,3 +105,20 @@ def test_resuming_a_finished_run_trains_nothing(cli_run: Path, capsys):
     out = capsys.readouterr().out
     assert f"0 evaluations (0 failed, 0 repeats not retrained, {len(trials)} restored" in out
     assert RunStore.open(cli_run).trials() == trials
+
+
+@pytest.mark.slow
+def test_export_onnx_writes_a_model_onnxruntime_agrees_with(cli_run: Path, tmp_path: Path):
+    import onnxruntime
+
+    from nas.export import load_trained_model, select_trial
+
+    target = tmp_path / "export"
+    assert main(["export", str(cli_run), "--to", str(target), "--onnx"]) == 0
+    faces = np.random.default_rng(1).integers(0, 256, size=(8, 48, 48, 1)).astype(np.float32)
+    store = RunStore.open(cli_run)
+    expected = load_trained_model(store, select_trial(store, rank=1)).predict(faces, verbose=0)
+    session = onnxruntime.InferenceSession(str(target / "model.onnx"))
+    (got,) = session.run(None, {"pixels": faces})
+    assert np.abs(got - expected).max() <= 1e-4
+    assert {p.name for p in target.iterdir()} >= {"model.keras", "model.onnx", "genome.json"}

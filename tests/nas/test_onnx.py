@@ -1,0 +1,58 @@
+"""ONNX export: onnxruntime gives the Keras model's outputs (max difference <= 1e-4) on
+64 faces, for a CNN emotion model (GELU included: its Erfc is rewritten) and a ResUNet
+keypoint model (soft-argmax included)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.datasets import BUILTIN_FACES, BUILTIN_KEYPOINT_FACES, load_emotions, load_keypoints
+from nas.task import Task
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+FER = SHARED / "fer2013" / "fer2013.csv.gz"
+KEYPOINTS = SHARED / "keypoints" / "training.csv.gz"
+
+
+def _faces(kind: str) -> np.ndarray:
+    """64 validation faces: the shared real files where this checkout has them, else the
+    built-in synthetic faces."""
+    if kind == "classification":
+        data = load_emotions(FER if FER.exists() else BUILTIN_FACES)
+        return data.validation.images[:64]
+    data = load_keypoints(KEYPOINTS if KEYPOINTS.exists() else BUILTIN_KEYPOINT_FACES)
+    return data.validation.images[:64]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("space_name", "task", "seed"),
+    [
+        ("cnn", Task(kind="classification", input_shape=(48, 48, 1), num_classes=5), 2),
+        ("resunet", Task(kind="keypoints", input_shape=(96, 96, 1), num_keypoints=15), 4),
+    ],
+)
+def test_onnxruntime_matches_keras(tmp_path: Path, space_name: str, task: Task, seed: int):
+    import keras
+    import onnxruntime
+
+    from nas.onnx_export import ONNX_INPUT, export_onnx
+    from nas.space import load_space
+
+    space = load_space(space_name)
+    genome = space.sample(np.random.default_rng(seed))
+    model = space.build(genome, task)
+    faces = _faces(task.kind).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(model(faces, training=False))
+
+    path = export_onnx(model, tmp_path / "model.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {ONNX_INPUT: faces})
+    assert (
+        got.shape == expected.shape == (64, *((5,) if task.kind == "classification" else (15, 2)))
+    )
+    assert np.abs(got - expected).max() <= 1e-4, space.describe(genome)
+    keras.backend.clear_session()
