@@ -291,7 +291,7 @@ def test_resunet_baseline_structure():
     # the decoder's three joins, and the soft-argmax's (x, y)
     assert counts["Concatenate"] == 3 + 1 and counts["UpSampling2D"] == 3
     assert counts["MaxPooling2D"] == 0 and counts["Conv2DTranspose"] == 0
-    assert counts["Rescaling"] == 1 + 2  # the input's, and the soft-argmax's x and y
+    assert counts["Rescaling"] == 1 + 4  # the input's, and two each for the soft-argmax's x, y
     # strided levels: each halves the side; the decoder mirrors them back to 96x96
     for i, side, width in ((1, 48, 32), (2, 24, 64), (3, 12, 128)):
         assert model.get_layer(f"enc{i}_block1_1_conv").strides == (2, 2)
@@ -407,11 +407,8 @@ def test_saves_loads_and_exports(tmp_path):
 
 def _stride_of(model) -> int:
     """The input pixels per heatmap cell, read back from the soft-argmax's cell centres."""
-    height, width = model.get_layer("heatmaps").output.shape[1:3]
-    scale = np.asarray(
-        model.get_layer("keypoint_x_weights").get_config()["scale"]["config"]["value"]
-    )
-    xs = scale.ravel() / (height * width)
+    offsets = model.get_layer("keypoint_x_offsets").get_config()["scale"]["config"]["value"]
+    xs = np.asarray(offsets).ravel()
     return round(float(xs[1] - xs[0]))
 
 
