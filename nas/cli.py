@@ -197,6 +197,13 @@ def _parser() -> argparse.ArgumentParser:
         help="training precision (default: the run's [budget] precision)",
     )
     train.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="write each epoch's loss, validation metrics, learning rate and speed for "
+        "TensorBoard (tensorboard --logdir DIR)",
+    )
+    train.add_argument(
         "--out",
         type=Path,
         required=True,
@@ -591,6 +598,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         name=args.name,
         precision=args.precision,
         threads=args.threads or 0,
+        tensorboard=args.tensorboard,
     )
     _train_and_report(store, record, plan, args.out, experiment.final.restarts)
     return 0

@@ -76,6 +76,8 @@ class FinalPlan:
     name: str
     threads: int = 0
     """TensorFlow's intra-op threads (0: every core)."""
+    tensorboard: str = ""
+    """A folder for TensorBoard logs of every epoch (empty: none)."""
 
     def __post_init__(self) -> None:
         if not (self.epochs or self.minutes):
@@ -150,6 +152,7 @@ def plan_final(
     name: str | None = None,
     precision: str | None = None,
     threads: int = 0,
+    tensorboard: Path | None = None,
 ) -> FinalPlan:
     """The plan for training ``record`` further; unset choices come from the run's ``[final]``.
 
@@ -182,6 +185,7 @@ def plan_final(
         seed=experiment.seed,
         name=name or store.info.study_name,
         threads=threads,
+        tensorboard=str(tensorboard.resolve()) if tensorboard else "",
     )
 
 

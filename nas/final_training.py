@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 from nas.augment import Augmentation, augment
 from nas.config import experiment_from_dict
@@ -148,6 +149,7 @@ class _Trainer:
             if self.data.task.kind == "classification"
             else Augmentation(flip=0.5, shift=0.05, zoom=0.05)
         )
+        self.board = tf.summary.create_file_writer(plan.tensorboard) if plan.tensorboard else None
 
     def run(self, state: TrainingState) -> None:
         """Train epochs until the plan's length, its patience or its minutes end it."""
@@ -180,6 +182,7 @@ class _Trainer:
                 state.best, state.best_epoch = metrics, epoch + 1
                 self._save_weights(self.training / "best.weights.h5")
             state.history.append({"epoch": epoch + 1, "loss": loss, **metrics, "seconds": seconds})
+            self._log(epoch + 1, loss, metrics, seconds, guard.steps)
             if not plan.epochs:
                 state.planned_epochs = epochs_that_fit(
                     [h["seconds"] for h in state.history], plan.minutes * 60
@@ -189,6 +192,28 @@ class _Trainer:
             self._checkpoint(state)
             _echo(state, metrics, loss, seconds, self.metric, improved)
             failpoint("final:epoch")
+
+    def _log(
+        self, epoch: int, loss: float, metrics: dict[str, float], seconds: float, steps: int
+    ) -> None:
+        """The epoch's figures for TensorBoard (``--tensorboard``), step = epoch."""
+        if self.board is None:
+            return
+        scalars = {
+            "train/loss": loss,
+            **{f"validation/{name}": value for name, value in metrics.items()},
+            "train/learning_rate": float(self.model.optimizer.learning_rate),
+            "train/images_per_second": steps * self.batch_size / seconds,
+        }
+        # tf.summary.write with TensorBoard's scalar metadata, which is what
+        # tf.summary.scalar writes, without needing the tensorboard package installed
+        metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        )
+        with self.board.as_default(step=epoch):
+            for tag, value in scalars.items():
+                tf.summary.write(tag, tf.constant(value, tf.float32), metadata=metadata)
+        self.board.flush()
 
     def _epoch_data(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """The epoch's training images (augmented when the plan says so), shuffled."""

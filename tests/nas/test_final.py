@@ -67,7 +67,9 @@ def test_nas_train_exports_the_best_epoch_ready_to_serve(tiny_search: Path, tmp_
     import keras
 
     out = tmp_path / "served"
+    board = tmp_path / "board"
     args = ["train", str(tiny_search), "--trial", "0", "--epochs", "2", "--scratch"]
+    args += ["--tensorboard", str(board)]
     assert main([*args, "--no-augment", "--out", str(out), "--name", "faces"]) == 0
     printed = capsys.readouterr().out
     assert "Best accuracy" in printed and "model card" in printed
@@ -92,6 +94,17 @@ def test_nas_train_exports_the_best_epoch_ready_to_serve(tiny_search: Path, tmp_
     assert (out / "faces" / "1" / "saved_model.pb").exists()
     assert json.loads((out / "genome.json").read_text())["space"] == "cnn"
     assert np.all(np.isfinite(predicted))
+
+    # TensorBoard has every epoch's loss, validation metrics, learning rate and speed
+    import tensorflow as tf
+
+    logged: dict[str, list[int]] = {}
+    for events in board.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                logged.setdefault(value.tag, []).append(event.step)
+    assert logged["validation/accuracy"] == [1, 2] and logged["train/loss"] == [1, 2]
+    assert {"train/learning_rate", "train/images_per_second", "validation/macro_f1"} <= set(logged)
 
     # the same command again finds the training finished and changes nothing
     stamp = (out / "model.keras").stat().st_mtime_ns
