@@ -126,6 +126,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(command=_cmd_export)
 
+    report = commands.add_parser(
+        "report",
+        help="write one self-contained HTML page about a run",
+        description="Write an HTML page (no network, no scripts) with the front (hover a point "
+        "for its trial, metrics and architecture), the hypervolume after each generation, the "
+        "front's table and a drawing of each front member's architecture; baselines marked.",
+    )
+    report.add_argument("run", type=Path, help="run directory")
+    report.add_argument(
+        "--out", type=Path, metavar="FILE", help="the page to write (default RUN/report.html)"
+    )
+    report.set_defaults(command=_cmd_report)
+
     evaluate = commands.add_parser(
         "evaluate",
         help="score a trained model on a labelled file: metrics, per-class or per-point, a PNG",
@@ -530,6 +543,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         + f"  genome:      {result.genome_file}\n"
         f"  model card:  {result.model_card}"
     )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from nas.report import write_report
+
+    path = write_report(args.run, args.out)
+    print(f"Report: {path}")
     return 0
 
 
