@@ -83,9 +83,7 @@ def test_the_page_holds_the_front_the_hypervolume_and_the_architectures(run_dir:
     assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="needs Debian's chromium (the test command installs it)"
-)
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium: apt-get install chromium")
 def test_the_page_renders_in_headless_chromium(run_dir: Path, tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
