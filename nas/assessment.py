@@ -30,7 +30,7 @@ from nas.datasets import (
     load_keypoints,
 )
 from nas.errors import ConfigError, DataError
-from nas.evaluate import inference_function, predict
+from nas.evaluate import _one_line, inference_function, predict
 from nas.evaluation_figures import plot_confusion, plot_keypoint_faces
 from nas.scoring import classification_report, keypoint_report
 from nas.synthetic import KEYPOINT_NAMES
@@ -96,9 +96,8 @@ def load_model_under_test(path: Path) -> ModelUnderTest:
     try:
         model = keras.models.load_model(keras_file, compile=False)
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
-        reason = " ".join(str(exc).split())[:200]
         raise ConfigError(
-            f"{keras_file}: cannot load it as a Keras model ({reason}); pass a model.keras "
+            f"{keras_file}: cannot load it as a Keras model ({_one_line(exc, 200)}); pass a model.keras "
             "written by nas export or nas train"
         ) from None
     document = _genome_document(keras_file.parent)

@@ -173,7 +173,7 @@ def write_export_files(
     into ``folder`` (which exists); the card last."""
     result = ExportResult.of(folder, name)
     model.save(result.keras_file)
-    task = genome_doc.get("task", {})
+    task = genome_doc["task"]  # genome_document(): what the signatures are named after
     write_saved_model(model, result.saved_model, kind=task["kind"], labels=task["labels"])
     result.genome_file.write_text(json.dumps(genome_doc, indent=2) + "\n")
     result.model_card.write_text(card)
