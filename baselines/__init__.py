@@ -16,7 +16,7 @@ from typing import Any
 from nas.errors import ConfigError, GenomeError
 from nas.space import SearchSpace
 
-__all__ = ["BASELINES", "PRETRAINED", "Seed", "load_pretrained", "load_seed"]
+__all__ = ["BASELINES", "PRETRAINED", "Seed", "load_pretrained", "load_seed", "seed_space"]
 
 BASELINES: dict[str, tuple[str, str]] = {
     "resnet50": ("cnn", "baselines.resnet50:RESNET50"),
@@ -54,6 +54,43 @@ def load_seed(spec: str, space: SearchSpace) -> Seed:
         genome = getattr(importlib.import_module(module), attribute)
         space.validate(genome)
         return Seed(spec, genome)
+    data = _read_genome_file(spec)
+    if isinstance(data, dict) and "genome" in data:
+        owner = data.get("space", space.name)
+        if not isinstance(owner, str):
+            raise ConfigError(
+                f'seed {spec}: "space" must be the name of a search space, got {owner!r}; '
+                f'write "space": {space.name!r}'
+            )
+        if owner != space.name:
+            raise ConfigError(
+                f"seed {spec}: a genome of the {owner!r} space, not {space.name!r}; seed it "
+                f"into a {owner!r} experiment"
+            )
+        data = data["genome"]
+    try:
+        genome = space.from_json(data)
+    except GenomeError as exc:
+        raise GenomeError(f"seed {spec}: {exc}") from None
+    return Seed(Path(spec).stem, genome)
+
+
+def seed_space(spec: str) -> str:
+    """The search space of the baseline ``spec`` or of the genome JSON file it names."""
+    if spec in BASELINES:
+        return BASELINES[spec][0]
+    data = _read_genome_file(spec)
+    owner = data.get("space") if isinstance(data, dict) else None
+    if not isinstance(owner, str):
+        raise ConfigError(
+            f'seed {spec}: no "space" names the genome\'s search space; export it again with '
+            'nas export, or add "space": "cnn" (or "resunet")'
+        )
+    return owner
+
+
+def _read_genome_file(spec: str) -> Any:
+    """The parsed JSON of the genome file ``spec``, or one :class:`ConfigError` line."""
     path = Path(spec)
     if path.suffix != ".json":
         raise ConfigError(
@@ -86,24 +123,7 @@ def load_seed(spec: str, space: SearchSpace) -> Seed:
             f"seed {spec}: cannot read the genome file ({exc.strerror or exc}); check its "
             "permissions"
         ) from None
-    if isinstance(data, dict) and "genome" in data:
-        owner = data.get("space", space.name)
-        if not isinstance(owner, str):
-            raise ConfigError(
-                f'seed {spec}: "space" must be the name of a search space, got {owner!r}; '
-                f'write "space": {space.name!r}'
-            )
-        if owner != space.name:
-            raise ConfigError(
-                f"seed {spec}: a genome of the {owner!r} space, not {space.name!r}; seed it "
-                f"into a {owner!r} experiment"
-            )
-        data = data["genome"]
-    try:
-        genome = space.from_json(data)
-    except GenomeError as exc:
-        raise GenomeError(f"seed {spec}: {exc}") from None
-    return Seed(path.stem, genome)
+    return data
 
 
 def load_pretrained(name: str, model: Any, path: str) -> int:

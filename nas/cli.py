@@ -230,12 +230,15 @@ def _parser() -> argparse.ArgumentParser:
 
     baseline = commands.add_parser(
         "baseline",
-        help="train a hand-designed baseline alone, with the same budget as a search",
-        description="Train a baseline genome (resnet50, resunet, vgg) once, with the data and budget of an "
-        "experiment, into a run directory that 'nas pareto' and 'nas export' read.",
+        help="train a hand-designed baseline (or any genome file) alone, with a search's budget",
+        description="Train a baseline genome (resnet50, resunet, vgg), or a genome JSON as nas "
+        "export writes it, once, with the data and budget of an experiment, into a run directory "
+        "that 'nas pareto', 'nas export' and 'nas train' read. A genome file moves an evolved "
+        "architecture to other data, e.g. a net evolved on five emotions trained on seven.",
     )
     baseline.add_argument(
-        "name", help="baseline name: resnet50 (cnn space) or resunet (resunet space)"
+        "name",
+        help="baseline name (resnet50, vgg: cnn space; resunet: resunet space) or a genome .json",
     )
     baseline.add_argument(
         "--experiment", type=Path, metavar="TOML", help="take data and budget from this experiment"
@@ -662,14 +665,19 @@ def _train_and_report(
 def _cmd_baseline(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from baselines import BASELINES
+    from rich.markup import escape
+
+    from baselines import BASELINES, seed_space
     from nas.config import experiment_from_dict, load_experiment
     from nas.errors import ConfigError
     from nas.search import run_baseline
 
-    if args.name not in BASELINES:
-        raise ConfigError(f"unknown baseline {args.name!r} (known: {', '.join(BASELINES)})")
-    space = BASELINES[args.name][0]
+    if args.name not in BASELINES and not args.name.endswith(".json"):
+        raise ConfigError(
+            f"unknown baseline {args.name!r} (known: {', '.join(BASELINES)}; or a genome .json file)"
+        )
+    space = seed_space(args.name)
+    label = args.name if args.name in BASELINES else Path(args.name).stem
     if args.experiment:
         experiment = load_experiment(args.experiment)
         if args.task and args.task != experiment.data.task:
@@ -684,9 +692,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         )
     if args.data:
         experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))
-    experiment = experiment.replace(
-        name=f"baseline-{args.name}-{experiment.data.task}", space=space
-    )
+    experiment = experiment.replace(name=f"baseline-{label}-{experiment.data.task}", space=space)
     out_dir = args.out or Path("runs") / experiment.name
     console = _console()
     if args.name == "resnet50" and args.weights is None:
@@ -695,7 +701,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         )
     budget = experiment.budget
     console.print(
-        f"Training baseline [bold]{args.name}[/] on {experiment.data.path} ({experiment.data.task}): "
+        f"Training baseline [bold]{escape(label)}[/] on {experiment.data.path} ({experiment.data.task}): "
         f"{budget.epochs} epoch(s), at most {budget.max_train_images or 'all'} images, {budget.train_seconds:g} s cap"
     )
     record = run_baseline(
@@ -710,7 +716,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         console.print(f"[red]failed[/]: {record.failure}: {record.detail}")
         return 1
     metrics = "  ".join(f"{k} {_metric(k, record)}" for k in (*experiment.objectives, "flops"))
-    console.print(f"{args.name}: {metrics}  ({record.seconds:.0f} s). Run: {out_dir}")
+    console.print(f"{escape(label)}: {metrics}  ({record.seconds:.0f} s). Run: {out_dir}")
     return 0
 
 

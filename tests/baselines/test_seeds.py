@@ -68,3 +68,22 @@ def test_invalid_genome_file_names_the_field(tmp_path: Path):
     path.write_text(json.dumps(data))
     with pytest.raises(GenomeError, match=r"seed .*bad.json: .*stages\[0\]\.width"):
         load_seed(str(path), space)
+
+
+def test_seed_space_of_names_and_genome_files(tmp_path: Path):
+    from baselines import seed_space
+
+    assert [seed_space(name) for name in ("resnet50", "vgg", "resunet")] == [
+        "cnn",
+        "cnn",
+        "resunet",
+    ]
+    exported = tmp_path / "winner.json"
+    exported.write_text(json.dumps({"space": "resunet", "genome": {}}))
+    assert seed_space(str(exported)) == "resunet"
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(load_space("cnn").to_json(RESNET50)))
+    with pytest.raises(ConfigError, match='no "space" names'):
+        seed_space(str(bare))
+    with pytest.raises(ConfigError, match="no such genome file"):
+        seed_space(str(tmp_path / "absent.json"))

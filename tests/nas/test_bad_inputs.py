@@ -114,6 +114,12 @@ def _experiment(tmp: Path, text: str, name: str = "exp.toml") -> Path:
     return path
 
 
+def _json_file(tmp: Path, content: object, name: str = "genome.json") -> Path:
+    path = tmp / name
+    path.write_text(json.dumps(content))
+    return path
+
+
 def search(text: str, name: str = "exp.toml") -> Make:
     """``nas search`` on an experiment file holding ``text``."""
     return lambda tmp, _: ["search", str(_experiment(tmp, text, name)), "--out", _out(tmp)]
@@ -1147,6 +1153,21 @@ CASES: list[Case] = [
         "baseline-unknown-name",
         lambda tmp, _: ["baseline", "vgg16", "--out", _out(tmp)],
         ("unknown baseline 'vgg16'", "resnet50"),
+    ),
+    Case(
+        "baseline-genome-file-without-space",
+        lambda tmp, valid: [
+            "baseline",
+            str(_json_file(tmp, valid.cnn)),
+            "--out",
+            _out(tmp),
+        ],
+        ("genome.json", 'no "space"', "nas export"),
+    ),
+    Case(
+        "baseline-genome-file-missing",
+        lambda tmp, _: ["baseline", str(tmp / "winner.json"), "--out", _out(tmp)],
+        ("winner.json: no such genome file",),
     ),
     Case(
         "baseline-weights-missing",
