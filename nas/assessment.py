@@ -29,6 +29,7 @@ from nas.datasets import (
     load_emotions,
     load_keypoints,
 )
+from nas.duplicates import exact_twins
 from nas.errors import ConfigError, DataError
 from nas.evaluate import _one_line, inference_function, predict
 from nas.evaluation_figures import plot_confusion, plot_keypoint_faces
@@ -61,7 +62,8 @@ class ModelUnderTest:
     labels: tuple[str, ...]
     """Class names or keypoint names, in output order."""
     split: dict[str, Any] = field(default_factory=dict)
-    """How the run split its data (``seed``, ``validation_fraction``), when known."""
+    """How the run split its data (``seed``, ``validation_fraction``, ``deduplicate``), when
+    known; exports from before ``deduplicate`` existed did not de-duplicate."""
 
     @property
     def description(self) -> str:
@@ -123,7 +125,7 @@ def load_model_under_test(path: Path) -> ModelUnderTest:
             f"{keras_file}: {count} outputs and no genome.json naming them; FER2013 models "
             "have 5 or 7 classes and keypoint models 15 points"
         )
-    split = {k: task[k] for k in ("seed", "validation_fraction") if k in task}
+    split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
     return ModelUnderTest(keras_file, model, kind, input_shape, labels, split)  # type: ignore[arg-type]
 
 
@@ -137,7 +139,7 @@ def assess(
 ) -> Assessment:
     """Score ``subject`` on ``split`` of ``data_path``; write the report (JSON) and the
     figure (``confusion.png`` or ``keypoints.png``) into ``out_dir``."""
-    images, targets, split_name = _load_split(subject, data_path, split)
+    images, targets, split_name, twins = _load_split(subject, data_path, split)
     if images.shape[1:] != subject.input_shape:
         height, width, channels = images.shape[1:]
         raise ConfigError(
@@ -151,6 +153,8 @@ def assess(
     )
     if subject.kind == "classification":
         report = classification_report(targets, predictions, subject.labels)
+        if twins is not None:
+            report["training_twins"] = _twin_accuracy(targets, predictions, twins)
         figure = plot_confusion(report, out_dir / "confusion.png", title=title)
     else:
         report = keypoint_report(targets, predictions, subject.labels)
@@ -170,10 +174,25 @@ def assess(
     return Assessment(report, json_file, figure)
 
 
+def _twin_accuracy(labels: np.ndarray, probabilities: np.ndarray, twins: np.ndarray) -> dict:
+    """Accuracy apart on the faces with a byte-identical Training image and on the rest."""
+    correct = np.asarray(probabilities).argmax(axis=1) == labels
+    return {
+        "images": int(twins.sum()),
+        "accuracy": float(correct[twins].mean()) if twins.any() else None,
+        "unseen_images": int((~twins).sum()),
+        "unseen_accuracy": float(correct[~twins].mean()) if (~twins).any() else None,
+    }
+
+
 def _load_split(
     subject: ModelUnderTest, data_path: str, split: str | None
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The images and targets of ``split`` (the task's default when None) and its name."""
+) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
+    """The images and targets of ``split`` (the task's default when None), its name, and
+    for held-out emotion splits which faces have a byte-identical Training image.
+
+    Emotions are read without de-duplication: the held-out splits are the same either
+    way, and ``Training`` means every Training row of the file."""
     seed = int(subject.split.get("seed", 0))
     try:
         if subject.kind == "classification":
@@ -199,17 +218,21 @@ def _load_split(
             images = np.concatenate([p.images for p in chosen])
             targets = np.concatenate([p.labels for p in chosen])
             name = {"train": "Training", "validation": "PublicTest", "test": "PrivateTest"}
-            return images, targets, name.get(role, "all")
+            twins = (
+                exact_twins(images, data.train.images) if role in ("validation", "test") else None
+            )
+            return images, targets, name.get(role, "all"), twins
         role = _role(split or "validation", KEYPOINT_SPLITS, "validation, train, all")
         data = load_keypoints(
             data_path,
             seed=seed,
             validation_fraction=float(subject.split.get("validation_fraction", 0.15)),
+            deduplicate=bool(subject.split.get("deduplicate", False)),
         )
         chosen = [data.train, data.validation] if role == "all" else [getattr(data, role)]
         images = np.concatenate([p.images for p in chosen])
         targets = np.concatenate([p.keypoints for p in chosen])
-        return images, targets, role
+        return images, targets, role, None
     except DataError as exc:
         raise DataError(f"{exc} (the model is {subject.description})") from None
 

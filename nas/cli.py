@@ -384,7 +384,7 @@ def _console() -> Console:
 def _cmd_search(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from nas.config import experiment_from_dict, load_experiment
+    from nas.config import load_experiment, stored_experiment
     from nas.errors import ConfigError
     from nas.pareto import plot_front
     from nas.search import resume_search, run_search
@@ -407,7 +407,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             )
         out_dir = args.resume
         store = RunStore.open(out_dir)
-        experiment = experiment_from_dict(store.info.experiment, source=str(out_dir / "run.json"))
+        experiment = stored_experiment(store.info.experiment, source=str(out_dir / "run.json"))
     elif args.experiment is None:
         raise ConfigError("nas search needs an EXPERIMENT file, or --resume RUN")
     else:
@@ -597,18 +597,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             rmse = "-" if row["rmse"] is None else f"{row['rmse']:.3f}"
             table.add_row(name, rmse, f"{row['faces']:,}")
     console.print(table)
+    twins = report.get("training_twins")
+    if twins and twins["images"]:
+        console.print(
+            f"{twins['images']:,} of these faces have a byte-identical Training image: accuracy "
+            f"{twins['accuracy']:.4f} on them, {twins['unseen_accuracy']:.4f} on the other "
+            f"{twins['unseen_images']:,} (a net trained with them has seen their answers)"
+        )
     console.print(f"Metrics: {escape(str(result.json_file))}  Figure: {escape(str(result.figure))}")
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from nas.config import experiment_from_dict
+    from nas.config import stored_experiment
     from nas.final import plan_final
     from nas.selection import select_trial
     from nas.store import RunStore
 
     store = RunStore.open(args.run)
-    experiment = experiment_from_dict(store.info.experiment, source=str(args.run / "run.json"))
+    experiment = stored_experiment(store.info.experiment, source=str(args.run / "run.json"))
     rank = None if args.trial is not None else args.rank or experiment.final.rank
     record = select_trial(store, rank=rank, trial=args.trial)
     plan = plan_final(

@@ -46,6 +46,7 @@ __all__ = [
     "FinalConfig",
     "SearchConfig",
     "load_experiment",
+    "stored_experiment",
 ]
 
 PRECISIONS: tuple[str, ...] = ("float32", "bf16")
@@ -68,12 +69,17 @@ class DataConfig:
     ``task`` is ``"emotion"`` (classification of FER2013-layout files) or ``"keypoints"``
     (Kaggle Facial Keypoints layout). ``path`` is relative to the working directory; empty
     means the task's built-in synthetic faces (``builtin:faces`` / ``builtin:keypoint-faces``).
+    ``deduplicate`` keeps validation honest: emotion training rows byte-identical to a
+    validation or test face are left out, and near-identical keypoint frames stay on one
+    side of the split (see :mod:`nas.duplicates`). Runs stored before it existed did
+    neither, and keep doing so (:func:`stored_experiment`).
     """
 
     task: str = "emotion"
     path: str = ""
     classes: int = 5
     validation_fraction: float = 0.1
+    deduplicate: bool = True
 
     def __post_init__(self) -> None:
         _require(self.task in _TASKS, f"task must be 'emotion' or 'keypoints', got {self.task!r}")
@@ -536,6 +542,16 @@ def _check_seeds(experiment: Experiment, source: str) -> None:
             load_seed(spec, space)
         except NasError as exc:
             raise ConfigError(f"{source}: [search] {exc}") from None
+
+
+def stored_experiment(table: dict[str, Any], *, source: str) -> Experiment:
+    """The experiment a run stored (its ``run.json``), read so that the run keeps the
+    behaviour it was started with where a key was added since: a run from before
+    ``[data] deduplicate`` existed did not de-duplicate."""
+    data = table.get("data", {})
+    if isinstance(data, dict) and "deduplicate" not in data:
+        table = {**table, "data": {**data, "deduplicate": False}}
+    return experiment_from_dict(table, source=source)
 
 
 def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -> Experiment:

@@ -33,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 
+from nas.duplicates import NEAR_IDENTICAL_MEAN_ABS_DIFF, exact_twins, near_identical_groups
 from nas.errors import DataError
 from nas.synthetic import KEYPOINT_NAMES
 from nas.task import Task
@@ -87,7 +88,7 @@ BUILTIN_KEYPOINT_FACES = "builtin:keypoint-faces"
 _BUILTIN_FILE = "builtin-faces-v1.csv.gz"
 _BUILTIN_KEYPOINT_FILE = "builtin-keypoint-faces-v1.csv.gz"
 _BUILTIN_KEYPOINT_ROWS = 1500
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: keypoint files cache their near-identical frame groups
 _SIDE = 48
 _PIXELS = _SIDE * _SIDE
 _USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
@@ -133,6 +134,8 @@ class EmotionData:
 
     ``test`` holds the ``PrivateTest`` rows when the file has them, else ``None``.
     ``source`` is the path as given; ``file_hash`` the SHA-256 of the file's bytes.
+    ``duplicates_dropped`` counts the training rows left out because their image is
+    byte-identical to a validation or test image (``deduplicate``).
     """
 
     train: Split
@@ -141,6 +144,7 @@ class EmotionData:
     class_names: tuple[str, ...]
     source: str
     file_hash: str
+    duplicates_dropped: int = 0
 
     def task(self) -> Task:
         """The classification task these images and labels define."""
@@ -184,6 +188,8 @@ class KeypointData:
 
     ``keypoint_names`` are the 15 Kaggle point names (:data:`KEYPOINT_NAMES`);
     ``source`` is the path as given; ``file_hash`` the SHA-256 of the file's bytes.
+    ``grouped_rows`` counts the rows split with the near-identical frames of their group
+    (``deduplicate``; 0 when rows were split one by one).
     """
 
     train: KeypointSplit
@@ -191,6 +197,7 @@ class KeypointData:
     keypoint_names: tuple[str, ...]
     source: str
     file_hash: str
+    grouped_rows: int = 0
 
     def task(self) -> Task:
         """The keypoint task these images and points define."""
@@ -213,6 +220,10 @@ class DatasetSummary:
     when none), ``complete_rows`` counts the rows with all 15 points,
     ``points_per_row`` maps a number of points to the rows with that many, and
     ``has_images`` is False for a labels-only table (no ``Image`` column).
+    ``twins`` maps each held-out split (``PublicTest``, ``PrivateTest``) to its rows
+    whose image is byte-identical to a ``Training`` image and, of those, the rows whose
+    label differs from every such twin's; ``near_identical`` is (rows, groups) of the
+    keypoint rows that have a near-identical frame in the file.
     """
 
     source: str
@@ -228,6 +239,8 @@ class DatasetSummary:
     complete_rows: int = 0
     points_per_row: dict[int, int] = field(default_factory=dict)
     has_images: bool = True
+    twins: dict[str, tuple[int, int]] = field(default_factory=dict)
+    near_identical: tuple[int, int] = (0, 0)
 
     def lines(self) -> list[str]:
         """Human-readable lines, one fact per line."""
@@ -250,6 +263,12 @@ class DatasetSummary:
             mark = "*" if fer_id in FIVE_CLASS_FER_IDS else " "
             share = n / self.rows if self.rows else 0.0
             out.append(f"  {fer_id} {mark} {name:<{width}} {n:>7,}  {share:6.1%}")
+        for split, (n, relabelled) in self.twins.items():
+            out.append(
+                f"twins:   {n:,} {split} rows have a byte-identical Training image "
+                f"({relabelled:,} of them labelled otherwise); [data] deduplicate (on by "
+                "default) leaves those Training rows out"
+            )
         return out
 
     def _keypoint_lines(self) -> list[str]:
@@ -272,6 +291,13 @@ class DatasetSummary:
         for name, n in self.keypoint_counts.items():
             x, y = self.keypoint_means.get(name, (float("nan"), float("nan")))
             out.append(f"  {name:<{width}} {n:>7,}  {share(n)}  ({x:5.1f}, {y:5.1f})")
+        rows, groups = self.near_identical
+        if rows:
+            out.append(
+                f"near-identical frames: {rows:,} rows in {groups:,} groups (pixels at most "
+                f"{NEAR_IDENTICAL_MEAN_ABS_DIFF:g} grey levels apart on average); [data] "
+                "deduplicate (on by default) keeps each group on one side of the split"
+            )
         return out
 
 
@@ -304,11 +330,17 @@ class _ParsedKeypoints:
     layout: str  # _KP_LAYOUT or _KP_LABELS_LAYOUT
     pixels: np.ndarray  # uint8 (N, 9216); (N, 0) for a labels-only table
     keypoints: np.ndarray  # float32 (N, 15, 2), NaN where missing
+    groups: np.ndarray  # int64 (N,): near_identical_groups of the images (row i: i if none)
     file_hash: str
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What the cache file stores."""
-        return {"layout": np.array(self.layout), "pixels": self.pixels, "keypoints": self.keypoints}
+        return {
+            "layout": np.array(self.layout),
+            "pixels": self.pixels,
+            "keypoints": self.keypoints,
+            "groups": self.groups,
+        }
 
 
 def default_cache_dir() -> Path:
@@ -393,6 +425,7 @@ def load_emotions(
     classes: int = 5,
     validation_fraction: float = 0.1,
     seed: int = 0,
+    deduplicate: bool = False,
     cache_dir: Path | None = None,
 ) -> EmotionData:
     """Load a FER2013 CSV (either Kaggle layout, plain or gzipped) or ``builtin:faces``.
@@ -402,7 +435,10 @@ def load_emotions(
     ``Usage`` gives the splits (``Training`` -> train, ``PublicTest`` -> validation,
     ``PrivateTest`` -> test); without it, a stratified ``validation_fraction`` of the
     rows, drawn with ``numpy.random.default_rng(seed)``, becomes the validation split and
-    ``test`` is ``None``. The parsed file is cached (see :func:`default_cache_dir`).
+    ``test`` is ``None``. ``deduplicate`` leaves out of the training split every row
+    whose image is byte-identical to a validation or test image (FER2013 has 211 such
+    twins of its 2,486 five-class PublicTest rows), so validation measures faces the net
+    has not seen. The parsed file is cached (see :func:`default_cache_dir`).
     """
     if classes not in (5, 7):
         raise ValueError(f"classes must be 5 or 7, got {classes}")
@@ -444,6 +480,11 @@ def load_emotions(
         )
         test_idx = np.zeros(0, dtype=np.int64)
         has_test = False
+    dropped = 0
+    if deduplicate:
+        held_out = parsed.pixels[np.concatenate([val_idx, test_idx])]
+        twins = exact_twins(parsed.pixels[train_idx], held_out)
+        train_idx, dropped = train_idx[~twins], int(twins.sum())
     if len(train_idx) == 0 or len(val_idx) == 0:
         which = "train" if len(train_idx) == 0 else "validation"
         also = "; use a file with more rows" + (
@@ -464,6 +505,7 @@ def load_emotions(
         class_names=class_names,
         source=str(spec),
         file_hash=parsed.file_hash,
+        duplicates_dropped=dropped,
     )
 
 
@@ -472,6 +514,7 @@ def load_keypoints(
     *,
     validation_fraction: float = 0.15,
     seed: int = 0,
+    deduplicate: bool = False,
     cache_dir: Path | None = None,
 ) -> KeypointData:
     """Load a Kaggle Facial Keypoints ``training.csv`` (plain or gzipped) or
@@ -481,8 +524,11 @@ def load_keypoints(
     coordinates, so a loss or metric can be masked to the points present. A plain random
     ``validation_fraction`` of the rows (at least one, drawn with
     ``numpy.random.default_rng(seed)``) becomes the validation split; both splits keep
-    the file's row order. A labels-only table (no ``Image`` column) is refused. The
-    parsed file is cached (see :func:`default_cache_dir`).
+    the file's row order. With ``deduplicate``, near-identical frames (see
+    :func:`nas.duplicates.near_identical_groups`) are drawn together, whole groups at a
+    time, so no face has a twin frame on the other side of the split. A labels-only table
+    (no ``Image`` column) is refused. The parsed file is cached (see
+    :func:`default_cache_dir`).
     """
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
@@ -507,8 +553,13 @@ def load_keypoints(
         )
     rng = np.random.default_rng(seed)
     n_val = min(rows - 1, max(1, round(rows * validation_fraction)))
-    order = rng.permutation(rows)
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    grouped = 0
+    if deduplicate:
+        val_idx, train_idx = _group_split(parsed.groups, n_val, rng, path)
+        grouped = int(rows - len(np.unique(parsed.groups)))
+    else:
+        order = rng.permutation(rows)
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
 
     def split(idx: np.ndarray) -> KeypointSplit:
         images = parsed.pixels[idx].reshape(-1, _KP_SIDE, _KP_SIDE, 1)
@@ -520,7 +571,28 @@ def load_keypoints(
         keypoint_names=KEYPOINT_NAMES,
         source=str(spec),
         file_hash=parsed.file_hash,
+        grouped_rows=grouped,
     )
+
+
+def _group_split(
+    groups: np.ndarray, n_val: int, rng: np.random.Generator, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, training) rows: whole groups, in a seeded random order, until the
+    validation split holds about ``n_val`` rows (never every group)."""
+    ids, sizes = np.unique(groups, return_counts=True)
+    if len(ids) < 2:
+        raise DataError(
+            f"{path}: every row is a near-identical frame of the others, so no validation "
+            "split can hold other faces; add rows of other faces, or set [data] "
+            "deduplicate = false"
+        )
+    order = rng.permutation(len(ids))
+    filled = np.cumsum(sizes[order])
+    # The groups whose running total gets closest to n_val; at least one, never all.
+    take = int(np.clip(np.argmin(np.abs(filled - n_val)) + 1, 1, len(ids) - 1))
+    validation = np.isin(groups, ids[order[:take]])
+    return np.flatnonzero(validation), np.flatnonzero(~validation)
 
 
 def summarize(spec: str | Path, *, cache_dir: Path | None = None) -> DatasetSummary:
@@ -546,6 +618,7 @@ def summarize(spec: str | Path, *, cache_dir: Path | None = None) -> DatasetSumm
     )
     counts = np.bincount(parsed.fer_labels, minlength=len(FER_CLASS_NAMES))
     return DatasetSummary(
+        twins=_twins(parsed) if parsed.has_usage else {},
         source=str(spec),
         path=str(path),
         file_hash=parsed.file_hash,
@@ -580,7 +653,34 @@ def _summarize_keypoints(spec: str | Path, path: Path, parsed: _ParsedKeypoints)
         complete_rows=int(present.all(axis=1).sum()),
         points_per_row={k: int(n) for k, n in enumerate(per_row) if n},
         has_images=parsed.layout == _KP_LAYOUT,
+        near_identical=_near_identical(parsed.groups),
     )
+
+
+def _twins(parsed: _Parsed) -> dict[str, tuple[int, int]]:
+    """Per held-out split: rows with a byte-identical Training image, and how many of
+    those carry a label no twin has."""
+    training = parsed.usage == 0
+    labels_of: dict[bytes, set[int]] = {}
+    for row in np.flatnonzero(training):
+        labels_of.setdefault(parsed.pixels[row].tobytes(), set()).add(int(parsed.fer_labels[row]))
+    out = {}
+    for code in (1, 2):
+        rows = np.flatnonzero(parsed.usage == code)
+        if not len(rows):
+            continue
+        twinned = rows[exact_twins(parsed.pixels[rows], parsed.pixels[training])]
+        relabelled = sum(
+            int(parsed.fer_labels[r]) not in labels_of[parsed.pixels[r].tobytes()] for r in twinned
+        )
+        out[_USAGES[code]] = (len(twinned), relabelled)
+    return out
+
+
+def _near_identical(groups: np.ndarray) -> tuple[int, int]:
+    """(rows, groups) of the rows whose group has more than one row."""
+    _, sizes = np.unique(groups, return_counts=True)
+    return int(sizes[sizes > 1].sum()), int((sizes > 1).sum())
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -670,6 +770,7 @@ def _read_cache(cache_file: Path, file_hash: str) -> _Parsed | _ParsedKeypoints 
                         layout=layout,
                         pixels=z["pixels"],
                         keypoints=z["keypoints"],
+                        groups=z["groups"],
                         file_hash=file_hash,
                     )
                 )
@@ -698,6 +799,7 @@ def _checked_keypoints(parsed: _ParsedKeypoints) -> _ParsedKeypoints | None:
         or parsed.keypoints.dtype != np.float32
         or parsed.pixels.shape != (n, width)
         or parsed.pixels.dtype != np.uint8
+        or parsed.groups.shape != (n,)
     ):
         return None
     return parsed
@@ -967,8 +1069,13 @@ class _KeypointRows:
         keypoints = np.array(self.coords, dtype=np.float32).reshape(
             self.rows, len(KEYPOINT_NAMES), 2
         )
+        groups = (
+            near_identical_groups(pixels.reshape(-1, _KP_SIDE, _KP_SIDE))
+            if self.width
+            else np.arange(self.rows, dtype=np.int64)
+        )
         return _ParsedKeypoints(
-            layout=layout, pixels=pixels, keypoints=keypoints, file_hash=file_hash
+            layout=layout, pixels=pixels, keypoints=keypoints, groups=groups, file_hash=file_hash
         )
 
 

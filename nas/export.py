@@ -161,7 +161,7 @@ def genome_document(info: RunInfo, record: TrialRecord) -> dict[str, Any]:
             "input_shape": list(info.task.input_shape),
             "labels": list(info.output_names),
             "seed": info.experiment.get("seed", 0),
-            **{k: data[k] for k in ("classes", "validation_fraction") if k in data},
+            **{k: data[k] for k in ("classes", "validation_fraction", "deduplicate") if k in data},
         },
     }
 

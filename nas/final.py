@@ -158,9 +158,9 @@ def plan_final(
 
     With neither epochs nor minutes given anywhere, it trains :data:`DEFAULT_EPOCHS` epochs.
     """
-    from nas.config import experiment_from_dict
+    from nas.config import stored_experiment
 
-    experiment = experiment_from_dict(store.info.experiment, source=str(store.run_dir))
+    experiment = stored_experiment(store.info.experiment, source=str(store.run_dir))
     final = experiment.final
     if epochs is None and minutes is None:
         epochs, minutes = final.epochs, final.minutes

@@ -29,7 +29,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from nas.augment import Augmentation, augment
-from nas.config import experiment_from_dict
+from nas.config import stored_experiment
 from nas.errors import ConfigError, GenomeError, NasError
 from nas.evaluate import (
     configure_process,
@@ -84,7 +84,7 @@ def run_training(plan: FinalPlan, folder: Path) -> TrainingState:
     """Train (or continue training) ``plan`` into ``folder``, then write its export there."""
     store = RunStore.open(plan.run_dir)
     record = _trial(store, plan)
-    experiment = experiment_from_dict(store.info.experiment, source=str(store.run_dir))
+    experiment = stored_experiment(store.info.experiment, source=str(store.run_dir))
     state = load_state(folder) or TrainingState()
     space = load_space(store.info.space)
     try:

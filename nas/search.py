@@ -35,7 +35,7 @@ import numpy as np
 
 from baselines import PRETRAINED, load_seed
 from nas.checkpoint import hold_run_lock, load_checkpoint, remove_temporaries, save_checkpoint
-from nas.config import Experiment, experiment_from_dict
+from nas.config import Experiment, stored_experiment
 from nas.datasets import FLIP_PAIRS, load_emotions, load_keypoints
 from nas.errors import ConfigError, StorageError
 from nas.faults import failpoint
@@ -106,7 +106,10 @@ def load_task_data(experiment: Experiment, *, full: bool = False) -> TaskData:
     config = experiment.data
     if config.task == "keypoints":
         keypoints = load_keypoints(
-            config.path, validation_fraction=config.validation_fraction, seed=experiment.seed
+            config.path,
+            validation_fraction=config.validation_fraction,
+            seed=experiment.seed,
+            deduplicate=config.deduplicate,
         )
         splits = (keypoints.train.images, keypoints.train.keypoints)
         validation = (keypoints.validation.images, keypoints.validation.keypoints)
@@ -121,6 +124,7 @@ def load_task_data(experiment: Experiment, *, full: bool = False) -> TaskData:
             classes=config.classes,
             validation_fraction=config.validation_fraction,
             seed=experiment.seed,
+            deduplicate=config.deduplicate,
         )
         splits = (emotions.train.images, emotions.train.labels)
         validation = (emotions.validation.images, emotions.validation.labels)
@@ -420,7 +424,7 @@ def resume_search(
     """
     started = time.perf_counter()
     store = RunStore.open(run_dir)
-    experiment = experiment_from_dict(store.info.experiment, source=str(run_dir / RUN_FILE))
+    experiment = stored_experiment(store.info.experiment, source=str(run_dir / RUN_FILE))
     experiment = _settled(experiment, data_path=None, workers=workers)
     return _search(
         experiment,
@@ -521,7 +525,7 @@ _MAY_CHANGE_ON_RESUME = {("search", "workers")}
 def _check_same_experiment(store: RunStore, experiment: Experiment, storage: str | None) -> None:
     """Refuse to continue a run with settings other than those it started with."""
     ours = _flatten(json.loads(json.dumps(experiment.to_dict())))
-    stored = experiment_from_dict(store.info.experiment, source=str(store.run_dir / RUN_FILE))
+    stored = stored_experiment(store.info.experiment, source=str(store.run_dir / RUN_FILE))
     # Through the dataclasses, so keys added since the run began compare at their defaults.
     theirs = _flatten(json.loads(json.dumps(stored.to_dict())))
     changed = sorted(

@@ -42,7 +42,9 @@ def keypoint_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     genome = SPACE.sample(np.random.default_rng(1))
     model = SPACE.build(genome, Task(kind="keypoints", input_shape=(96, 96, 1), num_keypoints=15))
-    document = {"task": {"kind": "keypoints", "seed": 4, "validation_fraction": 0.2}}
+    document = {
+        "task": {"kind": "keypoints", "seed": 4, "validation_fraction": 0.2, "deduplicate": True}
+    }
     return _save(model, tmp_path_factory.mktemp("keypoints") / "export", document)
 
 
@@ -97,8 +99,12 @@ def test_a_keypoint_model_is_scored_on_the_runs_own_split(
     )
     assert code == 0, capsys.readouterr().err
     report = json.loads(json_file.read_text())
-    # genome.json's seed and fraction choose the faces, as the run chose its validation split
-    validation = load_keypoints(BUILTIN_KEYPOINT_FACES, seed=4, validation_fraction=0.2).validation
+    # genome.json's seed, fraction and deduplicate choose the faces, as the run chose them
+    validation = load_keypoints(
+        BUILTIN_KEYPOINT_FACES, seed=4, validation_fraction=0.2, deduplicate=True
+    ).validation
+    rows_apart = load_keypoints(BUILTIN_KEYPOINT_FACES, seed=4, validation_fraction=0.2)
+    assert not np.array_equal(rows_apart.validation.images, validation.images)
     predicted = _predict(keypoint_export, validation.images)
     assert report["images"] == len(validation)
     assert report["rmse"] == pytest.approx(keypoint_rmse(validation.keypoints, predicted), rel=1e-5)
@@ -144,3 +150,32 @@ def test_bad_input_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_faces_with_a_training_twin_are_scored_apart(
+    emotion_export: Path, faces_csv: Path, tmp_path: Path, capsys
+):
+    import gzip
+
+    lines = gzip.decompress(faces_csv.read_bytes()).decode().splitlines()
+    training = [line for line in lines[1:] if line.endswith(",Training")][:7]
+    twinned = tmp_path / "twinned.csv"
+    copies = [line.removesuffix(",Training") + ",PublicTest" for line in training]
+    twinned.write_text("\n".join([*lines, *copies]) + "\n")
+    json_file = tmp_path / "m.json"
+    code = main(["evaluate", str(emotion_export), "--data", str(twinned), "--json", str(json_file)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(json_file.read_text())
+    twins = report["training_twins"]
+    assert (twins["images"], twins["unseen_images"]) == (
+        len(copies),
+        report["images"] - len(copies),
+    )
+    overall = (
+        twins["accuracy"] * twins["images"] + twins["unseen_accuracy"] * twins["unseen_images"]
+    )
+    assert overall / report["images"] == pytest.approx(report["accuracy"])
+    assert f"{len(copies)} of these faces have a byte-identical Training image" in (
+        capsys.readouterr().out
+    )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.config import Experiment, experiment_from_dict, load_experiment
+from nas.config import Experiment, experiment_from_dict, load_experiment, stored_experiment
 from nas.errors import ConfigError
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -110,3 +110,14 @@ def test_prescreen_defaults_to_off_and_takes_a_factor(tmp_path: Path):
         'objectives = ["accuracy", "flops"]\n[search]\nstrategy = "random"\nprescreen = 4\n'
     )
     assert load_experiment(path).search.strategy == "random"
+
+
+def test_deduplicate_is_on_for_new_experiments_and_off_for_runs_stored_before_it():
+    fresh = experiment_from_dict({"name": "e"})
+    assert fresh.data.deduplicate is True
+    stored = fresh.to_dict()
+    assert stored_experiment(stored, source="run.json").data.deduplicate is True
+    del stored["data"]["deduplicate"]  # a run.json written before the key existed
+    assert stored_experiment(stored, source="run.json").data.deduplicate is False
+    off = experiment_from_dict({"name": "e", "data": {"deduplicate": False}})
+    assert stored_experiment(off.to_dict(), source="run.json").data.deduplicate is False

@@ -418,3 +418,33 @@ def test_real_fer2013_counts(tmp_path: Path) -> None:
     index = int(np.isin(seven.train.labels[:first_sad], [0, 1, 3, 4, 5]).sum())
     assert five.train.labels[index] == 2
     np.testing.assert_array_equal(five.train.images[index], seven.train.images[first_sad])
+
+    # Byte-identical faces across splits (what nas data reports, deduplicate drops).
+    assert summary.twins["PublicTest"][0] > 0
+    deduplicated = load_emotions(REAL_FER, classes=5, deduplicate=True, cache_dir=cache)
+    assert deduplicated.duplicates_dropped > 0
+    assert len(deduplicated.train) == len(five.train) - deduplicated.duplicates_dropped
+    np.testing.assert_array_equal(deduplicated.validation.images, five.validation.images)
+    held_out = deduplicated.validation.images.reshape(len(deduplicated.validation), -1)
+    train = deduplicated.train.images.reshape(len(deduplicated.train), -1)
+    assert not {row.tobytes() for row in held_out} & {row.tobytes() for row in train}
+
+
+def test_deduplicate_drops_training_twins_of_validation_and_test_faces(tmp_path: Path) -> None:
+    # Row i's pixels all equal i; rows 7 and 8 (PublicTest, PrivateTest) are made twins of
+    # Training rows 0 (same label) and 1 (another label).
+    lines = fer_rows(SPLIT_ROWS)
+    lines[1 + 7] = lines[1 + 7].replace(pixels(7), pixels(0))
+    lines[1 + 9] = lines[1 + 9].replace(pixels(9), pixels(1))
+    path = write_csv(tmp_path / "fer.csv", lines)
+    kept = load_emotions(path, classes=7, cache_dir=tmp_path)
+    dropped = load_emotions(path, classes=7, deduplicate=True, cache_dir=tmp_path)
+    assert (kept.duplicates_dropped, dropped.duplicates_dropped) == (0, 2)
+    assert row_ids(dropped.train) == [i for i in row_ids(kept.train) if i not in (0, 1)]
+    assert len(dropped.validation) == len(kept.validation)
+    summary = summarize(path, cache_dir=tmp_path)
+    assert summary.twins == {
+        "PublicTest": (1, SPLIT_ROWS[7][0] != SPLIT_ROWS[0][0]),
+        "PrivateTest": (1, SPLIT_ROWS[9][0] != SPLIT_ROWS[1][0]),
+    }
+    assert any(line.startswith("twins:   1 PublicTest rows") for line in summary.lines())

@@ -502,3 +502,26 @@ def test_real_kaggle_labels_only(tmp_path: Path) -> None:
         assert summary.keypoint_counts[name] > 7000
     with pytest.raises(DataError, match="labels but no images"):
         load_keypoints(path, cache_dir=tmp_path)
+
+
+def test_deduplicate_keeps_near_identical_frames_on_one_side(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    images = numbered_images(40, rng)
+    images[1:6] = images[0]  # one shot: rows 0..5 are the same frame ...
+    images[1:6, 0, 0] = np.arange(1, 6)  # ... but for their row number pixel
+    images[20:30] = np.clip(images[10:20].astype(np.int16) + 3, 0, 255)  # 10 close pairs
+    images[20:30, 0, 0] = np.arange(20, 30)
+    path = tmp_path / "kp.csv"
+    write_keypoint_csv(path, images, sparse_points(40, rng))
+    for seed in range(5):
+        data = load_keypoints(path, seed=seed, deduplicate=True, cache_dir=tmp_path)
+        assert data.grouped_rows == 5 + 10
+        train_rows = set(data.train.images[:, 0, 0, 0].tolist())
+        val_rows = set(data.validation.images[:, 0, 0, 0].tolist())
+        assert not train_rows & val_rows and len(train_rows | val_rows) == 40
+        for shot in [set(range(6)), *({i, i + 10} for i in range(10, 20))]:
+            assert shot <= train_rows or shot <= val_rows, (seed, shot)
+        assert abs(len(val_rows) - 6) <= 5  # about 15% of 40, whole groups at a time
+    summary = summarize(path, cache_dir=tmp_path)
+    assert summary.near_identical == (6 + 20, 1 + 10)
+    assert any(line.startswith("near-identical frames: 26 rows") for line in summary.lines())
