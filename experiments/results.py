@@ -176,10 +176,20 @@ def lines() -> list[Line]:
     ]
 
 
+def evaluation_step(line: Line) -> Step:
+    """`nas evaluate` of the line's export on its validation split (PublicTest for
+    emotions, which also scores apart the faces with a byte-identical Training twin)."""
+    export = f"{{runs}}/{line.export}"
+    data = "{keypoints}" if line.task == "keypoints" else "{fer}"
+    argv = ("nas", "evaluate", export, "--data", data, "--out", f"{export}/evaluation")
+    return Step((*argv, "--json", f"{export}/evaluation.json"), f"{export}/evaluation.json")
+
+
 def run_lines(selected: Sequence[Line], values: dict[str, str]) -> int:
-    """Run each step whose output is missing; stop at the first failing command."""
+    """Run each step whose output is missing, then score the export with `nas evaluate`;
+    stop at the first failing command."""
     for line in selected:
-        for step in line.steps:
+        for step in (*line.steps, evaluation_step(line)):
             done = Path(step.done_when.format(**values))
             if done.exists():
                 print(f"[{line.key}] done already: {done}", flush=True)
@@ -244,22 +254,32 @@ def line_result(line: Line, runs: Path) -> dict[str, Any] | None:
         "precision": plan.get("precision", "float32"),
         "stopped": state["stopped"],
         "search_minutes": search_minutes,
+        "unseen_accuracy": _unseen_accuracy(export / "evaluation.json"),
     }
+
+
+def _unseen_accuracy(evaluation: Path) -> float | None:
+    """PublicTest accuracy on the faces without a byte-identical Training twin."""
+    if not evaluation.is_file():
+        return None
+    twins = json.loads(evaluation.read_text()).get("training_twins") or {}
+    return twins.get("unseen_accuracy")
 
 
 def markdown(results: Sequence[dict[str, Any]]) -> str:
     """The README's table."""
     rows = [
         "| net | task | parameters | MFLOPs | PublicTest accuracy / validation RMSE | "
-        "`nas train` | training minutes (threads) | search minutes |",
-        "|---|---|---|---|---|---|---|---|",
+        "without Training twins | `nas train` | training minutes (threads) | search minutes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         value = f"{r['value']:.3f} px" if r["metric"] == "rmse" else f"{r['value']:.4f}"
+        unseen = f"{r['unseen_accuracy']:.4f}" if r["unseen_accuracy"] is not None else "–"
         search = f"{r['search_minutes']:.0f}" if r["search_minutes"] is not None else "–"
         rows.append(
             f"| {r['net']} | {r['task']} | {r['params']:,} | {r['flops'] / 1e6:,.1f} | {value} | "
-            f"{r['epochs']} epochs, {r['images']:,} images, {r['precision']} | "
+            f"{unseen} | {r['epochs']} epochs, {r['images']:,} images, {r['precision']} | "
             f"{r['train_minutes']:.1f} ({r['threads']}) | {search} |"
         )
     return "\n".join(rows) + "\n"

@@ -60,7 +60,12 @@ def test_table_reads_finished_lines_and_names_the_missing(
         VGG, Task(kind="classification", input_shape=(48, 48, 1), num_classes=7)
     )
     assert f"| 7 classes | {cost.params:,} |" in row
-    assert "0.6123" in row and "12 epochs, 235,764 images, bf16" in row and "25.0 (1)" in row
+    assert "0.6123 | – |" in row and "12 epochs, 235,764 images, bf16" in row and "25.0 (1)" in row
+    twins = {"images": 280, "accuracy": 0.8, "unseen_images": 3309, "unseen_accuracy": 0.59876}
+    evaluation = {"accuracy": 0.61234, "training_twins": twins}
+    (tmp_path / "vgg-7" / "final" / "evaluation.json").write_text(json.dumps(evaluation))
+    assert results.main(["table", "--runs", str(tmp_path)]) == 0
+    assert "| 0.6123 | 0.5988 |" in capsys.readouterr().out
     assert "not run yet: vgg-5" in out
     (record,) = json.loads((tmp_path / "r.json").read_text())
     assert record["key"] == "vgg-7" and record["flops"] == cost.flops
@@ -74,8 +79,9 @@ def test_run_skips_finished_steps_and_stops_at_a_failing_one(
     (runs / "vgg-5" / "checkpoint.json").write_text("{}")
     _export(runs / "vgg-5" / "final", accuracy=0.5, classes=5)
     args = ["run", "--runs", str(runs), "--fer", str(tmp_path / "absent.csv")]
+    (runs / "vgg-5" / "final" / "evaluation.json").write_text("{}")
     assert results.main([*args, "--keypoints", "kp.csv", "--only", "vgg-5"]) == 0
-    assert capsys.readouterr().out.count("done already") == 2
+    assert capsys.readouterr().out.count("done already") == 3  # baseline, train, evaluate
     # The next line's first step runs for real and fails on the missing data file.
     assert results.main([*args, "--keypoints", "kp.csv", "--only", "vgg-7"]) == 2
     assert "[vgg-7] failed with exit code 2" in capsys.readouterr().out
