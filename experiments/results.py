@@ -176,20 +176,25 @@ def lines() -> list[Line]:
     ]
 
 
-def evaluation_step(line: Line) -> Step:
+def evaluation_steps(line: Line) -> tuple[Step, Step]:
     """`nas evaluate` of the line's export on its validation split (PublicTest for
-    emotions, which also scores apart the faces with a byte-identical Training twin)."""
+    emotions, which also scores apart the faces with a byte-identical Training twin),
+    as it is and flip-averaged."""
     export = f"{{runs}}/{line.export}"
     data = "{keypoints}" if line.task == "keypoints" else "{fer}"
-    argv = ("nas", "evaluate", export, "--data", data, "--out", f"{export}/evaluation")
-    return Step((*argv, "--json", f"{export}/evaluation.json"), f"{export}/evaluation.json")
+    steps = []
+    for suffix, extra in (("", ()), ("-flip", ("--flip-average",))):
+        argv = ("nas", "evaluate", export, "--data", data, "--out", f"{export}/evaluation{suffix}")
+        json_file = f"{export}/evaluation{suffix}.json"
+        steps.append(Step((*argv, "--json", json_file, *extra), json_file))
+    return steps[0], steps[1]
 
 
 def run_lines(selected: Sequence[Line], values: dict[str, str]) -> int:
     """Run each step whose output is missing, then score the export with `nas evaluate`;
     stop at the first failing command."""
     for line in selected:
-        for step in (*line.steps, evaluation_step(line)):
+        for step in (*line.steps, *evaluation_steps(line)):
             done = Path(step.done_when.format(**values))
             if done.exists():
                 print(f"[{line.key}] done already: {done}", flush=True)
@@ -255,34 +260,51 @@ def line_result(line: Line, runs: Path) -> dict[str, Any] | None:
         "stopped": state["stopped"],
         "search_minutes": search_minutes,
         "unseen_accuracy": _unseen_accuracy(export / "evaluation.json"),
+        "flip_averaged": _evaluated(export / "evaluation-flip.json", line),
+        "flip_averaged_unseen_accuracy": _unseen_accuracy(export / "evaluation-flip.json"),
     }
 
 
-def _unseen_accuracy(evaluation: Path) -> float | None:
+def _evaluation(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _evaluated(path: Path, line: Line) -> float | None:
+    """The metric `nas evaluate` wrote to ``path``, if it ran."""
+    return _evaluation(path).get("rmse" if line.task == "keypoints" else "accuracy")
+
+
+def _unseen_accuracy(path: Path) -> float | None:
     """PublicTest accuracy on the faces without a byte-identical Training twin."""
-    if not evaluation.is_file():
-        return None
-    twins = json.loads(evaluation.read_text()).get("training_twins") or {}
-    return twins.get("unseen_accuracy")
+    return (_evaluation(path).get("training_twins") or {}).get("unseen_accuracy")
 
 
 def markdown(results: Sequence[dict[str, Any]]) -> str:
     """The README's table."""
     rows = [
-        "| net | task | parameters | MFLOPs | PublicTest accuracy / validation RMSE | "
-        "without Training twins | `nas train` | training minutes (threads) | search minutes |",
+        "| net | task | parameters | MFLOPs | PublicTest accuracy (without Training twins) "
+        "/ validation RMSE | flip-averaged | `nas train` | training minutes (threads) | "
+        "search minutes |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        value = f"{r['value']:.3f} px" if r["metric"] == "rmse" else f"{r['value']:.4f}"
-        unseen = f"{r['unseen_accuracy']:.4f}" if r["unseen_accuracy"] is not None else "–"
+        value = _value(r["metric"], r["value"], r["unseen_accuracy"])
+        flipped = _value(r["metric"], r["flip_averaged"], r["flip_averaged_unseen_accuracy"])
         search = f"{r['search_minutes']:.0f}" if r["search_minutes"] is not None else "–"
         rows.append(
             f"| {r['net']} | {r['task']} | {r['params']:,} | {r['flops'] / 1e6:,.1f} | {value} | "
-            f"{unseen} | {r['epochs']} epochs, {r['images']:,} images, {r['precision']} | "
+            f"{flipped} | {r['epochs']} epochs, {r['images']:,} images, {r['precision']} | "
             f"{r['train_minutes']:.1f} ({r['threads']}) | {search} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def _value(metric: str, value: float | None, unseen: float | None) -> str:
+    if value is None:
+        return "–"
+    if metric == "rmse":
+        return f"{value:.3f} px"
+    return f"{value:.4f}" + (f" ({unseen:.4f})" if unseen is not None else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,18 +23,14 @@ import keras
 import numpy as np
 
 import search_spaces.resunet  # noqa: F401  (registers the SoftArgmax layer for loading)
-from nas.datasets import (
-    FER_CLASS_NAMES,
-    FIVE_CLASS_NAMES,
-    load_emotions,
-    load_keypoints,
-)
+from nas.datasets import load_emotions, load_keypoints
 from nas.duplicates import exact_twins
 from nas.errors import ConfigError, DataError
 from nas.evaluate import _one_line, inference_function, predict
 from nas.evaluation_figures import plot_confusion, plot_keypoint_faces
+from nas.flip_average import flip_averaged, is_flip_averaged
+from nas.model_outputs import output_kind_and_names
 from nas.scoring import classification_report, keypoint_report
-from nas.synthetic import KEYPOINT_NAMES
 
 __all__ = ["Assessment", "ModelUnderTest", "assess", "load_model_under_test"]
 
@@ -64,14 +60,17 @@ class ModelUnderTest:
     split: dict[str, Any] = field(default_factory=dict)
     """How the run split its data (``seed``, ``validation_fraction``, ``deduplicate``), when
     known; exports from before ``deduplicate`` existed did not de-duplicate."""
+    flip_averaged: bool = False
+    """Whether the model averages its answers for each face and its mirror image."""
 
     @property
     def description(self) -> str:
-        """E.g. ``an emotion classifier (5 classes, 48x48x1)``."""
+        """E.g. ``an emotion classifier (5 classes, 48x48x1 images)``."""
         shape = "x".join(map(str, self.input_shape))
+        averaged = ", flip-averaged" if self.flip_averaged else ""
         if self.kind == "classification":
-            return f"an emotion classifier ({len(self.labels)} classes, {shape} images)"
-        return f"a keypoint model ({len(self.labels)} points, {shape} images)"
+            return f"an emotion classifier ({len(self.labels)} classes, {shape} images{averaged})"
+        return f"a keypoint model ({len(self.labels)} points, {shape} images{averaged})"
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,10 @@ class Assessment:
     figure: Path
 
 
-def load_model_under_test(path: Path) -> ModelUnderTest:
-    """Load the model at ``path`` (a ``.keras`` file, or a folder holding ``model.keras``)."""
+def load_model_under_test(path: Path, *, flip_average: bool = False) -> ModelUnderTest:
+    """Load the model at ``path`` (a ``.keras`` file, or a folder holding ``model.keras``);
+    with ``flip_average``, wrapped to average each face's answer with its mirror image's
+    (:mod:`nas.flip_average`)."""
     keras_file = path / "model.keras" if path.is_dir() else path
     if path.is_dir() and not keras_file.exists():
         hint = (
@@ -105,28 +106,21 @@ def load_model_under_test(path: Path) -> ModelUnderTest:
     document = _genome_document(keras_file.parent)
     task = document.get("task", {})
     input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    output = tuple(model.outputs[0].shape[1:])
     if len(input_shape) != 3:
         raise ConfigError(f"{keras_file}: takes inputs of shape {input_shape}, not images")
-    if len(output) == 1:
-        kind, count = "classification", int(output[0])
-        default = {5: FIVE_CLASS_NAMES, 7: FER_CLASS_NAMES}.get(count)
-    elif len(output) == 2 and output[1] == 2:
-        kind, count = "keypoints", int(output[0])
-        default = KEYPOINT_NAMES if count == len(KEYPOINT_NAMES) else None
-    else:
-        raise ConfigError(
-            f"{keras_file}: its output has shape {output}, neither class probabilities (C,) "
-            "nor keypoints (K, 2); nas evaluate scores emotion and keypoint models"
-        )
-    labels = tuple(task.get("labels") or default or ())
-    if len(labels) != count:
-        raise ConfigError(
-            f"{keras_file}: {count} outputs and no genome.json naming them; FER2013 models "
-            "have 5 or 7 classes and keypoint models 15 points"
-        )
+    kind, labels = output_kind_and_names(model, document, keras_file)
     split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
-    return ModelUnderTest(keras_file, model, kind, input_shape, labels, split)  # type: ignore[arg-type]
+    if flip_average:
+        model = flip_averaged(model, kind, labels)
+    return ModelUnderTest(
+        keras_file,
+        model,
+        kind,
+        input_shape,  # type: ignore[arg-type]
+        labels,
+        split,
+        flip_averaged=is_flip_averaged(model),
+    )
 
 
 def assess(
@@ -166,6 +160,7 @@ def assess(
         "data": data_path,
         "split": split_name,
         "task": subject.kind,
+        "flip_averaged": subject.flip_averaged,
         **report,
     }
     json_file = json_file or out_dir / "metrics.json"

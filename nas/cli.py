@@ -109,9 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         help="export a trained architecture: model.keras, SavedModel, genome.json, model card",
         description="Write the chosen trial's trained model as model.keras, a SavedModel in TF "
-        "Serving's DIR/NAME/1/ layout, genome.json and MODEL_CARD.md.",
+        "Serving's DIR/NAME/1/ layout, genome.json and MODEL_CARD.md. Given an export folder "
+        "(of nas export or nas train) instead of a run, export its model again, e.g. with "
+        "--flip-average or --onnx.",
     )
-    export.add_argument("run", type=Path, help="run directory")
+    export.add_argument("run", type=Path, help="run directory, or an export folder")
     _add_trial_choice(export, default_rank="1")
     export.add_argument(
         "--to", type=Path, required=True, metavar="DIR", help="new or empty folder to write"
@@ -123,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
         "--onnx",
         action="store_true",
         help="also write model.onnx (input 'pixels': float32 0..255, batch x H x W x 1)",
+    )
+    export.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="the model averages each face's answer with its mirror image's (twice the FLOPs)",
     )
     export.set_defaults(command=_cmd_export)
 
@@ -165,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
         help="where the report goes (default MODEL/evaluation-SPLIT)",
     )
     evaluate.add_argument("--json", type=Path, metavar="FILE", help="write the metrics JSON here")
+    evaluate.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="average each face's answer with its mirror image's (twice the inference FLOPs)",
+    )
     evaluate.set_defaults(command=_cmd_evaluate)
 
     train = commands.add_parser(
@@ -530,16 +542,32 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from nas.errors import ConfigError
     from nas.store import RunStore
 
-    store = RunStore.open(args.run)
-    from nas.export import export_trial, select_trial
+    options = {"name": args.name, "onnx": args.onnx, "flip_average": args.flip_average}
+    if (args.run / "model.keras").is_file() and not (args.run / "run.json").exists():
+        if args.rank is not None or args.trial is not None:
+            raise ConfigError(
+                f"{args.run}: an export folder holds one model; drop --rank/--trial, or pass "
+                "the run folder"
+            )
+        from nas.export import reexport
 
-    record = select_trial(store, rank=args.rank, trial=args.trial)
-    result = export_trial(store, record, args.to, name=args.name, onnx=args.onnx)
+        result = reexport(args.run, args.to, **options)
+        what = f"the model of {args.run}"
+    else:
+        store = RunStore.open(args.run)
+        from nas.export import export_trial, select_trial
+
+        record = select_trial(store, rank=args.rank, trial=args.trial)
+        result = export_trial(store, record, args.to, **options)
+        what = f"trial {record.number} ({record.description})"
     console = _console()
     console.print(
-        f"Exported trial {record.number} ({record.description})\n"
+        f"Exported {escape(what)}{', flip-averaged' if args.flip_average else ''}\n"
         f"  Keras:       {result.keras_file}\n"
         f"  SavedModel:  {result.saved_model}  (TF Serving: --model_base_path={result.saved_model.parent.resolve()})\n"
         + (f"  ONNX:        {result.folder / 'model.onnx'}\n" if args.onnx else "")
@@ -563,10 +591,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from nas.assessment import assess, load_model_under_test
 
-    subject = load_model_under_test(args.model)
+    subject = load_model_under_test(args.model, flip_average=args.flip_average)
     folder = args.model if args.model.is_dir() else args.model.parent
     split = args.split or ("PublicTest" if subject.kind == "classification" else "validation")
-    out_dir = args.out or folder / f"evaluation-{split}"
+    out_dir = args.out or folder / f"evaluation-{split}{'-flip' if args.flip_average else ''}"
     result = assess(subject, args.data, split=args.split, out_dir=out_dir, json_file=args.json)
     report = result.report
     console = _console()

@@ -8,7 +8,9 @@ The export folder holds::
     MODEL_CARD.md          metrics, budget, parameters, FLOPs, input and output
 
 It is written into a temporary folder beside the target and renamed into place at the
-end, so a failed export leaves nothing behind.
+end, so a failed export leaves nothing behind. An export folder (of ``nas export`` or
+``nas train``) can itself be exported again, e.g. flip-averaged or with ONNX added
+(:func:`reexport`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
 from nas.errors import ConfigError, GenomeError
+from nas.flip_average import flip_averaged, is_flip_averaged
+from nas.model_outputs import output_kind_and_names
 from nas.selection import select_trial
 from nas.space import load_space
 from nas.store import RunInfo, RunStore, TrialRecord, ancestors
@@ -37,6 +41,7 @@ __all__ = [
     "export_trial",
     "genome_document",
     "load_trained_model",
+    "reexport",
     "select_trial",
     "serving_lines",
     "write_export_files",
@@ -104,20 +109,118 @@ def export_trial(
     *,
     name: str | None = None,
     onnx: bool = False,
+    flip_average: bool = False,
 ) -> ExportResult:
     """Write ``record``'s trained model to ``to`` (which must not exist or be empty);
-    with ``onnx``, also ``model.onnx`` (:func:`nas.onnx_export.export_onnx`)."""
-    name = name or store.info.study_name
+    with ``onnx``, also ``model.onnx`` (:func:`nas.onnx_export.export_onnx`); with
+    ``flip_average``, the model averages each face's answer with its mirror image's
+    (:mod:`nas.flip_average`)."""
+    name = _checked_name(name or store.info.study_name)
+    _check_target(to)
+    model = load_trained_model(store, record)
+    genome_doc = genome_document(store.info, record)
+    card = _model_card(store, record, name, model)
+    if flip_average:
+        model = flip_averaged(model, store.info.task.kind, store.info.output_names)
+        card = card.rstrip("\n") + "\n\n" + FLIP_AVERAGE_NOTE
+        genome_doc["flip_average"] = True
+    _write_atomically(to, lambda staging: _write_all(model, staging, name, genome_doc, card, onnx))
+    return ExportResult.of(to, name)
+
+
+def reexport(
+    source: Path,
+    to: Path,
+    *,
+    name: str | None = None,
+    onnx: bool = False,
+    flip_average: bool = False,
+) -> ExportResult:
+    """Export again what an export folder ``source`` holds (``model.keras`` and
+    ``genome.json``, as ``nas export`` and ``nas train`` write them) into ``to``: e.g.
+    flip-averaged, or with ONNX. The model card is the source's, with a note added."""
+    import search_spaces.resunet  # noqa: F401  (exports from before standard-layer soft-argmax)
+
+    keras_file, genome_file = source / "model.keras", source / "genome.json"
+    for needed in (keras_file, genome_file):
+        if not needed.is_file():
+            raise ConfigError(
+                f"{source}: holds no {needed.name}; pass a run folder, or an export folder "
+                "of nas export or nas train"
+            )
+    try:
+        genome_doc = json.loads(genome_file.read_text())
+    except ValueError as exc:
+        raise ConfigError(
+            f"{genome_file}: not JSON ({_short(exc)}); export from the run folder instead"
+        ) from None
+    if not isinstance(genome_doc, dict) or "genome" not in genome_doc:
+        raise ConfigError(
+            f"{genome_file}: not a genome document of nas export; export from the run folder"
+        )
+    served = sorted(p.parent.parent.name for p in source.glob("*/1/saved_model.pb"))
+    name = _checked_name(name or (served[0] if served else source.name))
+    _check_target(to)
+    try:
+        model = keras.models.load_model(keras_file, compile=False)
+    except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
+        raise ConfigError(f"{keras_file}: cannot load it ({_short(exc)}); export again") from None
+    kind, labels = output_kind_and_names(model, genome_doc, keras_file)
+    if "task" not in genome_doc:  # exports older than genome_document()'s task entry
+        shape = [int(d) for d in model.inputs[0].shape[1:]]
+        genome_doc["task"] = {"kind": kind, "input_shape": shape, "labels": list(labels)}
+    card_file = source / "MODEL_CARD.md"
+    card = card_file.read_text() if card_file.is_file() else f"# {name}\n"
+    if flip_average and not is_flip_averaged(model):
+        model = flip_averaged(model, kind, labels)
+        card = card.rstrip("\n") + "\n\n" + FLIP_AVERAGE_NOTE
+    genome_doc["flip_average"] = is_flip_averaged(model)
+    _write_atomically(to, lambda staging: _write_all(model, staging, name, genome_doc, card, onnx))
+    return ExportResult.of(to, name)
+
+
+FLIP_AVERAGE_NOTE = """## Flip averaging
+
+This export answers for each face and for its mirror image and averages the two (class
+probabilities; keypoints after swapping the mirror's left and right points back), at
+twice the FLOPs per image of the net. The figures above are the net's alone; run
+`nas evaluate` on this folder for the averaged model's.
+"""
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def _checked_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(
             f"--name {name!r}: use letters, digits, '_', '.' or '-' (it names the served model)"
         )
+    return name
+
+
+def _check_target(to: Path) -> None:
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise ConfigError(f"--to {to}: already exists and is not an empty folder; choose another")
     blocker = next((p for p in to.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise ConfigError(f"--to {to}: {blocker} is a file, not a folder; choose another --to")
-    model = load_trained_model(store, record)
+
+
+def _write_all(
+    model: keras.Model, folder: Path, name: str, genome_doc: dict, card: str, onnx: bool
+) -> None:
+    write_export_files(model, folder, name=name, genome_doc=genome_doc, card=card)
+    if onnx:
+        from nas.onnx_export import export_onnx
+
+        export_onnx(model, folder / ONNX_FILE)
+
+
+def _write_atomically(to: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write`` on a temporary folder beside ``to``, then rename it to ``to``; on any
+    failure, nothing is left behind."""
     try:
         to.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
@@ -126,25 +229,13 @@ def export_trial(
             f"--to {to}: cannot create it ({exc.strerror or exc}); choose a writable folder"
         ) from None
     try:
-        genome_doc = genome_document(store.info, record)
-        write_export_files(
-            model,
-            staging,
-            name=name,
-            genome_doc=genome_doc,
-            card=_model_card(store, record, name, model),
-        )
-        if onnx:
-            from nas.onnx_export import export_onnx
-
-            export_onnx(model, staging / ONNX_FILE)
+        write(staging)
         if to.exists():
             to.rmdir()
         os.replace(staging, to)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ExportResult.of(to, name)
 
 
 def genome_document(info: RunInfo, record: TrialRecord) -> dict[str, Any]:

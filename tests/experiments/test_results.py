@@ -64,8 +64,10 @@ def test_table_reads_finished_lines_and_names_the_missing(
     twins = {"images": 280, "accuracy": 0.8, "unseen_images": 3309, "unseen_accuracy": 0.59876}
     evaluation = {"accuracy": 0.61234, "training_twins": twins}
     (tmp_path / "vgg-7" / "final" / "evaluation.json").write_text(json.dumps(evaluation))
+    flipped = {"accuracy": 0.63, "training_twins": {**twins, "unseen_accuracy": 0.62}}
+    (tmp_path / "vgg-7" / "final" / "evaluation-flip.json").write_text(json.dumps(flipped))
     assert results.main(["table", "--runs", str(tmp_path)]) == 0
-    assert "| 0.6123 | 0.5988 |" in capsys.readouterr().out
+    assert "| 0.6123 (0.5988) | 0.6300 (0.6200) |" in capsys.readouterr().out
     assert "not run yet: vgg-5" in out
     (record,) = json.loads((tmp_path / "r.json").read_text())
     assert record["key"] == "vgg-7" and record["flops"] == cost.flops
@@ -79,9 +81,11 @@ def test_run_skips_finished_steps_and_stops_at_a_failing_one(
     (runs / "vgg-5" / "checkpoint.json").write_text("{}")
     _export(runs / "vgg-5" / "final", accuracy=0.5, classes=5)
     args = ["run", "--runs", str(runs), "--fer", str(tmp_path / "absent.csv")]
-    (runs / "vgg-5" / "final" / "evaluation.json").write_text("{}")
+    for evaluation in ("evaluation.json", "evaluation-flip.json"):
+        (runs / "vgg-5" / "final" / evaluation).write_text("{}")
     assert results.main([*args, "--keypoints", "kp.csv", "--only", "vgg-5"]) == 0
-    assert capsys.readouterr().out.count("done already") == 3  # baseline, train, evaluate
+    # baseline, train, evaluate as it is and flip-averaged
+    assert capsys.readouterr().out.count("done already") == 4
     # The next line's first step runs for real and fails on the missing data file.
     assert results.main([*args, "--keypoints", "kp.csv", "--only", "vgg-7"]) == 2
     assert "[vgg-7] failed with exit code 2" in capsys.readouterr().out

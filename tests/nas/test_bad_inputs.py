@@ -97,6 +97,15 @@ def _out(tmp: Path) -> str:
     return str(tmp / "out")
 
 
+def _export_folder(tmp: Path, valid: Valid, *, genome: bool = True) -> str:
+    """An export folder whose model.keras is damaged (not a zip)."""
+    (tmp / "exported").mkdir()
+    _write(tmp / "exported" / "model.keras", b"not a zip")
+    if genome:
+        _write(tmp / "exported" / "genome.json", json.dumps({"genome": valid.cnn}).encode())
+    return str(tmp / "exported")
+
+
 def _lines(rows: list[bytes]) -> bytes:
     return b"".join(row + b"\n" for row in rows)
 
@@ -1126,6 +1135,21 @@ CASES: list[Case] = [
             str(_write(tmp / "a_file", b"x") / "out"),
         ],
         ("a_file/out", "a_file is a file, not a folder"),
+    ),
+    Case(
+        "export-export-folder-with-trial",
+        lambda tmp, v: ["export", _export_folder(tmp, v), "--trial", "0", "--to", _out(tmp)],
+        ("exported: an export folder holds one model", "drop --rank/--trial"),
+    ),
+    Case(
+        "export-export-folder-without-genome",
+        lambda tmp, v: ["export", _export_folder(tmp, v, genome=False), "--to", _out(tmp)],
+        ("exported: holds no genome.json",),
+    ),
+    Case(
+        "export-export-folder-damaged-model",
+        lambda tmp, v: ["export", _export_folder(tmp, v), "--flip-average", "--to", _out(tmp)],
+        ("exported/model.keras: cannot load it",),
     ),
     # run directories of a search
     Case(
