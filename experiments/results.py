@@ -250,7 +250,11 @@ def line_result(line: Line, runs: Path) -> dict[str, Any] | None:
         "params": cost.params,
         "flops": cost.flops,
         "metric": "rmse" if line.task == "keypoints" else "accuracy",
-        "value": state["best"]["rmse" if line.task == "keypoints" else "accuracy"],
+        # the float32 export as `nas evaluate` scores it; else the training's best epoch
+        # (in bf16 when it trained so)
+        "value": _evaluated(export / "evaluation.json", line)
+        or state["best"]["rmse" if line.task == "keypoints" else "accuracy"],
+        "training_value": state["best"]["rmse" if line.task == "keypoints" else "accuracy"],
         "epochs": state["epochs_done"],
         "best_epoch": state["best_epoch"],
         "images": state["images"],

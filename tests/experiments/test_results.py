@@ -62,12 +62,12 @@ def test_table_reads_finished_lines_and_names_the_missing(
     assert f"| 7 classes | {cost.params:,} |" in row
     assert "0.6123 | – |" in row and "12 epochs, 235,764 images, bf16" in row and "25.0 (1)" in row
     twins = {"images": 280, "accuracy": 0.8, "unseen_images": 3309, "unseen_accuracy": 0.59876}
-    evaluation = {"accuracy": 0.61234, "training_twins": twins}
+    evaluation = {"accuracy": 0.61334, "training_twins": twins}  # the export, in float32
     (tmp_path / "vgg-7" / "final" / "evaluation.json").write_text(json.dumps(evaluation))
     flipped = {"accuracy": 0.63, "training_twins": {**twins, "unseen_accuracy": 0.62}}
     (tmp_path / "vgg-7" / "final" / "evaluation-flip.json").write_text(json.dumps(flipped))
     assert results.main(["table", "--runs", str(tmp_path)]) == 0
-    assert "| 0.6123 (0.5988) | 0.6300 (0.6200) |" in capsys.readouterr().out
+    assert "| 0.6133 (0.5988) | 0.6300 (0.6200) |" in capsys.readouterr().out
     assert "not run yet: vgg-5" in out
     (record,) = json.loads((tmp_path / "r.json").read_text())
     assert record["key"] == "vgg-7" and record["flops"] == cost.flops
