@@ -256,7 +256,10 @@ def _parser() -> argparse.ArgumentParser:
         "--experiment", type=Path, metavar="TOML", help="take data and budget from this experiment"
     )
     baseline.add_argument(
-        "--task", choices=("emotion", "keypoints"), help="the task, when no --experiment is given"
+        "--task",
+        metavar="TASK",
+        help="the task when no --experiment is given: emotion, keypoints, or a module "
+        "defining TASK (default: the space's)",
     )
     baseline.add_argument("--data", metavar="PATH", help="dataset file, overrides the experiment's")
     baseline.add_argument(
@@ -720,10 +723,15 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
                 f"--task {args.task} contradicts {args.experiment}'s task {experiment.data.task!r}"
             )
     else:
-        task = args.task or ("keypoints" if space == "resunet" else "emotion")
-        objectives = ["rmse", "params"] if task == "keypoints" else ["accuracy", "params"]
+        from nas.tasks import load_task
+
+        name = args.task or ("keypoints" if space == "resunet" else "emotion")
+        try:
+            objectives = list(load_task(name).default_objectives)
+        except ConfigError as exc:
+            raise ConfigError(f"--task {exc}") from None
         experiment = experiment_from_dict(
-            {"name": "baseline", "objectives": objectives, "data": {"task": task}}
+            {"name": "baseline", "objectives": objectives, "data": {"task": name}}
         )
     if args.data:
         experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))

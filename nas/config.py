@@ -33,10 +33,13 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import ConfigError
 from nas.objectives import METRICS, TASK_METRICS
+
+if TYPE_CHECKING:
+    from nas.tasks import FaceTask
 
 __all__ = [
     "PRECISIONS",
@@ -66,9 +69,11 @@ def _require(condition: bool, message: str) -> None:
 class DataConfig:
     """Where the images come from and what is learnt from them.
 
-    ``task`` is ``"emotion"`` (classification of FER2013-layout files) or ``"keypoints"``
-    (Kaggle Facial Keypoints layout). ``path`` is relative to the working directory; empty
-    means the task's built-in synthetic faces (``builtin:faces`` / ``builtin:keypoint-faces``).
+    ``task`` names a task of :mod:`nas.tasks`: ``"emotion"`` (classification of
+    FER2013-layout files), ``"keypoints"`` (Kaggle Facial Keypoints layout), or an
+    importable module defining ``TASK``. ``path`` is relative to the working directory;
+    empty means the task's built-in synthetic faces (``builtin:faces`` /
+    ``builtin:keypoint-faces``), filled in when the experiment is loaded.
     ``deduplicate`` keeps validation honest: emotion training rows byte-identical to a
     validation or test face are left out, and near-identical keypoint frames stay on one
     side of the split (see :mod:`nas.duplicates`). Runs stored before it existed did
@@ -82,9 +87,7 @@ class DataConfig:
     deduplicate: bool = True
 
     def __post_init__(self) -> None:
-        _require(self.task in _TASKS, f"task must be 'emotion' or 'keypoints', got {self.task!r}")
-        if not self.path:
-            object.__setattr__(self, "path", _TASKS[self.task][1])
+        _require(bool(self.task), "task must name a task, e.g. 'emotion' or 'keypoints'")
         _require(self.classes in (5, 7), f"classes must be 5 or 7, got {self.classes}")
         _require(
             0.0 < self.validation_fraction < 0.5,
@@ -331,13 +334,6 @@ class Experiment:
         _require(
             not repeated, f"objectives repeat {', '.join(map(repr, repeated))}; list each once"
         )
-        kind = _TASKS[self.data.task][0]
-        for name in self.objectives:
-            _require(
-                name in TASK_METRICS[kind],
-                f"objective {name!r} does not apply to the {self.data.task} task "
-                f"(use {', '.join(sorted(TASK_METRICS[kind]))})",
-            )
         for name, value in self.reference_point.items():
             _require(
                 name in self.objectives,
@@ -345,9 +341,6 @@ class Experiment:
                 f"({', '.join(self.objectives)})",
             )
             _require(math.isfinite(value), f"reference_point {name} must be finite, got {value}")
-        _check_space(self.space, self.data.task)
-        _check_strategy(self.search.strategy, self.space)
-        _check_prescreen(self.search, self.objectives, self.space)
         _check_low_fidelity(self.search, self.budget)
 
     def hypervolume_reference(self) -> dict[str, float]:
@@ -362,22 +355,50 @@ class Experiment:
         return reference | {name: float(v) for name, v in self.reference_point.items()}
 
     def replace(self, **changes: Any) -> Experiment:
-        """A copy with top-level fields replaced; a bad value raises :class:`ConfigError`."""
+        """A copy with top-level fields replaced, its plugins checked again
+        (:func:`with_plugins`); a bad value raises :class:`ConfigError`."""
         try:
-            return dataclasses.replace(self, **changes)
+            changed = dataclasses.replace(self, **changes)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        return with_plugins(changed)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, the inverse of :func:`experiment_from_dict`."""
         return dataclasses.asdict(self)
 
 
-_TASKS = {
-    "emotion": ("classification", "builtin:faces"),
-    "keypoints": ("keypoints", "builtin:keypoint-faces"),
-}
-"""Task name -> (kind of model output, built-in dataset)."""
+def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
+    """Load the experiment's task and search space (built-in or importable modules) and
+    check that they fit each other and the objectives, the strategy and ``prescreen``;
+    an empty ``[data] path`` becomes the task's built-in data. Plugins are loaded here,
+    when an experiment is loaded, never in the config dataclasses' constructors.
+
+    Raises :class:`ConfigError` with one line, prefixed with ``where`` when given."""
+    from nas.tasks import load_task
+
+    prefix = f"{where}: " if where else ""
+    try:
+        task = load_task(experiment.data.task)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}[data] {exc}") from None
+    try:
+        for name in experiment.objectives:
+            _require(
+                name in TASK_METRICS[task.output_kind],
+                f"objective {name!r} does not apply to the {task.name} task "
+                f"(use {', '.join(sorted(TASK_METRICS[task.output_kind]))})",
+            )
+        _check_space(experiment.space, task)
+        _check_strategy(experiment.search.strategy, experiment.space)
+        _check_prescreen(experiment.search, experiment.objectives, experiment.space)
+    except ValueError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
+    if experiment.data.path:
+        return experiment
+    data = dataclasses.replace(experiment.data, path=task.builtin_data)
+    return dataclasses.replace(experiment, data=data)
+
 
 _SECTIONS = {
     "data": DataConfig,
@@ -398,13 +419,14 @@ def _builtin_spaces() -> list[str]:
     )
 
 
-def _check_space(name: Any, task: str) -> None:
+def _check_space(name: Any, task: FaceTask) -> None:
     """Raise ``ValueError`` unless ``name`` loads a search space that can learn ``task``.
 
-    A space may declare the kinds of task it builds models for as ``task_kinds`` (e.g.
-    ``("keypoints",)``); a space without it is assumed to build any kind.
+    A space may declare the kinds of task output it builds models for as ``task_kinds``
+    (e.g. ``("keypoints",)``); a space without it is assumed to build any kind.
     """
     from nas.space import load_space
+    from nas.tasks import BUILTIN_TASKS, load_task
 
     builtin = _builtin_spaces()
     choices = (
@@ -419,9 +441,9 @@ def _check_space(name: Any, task: str) -> None:
     except ConfigError as exc:
         raise ValueError(f"space {name!r} cannot be loaded: {exc}") from None
     kinds = getattr(space, "task_kinds", None)
-    kind = _TASKS[task][0]
+    kind = task.output_kind
     if kinds is not None and kind not in kinds:
-        tasks = [t for t, (k, _) in _TASKS.items() if k in kinds]
+        tasks = [t for t in BUILTIN_TASKS if load_task(t).output_kind in kinds]
         fitting = [
             other
             for other in builtin
@@ -429,8 +451,8 @@ def _check_space(name: Any, task: str) -> None:
         ]
         raise ValueError(
             f"space {name!r} builds models for the {' and '.join(tasks)} task only, not "
-            f"{task}; set [data] task = {tasks[0]!r}, or use space = "
-            f"{' or '.join(map(repr, fitting))} for {task}"
+            f"{task.name}; set [data] task = {tasks[0]!r}, or use space = "
+            f"{' or '.join(map(repr, fitting))} for {task.name}"
         )
 
 
@@ -568,7 +590,8 @@ def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -
     top = {k: v for k, v in table.items() if k not in _SECTIONS}
     if "name" not in top:
         top.setdefault("name", Path(source).stem if source.endswith(".toml") else "")
-    return _build(Experiment, top | sections, source, nested=set(_SECTIONS))
+    experiment = _build(Experiment, top | sections, source, nested=set(_SECTIONS))
+    return with_plugins(experiment, source)
 
 
 def _build(cls: type, table: dict[str, Any], where: str, nested: set[str] = frozenset()) -> Any:

@@ -36,7 +36,6 @@ import numpy as np
 from baselines import PRETRAINED, load_seed
 from nas.checkpoint import hold_run_lock, load_checkpoint, remove_temporaries, save_checkpoint
 from nas.config import Experiment, stored_experiment
-from nas.datasets import FLIP_PAIRS, load_emotions, load_keypoints
 from nas.errors import ConfigError, StorageError
 from nas.faults import failpoint
 from nas.objectives import METRICS, free_objectives, objective_values
@@ -48,6 +47,7 @@ from nas.store import RUN_FILE, RunInfo, RunStore, TrialFidelity, TrialRecord
 from nas.strategies import Strategy, StrategySettings, TrialParameters, make_strategy
 from nas.strategies.base import Fidelity
 from nas.strategies.multifidelity import promotable_rule
+from nas.tasks import load_task
 from nas.trial import EvalData, EvalRequest, EvalResult, ParentWeights, derive_seed
 
 __all__ = [
@@ -104,31 +104,10 @@ def load_task_data(experiment: Experiment, *, full: bool = False) -> TaskData:
     training uses every training and validation image).
     """
     config = experiment.data
-    if config.task == "keypoints":
-        keypoints = load_keypoints(
-            config.path,
-            validation_fraction=config.validation_fraction,
-            seed=experiment.seed,
-            deduplicate=config.deduplicate,
-        )
-        splits = (keypoints.train.images, keypoints.train.keypoints)
-        validation = (keypoints.validation.images, keypoints.validation.keypoints)
-        task, names, flip = (
-            keypoints.task(),
-            keypoints.keypoint_names,
-            _flip_permutation(len(keypoints.keypoint_names)),
-        )
-    else:
-        emotions = load_emotions(
-            config.path,
-            classes=config.classes,
-            validation_fraction=config.validation_fraction,
-            seed=experiment.seed,
-            deduplicate=config.deduplicate,
-        )
-        splits = (emotions.train.images, emotions.train.labels)
-        validation = (emotions.validation.images, emotions.validation.labels)
-        task, names, flip = emotions.task(), emotions.class_names, None
+    task = load_task(config.task)
+    loaded = task.load(config, seed=experiment.seed)
+    splits = (loaded.train_images, loaded.train_targets)
+    validation = (loaded.validation_images, loaded.validation_targets)
 
     rng = np.random.default_rng([experiment.seed, 1])
 
@@ -141,25 +120,21 @@ def load_task_data(experiment: Experiment, *, full: bool = False) -> TaskData:
     train = cap(*splits, experiment.budget.max_train_images)
     validation = cap(*validation, experiment.budget.max_validation_images)
     eval_data = EvalData(
-        task=task,
+        task=loaded.task,
         train_images=train[0],
         train_targets=train[1],
         validation_images=validation[0],
         validation_targets=validation[1],
-        flip_permutation=flip,
+        flip_permutation=loaded.flip_permutation,
     )
-    chance = {}
-    if eval_data.task.kind == "classification" and len(validation[1]):
-        counts = np.bincount(validation[1].astype(np.int64))
-        chance["accuracy"] = float(counts.max() / counts.sum())
-    return TaskData(eval_data, tuple(names), chance)
-
-
-def _flip_permutation(count: int) -> tuple[int, ...]:
-    permutation = list(range(count))
-    for left, right in FLIP_PAIRS:
-        permutation[left], permutation[right] = right, left
-    return tuple(permutation)
+    capped = dataclasses.replace(
+        loaded,
+        train_images=train[0],
+        train_targets=train[1],
+        validation_images=validation[0],
+        validation_targets=validation[1],
+    )
+    return TaskData(eval_data, loaded.output_names, task.chance(capped))
 
 
 @dataclass

@@ -773,7 +773,7 @@ CASES: list[Case] = [
     Case(
         "experiment-unknown-task",
         search("[data]\ntask = 'age'\n"),
-        ("exp.toml: [data]", "task must be 'emotion' or 'keypoints'"),
+        ("exp.toml: [data] unknown task 'age'", "use 'emotion' or 'keypoints'"),
     ),
     Case(
         "experiment-seed-negative",
