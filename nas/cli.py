@@ -573,7 +573,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"Exported {escape(what)}{', flip-averaged' if args.flip_average else ''}\n"
         f"  Keras:       {result.keras_file}\n"
         f"  SavedModel:  {result.saved_model}  (TF Serving: --model_base_path={result.saved_model.parent.resolve()})\n"
-        + (f"  ONNX:        {result.folder / 'model.onnx'}\n" if args.onnx else "")
+        + "".join(
+            f"  ONNX:        {path}\n" for path in sorted(result.folder.glob("**/model.onnx"))
+        )
         + f"  genome:      {result.genome_file}\n"
         f"  model card:  {result.model_card}"
     )
@@ -641,12 +643,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from nas.config import stored_experiment
+    from nas.errors import ConfigError
     from nas.final import plan_final
     from nas.selection import select_trial
     from nas.store import RunStore
 
     store = RunStore.open(args.run)
     experiment = stored_experiment(store.info.experiment, source=str(args.run / "run.json"))
+    if experiment.multitask:
+        raise ConfigError(
+            f"{args.run}: a multi-task run; nas train trains one-task runs only so far. Export "
+            f"a trial (nas export {args.run} --to DIR): each task alone is in DIR/tasks/"
+        )
     rank = None if args.trial is not None else args.rank or experiment.final.rank
     record = select_trial(store, rank=rank, trial=args.trial)
     plan = plan_final(
@@ -718,9 +726,10 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     label = args.name if args.name in BASELINES else Path(args.name).stem
     if args.experiment:
         experiment = load_experiment(args.experiment)
-        if args.task and args.task != experiment.data.task:
+        if args.task and (experiment.multitask or args.task != experiment.data.task):
             raise ConfigError(
-                f"--task {args.task} contradicts {args.experiment}'s task {experiment.data.task!r}"
+                f"--task {args.task} contradicts {args.experiment}'s task(s) "
+                f"{', '.join(repr(c.task) for c in experiment.task_configs)}"
             )
     else:
         from nas.tasks import load_task
@@ -734,8 +743,14 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
             {"name": "baseline", "objectives": objectives, "data": {"task": name}}
         )
     if args.data:
+        if experiment.multitask:
+            raise ConfigError(
+                f"--data {args.data}: a multi-task experiment reads one file per task; set "
+                f"each [[tasks]] path in {args.experiment}"
+            )
         experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))
-    experiment = experiment.replace(name=f"baseline-{label}-{experiment.data.task}", space=space)
+    tasks = "multitask" if experiment.multitask else experiment.data.task
+    experiment = experiment.replace(name=f"baseline-{label}-{tasks}", space=space)
     out_dir = args.out or Path("runs") / experiment.name
     console = _console()
     if args.name == "resnet50" and args.weights is None:
@@ -743,8 +758,9 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
             "No --weights file: training ResNet50 from scratch (facenas never downloads weights)."
         )
     budget = experiment.budget
+    data = " and ".join(f"{c.path} ({c.task})" for c in experiment.task_configs)
     console.print(
-        f"Training baseline [bold]{escape(label)}[/] on {experiment.data.path} ({experiment.data.task}): "
+        f"Training baseline [bold]{escape(label)}[/] on {escape(data)}: "
         f"{budget.epochs} epoch(s), at most {budget.max_train_images or 'all'} images, {budget.train_seconds:g} s cap"
     )
     record = run_baseline(

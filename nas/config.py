@@ -303,7 +303,10 @@ class Experiment:
     """A complete, reproducible experiment.
 
     ``reference_point`` fixes the worst value of each objective for the hypervolume;
-    objectives it leaves out take :meth:`hypervolume_reference`'s defaults.
+    objectives it leaves out take :meth:`hypervolume_reference`'s defaults. ``tasks``
+    (``[[tasks]]`` in TOML, each with the keys of ``[data]``) makes it a multi-task
+    experiment: every individual is one backbone with a head per task, trained on each
+    task's data (:mod:`nas.multitask`); ``data`` is then unused.
     """
 
     name: str
@@ -312,6 +315,7 @@ class Experiment:
     objectives: tuple[str, ...] = ("accuracy", "params")
     reference_point: dict[str, float] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
+    tasks: tuple[DataConfig, ...] = ()
     budget: Budget = field(default_factory=Budget)
     search: SearchConfig = field(default_factory=SearchConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
@@ -334,6 +338,16 @@ class Experiment:
         _require(
             not repeated, f"objectives repeat {', '.join(map(repr, repeated))}; list each once"
         )
+        if self.tasks:
+            _require(
+                len(self.tasks) >= 2,
+                "[[tasks]] lists one task; a multi-task experiment needs two or more "
+                "(for one task, use [data])",
+            )
+            names = [config.task for config in self.tasks]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"[[tasks]] lists the task {twice[0]!r} twice; list each once")
         for name, value in self.reference_point.items():
             _require(
                 name in self.objectives,
@@ -342,6 +356,16 @@ class Experiment:
             )
             _require(math.isfinite(value), f"reference_point {name} must be finite, got {value}")
         _check_low_fidelity(self.search, self.budget)
+
+    @property
+    def multitask(self) -> bool:
+        """Whether the experiment lists several ``[[tasks]]``."""
+        return bool(self.tasks)
+
+    @property
+    def task_configs(self) -> tuple[DataConfig, ...]:
+        """The data of each task: the ``[[tasks]]``, or ``[data]`` alone."""
+        return self.tasks or (self.data,)
 
     def hypervolume_reference(self) -> dict[str, float]:
         """The fixed hypervolume reference point: declared values, else the defaults.
@@ -364,8 +388,15 @@ class Experiment:
         return with_plugins(changed)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, the inverse of :func:`experiment_from_dict`."""
-        return dataclasses.asdict(self)
+        """Plain data, the inverse of :func:`experiment_from_dict`: ``tasks`` (a list)
+        for a multi-task experiment, ``data`` for one task."""
+        plain = dataclasses.asdict(self)
+        if self.multitask:
+            del plain["data"]
+            plain["tasks"] = list(plain["tasks"])
+        else:
+            del plain["tasks"]
+        return plain
 
 
 def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
@@ -378,26 +409,80 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
     from nas.tasks import load_task
 
     prefix = f"{where}: " if where else ""
+    section = "[[tasks]]" if experiment.multitask else "[data]"
+    tasks = []
+    for config in experiment.task_configs:
+        try:
+            tasks.append(load_task(config.task))
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}{section} {exc}") from None
     try:
-        task = load_task(experiment.data.task)
-    except ConfigError as exc:
-        raise ConfigError(f"{prefix}[data] {exc}") from None
-    try:
-        for name in experiment.objectives:
-            _require(
-                name in TASK_METRICS[task.output_kind],
-                f"objective {name!r} does not apply to the {task.name} task "
-                f"(use {', '.join(sorted(TASK_METRICS[task.output_kind]))})",
-            )
-        _check_space(experiment.space, task)
+        if experiment.multitask:
+            _check_multitask(experiment, tasks)
+        else:
+            (task,) = tasks
+            for name in experiment.objectives:
+                _require(
+                    name in TASK_METRICS[task.output_kind],
+                    f"objective {name!r} does not apply to the {task.name} task "
+                    f"(use {', '.join(sorted(TASK_METRICS[task.output_kind]))})",
+                )
+        for task in tasks:
+            _check_space(experiment.space, task)
         _check_strategy(experiment.search.strategy, experiment.space)
         _check_prescreen(experiment.search, experiment.objectives, experiment.space)
     except ValueError as exc:
         raise ConfigError(f"{prefix}{exc}") from None
-    if experiment.data.path:
-        return experiment
-    data = dataclasses.replace(experiment.data, path=task.builtin_data)
-    return dataclasses.replace(experiment, data=data)
+    filled = tuple(
+        config if config.path else dataclasses.replace(config, path=task.builtin_data)
+        for config, task in zip(experiment.task_configs, tasks, strict=True)
+    )
+    if experiment.multitask:
+        return dataclasses.replace(experiment, tasks=filled)
+    return dataclasses.replace(experiment, data=filled[0])
+
+
+_NOT_FOR_MULTITASK = {
+    "[search] inherit_weights": lambda e: e.search.inherit_weights,
+    "[search] prescreen": lambda e: e.search.prescreen > 1,
+    "[search] low_fidelity_images": lambda e: e.search.low_fidelity_images > 0,
+    "[final] epochs or minutes": lambda e: e.final.enabled,
+}
+
+
+def _check_multitask(experiment: Experiment, tasks: list[FaceTask]) -> None:
+    """Raise ``ValueError`` unless each objective is a cost or the metric of exactly one
+    task, every task has an objective, and the space and settings allow several tasks."""
+    kinds = [task.output_kind for task in tasks]
+    for kind in set(kinds):
+        same = [task.name for task in tasks if task.output_kind == kind]
+        _require(
+            len(same) == 1,
+            f"[[tasks]] {' and '.join(same)} both output {kind}, so their metrics would share "
+            "names; a multi-task experiment takes tasks of different output kinds",
+        )
+    costs = {"params", "flops", "latency_ms"}
+    for name in experiment.objectives:
+        _require(
+            name in costs or any(name in TASK_METRICS[kind] for kind in kinds),
+            f"objective {name!r} applies to none of the tasks "
+            f"{', '.join(task.name for task in tasks)}",
+        )
+    for task in tasks:
+        own = TASK_METRICS[task.output_kind] - costs
+        _require(
+            any(name in own for name in experiment.objectives),
+            f"task {task.name} has no objective; add one of {', '.join(sorted(own))} to objectives",
+        )
+    from nas.space import load_space
+
+    if not callable(getattr(load_space(experiment.space), "build_multitask", None)):
+        raise ValueError(
+            f"space {experiment.space!r} builds no multi-task models (build_multitask); "
+            "use space = 'cnn'"
+        )
+    for setting, used in _NOT_FOR_MULTITASK.items():
+        _require(not used(experiment), f"{setting} is not available for multi-task experiments yet")
 
 
 _SECTIONS = {
@@ -571,14 +656,30 @@ def stored_experiment(table: dict[str, Any], *, source: str) -> Experiment:
     behaviour it was started with where a key was added since: a run from before
     ``[data] deduplicate`` existed did not de-duplicate."""
     data = table.get("data", {})
-    if isinstance(data, dict) and "deduplicate" not in data:
+    if "tasks" not in table and isinstance(data, dict) and "deduplicate" not in data:
         table = {**table, "data": {**data, "deduplicate": False}}
     return experiment_from_dict(table, source=source)
 
 
 def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -> Experiment:
     """Build an :class:`Experiment` from parsed TOML (or :meth:`Experiment.to_dict`)."""
-    sections = {}
+    sections: dict[str, Any] = {}
+    if "tasks" in table:
+        if "data" in table:
+            raise ConfigError(
+                f"{source}: both [data] and [[tasks]]; give [data] for one task or a [[tasks]] "
+                "table per task for several, not both"
+            )
+        entries = table["tasks"]
+        if not isinstance(entries, list | tuple) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(
+                f"{source}: tasks must be [[tasks]] tables (one per task, each with the keys "
+                f"of [data]), got {_type_name(entries)}"
+            )
+        sections["tasks"] = tuple(
+            _build(DataConfig, entry, f"{source}: [[tasks]] #{i}")
+            for i, entry in enumerate(entries, start=1)
+        )
     for key, cls in _SECTIONS.items():
         value = table.get(key, {})
         if not isinstance(value, dict):
@@ -587,10 +688,10 @@ def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -
                 "section with its keys on the lines below it"
             )
         sections[key] = _build(cls, value, f"{source}: [{key}]")
-    top = {k: v for k, v in table.items() if k not in _SECTIONS}
+    top = {k: v for k, v in table.items() if k not in _SECTIONS and k != "tasks"}
     if "name" not in top:
         top.setdefault("name", Path(source).stem if source.endswith(".toml") else "")
-    experiment = _build(Experiment, top | sections, source, nested=set(_SECTIONS))
+    experiment = _build(Experiment, top | sections, source, nested={*_SECTIONS, "tasks"})
     return with_plugins(experiment, source)
 
 

@@ -24,7 +24,7 @@ from nas.model_stats import count_flops
 from nas.scoring import accuracy, keypoint_rmse, macro_f1
 from nas.space import TrainingRecipe, load_space
 from nas.task import Task
-from nas.trial import EvalData, EvalRequest, EvalResult, Inherited
+from nas.trial import EvalData, EvalRequest, EvalResult, Inherited, MultiEvalData
 
 __all__ = [
     "configure_process",
@@ -70,25 +70,27 @@ def set_precision(precision: str) -> None:
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
 
 
-def init_keypoint_head(model: keras.Model, targets: np.ndarray, side: int) -> bool:
+def init_keypoint_head(
+    model: keras.Model, targets: np.ndarray, side: int, *, layer: str = "keypoints_raw"
+) -> bool:
     """Start a keypoint regressor at the mean face of ``targets`` instead of the image centre.
 
-    The output layer ``keypoints_raw`` maps to pixels through ``(side - 1) / 2 * (1 + y)``;
+    The output layer ``layer`` (``keypoints_raw``) maps to pixels through ``(side - 1) / 2 * (1 + y)``;
     its bias is set to the training split's mean keypoints in that scale and its kernel
     shrunk tenfold, so an untrained net predicts the mean face (which alone scores about
     3.2 px RMSE on Kaggle's faces) and training learns the deviations from it. Returns
     False (and changes nothing) when the model has no such layer (e.g. a heatmap head).
     """
     try:
-        layer = model.get_layer("keypoints_raw")
+        output = model.get_layer(layer)
     except ValueError:
         return False
     mean = np.nanmean(targets.reshape(len(targets), -1).astype(np.float64), axis=0)
     if not np.all(np.isfinite(mean)):
         return False
     half = (side - 1) / 2.0
-    kernel, _ = layer.get_weights()
-    layer.set_weights([kernel * 0.1, ((mean - half) / half).astype(np.float32)])
+    kernel, _ = output.get_weights()
+    output.set_weights([kernel * 0.1, ((mean - half) / half).astype(np.float32)])
     return True
 
 
@@ -104,13 +106,21 @@ def make_optimizer(recipe: TrainingRecipe) -> keras.optimizers.Optimizer:
     )
 
 
-def evaluate(request: EvalRequest, data: EvalData) -> EvalResult:
-    """Decode, train on ``data``'s train split within the budget, score on its validation split."""
+def evaluate(request: EvalRequest, data: EvalData | MultiEvalData) -> EvalResult:
+    """Decode, train on ``data``'s train split within the budget, score on its validation
+    split; with several tasks' data, one model with a head per task
+    (:mod:`nas.multitask`)."""
     configure_process(request.threads, deterministic=request.budget.deterministic)
     start = time.perf_counter()
     common = {"genome_hash": request.genome_hash, "pid": os.getpid(), "host": socket.gethostname()}
     try:
-        metrics, weights, guard, inherited = _train_and_score(request, data)
+        if isinstance(data, MultiEvalData):
+            from nas.multitask import train_and_score_multitask
+
+            metrics, weights, guard = train_and_score_multitask(request, data)
+            inherited = None
+        else:
+            metrics, weights, guard, inherited = _train_and_score(request, data)
         return EvalResult(
             **common,
             metrics=metrics,

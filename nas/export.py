@@ -89,7 +89,12 @@ def load_trained_model(store: RunStore, record: TrialRecord) -> keras.Model:
             f"trial {record.number} of {store.run_dir}: its stored genome is unusable ({exc}); "
             "export another trial"
         ) from None
-    model = space.build(genome, store.info.task)
+    info = store.info
+    if info.tasks:
+        tasks, names = [t.task for t in info.tasks], [t.name for t in info.tasks]
+        model = space.build_multitask(genome, tasks, names)
+    else:
+        model = space.build(genome, info.task)
     path = store.run_dir / record.weights
     try:
         model.load_weights(path)
@@ -117,7 +122,22 @@ def export_trial(
     (:mod:`nas.flip_average`)."""
     name = _checked_name(name or store.info.study_name)
     _check_target(to)
+    if store.info.tasks and flip_average:
+        raise ConfigError(
+            "--flip-average: not for a multi-task export; export the trial, then export its "
+            "tasks/<task>/ folder again with --flip-average"
+        )
     model = load_trained_model(store, record)
+    if store.info.tasks:
+        from nas.multitask_export import write_multitask_export
+
+        _write_atomically(
+            to,
+            lambda staging: write_multitask_export(
+                store, record, model, staging, name=name, onnx=onnx
+            ),
+        )
+        return ExportResult.of(to, name)
     genome_doc = genome_document(store.info, record)
     card = _model_card(store, record, name, model)
     if flip_average:

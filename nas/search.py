@@ -35,7 +35,7 @@ import numpy as np
 
 from baselines import PRETRAINED, load_seed
 from nas.checkpoint import hold_run_lock, load_checkpoint, remove_temporaries, save_checkpoint
-from nas.config import Experiment, stored_experiment
+from nas.config import DataConfig, Experiment, stored_experiment
 from nas.errors import ConfigError, StorageError
 from nas.faults import failpoint
 from nas.objectives import METRICS, free_objectives, objective_values
@@ -43,12 +43,12 @@ from nas.parallel import Evaluator, RayEvaluator, check_address, default_threads
 from nas.pareto import Front, compute_front
 from nas.space import SearchSpace, genome_hash, load_space
 from nas.stopping import Progress, SearchClock, stop_rule
-from nas.store import RUN_FILE, RunInfo, RunStore, TrialFidelity, TrialRecord
+from nas.store import RUN_FILE, RunInfo, RunStore, TaskOutputs, TrialFidelity, TrialRecord
 from nas.strategies import Strategy, StrategySettings, TrialParameters, make_strategy
 from nas.strategies.base import Fidelity
 from nas.strategies.multifidelity import promotable_rule
 from nas.tasks import load_task
-from nas.trial import EvalData, EvalRequest, EvalResult, ParentWeights, derive_seed
+from nas.trial import EvalData, EvalRequest, EvalResult, MultiEvalData, ParentWeights, derive_seed
 
 __all__ = [
     "SearchListener",
@@ -88,12 +88,16 @@ class SearchSummary:
 
 @dataclass(frozen=True)
 class TaskData:
-    """A loaded dataset, reduced to what the engine needs."""
+    """A loaded dataset, reduced to what the engine needs. For a multi-task experiment,
+    ``eval_data`` holds every task's data, ``parts`` each task's own :class:`TaskData`
+    and ``task_names`` their names; ``output_names`` are then the first task's."""
 
-    eval_data: EvalData
+    eval_data: EvalData | MultiEvalData
     output_names: tuple[str, ...]
     chance: dict[str, float]
     """What a useless model scores on the validation subset (majority class)."""
+    parts: tuple[TaskData, ...] = ()
+    task_names: tuple[str, ...] = ()
 
 
 def load_task_data(experiment: Experiment, *, full: bool = False) -> TaskData:
@@ -103,7 +107,16 @@ def load_task_data(experiment: Experiment, *, full: bool = False) -> TaskData:
     so candidates are compared on equal data. ``full`` ignores the caps (the final
     training uses every training and validation image).
     """
-    config = experiment.data
+    if experiment.multitask:
+        parts = tuple(_load_one(experiment, config, full) for config in experiment.tasks)
+        names = tuple(load_task(config.task).name for config in experiment.tasks)
+        multi = MultiEvalData(tuple(part.eval_data for part in parts), names)  # type: ignore[misc]
+        chance = {k: v for part in parts for k, v in part.chance.items()}
+        return TaskData(multi, parts[0].output_names, chance, parts, names)
+    return _load_one(experiment, experiment.data, full)
+
+
+def _load_one(experiment: Experiment, config: DataConfig, full: bool) -> TaskData:
     task = load_task(config.task)
     loaded = task.load(config, seed=experiment.seed)
     splits = (loaded.train_images, loaded.train_targets)
@@ -293,8 +306,12 @@ def _open_run(
             study_name=experiment.name,
             space=experiment.space,
             objectives=experiment.objectives,
-            task=data.eval_data.task,
+            task=data.parts[0].eval_data.task if data.parts else data.eval_data.task,  # type: ignore[union-attr]
             output_names=data.output_names,
+            tasks=tuple(
+                TaskOutputs(name, part.eval_data.task, part.output_names)  # type: ignore[union-attr]
+                for name, part in zip(data.task_names, data.parts, strict=True)
+            ),
             experiment=experiment.to_dict(),
             reference=experiment.hypervolume_reference(),
             chance=data.chance,
@@ -460,7 +477,11 @@ def _search(
     with _open_run(experiment, out_dir=out_dir, **options) as run:
         # the free objectives (parameters, FLOPs) need the task, known once the data is
         info = run.store.info
-        free = free_objectives(space, experiment.objectives, info.task, info.reference)
+        free = (
+            None  # pre-screening is not offered for several tasks
+            if experiment.multitask
+            else free_objectives(space, experiment.objectives, info.task, info.reference)
+        )
         promotable = promotable_rule(experiment.objectives, info.chance)
         strategy = make_strategy(
             search.strategy,
@@ -482,11 +503,22 @@ def _search(
 
 
 def _settled(experiment: Experiment, *, data_path: str | None, workers: int | None) -> Experiment:
-    """The experiment as the run records it: data path absolute, command-line overrides in."""
-    path = data_path if data_path is not None else experiment.data.path
-    if not path.startswith("builtin:"):
-        path = str(Path(path).expanduser().resolve())
-    experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=path))
+    """The experiment as the run records it: data paths absolute, command-line overrides in."""
+
+    def absolute(path: str) -> str:
+        return path if path.startswith("builtin:") else str(Path(path).expanduser().resolve())
+
+    if experiment.multitask:
+        if data_path is not None:
+            raise ConfigError(
+                f"--data {data_path}: a multi-task experiment reads one file per task; set "
+                "each [[tasks]] path in the experiment file instead"
+            )
+        tasks = tuple(dataclasses.replace(c, path=absolute(c.path)) for c in experiment.tasks)
+        experiment = experiment.replace(tasks=tasks)
+    else:
+        path = absolute(data_path if data_path is not None else experiment.data.path)
+        experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=path))
     if workers is not None:
         experiment = experiment.replace(
             search=dataclasses.replace(experiment.search, workers=workers)

@@ -31,6 +31,7 @@ from nas.trial import EvalResult
 __all__ = [
     "RunInfo",
     "RunStore",
+    "TaskOutputs",
     "TrialFidelity",
     "TrialRecord",
     "ancestors",
@@ -38,6 +39,40 @@ __all__ = [
 ]
 
 RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class TaskOutputs:
+    """One task of a multi-task run: its name, model contract and output names."""
+
+    name: str
+    task: Task
+    output_names: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **_task_json(self.task), "output_names": list(self.output_names)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskOutputs:
+        return cls(data["name"], _task_from_json(data), tuple(data["output_names"]))
+
+
+def _task_json(task: Task) -> dict[str, Any]:
+    return {
+        "kind": task.kind,
+        "input_shape": list(task.input_shape),
+        "num_classes": task.num_classes,
+        "num_keypoints": task.num_keypoints,
+    }
+
+
+def _task_from_json(task: dict[str, Any]) -> Task:
+    return Task(
+        kind=task["kind"],
+        input_shape=tuple(task["input_shape"]),
+        num_classes=task["num_classes"],
+        num_keypoints=task.get("num_keypoints", 0),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,25 +91,25 @@ class RunInfo:
     empty: each metric's default."""
     chance: dict[str, float] = field(default_factory=dict)
     """What a useless model scores, e.g. the majority class's share of the validation split."""
+    tasks: tuple[TaskOutputs, ...] = ()
+    """A multi-task run's tasks, in order (``task`` and ``output_names`` are the first's);
+    empty for one task."""
 
     def to_json(self) -> dict[str, Any]:
-        task = self.task
-        return {
+        data = {
             "storage": self.storage,
             "study_name": self.study_name,
             "space": self.space,
             "objectives": list(self.objectives),
-            "task": {
-                "kind": task.kind,
-                "input_shape": list(task.input_shape),
-                "num_classes": task.num_classes,
-                "num_keypoints": task.num_keypoints,
-            },
+            "task": _task_json(self.task),
             "output_names": list(self.output_names),
             "experiment": self.experiment,
             "reference": self.reference,
             "chance": self.chance,
         }
+        if self.tasks:
+            data["tasks"] = [task.to_json() for task in self.tasks]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunInfo:
@@ -94,16 +129,12 @@ class RunInfo:
             study_name=data["study_name"],
             space=data["space"],
             objectives=objectives,
-            task=Task(
-                kind=task["kind"],
-                input_shape=tuple(task["input_shape"]),
-                num_classes=task["num_classes"],
-                num_keypoints=task.get("num_keypoints", 0),
-            ),
+            task=_task_from_json(task),
             output_names=tuple(data.get("output_names", data.get("class_names", ()))),
             experiment=data["experiment"],
             reference={k: float(v) for k, v in reference.items() if k in objectives},
             chance=dict(data.get("chance", {})),
+            tasks=tuple(TaskOutputs.from_json(t) for t in data.get("tasks", ())),
         )
 
 

@@ -12,7 +12,15 @@ from nas.config import Budget
 from nas.errors import FailureReason
 from nas.task import Task
 
-__all__ = ["EvalData", "EvalRequest", "EvalResult", "Inherited", "ParentWeights", "derive_seed"]
+__all__ = [
+    "EvalData",
+    "EvalRequest",
+    "EvalResult",
+    "Inherited",
+    "MultiEvalData",
+    "ParentWeights",
+    "derive_seed",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +39,15 @@ class EvalData:
     validation_images: np.ndarray
     validation_targets: np.ndarray
     flip_permutation: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class MultiEvalData:
+    """The data of every task of a multi-task experiment, in the experiment's order, and
+    the tasks' names (which prefix the multi-task model's inputs, layers and outputs)."""
+
+    parts: tuple[EvalData, ...]
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)

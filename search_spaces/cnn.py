@@ -700,47 +700,56 @@ class CnnSpace:
         """
         import keras
 
-        height, width, _ = task.input_shape
-        if task.kind == "keypoints" and height != width:
-            raise ValueError(f"keypoint regression needs square images, got {height}x{width}")
+        _check_square(task)
         self.validate(genome)
         inputs = keras.Input(shape=task.input_shape, dtype="float32", name="pixels")
         x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
         x = _apply_backbone(genome, x)
-        head = genome.head
-        if head.pooling == "avg":
-            x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-        else:
-            x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
-        activation = genome.stages[-1].activation
-        for i, units in enumerate(head.dense, start=1):
-            x = keras.layers.Dense(units, name=f"fc{i}")(x)
-            x = keras.layers.Activation(activation, name=f"fc{i}_act")(x)
-        if head.dropout > 0:
-            x = keras.layers.Dropout(head.dropout, name="dropout")(x)
-        # the output layers compute in float32 whatever the global precision policy
-        if task.kind == "keypoints":
-            x = keras.layers.Dense(task.outputs, name="keypoints_raw", dtype="float32")(x)
-            x = keras.layers.Reshape((task.num_keypoints, 2), name="keypoints_xy", dtype="float32")(
-                x
-            )
-            half = (width - 1) / 2.0
-            outputs = keras.layers.Rescaling(half, offset=half, name="keypoints", dtype="float32")(
-                x
-            )
-        else:
-            outputs = keras.layers.Dense(
-                task.num_classes, activation="softmax", name="predictions", dtype="float32"
-            )(x)
-        return keras.Model(inputs, outputs, name="cnn")
+        return keras.Model(inputs, _apply_head(genome, x, task, prefix=""), name="cnn")
+
+    def build_multitask(
+        self, genome: CnnGenome, tasks: Sequence[Task], names: Sequence[str]
+    ) -> keras.Model:
+        """One model for several tasks: an input per task (``NAME_pixels``, at the task's
+        own image size), the genome's backbone shared by all of them (one set of
+        weights: the convolutions run on any size), and a head per task as :meth:`build`
+        makes it, its layers prefixed ``NAME_`` (the output: ``NAME_predictions`` or
+        ``NAME_keypoints``). Outputs are in the order of ``tasks``."""
+        import keras
+
+        channels = {task.input_shape[2] for task in tasks}
+        if len(channels) != 1:
+            raise ValueError(f"the tasks' images differ in channels {sorted(channels)}")
+        for task in tasks:
+            _check_square(task)
+        self.validate(genome)
+        shared = backbone(genome, (None, None, channels.pop()))
+        inputs, outputs = [], []
+        for task, name in zip(tasks, names, strict=True):
+            pixels = keras.Input(shape=task.input_shape, dtype="float32", name=f"{name}_pixels")
+            x = keras.layers.Rescaling(1.0 / 255.0, name=f"{name}_rescale")(pixels)
+            inputs.append(pixels)
+            outputs.append(_apply_head(genome, shared(x), task, prefix=f"{name}_"))
+        return keras.Model(inputs, outputs, name="cnn_multitask")
+
+    def cost_multitask(self, genome: CnnGenome, tasks: Sequence[Task]) -> ModelCost:
+        """The parameters (the shared backbone once) and FLOPs (one image of each task)
+        of :meth:`build_multitask`, without building it."""
+        costs = [self.cost(genome, task) for task in tasks]
+        counter = CostCounter()
+        _backbone_cost(counter, genome, Tensor(*tasks[0].input_shape))
+        shared = counter.total().params
+        return ModelCost(
+            params=sum(c.params for c in costs) - (len(costs) - 1) * shared,
+            flops=sum(c.flops for c in costs),
+        )
 
     def cost(self, genome: CnnGenome, task: Task) -> ModelCost:
         """The parameters and FLOPs of ``build(genome, task)``, exactly, without building
         it (no TensorFlow): ``model.count_params()`` and
         :func:`nas.model_stats.count_flops`. Raises where :meth:`build` does."""
         height, width, channels = task.input_shape
-        if task.kind == "keypoints" and height != width:
-            raise ValueError(f"keypoint regression needs square images, got {height}x{width}")
+        _check_square(task)
         self.validate(genome)
         counter = CostCounter()
         x = _backbone_cost(counter, genome, Tensor(height, width, channels))
@@ -780,6 +789,43 @@ class CnnSpace:
 
 
 # --- decoder ----------------------------------------------------------------------------
+
+
+def _check_square(task: Task) -> None:
+    height, width, _ = task.input_shape
+    if task.kind == "keypoints" and height != width:
+        raise ValueError(f"keypoint regression needs square images, got {height}x{width}")
+
+
+def _apply_head(genome: CnnGenome, x: Any, task: Task, *, prefix: str) -> Any:
+    """Global pooling, the hidden Dense+activation layers, Dropout and the task's output;
+    layer names start with ``prefix``."""
+    import keras
+
+    head = genome.head
+    if head.pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name=f"{prefix}pool")(x)
+    else:
+        x = keras.layers.GlobalMaxPooling2D(name=f"{prefix}pool")(x)
+    activation = genome.stages[-1].activation
+    for i, units in enumerate(head.dense, start=1):
+        x = keras.layers.Dense(units, name=f"{prefix}fc{i}")(x)
+        x = keras.layers.Activation(activation, name=f"{prefix}fc{i}_act")(x)
+    if head.dropout > 0:
+        x = keras.layers.Dropout(head.dropout, name=f"{prefix}dropout")(x)
+    # the output layers compute in float32 whatever the global precision policy
+    if task.kind == "keypoints":
+        x = keras.layers.Dense(task.outputs, name=f"{prefix}keypoints_raw", dtype="float32")(x)
+        x = keras.layers.Reshape(
+            (task.num_keypoints, 2), name=f"{prefix}keypoints_xy", dtype="float32"
+        )(x)
+        half = (task.input_shape[1] - 1) / 2.0
+        return keras.layers.Rescaling(
+            half, offset=half, name=f"{prefix}keypoints", dtype="float32"
+        )(x)
+    return keras.layers.Dense(
+        task.num_classes, activation="softmax", name=f"{prefix}predictions", dtype="float32"
+    )(x)
 
 
 def backbone(genome: CnnGenome, input_shape: tuple[int, int, int]) -> keras.Model:

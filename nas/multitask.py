@@ -1,0 +1,143 @@
+"""Multi-task evaluation: one genome, a shared backbone, one head per task, trained on
+every task's data. Runs in a Ray worker; imports TensorFlow.
+
+Each task keeps its own images at its own size (48x48 FER faces, 96x96 keypoint faces):
+the backbone is fully convolutional, so the same layers run on both, and each head
+pools what the backbone makes of its own images. Training alternates batches: one batch
+of the first task, one of the second, ..., each through its own loss and its own
+optimizer (the shared layers take a step from every task in turn), until every task has
+seen its image budget. The metrics of every task are reported side by side (accuracy
+from the emotion head, RMSE from the keypoint head); parameters count the shared
+backbone once, FLOPs are those of one image of each task.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+import numpy as np
+
+from nas.errors import GenomeError
+from nas.evaluate import (
+    EvaluationFailure,
+    _latency_ms,
+    _one_line,
+    _training_batches,
+    _weights_bytes,
+    inference_function,
+    init_keypoint_head,
+    make_optimizer,
+    predict,
+    score_predictions,
+    set_precision,
+    task_loss,
+)
+from nas.space import load_space
+from nas.trial import EvalRequest, MultiEvalData
+
+__all__ = ["MultiTaskGuard", "task_models", "train_and_score_multitask"]
+
+
+class MultiTaskGuard:
+    """What the alternating training did: optimizer steps and images over all tasks,
+    whether the time guard cut it, and the first non-finite loss."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.perf_counter() + seconds
+        self.steps = 0
+        self.images_seen = 0
+        self.stopped_early = False
+        self.diverged = ""
+
+
+def task_models(model: keras.Model) -> list[keras.Model]:
+    """One single-input, single-output model per task, sharing ``model``'s layers."""
+    return [
+        keras.Model(inputs, outputs, name=f"{model.name}_{i}")
+        for i, (inputs, outputs) in enumerate(zip(model.inputs, model.outputs, strict=True))
+    ]
+
+
+def train_and_score_multitask(
+    request: EvalRequest, data: MultiEvalData
+) -> tuple[dict[str, float], bytes, MultiTaskGuard]:
+    """Build the genome's multi-task model, train it on every task's data in alternating
+    batches, and score each head on its task's validation split."""
+    space = load_space(request.space)
+    try:
+        genome = space.from_json(request.genome)
+    except GenomeError as exc:
+        raise EvaluationFailure("invalid", str(exc)) from None
+    keras.utils.set_random_seed(request.seed)
+    set_precision(request.budget.precision)
+    tasks = [part.task for part in data.parts]
+    try:
+        model = space.build_multitask(genome, tasks, data.names)
+    except (ValueError, TypeError) as exc:
+        raise EvaluationFailure("build_error", _one_line(exc)) from None
+    params = int(model.count_params())
+    budget = request.budget
+    if params > budget.max_params:
+        raise EvaluationFailure(
+            "oversized", f"{params:,} parameters > max_params {budget.max_params:,}"
+        )
+    heads = task_models(model)
+    # count_flops reads each layer's input shape, which the shared backbone leaves
+    # dynamic; the space counts the same FLOPs from the genome (equal, tested)
+    flops = space.cost_multitask(genome, tasks).flops
+    recipe = space.recipe(genome)
+    for name, head, part in zip(data.names, heads, data.parts, strict=True):
+        if part.task.kind == "keypoints":
+            init_keypoint_head(
+                head, part.train_targets, part.task.input_shape[1], layer=f"{name}_keypoints_raw"
+            )
+        head.compile(optimizer=make_optimizer(recipe), loss=task_loss(part.task))
+    guard = _train_alternating(heads, data, request, recipe.batch_size)
+    if guard.diverged:
+        raise EvaluationFailure("nan_loss", guard.diverged)
+
+    metrics: dict[str, float] = {}
+    latency = 0.0
+    for head, part in zip(heads, data.parts, strict=True):
+        infer = inference_function(head, part.task.input_shape)
+        predictions = predict(infer, part.validation_images)
+        if not np.all(np.isfinite(predictions)):
+            raise EvaluationFailure("nan_loss", "the trained model predicts NaN")
+        metrics |= score_predictions(part.task, part.validation_targets, predictions)
+        latency += _latency_ms(infer, part.validation_images[:1].astype(np.float32))
+    metrics |= {"params": float(params), "flops": float(flops), "latency_ms": latency}
+    return metrics, _weights_bytes(model), guard
+
+
+def _train_alternating(
+    heads: list[keras.Model], data: MultiEvalData, request: EvalRequest, batch_size: int
+) -> MultiTaskGuard:
+    """One batch of each task in turn, until each has had its budget: ``train_images``
+    images, or ``epochs`` passes over its training split."""
+    budget = request.budget
+    guard = MultiTaskGuard(budget.train_seconds)
+    plans: list[tuple[Any, int]] = []
+    for part in data.parts:
+        if budget.train_images:
+            steps = -(-budget.train_images // batch_size)
+        else:
+            steps = budget.epochs * -(-len(part.train_targets) // batch_size)
+        batches = _training_batches(part, batch_size, request.seed, repeat=True)
+        plans.append((iter(batches), steps))
+    for step in range(max(steps for _, steps in plans)):
+        for i, (head, (batches, steps)) in enumerate(zip(heads, plans, strict=True)):
+            if step >= steps:
+                continue
+            images, targets = next(batches)
+            loss = float(np.asarray(head.train_on_batch(images, targets)))
+            guard.steps += 1
+            guard.images_seen += int(images.shape[0])
+            if not np.isfinite(loss):
+                guard.diverged = f"loss of task {data.names[i]} became {loss} at step {step + 1}"
+                return guard
+        if time.perf_counter() > guard.deadline:
+            guard.stopped_early = True
+            break
+    return guard
