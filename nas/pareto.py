@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,25 +120,28 @@ def hypervolume(
 def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
     """Scatter every evaluated candidate, highlight the front, label baselines; write a PNG.
 
-    The first objective is on the y axis of each panel, every other objective on an x axis.
-    Candidates evaluated at low fidelity only (multi-fidelity, not promoted) are grey
-    crosses, off the front.
+    With two objectives, one panel: the first on the y axis, the front joined as a
+    staircase. With three or more, one panel per pair of objectives, the front's members
+    circled but not joined (a projection of a front in 3-D is no staircase). Candidates
+    evaluated at low fidelity only (multi-fidelity, not promoted) are grey crosses, off
+    the front.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    first, others = front.objectives[0], front.objectives[1:]
-    fig, axes = plt.subplots(1, len(others), figsize=(6.0 * len(others), 4.5), squeeze=False)
+    pairs = list(itertools.combinations(range(len(front.objectives)), 2))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(6.0 * len(pairs), 4.5), squeeze=False)
     generations = np.array([r.generation for r in front.evaluated])
-    for k, (ax, name) in enumerate(zip(axes[0], others, strict=True), start=1):
+    for ax, (j, k) in zip(axes[0], pairs, strict=True):
+        first, name = front.objectives[j], front.objectives[k]
         xs = np.array([r.values[k] for r in front.evaluated])
-        ys = np.array([r.values[0] for r in front.evaluated])
+        ys = np.array([r.values[j] for r in front.evaluated])
         if front.low_fidelity:
             ax.scatter(
                 [r.values[k] for r in front.low_fidelity],
-                [r.values[0] for r in front.low_fidelity],
+                [r.values[j] for r in front.low_fidelity],
                 marker="x",
                 s=22,
                 color="grey",
@@ -148,16 +152,17 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
             xs, ys, c=generations, cmap="viridis", s=28, alpha=0.75, label="evaluated"
         )
         fx = np.array([r.values[k] for r in front.members])
-        fy = np.array([r.values[0] for r in front.members])
-        order = np.argsort(fx)
-        ax.plot(fx[order], fy[order], "-", color="crimson", lw=1.2, drawstyle="steps-post")
+        fy = np.array([r.values[j] for r in front.members])
+        if len(pairs) == 1:
+            order = np.argsort(fx)
+            ax.plot(fx[order], fy[order], "-", color="crimson", lw=1.2, drawstyle="steps-post")
         ax.scatter(
             fx, fy, s=80, facecolors="none", edgecolors="crimson", lw=1.6, label="Pareto front"
         )
         baselines = [r for r in front.evaluated if r.baseline]
         if baselines:
             bx = [r.values[k] for r in baselines]
-            by = [r.values[0] for r in baselines]
+            by = [r.values[j] for r in baselines]
             ax.scatter(
                 bx,
                 by,
@@ -181,6 +186,8 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
                 )
         if name in ("params", "flops") and xs.size and xs.min() > 0:
             ax.set_xscale("log")
+        if first in ("params", "flops") and ys.size and ys.min() > 0:
+            ax.set_yscale("log")
         ax.set_xlabel(f"{name} ({METRICS[name].direction[:3]}) — {METRICS[name].description}")
         ax.set_ylabel(f"{first} ({METRICS[first].direction[:3]})")
         ax.grid(alpha=0.3)

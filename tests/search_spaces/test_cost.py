@@ -128,3 +128,16 @@ def test_cost_does_not_import_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cnn_multitask_cost_counts_the_shared_backbone_once():
+    """``cost_multitask`` equals the multi-task model's parameters, and its FLOPs equal
+    those of the one-task models (one image of each task) whose heads it joins."""
+    tasks = (CNN_TASKS[0], CNN_TASKS[2])
+    for seed in range(4):
+        genome = _genome(cnn.SPACE, seed)
+        model = cnn.SPACE.build_multitask(genome, tasks, ("emotion", "keypoints"))
+        counted = cnn.SPACE.cost_multitask(genome, tasks)
+        assert counted.params == model.count_params()
+        assert counted.flops == sum(_built(cnn.SPACE, genome, task).flops for task in tasks)
+        assert counted.params < sum(_built(cnn.SPACE, genome, task).params for task in tasks)
