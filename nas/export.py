@@ -303,19 +303,9 @@ def write_saved_model(model: keras.Model, path: Path, *, kind: str, labels: Sequ
     import tensorflow as tf
 
     height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
-    names = tf.constant(list(labels))
     archive = keras.export.ExportArchive()
     archive.track(model)
-
-    def named(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        outputs = model(tf.cast(images, tf.float32), training=False)
-        batch = tf.shape(outputs)[0]
-        every = tf.tile(names[tf.newaxis], [batch, 1])
-        if kind == "keypoints":
-            return {"keypoints": outputs, "keypoint_names": every}
-        label = tf.gather(names, tf.argmax(outputs, axis=-1))
-        return {"probabilities": outputs, "label": label, "label_names": every}
-
+    named = named_outputs(model, kind, labels)
     shape = (None, height, width, channels)
     archive.add_endpoint(
         "serving_default", named, input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")]
@@ -326,6 +316,24 @@ def write_saved_model(model: keras.Model, path: Path, *, kind: str, labels: Sequ
         input_signature=[tf.TensorSpec(shape, tf.float32, name="pixels")],
     )
     archive.write_out(str(path), verbose=False)
+
+
+def named_outputs(model: keras.Model, kind: str, labels: Sequence[str]):
+    """The ``serving_default`` function: uint8 ``images`` -> the model's named outputs
+    (``probabilities``, ``label``, ``label_names``; or ``keypoints``, ``keypoint_names``)."""
+    import tensorflow as tf
+
+    names = tf.constant(list(labels))
+
+    def named(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        outputs = model(tf.cast(images, tf.float32), training=False)
+        every = tf.tile(names[tf.newaxis], [tf.shape(outputs)[0], 1])
+        if kind == "keypoints":
+            return {"keypoints": outputs, "keypoint_names": every}
+        label = tf.gather(names, tf.argmax(outputs, axis=-1))
+        return {"probabilities": outputs, "label": label, "label_names": every}
+
+    return named
 
 
 def serving_lines(info: RunInfo, name: str) -> list[str]:

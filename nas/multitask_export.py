@@ -24,6 +24,7 @@ from nas.export import (
     ONNX_FILE,
     _fmt,
     _lineage_lines,
+    named_outputs,
     serving_lines,
     write_export_files,
 )
@@ -117,30 +118,12 @@ def _write_saved_model(
     archive = keras.export.ExportArchive()
     archive.track(model)
     for i, (head, task) in enumerate(zip(heads, tasks, strict=True)):
-        named = _named_outputs(head, task)
+        named = named_outputs(head, task.task.kind, task.output_names)
         spec = [tf.TensorSpec((None, *task.task.input_shape), tf.uint8, name="images")]
         archive.add_endpoint(task.name, named, input_signature=spec)
         if i == 0:
             archive.add_endpoint("serving_default", named, input_signature=spec)
     archive.write_out(str(path), verbose=False)
-
-
-def _named_outputs(head: keras.Model, task: TaskOutputs):
-    """The signature function of one task: uint8 images -> its named outputs."""
-    import tensorflow as tf
-
-    names = tf.constant(list(task.output_names))
-    kind = task.task.kind
-
-    def named(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        outputs = head(tf.cast(images, tf.float32), training=False)
-        every = tf.tile(names[tf.newaxis], [tf.shape(outputs)[0], 1])
-        if kind == "keypoints":
-            return {"keypoints": outputs, "keypoint_names": every}
-        label = tf.gather(names, tf.argmax(outputs, axis=-1))
-        return {"probabilities": outputs, "label": label, "label_names": every}
-
-    return named
 
 
 def _card(store: RunStore, record: TrialRecord, name: str, model: keras.Model) -> str:
