@@ -106,6 +106,19 @@ def make_optimizer(recipe: TrainingRecipe) -> keras.optimizers.Optimizer:
     )
 
 
+def compile_for_training(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss) -> None:
+    """``model.compile``, then build the optimizer's slot variables at once.
+
+    Keras' TensorFlow backend otherwise creates them inside the first traced train
+    step, and TensorFlow traces a function that creates variables twice: on this
+    machine that cost a 112-variable candidate 12.2 s before its first step instead of
+    6.9 s (a 38-variable one 4.3 s instead of 2.7 s), paid by every evaluation.
+    """
+    model.compile(optimizer=optimizer, loss=loss)
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+
+
 def evaluate(request: EvalRequest, data: EvalData | MultiEvalData) -> EvalResult:
     """Decode, train on ``data``'s train split within the budget, score on its validation
     split; with several tasks' data, one model with a head per task
@@ -194,7 +207,7 @@ def _train_and_score(
         inherited = report.summary()
 
     recipe = space.recipe(genome)
-    model.compile(optimizer=make_optimizer(recipe), loss=task_loss(data.task))
+    compile_for_training(model, make_optimizer(recipe), task_loss(data.task))
     guard = _TrainingGuard(budget.train_seconds, recipe.batch_size)
     if budget.train_images:  # a count of images, whatever the batch size: full batches
         steps = -(-budget.train_images // recipe.batch_size)

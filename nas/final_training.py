@@ -32,6 +32,7 @@ from nas.augment import Augmentation, augment
 from nas.config import stored_experiment
 from nas.errors import ConfigError, GenomeError, NasError
 from nas.evaluate import (
+    compile_for_training,
     configure_process,
     inference_function,
     init_keypoint_head,
@@ -112,7 +113,7 @@ def run_training(plan: FinalPlan, folder: Path) -> TrainingState:
     elif task.kind == "keypoints":
         init_keypoint_head(model, data.eval_data.train_targets, task.input_shape[1])
     optimizer = make_optimizer(recipe)
-    model.compile(optimizer=optimizer, loss=task_loss(task))
+    compile_for_training(model, optimizer, task_loss(task))
     if state.epochs_done:
         _load_optimizer(optimizer, model, training / f"epoch-{state.epochs_done}.optimizer.npz")
 
@@ -313,7 +314,6 @@ class _EpochControl(keras.callbacks.Callback):
 
 
 def _load_optimizer(optimizer: keras.optimizers.Optimizer, model: keras.Model, path: Path) -> None:
-    optimizer.build(model.trainable_variables)
     with np.load(path) as saved:
         values = [saved[f"v{i}"] for i in range(len(saved.files))]
     if len(values) != len(optimizer.variables):

@@ -26,6 +26,7 @@ from nas.evaluate import (
     _one_line,
     _training_batches,
     _weights_bytes,
+    compile_for_training,
     inference_function,
     init_keypoint_head,
     make_optimizer,
@@ -93,7 +94,7 @@ def train_and_score_multitask(
             init_keypoint_head(
                 head, part.train_targets, part.task.input_shape[1], layer=f"{name}_keypoints_raw"
             )
-        head.compile(optimizer=make_optimizer(recipe), loss=task_loss(part.task))
+        compile_for_training(head, make_optimizer(recipe), task_loss(part.task))
     guard = _train_alternating(heads, data, request, recipe.batch_size)
     if guard.diverged:
         raise EvaluationFailure("nan_loss", guard.diverged)
