@@ -17,24 +17,33 @@ of :mod:`nas.synthetic`.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
 import os
 import tempfile
 import warnings
-import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from nas.duplicates import NEAR_IDENTICAL_MEAN_ABS_DIFF, exact_twins, near_identical_groups
+from nas.duplicates import NEAR_IDENTICAL_MEAN_ABS_DIFF, exact_twins
 from nas.errors import DataError
+from nas.face_csv import (
+    EMOTION_LAYOUTS,
+    EXPECT_EMOTIONS,
+    EXPECT_KEYPOINTS,
+    KEYPOINT_COLUMNS,
+    KEYPOINT_LAYOUT,
+    KEYPOINT_LAYOUTS,
+    KEYPOINT_SIDE,
+    LABELS_ONLY_LAYOUT,
+    SIDE,
+    USAGES,
+    ParsedEmotions,
+    ParsedKeypoints,
+    read_face_csv,
+)
 from nas.synthetic import KEYPOINT_NAMES
 from nas.task import Task
 
@@ -89,26 +98,12 @@ _BUILTIN_FILE = "builtin-faces-v1.csv.gz"
 _BUILTIN_KEYPOINT_FILE = "builtin-keypoint-faces-v1.csv.gz"
 _BUILTIN_KEYPOINT_ROWS = 1500
 _CACHE_VERSION = 2  # 2: keypoint files cache their near-identical frame groups
-_SIDE = 48
+_SIDE = SIDE
+_KP_SIDE = KEYPOINT_SIDE
 _PIXELS = _SIDE * _SIDE
-_USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
-_NO_USAGE = -1
-_GZIP_MAGIC = b"\x1f\x8b"
-_EMOTION_LAYOUTS = ("fer2013.csv", "icml_face_data.csv")
-_LABEL_BYTES = {str(i).encode(): i for i in range(len(FER_CLASS_NAMES))}
-_USAGE_BYTES = {name.encode(): code for code, name in enumerate(_USAGES)}
-_ROW_CHUNK = 4096
-_EXPECT_EMOTIONS = "the Kaggle fer2013.csv"
-
-_KP_SIDE = 96
 _KP_PIXELS = _KP_SIDE * _KP_SIDE
-_KP_COLUMNS: tuple[str, ...] = tuple(f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in "xy")
+_KP_COLUMNS = KEYPOINT_COLUMNS
 _KP_IMAGE = "Image"
-_KP_LAYOUT = "facial keypoints training.csv"
-_KP_LABELS_LAYOUT = "facial keypoint labels only"
-_KEYPOINT_LAYOUTS = (_KP_LAYOUT, _KP_LABELS_LAYOUT)
-_KP_ROW_CHUNK = 512
-_EXPECT_KEYPOINTS = "the Kaggle facial keypoints training.csv"
 
 
 @dataclass(frozen=True)
@@ -301,48 +296,6 @@ class DatasetSummary:
         return out
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    """A parsed emotion file before any class mapping (what the cache holds)."""
-
-    layout: str
-    pixels: np.ndarray  # uint8 (N, 2304)
-    fer_labels: np.ndarray  # int8 (N,), FER ids 0..6
-    usage: np.ndarray  # int8 (N,), index into _USAGES, or _NO_USAGE
-    has_usage: bool
-    file_hash: str
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """What the cache file stores."""
-        return {
-            "layout": np.array(self.layout),
-            "pixels": self.pixels,
-            "fer_labels": self.fer_labels,
-            "usage": self.usage,
-            "has_usage": np.array(self.has_usage),
-        }
-
-
-@dataclass(frozen=True)
-class _ParsedKeypoints:
-    """A parsed keypoint file (what the cache holds)."""
-
-    layout: str  # _KP_LAYOUT or _KP_LABELS_LAYOUT
-    pixels: np.ndarray  # uint8 (N, 9216); (N, 0) for a labels-only table
-    keypoints: np.ndarray  # float32 (N, 15, 2), NaN where missing
-    groups: np.ndarray  # int64 (N,): near_identical_groups of the images (row i: i if none)
-    file_hash: str
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """What the cache file stores."""
-        return {
-            "layout": np.array(self.layout),
-            "pixels": self.pixels,
-            "keypoints": self.keypoints,
-            "groups": self.groups,
-        }
-
-
 def default_cache_dir() -> Path:
     """``$NAS_CACHE_DIR`` if set, else ``~/.cache/facenas``."""
     env = os.environ.get("NAS_CACHE_DIR")
@@ -358,7 +311,7 @@ def resolve_data_path(spec: str | Path, *, cache_dir: Path | None = None) -> Pat
     time (seeded, written atomically) and return its path; anything else is a path,
     which must exist.
     """
-    return _resolve(spec, cache_dir, _EXPECT_EMOTIONS)
+    return _resolve(spec, cache_dir, EXPECT_EMOTIONS)
 
 
 def _resolve(
@@ -444,9 +397,9 @@ def load_emotions(
         raise ValueError(f"classes must be 5 or 7, got {classes}")
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    path = _resolve(spec, cache_dir, _EXPECT_EMOTIONS, "emotion")
-    parsed = _load_parsed(path, cache_dir, _EXPECT_EMOTIONS)
-    if not isinstance(parsed, _Parsed) or parsed.layout not in _EMOTION_LAYOUTS:
+    path = _resolve(spec, cache_dir, EXPECT_EMOTIONS, "emotion")
+    parsed = _load_parsed(path, cache_dir, EXPECT_EMOTIONS)
+    if not isinstance(parsed, ParsedEmotions) or parsed.layout not in EMOTION_LAYOUTS:
         raise DataError(
             f"{path}: a {parsed.layout} file holds no emotion labels; use it for the "
             "keypoints task, or pass a Kaggle fer2013.csv for emotions"
@@ -466,7 +419,7 @@ def load_emotions(
         for code, role in ((0, "train"), (1, "validation")):
             if not np.any(parsed.usage == code):
                 raise DataError(
-                    f"{path}: the Usage column has no {_USAGES[code]} rows (needed for the "
+                    f"{path}: the Usage column has no {USAGES[code]} rows (needed for the "
                     f"{role} split); fix the file or drop its Usage column to split "
                     "validation off the rows"
                 )
@@ -532,15 +485,15 @@ def load_keypoints(
     """
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    path = _resolve(spec, cache_dir, _EXPECT_KEYPOINTS, "keypoints")
-    parsed = _load_parsed(path, cache_dir, _EXPECT_KEYPOINTS)
-    if not isinstance(parsed, _ParsedKeypoints):
+    path = _resolve(spec, cache_dir, EXPECT_KEYPOINTS, "keypoints")
+    parsed = _load_parsed(path, cache_dir, EXPECT_KEYPOINTS)
+    if not isinstance(parsed, ParsedKeypoints):
         raise DataError(
             f"{path}: a {parsed.layout} file holds emotion labels, not keypoints; pass "
             f"a Kaggle facial keypoints training.csv ({_KP_COLUMNS[0]}, ..., "
             f"{_KP_COLUMNS[-1]}, {_KP_IMAGE})"
         )
-    if parsed.layout == _KP_LABELS_LAYOUT:
+    if parsed.layout == LABELS_ONLY_LAYOUT:
         raise DataError(
             f"{path}: the file has keypoint labels but no images (no {_KP_IMAGE} column, "
             f"like Kaggle's label table); add an {_KP_IMAGE} column of {_KP_PIXELS:,} grey "
@@ -601,15 +554,15 @@ def summarize(spec: str | Path, *, cache_dir: Path | None = None) -> DatasetSumm
     Emotion files: rows per split and class. Keypoint files (with images, or Kaggle's
     labels-only table): rows per point, complete rows and points per row.
     """
-    path = _resolve(spec, cache_dir, f"{_EXPECT_EMOTIONS} or {_EXPECT_KEYPOINTS[4:]}")
+    path = _resolve(spec, cache_dir, f"{EXPECT_EMOTIONS} or {EXPECT_KEYPOINTS[4:]}")
     parsed = _load_parsed(path, cache_dir, None)
-    if isinstance(parsed, _ParsedKeypoints):
+    if isinstance(parsed, ParsedKeypoints):
         return _summarize_keypoints(spec, path, parsed)
     splits = (
         {
             name: int(n)
             for name, n in zip(
-                _USAGES, np.bincount(parsed.usage[parsed.usage >= 0], minlength=3), strict=True
+                USAGES, np.bincount(parsed.usage[parsed.usage >= 0], minlength=3), strict=True
             )
             if n
         }
@@ -629,7 +582,7 @@ def summarize(spec: str | Path, *, cache_dir: Path | None = None) -> DatasetSumm
     )
 
 
-def _summarize_keypoints(spec: str | Path, path: Path, parsed: _ParsedKeypoints) -> DatasetSummary:
+def _summarize_keypoints(spec: str | Path, path: Path, parsed: ParsedKeypoints) -> DatasetSummary:
     points = parsed.keypoints
     present = ~np.isnan(points[..., 0])  # (N, 15); x and y are missing together
     counts = present.sum(axis=0)
@@ -652,12 +605,12 @@ def _summarize_keypoints(spec: str | Path, path: Path, parsed: _ParsedKeypoints)
         },
         complete_rows=int(present.all(axis=1).sum()),
         points_per_row={k: int(n) for k, n in enumerate(per_row) if n},
-        has_images=parsed.layout == _KP_LAYOUT,
+        has_images=parsed.layout == KEYPOINT_LAYOUT,
         near_identical=_near_identical(parsed.groups),
     )
 
 
-def _twins(parsed: _Parsed) -> dict[str, tuple[int, int]]:
+def _twins(parsed: ParsedEmotions) -> dict[str, tuple[int, int]]:
     """Per held-out split: rows with a byte-identical Training image, and how many of
     those carry a label no twin has."""
     training = parsed.usage == 0
@@ -673,7 +626,7 @@ def _twins(parsed: _Parsed) -> dict[str, tuple[int, int]]:
         relabelled = sum(
             int(parsed.fer_labels[r]) not in labels_of[parsed.pixels[r].tobytes()] for r in twinned
         )
-        out[_USAGES[code]] = (len(twinned), relabelled)
+        out[USAGES[code]] = (len(twinned), relabelled)
     return out
 
 
@@ -686,50 +639,9 @@ def _near_identical(groups: np.ndarray) -> tuple[int, int]:
 # --- parsing ----------------------------------------------------------------------------
 
 
-def _detect_layout(columns: Sequence[str]) -> str | None:
-    """The name of the layout a header (stripped column names) belongs to, or None.
-
-    Add a layout here (and a row reader in :func:`_parse`) to read another kind of file.
-    """
-    if "emotion" in columns and "pixels" in columns:
-        if "Usage" in columns and columns.index("Usage") < columns.index("pixels"):
-            return "icml_face_data.csv"
-        return "fer2013.csv"
-    if all(name in columns for name in _KP_COLUMNS):
-        return _KP_LAYOUT if _KP_IMAGE in columns else _KP_LABELS_LAYOUT
-    return None
-
-
-def _expected_columns_text(expect: str | None = _EXPECT_EMOTIONS) -> str:
-    emotions = (
-        "'emotion,pixels,Usage' (fer2013.csv) or 'emotion, Usage, pixels' (icml_face_data.csv)"
-    )
-    keypoints = (
-        f"the 30 Kaggle keypoint columns ({_KP_COLUMNS[0]}, ..., {_KP_COLUMNS[-1]}) and {_KP_IMAGE}"
-    )
-    if expect == _EXPECT_EMOTIONS:
-        return f"expected {emotions}"
-    if expect == _EXPECT_KEYPOINTS:
-        return f"expected {keypoints}"
-    return f"expected {emotions}, or {keypoints}"
-
-
-def _missing_keypoint_columns(columns: Sequence[str]) -> str | None:
-    """Which keypoint columns a header that has some of them lacks, or None."""
-    wanted = (*_KP_COLUMNS, _KP_IMAGE)
-    if not any(name in columns for name in wanted):
-        return None
-    missing = [name for name in wanted if name not in columns]
-    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
-    return (
-        f"missing column{'s' if len(missing) > 1 else ''} {shown} of the Kaggle facial "
-        f"keypoints layout (30 coordinate columns and {_KP_IMAGE})"
-    )
-
-
 def _load_parsed(
-    path: Path, cache_dir: Path | None, expect: str | None = _EXPECT_EMOTIONS
-) -> _Parsed | _ParsedKeypoints:
+    path: Path, cache_dir: Path | None, expect: str | None = EXPECT_EMOTIONS
+) -> ParsedEmotions | ParsedKeypoints:
     """Parse ``path``, or read its arrays from the cache when the file is unchanged.
 
     ``expect`` (what the caller wants, or None for any layout) only shapes the message
@@ -741,7 +653,7 @@ def _load_parsed(
     cached = _read_cache(cache_file, file_hash)
     if cached is not None:
         return cached
-    parsed = _parse(path, file_hash, expect)
+    parsed = read_face_csv(path, file_hash, expect)
     _write_cache(cache_file, parsed)
     return parsed
 
@@ -757,16 +669,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_cache(cache_file: Path, file_hash: str) -> _Parsed | _ParsedKeypoints | None:
+def _read_cache(cache_file: Path, file_hash: str) -> ParsedEmotions | ParsedKeypoints | None:
     """The cached arrays, or None if absent or unreadable (then the file is re-parsed)."""
     if not cache_file.is_file():
         return None
     try:
         with np.load(cache_file, allow_pickle=False) as z:
             layout = str(z["layout"])
-            if layout in _KEYPOINT_LAYOUTS:
+            if layout in KEYPOINT_LAYOUTS:
                 return _checked_keypoints(
-                    _ParsedKeypoints(
+                    ParsedKeypoints(
                         layout=layout,
                         pixels=z["pixels"],
                         keypoints=z["keypoints"],
@@ -774,7 +686,7 @@ def _read_cache(cache_file: Path, file_hash: str) -> _Parsed | _ParsedKeypoints 
                         file_hash=file_hash,
                     )
                 )
-            parsed = _Parsed(
+            parsed = ParsedEmotions(
                 layout=layout,
                 pixels=z["pixels"],
                 fer_labels=z["fer_labels"],
@@ -790,10 +702,10 @@ def _read_cache(cache_file: Path, file_hash: str) -> _Parsed | _ParsedKeypoints 
     return parsed
 
 
-def _checked_keypoints(parsed: _ParsedKeypoints) -> _ParsedKeypoints | None:
+def _checked_keypoints(parsed: ParsedKeypoints) -> ParsedKeypoints | None:
     """``parsed`` if its arrays have the shapes and types of its layout, else None."""
     n = len(parsed.keypoints)
-    width = _KP_PIXELS if parsed.layout == _KP_LAYOUT else 0
+    width = _KP_PIXELS if parsed.layout == KEYPOINT_LAYOUT else 0
     if (
         parsed.keypoints.shape != (n, len(KEYPOINT_NAMES), 2)
         or parsed.keypoints.dtype != np.float32
@@ -805,7 +717,7 @@ def _checked_keypoints(parsed: _ParsedKeypoints) -> _ParsedKeypoints | None:
     return parsed
 
 
-def _write_cache(cache_file: Path, parsed: _Parsed | _ParsedKeypoints) -> None:
+def _write_cache(cache_file: Path, parsed: ParsedEmotions | ParsedKeypoints) -> None:
     """Write the arrays atomically; a cache that cannot be written is only a warning."""
     tmp: str | None = None
     try:
@@ -826,320 +738,6 @@ def _write_cache(cache_file: Path, parsed: _Parsed | _ParsedKeypoints) -> None:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-
-
-@contextmanager
-def _open_binary(path: Path) -> Iterator[io.BufferedIOBase]:
-    """Open ``path`` for reading bytes, decompressing it if it is gzipped."""
-    with path.open("rb") as raw:
-        gzipped = raw.read(2) == _GZIP_MAGIC
-        raw.seek(0)
-        if gzipped:
-            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
-                yield f
-        else:
-            yield raw
-
-
-def _parse(
-    path: Path, file_hash: str, expect: str | None = _EXPECT_EMOTIONS
-) -> _Parsed | _ParsedKeypoints:
-    """Parse and check every row of an emotion or keypoint CSV."""
-    line_no = 0
-    try:
-        with _open_binary(path) as f:
-            header = f.readline()
-            line_no = 1
-            if not header.strip():
-                raise DataError(f"{path}: the file is empty; {_empty_file_hint(expect)}")
-            if header.startswith(_GZIP_MAGIC):
-                raise DataError(
-                    f"{path}: line 1: the file is gzipped twice (its content is gzip data "
-                    "again); decompress it once (gunzip) and pass the result"
-                )
-            columns = _split_header(header)
-            layout = _detect_layout(columns)
-            if layout is None:
-                missing = _missing_keypoint_columns(columns)
-                if missing is not None:
-                    raise DataError(f"{path}: line 1: {missing}")
-                found = ", ".join(repr(c[:30]) for c in columns[:8])
-                more = f" and {len(columns) - 8} more" if len(columns) > 8 else ""
-                raise DataError(
-                    f"{path}: line 1: wrong columns: {_expected_columns_text(expect)}, "
-                    f"found {found}{more}"
-                )
-            reader: _EmotionRows | _KeypointRows
-            if layout in _KEYPOINT_LAYOUTS:
-                reader = _KeypointRows(path, columns, with_images=layout == _KP_LAYOUT)
-                full = "the full Kaggle facial keypoints training.csv"
-            else:
-                reader = _EmotionRows(path, columns)
-                full = "the full Kaggle fer2013.csv"
-            for line_no, line in enumerate(f, start=2):
-                reader.add(line_no, line)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        where = f"after line {line_no}" if line_no else "at its start"
-        raise DataError(
-            f"{path}: the gzip data is corrupt {where} ({exc}); download the file again"
-        ) from exc
-    if reader.rows == 0:
-        raise DataError(
-            f"{path}: the file holds only a header (line 1) and no data rows; use {full}"
-        )
-    return reader.result(layout, file_hash)
-
-
-def _empty_file_hint(expect: str | None) -> str:
-    emotions = "a Kaggle fer2013.csv (header 'emotion,pixels,Usage' then one row per image)"
-    keypoints = (
-        f"a Kaggle facial keypoints training.csv (header {_KP_COLUMNS[0]},...,"
-        f"{_KP_COLUMNS[-1]},{_KP_IMAGE} then one row per image)"
-    )
-    if expect == _EXPECT_KEYPOINTS:
-        return f"it should be {keypoints}"
-    if expect == _EXPECT_EMOTIONS:
-        return f"it should be {emotions}"
-    return f"it should be {emotions} or {keypoints}"
-
-
-def _split_header(header: bytes) -> list[str]:
-    text = header.decode("utf-8-sig", errors="replace").rstrip("\r\n")
-    try:
-        fields = next(csv.reader([text]), [])
-    except csv.Error:  # e.g. a stray carriage return: a binary or doubly gzipped file
-        fields = text.split(",")
-    return [field.strip() for field in fields]
-
-
-class _EmotionRows:
-    """Accumulates checked rows of an emotion CSV; errors name the file and line."""
-
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        self.path = path
-        self.columns = columns
-        self.i_emotion = columns.index("emotion")
-        self.i_pixels = columns.index("pixels")
-        self.i_usage = columns.index("Usage") if "Usage" in columns else None
-        self.chunks: list[np.ndarray] = []
-        self.chunk = np.empty((_ROW_CHUNK, _PIXELS), dtype=np.uint8)
-        self.in_chunk = 0
-        self.labels = bytearray()
-        self.usage = bytearray()
-        self.rows = 0
-
-    def _fail(self, line_no: int, problem: str) -> DataError:
-        return DataError(f"{self.path}: line {line_no}: {problem}")
-
-    def add(self, line_no: int, line: bytes) -> None:
-        line = line.rstrip(b"\r\n")
-        if not line.strip():
-            return  # blank lines are skipped, as pandas does
-        fields = _split_fields(line)
-        if len(fields) != len(self.columns):
-            raise self._fail(
-                line_no,
-                f"{len(fields)} comma-separated fields, expected {len(self.columns)} "
-                f"({', '.join(self.columns)})",
-            )
-        label = _LABEL_BYTES.get(fields[self.i_emotion].strip())
-        if label is None:
-            raise self._fail(line_no, _label_problem(fields[self.i_emotion]))
-        usage = _NO_USAGE
-        if self.i_usage is not None:
-            token = fields[self.i_usage].strip()
-            code = _USAGE_BYTES.get(token)
-            if code is None:
-                raise self._fail(
-                    line_no,
-                    f"unknown Usage {_show(token)}; expected Training, PublicTest or PrivateTest",
-                )
-            usage = code
-        self.chunk[self.in_chunk] = self._pixels(line_no, fields[self.i_pixels])
-        self.in_chunk += 1
-        if self.in_chunk == _ROW_CHUNK:
-            self.chunks.append(self.chunk)
-            self.chunk = np.empty((_ROW_CHUNK, _PIXELS), dtype=np.uint8)
-            self.in_chunk = 0
-        self.labels.append(label)
-        self.usage.append(usage & 0xFF)  # _NO_USAGE (-1) is stored as 255, read back as int8
-        self.rows += 1
-
-    def _pixels(self, line_no: int, field: bytes) -> np.ndarray:
-        """Fast path: numpy's C parser; on any doubt, an exact diagnosis of the row."""
-        values = _fast_pixels(field, _PIXELS)
-        if values is not None:
-            return values
-        raise self._fail(line_no, _pixel_problem(field))
-
-    def result(self, layout: str, file_hash: str) -> _Parsed:
-        pixels = np.concatenate([*self.chunks, self.chunk[: self.in_chunk]])
-        return _Parsed(
-            layout=layout,
-            pixels=pixels,
-            fer_labels=np.frombuffer(bytes(self.labels), dtype=np.uint8).astype(np.int8),
-            usage=np.frombuffer(bytes(self.usage), dtype=np.uint8).view(np.int8).copy(),
-            has_usage=self.i_usage is not None,
-            file_hash=file_hash,
-        )
-
-
-class _KeypointRows:
-    """Accumulates checked rows of a keypoint CSV; errors name the file, line and column.
-
-    No row is dropped: an empty coordinate cell is NaN, and a point must have both
-    coordinates or neither.
-    """
-
-    def __init__(self, path: Path, columns: list[str], *, with_images: bool) -> None:
-        self.path = path
-        self.columns = columns
-        self.i_coords = [columns.index(name) for name in _KP_COLUMNS]
-        self.i_image = columns.index(_KP_IMAGE) if with_images else None
-        width = _KP_PIXELS if with_images else 0
-        self.width = width
-        self.chunks: list[np.ndarray] = []
-        self.chunk = np.empty((_KP_ROW_CHUNK, width), dtype=np.uint8)
-        self.in_chunk = 0
-        self.coords: list[float] = []
-        self.rows = 0
-
-    def _fail(self, line_no: int, problem: str) -> DataError:
-        return DataError(f"{self.path}: line {line_no}: {problem}")
-
-    def add(self, line_no: int, line: bytes) -> None:
-        line = line.rstrip(b"\r\n")
-        if not line.strip():
-            return  # blank lines are skipped, as pandas does
-        fields = _split_fields(line)
-        if len(fields) != len(self.columns):
-            shown = ", ".join(self.columns[:3]) + ", ..., " + self.columns[-1]
-            raise self._fail(
-                line_no,
-                f"{len(fields)} comma-separated fields, expected {len(self.columns)} ({shown})",
-            )
-        values = [self._coordinate(line_no, k, fields[i]) for k, i in enumerate(self.i_coords)]
-        for k in range(0, len(values), 2):
-            x_missing, y_missing = values[k] != values[k], values[k + 1] != values[k + 1]
-            if x_missing != y_missing:
-                empty, given = (k, k + 1) if x_missing else (k + 1, k)
-                raise self._fail(
-                    line_no,
-                    f"column {_KP_COLUMNS[empty]} is empty but {_KP_COLUMNS[given]} is "
-                    f"{_show(fields[self.i_coords[given]].strip())}; give both coordinates "
-                    "of a point or leave both empty",
-                )
-        if self.i_image is not None:
-            field = fields[self.i_image]
-            pixels = _fast_pixels(field, _KP_PIXELS)
-            if pixels is None:
-                raise self._fail(
-                    line_no,
-                    _pixel_problem(field, expected=_KP_PIXELS, side=_KP_SIDE, column=_KP_IMAGE),
-                )
-            self.chunk[self.in_chunk] = pixels
-        self.in_chunk += 1
-        if self.in_chunk == _KP_ROW_CHUNK:
-            self.chunks.append(self.chunk)
-            self.chunk = np.empty((_KP_ROW_CHUNK, self.width), dtype=np.uint8)
-            self.in_chunk = 0
-        self.coords.extend(values)
-        self.rows += 1
-
-    def _coordinate(self, line_no: int, k: int, token: bytes) -> float:
-        token = token.strip()
-        if not token:
-            return float("nan")
-        try:
-            value = float(token)
-        except ValueError:
-            raise self._fail(
-                line_no, f"coordinate {_show(token)} in column {_KP_COLUMNS[k]} is not a number"
-            ) from None
-        if not np.isfinite(value):
-            raise self._fail(
-                line_no,
-                f"coordinate {_show(token)} in column {_KP_COLUMNS[k]} is not finite; "
-                "leave the cell empty for a missing point",
-            )
-        return value
-
-    def result(self, layout: str, file_hash: str) -> _ParsedKeypoints:
-        pixels = np.concatenate([*self.chunks, self.chunk[: self.in_chunk]])
-        keypoints = np.array(self.coords, dtype=np.float32).reshape(
-            self.rows, len(KEYPOINT_NAMES), 2
-        )
-        groups = (
-            near_identical_groups(pixels.reshape(-1, _KP_SIDE, _KP_SIDE))
-            if self.width
-            else np.arange(self.rows, dtype=np.int64)
-        )
-        return _ParsedKeypoints(
-            layout=layout, pixels=pixels, keypoints=keypoints, groups=groups, file_hash=file_hash
-        )
-
-
-def _split_fields(line: bytes) -> list[bytes]:
-    """The comma-separated fields of one line (quoted fields only when there are quotes)."""
-    if b'"' in line:
-        text = line.decode("utf-8", errors="replace")
-        try:
-            return [s.encode("utf-8") for s in next(csv.reader([text]))]
-        except csv.Error:  # e.g. a stray carriage return: the row check names the line
-            pass
-    return line.split(b",")
-
-
-def _fast_pixels(field: bytes, expected: int) -> np.ndarray | None:
-    """``expected`` grey values parsed by numpy's C parser, or None if anything is off."""
-    try:
-        values = np.fromstring(field, dtype=np.int64, sep=" ")  # saturates, never wraps
-    except ValueError:
-        return None
-    if values.size == expected and values.min() >= 0 and values.max() <= 255:
-        return values
-    return None
-
-
-def _show(token: bytes, limit: int = 24) -> str:
-    text = token.decode("utf-8", errors="replace")
-    return repr(text if len(text) <= limit else text[:limit] + "…")
-
-
-def _label_problem(token: bytes) -> str:
-    text = token.strip().decode("utf-8", errors="replace")
-    try:
-        value = int(text)
-    except ValueError:
-        return f"emotion label {_show(token.strip())} is not a number; expected 0..6"
-    return f"unknown emotion label {value}; expected 0..6 (FER2013 ids)"
-
-
-def _pixel_problem(
-    field: bytes, *, expected: int = _PIXELS, side: int = _SIDE, column: str | None = None
-) -> str:
-    """Exactly what is wrong with a pixels field that failed the fast path.
-
-    ``column`` names the column in the message (the emotion layouts' messages have
-    always said "the pixels" instead).
-    """
-    where = f" in column {column}" if column else ""
-    tokens = field.split()
-    for position, token in enumerate(tokens, start=1):
-        if not token.isdigit():
-            try:
-                int(token)
-            except ValueError:
-                return f"pixel value {_show(token)} (value {position}){where} is not a number"
-            return f"pixel value {_show(token)} (value {position}){where} is outside 0..255"
-        if int(token) > 255:
-            return f"pixel value {_show(token)} (value {position}){where} is outside 0..255"
-    subject = f"column {column} holds" if column else "the pixels hold"
-    if len(tokens) != expected:
-        return f"{subject} {len(tokens):,} values, expected {expected:,} ({side}x{side})"
-    if column:
-        return f"column {column} is not space-separated whole numbers"
-    return "the pixels are not space-separated whole numbers"
 
 
 def _stratified_split(

@@ -159,7 +159,7 @@ def test_cache_hit_returns_equal_arrays_and_a_changed_file_gets_a_new_key(
         raise AssertionError("the cache was not used")
 
     with monkeypatch.context() as m:
-        m.setattr(datasets, "_parse", no_parsing)
+        m.setattr(datasets, "read_face_csv", no_parsing)
         second = load_emotions(path, classes=7, cache_dir=cache)
         five = load_emotions(path, classes=5, cache_dir=cache)  # same cache for 5 classes
     for a, b in ((first.train, second.train), (first.validation, second.validation)):
@@ -308,6 +308,20 @@ def bad_case(name: str) -> tuple[list[str] | bytes, str]:
             [FER_HEADER, GOOD, f"3,{pixels(1)}"],
             "line 3|2 comma-separated fields, expected 3",
         ),
+        "too_many_fields": (
+            [FER_HEADER, GOOD, "", f"{GOOD},extra"],
+            "line 4|4 comma-separated fields, expected 3",
+        ),
+        "unclosed_quote": (
+            [FER_HEADER, GOOD, f'3,"{pixels(1)},Training'],
+            'line 3|quoted value (")',
+        ),
+        "duplicate_column": (["emotion,pixels,pixels", GOOD], "line 1|'pixels' appears more"),
+        # past pandas' first chunk of rows, blank lines counted: the file's own line number
+        "late_bad_row": (
+            [FER_HEADER, *([GOOD, ""] * 1100), f"3,{pixels(1)},Later"],
+            "line 2202|unknown Usage 'Later'",
+        ),
     }[name]
 
 
@@ -327,6 +341,10 @@ BAD_CASES = [
     "label_unknown",
     "usage_unknown",
     "field_count",
+    "too_many_fields",
+    "unclosed_quote",
+    "duplicate_column",
+    "late_bad_row",
 ]
 
 

@@ -205,7 +205,7 @@ def test_the_parsed_file_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         raise AssertionError("the cache was not used")
 
     with monkeypatch.context() as m:
-        m.setattr(datasets, "_parse", no_parsing)
+        m.setattr(datasets, "read_face_csv", no_parsing)
         second = load_keypoints(path, cache_dir=cache)
         assert summarize(path, cache_dir=cache).rows == 12
     for a, b in ((first.train, second.train), (first.validation, second.validation)):
