@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRECISIONS",
+    "TASK_SCHEDULES",
     "Budget",
     "DataConfig",
     "Experiment",
@@ -54,6 +55,8 @@ __all__ = [
 
 PRECISIONS: tuple[str, ...] = ("float32", "bf16")
 """Training precisions: full float32, or mixed bfloat16 (Keras' ``mixed_bfloat16``)."""
+TASK_SCHEDULES: tuple[str, ...] = ("alternating", "sequential", "joint")
+"""How a multi-task candidate trains on its tasks' images (see :class:`Budget`)."""
 
 
 MAX_PRESCREEN = 64
@@ -110,6 +113,11 @@ class Budget:
     by ``train_seconds`` is the exception: where the clock stops it is not reproducible).
     ``precision = "bf16"`` trains in mixed bfloat16 (float32 weights, bfloat16 compute;
     fast on CPUs with AVX512_BF16 or AMX), ``"float32"`` in full precision.
+    ``task_schedule`` says how a multi-task candidate (``[[tasks]]``) meets its tasks'
+    images (each task gets the whole budget in every schedule): ``"alternating"`` one
+    batch of each task in turn, each through its own loss and optimizer;
+    ``"sequential"`` all of the first task's batches, then the next task's;
+    ``"joint"`` one batch of every task per step, one optimizer on the sum of the losses.
     """
 
     epochs: int = 1
@@ -121,6 +129,7 @@ class Budget:
     max_params: int = 5_000_000
     deterministic: bool = True
     precision: str = "float32"
+    task_schedule: str = "alternating"
 
     def __post_init__(self) -> None:
         _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
@@ -146,6 +155,11 @@ class Budget:
         _require(
             self.precision in PRECISIONS,
             f"precision must be {' or '.join(map(repr, PRECISIONS))}, got {self.precision!r}",
+        )
+        _require(
+            self.task_schedule in TASK_SCHEDULES,
+            f"task_schedule must be {', '.join(map(repr, TASK_SCHEDULES))}, "
+            f"got {self.task_schedule!r}",
         )
 
 
@@ -421,6 +435,10 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
             _check_multitask(experiment, tasks)
         else:
             (task,) = tasks
+            _require(
+                experiment.budget.task_schedule == "alternating",
+                "[budget] task_schedule applies to experiments with several [[tasks]]; remove it",
+            )
             for name in experiment.objectives:
                 _require(
                     name in TASK_METRICS[task.output_kind],
@@ -428,7 +446,7 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
                     f"(use {', '.join(sorted(TASK_METRICS[task.output_kind]))})",
                 )
         for task in tasks:
-            _check_space(experiment.space, task)
+            _check_space(experiment.space, task, multitask=experiment.multitask)
         _check_strategy(experiment.search.strategy, experiment.space)
         _check_prescreen(experiment.search, experiment.objectives, experiment.space)
     except ValueError as exc:
@@ -504,11 +522,12 @@ def _builtin_spaces() -> list[str]:
     )
 
 
-def _check_space(name: Any, task: FaceTask) -> None:
+def _check_space(name: Any, task: FaceTask, *, multitask: bool = False) -> None:
     """Raise ``ValueError`` unless ``name`` loads a search space that can learn ``task``.
 
     A space may declare the kinds of task output it builds models for as ``task_kinds``
-    (e.g. ``("keypoints",)``); a space without it is assumed to build any kind.
+    (e.g. ``("keypoints",)``), and those its multi-task models can have a head for as
+    ``multitask_kinds``; a space without them is assumed to build any kind.
     """
     from nas.space import load_space
     from nas.tasks import BUILTIN_TASKS, load_task
@@ -526,6 +545,8 @@ def _check_space(name: Any, task: FaceTask) -> None:
     except ConfigError as exc:
         raise ValueError(f"space {name!r} cannot be loaded: {exc}") from None
     kinds = getattr(space, "task_kinds", None)
+    if multitask:
+        kinds = getattr(space, "multitask_kinds", kinds)
     kind = task.output_kind
     if kinds is not None and kind not in kinds:
         tasks = [t for t in BUILTIN_TASKS if load_task(t).output_kind in kinds]

@@ -3,12 +3,14 @@ every task's data. Runs in a Ray worker; imports TensorFlow.
 
 Each task keeps its own images at its own size (48x48 FER faces, 96x96 keypoint faces):
 the backbone is fully convolutional, so the same layers run on both, and each head
-pools what the backbone makes of its own images. Training alternates batches: one batch
-of the first task, one of the second, ..., each through its own loss and its own
-optimizer (the shared layers take a step from every task in turn), until every task has
-seen its image budget. The metrics of every task are reported side by side (accuracy
-from the emotion head, RMSE from the keypoint head); parameters count the shared
-backbone once, FLOPs are those of one image of each task.
+pools what the backbone makes of its own images. ``[budget] task_schedule`` picks how
+the tasks' batches meet: ``alternating`` (one batch of each task in turn, each through
+its own loss and optimizer: the shared layers take a step from every task in turn),
+``sequential`` (every batch of one task, then the next) or ``joint`` (a batch of every
+task per step, one optimizer on the summed losses); every task sees its image budget.
+The metrics of every task are reported side by side (accuracy from the emotion head,
+RMSE from the keypoint head); parameters count the shared backbone once, FLOPs are
+those of one image of each task.
 """
 
 from __future__ import annotations
@@ -94,8 +96,14 @@ def train_and_score_multitask(
             init_keypoint_head(
                 head, part.train_targets, part.task.input_shape[1], layer=f"{name}_keypoints_raw"
             )
-        compile_for_training(head, make_optimizer(recipe), task_loss(part.task))
-    guard = _train_alternating(heads, data, request, recipe.batch_size)
+    if budget.task_schedule == "joint":
+        losses = [task_loss(part.task) for part in data.parts]
+        compile_for_training(model, make_optimizer(recipe), losses)
+        guard = _train_jointly(model, data, request, recipe.batch_size)
+    else:
+        for head, part in zip(heads, data.parts, strict=True):
+            compile_for_training(head, make_optimizer(recipe), task_loss(part.task))
+        guard = _train_in_turns(heads, data, request, recipe.batch_size)
     if guard.diverged:
         raise EvaluationFailure("nan_loss", guard.diverged)
 
@@ -112,13 +120,10 @@ def train_and_score_multitask(
     return metrics, _weights_bytes(model), guard
 
 
-def _train_alternating(
-    heads: list[keras.Model], data: MultiEvalData, request: EvalRequest, batch_size: int
-) -> MultiTaskGuard:
-    """One batch of each task in turn, until each has had its budget: ``train_images``
-    images, or ``epochs`` passes over its training split."""
+def _plans(data: MultiEvalData, request: EvalRequest, batch_size: int) -> list[tuple[Any, int]]:
+    """Per task: an endless iterator of its shuffled training batches, and how many of
+    them its budget allows (``train_images`` images, or ``epochs`` passes)."""
     budget = request.budget
-    guard = MultiTaskGuard(budget.train_seconds)
     plans: list[tuple[Any, int]] = []
     for part in data.parts:
         if budget.train_images:
@@ -127,17 +132,59 @@ def _train_alternating(
             steps = budget.epochs * -(-len(part.train_targets) // batch_size)
         batches = _training_batches(part, batch_size, request.seed, repeat=True)
         plans.append((iter(batches), steps))
+    return plans
+
+
+def _train_in_turns(
+    heads: list[keras.Model], data: MultiEvalData, request: EvalRequest, batch_size: int
+) -> MultiTaskGuard:
+    """Each head on its own task's batches, until each has had its budget: one batch of
+    each task in turn (``alternating``), or every batch of one task before the next
+    (``sequential``)."""
+    guard = MultiTaskGuard(request.budget.train_seconds)
+    plans = _plans(data, request, batch_size)
+    if request.budget.task_schedule == "sequential":
+        order = [(i, step) for i, (_, steps) in enumerate(plans) for step in range(steps)]
+    else:
+        longest = max(steps for _, steps in plans)
+        order = [
+            (i, step)
+            for step in range(longest)
+            for i, (_, steps) in enumerate(plans)
+            if step < steps
+        ]
+    for i, step in order:
+        images, targets = next(plans[i][0])
+        loss = float(np.asarray(heads[i].train_on_batch(images, targets)))
+        guard.steps += 1
+        guard.images_seen += int(images.shape[0])
+        if not np.isfinite(loss):
+            guard.diverged = f"loss of task {data.names[i]} became {loss} at step {step + 1}"
+            return guard
+        if time.perf_counter() > guard.deadline:
+            guard.stopped_early = True
+            break
+    return guard
+
+
+def _train_jointly(
+    model: keras.Model, data: MultiEvalData, request: EvalRequest, batch_size: int
+) -> MultiTaskGuard:
+    """One batch of every task per step through the whole model, one optimizer on the
+    sum of the task losses, for as many steps as the largest budget (a task with fewer
+    steps goes round its batches again)."""
+    guard = MultiTaskGuard(request.budget.train_seconds)
+    plans = _plans(data, request, batch_size)
     for step in range(max(steps for _, steps in plans)):
-        for i, (head, (batches, steps)) in enumerate(zip(heads, plans, strict=True)):
-            if step >= steps:
-                continue
-            images, targets = next(batches)
-            loss = float(np.asarray(head.train_on_batch(images, targets)))
-            guard.steps += 1
-            guard.images_seen += int(images.shape[0])
-            if not np.isfinite(loss):
-                guard.diverged = f"loss of task {data.names[i]} became {loss} at step {step + 1}"
-                return guard
+        batches = [next(batches) for batches, _ in plans]
+        images = [images for images, _ in batches]
+        losses = model.train_on_batch(images, [targets for _, targets in batches])
+        loss = float(np.asarray(losses if np.ndim(losses) == 0 else losses[0]))
+        guard.steps += 1
+        guard.images_seen += sum(int(x.shape[0]) for x in images)
+        if not np.isfinite(loss):
+            guard.diverged = f"the summed loss became {loss} at step {step + 1}"
+            return guard
         if time.perf_counter() > guard.deadline:
             guard.stopped_early = True
             break

@@ -87,7 +87,8 @@ class SearchSpace(Protocol):
 
     A space may also declare ``task_kinds``, the kinds of task its models solve (e.g.
     ``("keypoints",)``); an experiment pairing it with another task is refused when it is
-    loaded. Without it, a space is taken to accept any task.
+    loaded. Without it, a space is taken to accept any task. ``multitask_kinds`` says the
+    same of the heads of its ``build_multitask`` models, where it differs.
 
     A space may also provide ``suggest(trial) -> genome``, the define-by-run mapping that
     lets Optuna's samplers drive it (``strategy = "optuna-tpe"``): every decision of

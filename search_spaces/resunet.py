@@ -365,6 +365,9 @@ class ResUNetSpace:
     name = "resunet"
     task_kinds: tuple[str, ...] = ("keypoints",)
     """The kinds of :class:`~nas.task.Task` it builds models for (checked by nas.config)."""
+    multitask_kinds: tuple[str, ...] = ("keypoints", "classification")
+    """The heads a multi-task model can have: the decoder's keypoints, and classes from
+    the pooled bottleneck (:meth:`build_multitask`)."""
 
     def __init__(self, *, max_levels: int = MAX_LEVELS) -> None:
         self.max_levels = max_levels
@@ -676,60 +679,62 @@ class ResUNetSpace:
         import keras
 
         self._check_buildable(genome, task)
-        layers = keras.layers
-        act = genome.activation
         inputs = keras.Input(shape=task.input_shape, dtype="float32", name="pixels")
-        x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-        x = cnn.conv_bn(x, genome.stem.width, genome.stem.kernel, 1, "stem")
-        x = layers.Activation(act, name="stem_act")(x)
-
-        skips = []
-        channels = genome.stem.width
-        for i, level in enumerate(genome.encoder, start=1):
-            skips.append(x)
-            stride = 2
-            if level.downsampling == "maxpool":
-                x = layers.MaxPooling2D(2, name=f"enc{i}_pool")(x)
-                stride = 1
-            for j in range(1, level.blocks + 1):
-                x = cnn.residual_block(
-                    x, level.width, level.kernel, stride, channels, act, f"enc{i}_block{j}"
-                )
-                channels, stride = level.width, 1
-
-        for j in range(1, genome.bottleneck.blocks + 1):
-            x = cnn.residual_block(
-                x, genome.bottleneck.width, DECODER_KERNEL, 1, channels, act, f"bottleneck_block{j}"
-            )
-            channels = genome.bottleneck.width
-
-        mirrored = range(len(genome.encoder), len(genome.encoder) - len(genome.decoder), -1)
-        for i, level in zip(mirrored, genome.decoder, strict=True):
-            x = _upsample(x, level, f"dec{i}")
-            skip = skips[i - 1]
-            if level.join == "concat":
-                x = layers.Concatenate(name=f"dec{i}_concat")([x, skip])
-                channels = level.width + int(skip.shape[-1])
-            else:
-                if int(skip.shape[-1]) != level.width:
-                    skip = cnn.conv_bn(skip, level.width, 1, 1, f"dec{i}_skip")
-                x = layers.Add(name=f"dec{i}_add")([x, skip])
-                channels = level.width
-            for j in range(1, level.blocks + 1):
-                x = cnn.residual_block(
-                    x, level.width, DECODER_KERNEL, 1, channels, act, f"dec{i}_block{j}"
-                )
-                channels = level.width
-
-        # the output layers compute in float32 whatever the global precision policy
-        heatmaps = layers.Conv2D(task.num_keypoints, 1, name="heatmaps", dtype="float32")(x)
-        outputs = soft_argmax_layers(heatmaps, stride=heatmap_stride(genome))
+        x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+        x, skips = _apply_encoder(genome, x)
+        outputs = _apply_decoder_and_heatmaps(genome, x, skips, task, prefix="")
         return keras.Model(inputs, outputs, name="resunet")
+
+    def build_multitask(
+        self, genome: ResUNetGenome, tasks: Sequence[Task], names: Sequence[str]
+    ) -> keras.Model:
+        """One model for several tasks, as the original project's two nets in one: an
+        input per task (``NAME_pixels``, at the task's own size), the genome's stem,
+        encoder and bottleneck shared by all of them (one nested model, fully
+        convolutional), then per task its own head: the decoder and heatmaps for a
+        keypoint task (layers prefixed ``NAME_``, output ``NAME_keypoints``), global
+        average pooling of the bottleneck and a softmax for a classification task
+        (``NAME_predictions``). Outputs are in the order of ``tasks``."""
+        import keras
+
+        channels = {task.input_shape[2] for task in tasks}
+        if len(channels) != 1:
+            raise ValueError(f"the tasks' images differ in channels {sorted(channels)}")
+        for task in tasks:
+            self._check_sides(genome, task)
+        image = keras.Input(shape=(None, None, channels.pop()), dtype="float32", name="image")
+        bottom, skips = _apply_encoder(genome, image)
+        encoder = keras.Model(image, [*skips, bottom], name="resunet_encoder")
+        inputs, outputs = [], []
+        for task, name in zip(tasks, names, strict=True):
+            pixels = keras.Input(shape=task.input_shape, dtype="float32", name=f"{name}_pixels")
+            x = keras.layers.Rescaling(1.0 / 255.0, name=f"{name}_rescale")(pixels)
+            *task_skips, x = encoder(x)
+            inputs.append(pixels)
+            if task.kind == "keypoints":
+                outputs.append(
+                    _apply_decoder_and_heatmaps(genome, x, task_skips, task, prefix=f"{name}_")
+                )
+            else:
+                x = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
+                outputs.append(
+                    keras.layers.Dense(
+                        task.num_classes,
+                        activation="softmax",
+                        name=f"{name}_predictions",
+                        dtype="float32",  # the output in float32 whatever the policy
+                    )(x)
+                )
+        return keras.Model(inputs, outputs, name="resunet_multitask")
 
     def _check_buildable(self, genome: ResUNetGenome, task: Task) -> None:
         """Raise ``ValueError`` (or :class:`GenomeError`) where :meth:`build` cannot build."""
         if task.kind != "keypoints":
             raise ValueError("the resunet space builds keypoint models only")
+        self._check_sides(genome, task)
+
+    def _check_sides(self, genome: ResUNetGenome, task: Task) -> None:
+        """Raise unless the genome is valid and its encoder can halve ``task``'s images."""
         self.validate(genome)
         factor = downsampling(genome)
         height, width, _ = task.input_shape
@@ -745,36 +750,28 @@ class ResUNetSpace:
         it (no TensorFlow): ``model.count_params()`` and
         :func:`nas.model_stats.count_flops`. Raises where :meth:`build` does."""
         self._check_buildable(genome, task)
-        height, width, channels = task.input_shape
         counter = CostCounter()
-        x = counter.conv_bn(Tensor(height, width, channels), genome.stem.width, genome.stem.kernel)
-        skips = []
-        for level in genome.encoder:
-            skips.append(x)
-            stride = 2
-            if level.downsampling == "maxpool":  # 2x2 max-pool, "valid" padding
-                x, stride = Tensor(x.height // 2, x.width // 2, x.channels), 1
-            for _ in range(level.blocks):
-                x = cnn.residual_block_cost(counter, x, level.width, level.kernel, stride)
-                stride = 1
-        for _ in range(genome.bottleneck.blocks):
-            x = cnn.residual_block_cost(counter, x, genome.bottleneck.width, DECODER_KERNEL, 1)
-        mirrored = range(len(genome.encoder), len(genome.encoder) - len(genome.decoder), -1)
-        for i, level in zip(mirrored, genome.decoder, strict=True):
-            if level.upsampling == "transpose":
-                x = counter.transpose_conv(x, level.width, 2, 2)
-            else:  # bilinear x2, then a 1x1 conv
-                x = counter.conv(Tensor(2 * x.height, 2 * x.width, x.channels), level.width, 1)
-            x = counter.batch_norm(x)
-            skip = skips[i - 1]
-            if level.join == "concat":
-                x = Tensor(x.height, x.width, x.channels + skip.channels)
-            elif skip.channels != level.width:
-                counter.conv_bn(skip, level.width, 1)
-            for _ in range(level.blocks):
-                x = cnn.residual_block_cost(counter, x, level.width, DECODER_KERNEL, 1)
-        counter.conv(x, task.num_keypoints, 1)  # the heatmaps (no BN)
+        x, skips = _encoder_cost(counter, genome, Tensor(*task.input_shape))
+        _decoder_cost(counter, genome, x, skips, task)
         return counter.total()
+
+    def cost_multitask(self, genome: ResUNetGenome, tasks: Sequence[Task]) -> ModelCost:
+        """The parameters (the shared encoder once) and FLOPs (one image of each task) of
+        :meth:`build_multitask`, without building it."""
+        counter = CostCounter()
+        shared = 0
+        for i, task in enumerate(tasks):
+            self._check_sides(genome, task)
+            before = counter.total().params
+            x, skips = _encoder_cost(counter, genome, Tensor(*task.input_shape))
+            if i:  # the encoder's weights are counted once, its FLOPs per image
+                shared += counter.total().params - before
+            if task.kind == "keypoints":
+                _decoder_cost(counter, genome, x, skips, task)
+            else:
+                counter.dense(Tensor(1, 1, x.channels), task.num_classes)  # after pooling
+        total = counter.total()
+        return ModelCost(params=total.params - shared, flops=total.flops)
 
     def recipe(self, genome: ResUNetGenome) -> TrainingRecipe:
         """The genome's training settings."""
@@ -809,6 +806,112 @@ class ResUNetSpace:
         parts.append(f"{genome.head.heatmap_resolution} {genome.activation}")
         parts.append(cnn.describe_training(genome.training))
         return " | ".join(parts)
+
+
+# --- encoder and decoder, shared by build and build_multitask ------------------------------
+
+
+def _apply_encoder(genome: ResUNetGenome, x: Any) -> tuple[Any, list[Any]]:
+    """Stem, encoder levels and bottleneck on ``x`` (rescaled pixels): the bottleneck's
+    output and the skips (the stem's and each level's input, shallowest first)."""
+    import keras
+
+    layers = keras.layers
+    act = genome.activation
+    x = cnn.conv_bn(x, genome.stem.width, genome.stem.kernel, 1, "stem")
+    x = layers.Activation(act, name="stem_act")(x)
+    skips = []
+    channels = genome.stem.width
+    for i, level in enumerate(genome.encoder, start=1):
+        skips.append(x)
+        stride = 2
+        if level.downsampling == "maxpool":
+            x = layers.MaxPooling2D(2, name=f"enc{i}_pool")(x)
+            stride = 1
+        for j in range(1, level.blocks + 1):
+            x = cnn.residual_block(
+                x, level.width, level.kernel, stride, channels, act, f"enc{i}_block{j}"
+            )
+            channels, stride = level.width, 1
+    for j in range(1, genome.bottleneck.blocks + 1):
+        x = cnn.residual_block(
+            x, genome.bottleneck.width, DECODER_KERNEL, 1, channels, act, f"bottleneck_block{j}"
+        )
+        channels = genome.bottleneck.width
+    return x, skips
+
+
+def _apply_decoder_and_heatmaps(
+    genome: ResUNetGenome, x: Any, skips: Sequence[Any], task: Task, *, prefix: str
+) -> Any:
+    """The decoder levels on the bottleneck's output ``x`` with the encoder's ``skips``,
+    the heatmaps and their soft-argmax: the ``(batch, K, 2)`` keypoints. Layer names
+    start with ``prefix``."""
+    import keras
+
+    layers = keras.layers
+    act = genome.activation
+    channels = int(x.shape[-1])
+    mirrored = range(len(genome.encoder), len(genome.encoder) - len(genome.decoder), -1)
+    for i, level in zip(mirrored, genome.decoder, strict=True):
+        x = _upsample(x, level, f"{prefix}dec{i}")
+        skip = skips[i - 1]
+        if level.join == "concat":
+            x = layers.Concatenate(name=f"{prefix}dec{i}_concat")([x, skip])
+            channels = level.width + int(skip.shape[-1])
+        else:
+            if int(skip.shape[-1]) != level.width:
+                skip = cnn.conv_bn(skip, level.width, 1, 1, f"{prefix}dec{i}_skip")
+            x = layers.Add(name=f"{prefix}dec{i}_add")([x, skip])
+            channels = level.width
+        for j in range(1, level.blocks + 1):
+            x = cnn.residual_block(
+                x, level.width, DECODER_KERNEL, 1, channels, act, f"{prefix}dec{i}_block{j}"
+            )
+            channels = level.width
+    # the output layers compute in float32 whatever the global precision policy
+    heatmaps = layers.Conv2D(task.num_keypoints, 1, name=f"{prefix}heatmaps", dtype="float32")(x)
+    return soft_argmax_layers(heatmaps, stride=heatmap_stride(genome), prefix=prefix)
+
+
+def _encoder_cost(
+    counter: CostCounter, genome: ResUNetGenome, x: Tensor
+) -> tuple[Tensor, list[Tensor]]:
+    """:func:`_apply_encoder`'s parameters and FLOPs, into ``counter``."""
+    x = counter.conv_bn(x, genome.stem.width, genome.stem.kernel)
+    skips = []
+    for level in genome.encoder:
+        skips.append(x)
+        stride = 2
+        if level.downsampling == "maxpool":  # 2x2 max-pool, "valid" padding
+            x, stride = Tensor(x.height // 2, x.width // 2, x.channels), 1
+        for _ in range(level.blocks):
+            x = cnn.residual_block_cost(counter, x, level.width, level.kernel, stride)
+            stride = 1
+    for _ in range(genome.bottleneck.blocks):
+        x = cnn.residual_block_cost(counter, x, genome.bottleneck.width, DECODER_KERNEL, 1)
+    return x, skips
+
+
+def _decoder_cost(
+    counter: CostCounter, genome: ResUNetGenome, x: Tensor, skips: Sequence[Tensor], task: Task
+) -> None:
+    """:func:`_apply_decoder_and_heatmaps`' parameters and FLOPs, into ``counter``."""
+    mirrored = range(len(genome.encoder), len(genome.encoder) - len(genome.decoder), -1)
+    for i, level in zip(mirrored, genome.decoder, strict=True):
+        if level.upsampling == "transpose":
+            x = counter.transpose_conv(x, level.width, 2, 2)
+        else:  # bilinear x2, then a 1x1 conv
+            x = counter.conv(Tensor(2 * x.height, 2 * x.width, x.channels), level.width, 1)
+        x = counter.batch_norm(x)
+        skip = skips[i - 1]
+        if level.join == "concat":
+            x = Tensor(x.height, x.width, x.channels + skip.channels)
+        elif skip.channels != level.width:
+            counter.conv_bn(skip, level.width, 1)
+        for _ in range(level.blocks):
+            x = cnn.residual_block_cost(counter, x, level.width, DECODER_KERNEL, 1)
+    counter.conv(x, task.num_keypoints, 1)  # the heatmaps (no BN)
 
 
 # --- decoder ----------------------------------------------------------------------------
@@ -859,7 +962,7 @@ def cell_centres(height: int, width: int, stride: int) -> tuple[np.ndarray, np.n
     )
 
 
-def soft_argmax_layers(heatmaps: Any, *, stride: int) -> Any:
+def soft_argmax_layers(heatmaps: Any, *, stride: int, prefix: str = "") -> Any:
     """:func:`soft_argmax` from Keras' own layers, so a saved model loads in any Keras
     without this project: the cells of each channel flattened (``Reshape``) and turned
     into probabilities (``Softmax``); for ``x``, each cell's probability times its centre's
@@ -868,33 +971,41 @@ def soft_argmax_layers(heatmaps: Any, *, stride: int) -> Any:
     (``Rescaling``): the expected ``x``. The same for ``y``; ``(x, y)`` side by side as the
     ``keypoints`` output ``(batch, K, 2)``. Offsets from the middle keep the float32 sums
     small (an ONNX runtime, summing in another order, agrees to about 1e-5 px). No
-    weights, no FLOPs counted; float32 whatever the precision policy."""
+    weights, no FLOPs counted; float32 whatever the precision policy. Layer names start
+    with ``prefix``."""
     import keras
 
     layers = keras.layers
     _, height, width, channels = heatmaps.shape
     cells = height * width
-    flat = layers.Reshape((cells, channels), name="heatmap_cells", dtype="float32")(heatmaps)
-    probs = layers.Softmax(axis=1, name="heatmap_softmax", dtype="float32")(flat)
+    flat = layers.Reshape((cells, channels), name=f"{prefix}heatmap_cells", dtype="float32")(
+        heatmaps
+    )
+    probs = layers.Softmax(axis=1, name=f"{prefix}heatmap_softmax", dtype="float32")(flat)
     xs, ys = cell_centres(height, width, stride)
     axes = []
     for axis, centres in (("x", xs), ("y", ys)):
         middle = float((centres.min() + centres.max()) / 2)
         weighted = layers.Rescaling(
             scale=(centres - middle).reshape(cells, 1),
-            name=f"keypoint_{axis}_offsets",
+            name=f"{prefix}keypoint_{axis}_offsets",
             dtype="float32",
         )(probs)
-        mean = layers.GlobalAveragePooling1D(name=f"keypoint_{axis}_mean", dtype="float32")(
+        mean = layers.GlobalAveragePooling1D(name=f"{prefix}keypoint_{axis}_mean", dtype="float32")(
             weighted
         )
         expected = layers.Rescaling(
-            scale=float(cells), offset=middle, name=f"keypoint_{axis}_pixels", dtype="float32"
+            scale=float(cells),
+            offset=middle,
+            name=f"{prefix}keypoint_{axis}_pixels",
+            dtype="float32",
         )(mean)
         axes.append(
-            layers.Reshape((channels, 1), name=f"keypoint_{axis}", dtype="float32")(expected)
+            layers.Reshape((channels, 1), name=f"{prefix}keypoint_{axis}", dtype="float32")(
+                expected
+            )
         )
-    return layers.Concatenate(axis=-1, name="keypoints", dtype="float32")(axes)
+    return layers.Concatenate(axis=-1, name=f"{prefix}keypoints", dtype="float32")(axes)
 
 
 # --- the SoftArgmax layer of models saved before soft_argmax_layers -----------------------

@@ -44,7 +44,8 @@ def test_a_multitask_experiment_lists_its_tasks_and_round_trips():
             {"objectives": ["accuracy", "params"]},
             "task keypoints has no objective; add one of rmse",
         ),
-        ({"space": "resunet"}, "space 'resunet' builds no multi-task models"),
+        ({"space": "tests.nas.toy_space"}, "builds no multi-task models"),
+        ({"budget": {"task_schedule": "mixed"}}, "task_schedule must be 'alternating', "),
         ({"search": {"inherit_weights": True}}, "inherit_weights is not available for multi-task"),
         ({"final": {"epochs": 3}}, "[final] epochs or minutes is not available for multi-task"),
         (
@@ -63,6 +64,114 @@ def test_a_multitask_experiment_that_cannot_work_is_one_line(change: dict, messa
         experiment_from_dict({"name": "m", **TWO_TASKS, **change}, source="m.toml")
     assert str(caught.value).startswith("m.toml: ") and message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_task_schedule_needs_several_tasks():
+    with pytest.raises(ConfigError, match="task_schedule applies to experiments with several"):
+        experiment_from_dict({"name": "one", "budget": {"task_schedule": "joint"}})
+    resunet = experiment_from_dict({"name": "m", **TWO_TASKS, "space": "resunet"})
+    assert resunet.space == "resunet" and resunet.multitask
+
+
+class _Head:
+    """Stands in for a Keras head: records which task each step trained on."""
+
+    def __init__(self, index: int, calls: list) -> None:
+        self.index, self.calls = index, calls
+
+    def train_on_batch(self, images, targets):
+        self.calls.append((self.index, len(images)) if not isinstance(images, list) else "both")
+        return 0.5
+
+
+def _two_task_data(rows: tuple[int, int]):
+    from nas.task import Task
+    from nas.trial import EvalData, MultiEvalData
+
+    rng = np.random.default_rng(0)
+    emotion = EvalData(
+        task=Task(kind="classification", input_shape=(8, 8, 1), num_classes=5),
+        train_images=rng.integers(0, 256, (rows[0], 8, 8, 1), dtype=np.uint8),
+        train_targets=rng.integers(0, 5, rows[0]),
+        validation_images=np.zeros((2, 8, 8, 1), np.uint8),
+        validation_targets=np.zeros(2, np.int64),
+    )
+    points = EvalData(
+        task=Task(kind="keypoints", input_shape=(8, 8, 1), num_keypoints=15),
+        train_images=rng.integers(0, 256, (rows[1], 8, 8, 1), dtype=np.uint8),
+        train_targets=rng.uniform(0, 8, (rows[1], 15, 2)).astype(np.float32),
+        validation_images=np.zeros((2, 8, 8, 1), np.uint8),
+        validation_targets=np.zeros((2, 15, 2), np.float32),
+    )
+    return MultiEvalData((emotion, points), ("emotion", "keypoints"))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("alternating", [0, 1, 0, 1, 0, 1, 0]),  # epochs: 4 batches of emotions, 3 of points
+        ("sequential", [0, 0, 0, 0, 1, 1, 1]),
+    ],
+)
+def test_the_task_schedule_orders_the_heads_batches(schedule: str, expected: list[int]):
+    from nas.config import Budget
+    from nas.multitask import _train_in_turns, _train_jointly
+    from nas.trial import EvalRequest
+
+    data = _two_task_data((16, 12))
+    budget = Budget(epochs=1, task_schedule=schedule)
+    request = EvalRequest(space="cnn", genome={}, genome_hash="h", seed=0, budget=budget)
+    calls: list = []
+    guard = _train_in_turns([_Head(0, calls), _Head(1, calls)], data, request, batch_size=4)
+    assert [task for task, _ in calls] == expected and guard.images_seen == 28
+    calls.clear()
+    joint = _train_jointly(_Head(0, calls), data, request, batch_size=4)
+    assert calls == ["both"] * 4 and joint.steps == 4 and joint.images_seen == 32
+
+
+def test_a_resunet_candidate_classifies_from_its_bottleneck_and_draws_keypoints():
+    """The ResUNet space's multi-task model trained for real (joint schedule, built-in
+    faces): each head scored on its own task, parameters as the space counts them."""
+    from nas.evaluate import evaluate
+    from nas.search import load_task_data
+    from nas.trial import EvalRequest
+    from search_spaces.resunet import SPACE as RESUNET
+    from search_spaces.resunet import Bottleneck, DecoderLevel, EncoderLevel, ResUNetGenome, Stem
+
+    experiment = experiment_from_dict(
+        {
+            "name": "m",
+            **TWO_TASKS,
+            "space": "resunet",
+            "budget": {
+                "train_images": 32,
+                "max_train_images": 64,
+                "max_validation_images": 16,
+                "task_schedule": "joint",
+            },
+        }
+    )
+    data = load_task_data(experiment).eval_data
+    genome = ResUNetGenome(
+        stem=Stem(width=8),
+        encoder=(EncoderLevel(width=8), EncoderLevel(width=12)),
+        bottleneck=Bottleneck(width=16),
+        decoder=(DecoderLevel(width=12), DecoderLevel(width=8)),
+    )
+    request = EvalRequest(
+        space="resunet",
+        genome=RESUNET.to_json(genome),
+        genome_hash="r",
+        seed=0,
+        budget=experiment.budget,
+    )
+    result = evaluate(request, data)
+    assert result.failure is None, result.detail
+    tasks = [part.task for part in data.parts]
+    assert result.metrics["params"] == RESUNET.cost_multitask(genome, tasks).params
+    assert 0.0 <= result.metrics["accuracy"] <= 1.0 and 0.0 < result.metrics["rmse"] < 96.0
+    batch = RESUNET.recipe(genome).batch_size
+    assert result.images_seen == 2 * -(-32 // batch) * batch
 
 
 def test_search_data_flag_is_refused_for_several_tasks(tmp_path: Path, capsys):

@@ -141,3 +141,26 @@ def test_cnn_multitask_cost_counts_the_shared_backbone_once():
         assert counted.params == model.count_params()
         assert counted.flops == sum(_built(cnn.SPACE, genome, task).flops for task in tasks)
         assert counted.params < sum(_built(cnn.SPACE, genome, task).params for task in tasks)
+
+
+def test_resunet_multitask_cost_counts_the_shared_encoder_once():
+    """The ResUNet's multi-task model: its encoder shared, the decoder drawing the
+    keypoints and the pooled bottleneck classifying. ``cost_multitask`` equals its
+    parameters, and its FLOPs those of the keypoint model plus the encoder and softmax
+    on one emotion image."""
+    import keras
+
+    tasks = (CNN_TASKS[0], RESUNET_TASKS[0])
+    for seed in range(3):
+        genome = _genome(resunet.SPACE, seed)
+        model = resunet.SPACE.build_multitask(genome, tasks, ("emotion", "keypoints"))
+        assert [tuple(o.shape) for o in model.outputs] == [(None, 5), (None, 15, 2)]
+        counted = resunet.SPACE.cost_multitask(genome, tasks)
+        assert counted.params == model.count_params()
+        pixels = keras.Input(shape=(48, 48, 1))
+        bottom, _ = resunet._apply_encoder(genome, keras.layers.Rescaling(1 / 255)(pixels))
+        pooled = keras.layers.GlobalAveragePooling2D()(bottom)
+        emotion_alone = keras.Model(pixels, keras.layers.Dense(5)(pooled))
+        keypoints_alone = _built(resunet.SPACE, genome, tasks[1])
+        assert counted.flops == keypoints_alone.flops + count_flops(emotion_alone)
+        assert counted.params < keypoints_alone.params + emotion_alone.count_params()
