@@ -448,7 +448,9 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
         for task in tasks:
             _check_space(experiment.space, task, multitask=experiment.multitask)
         _check_strategy(experiment.search.strategy, experiment.space)
-        _check_prescreen(experiment.search, experiment.objectives, experiment.space)
+        _check_prescreen(
+            experiment.search, experiment.objectives, experiment.space, experiment.multitask
+        )
     except ValueError as exc:
         raise ConfigError(f"{prefix}{exc}") from None
     filled = tuple(
@@ -462,7 +464,6 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
 
 _NOT_FOR_MULTITASK = {
     "[search] inherit_weights": lambda e: e.search.inherit_weights,
-    "[search] prescreen": lambda e: e.search.prescreen > 1,
     "[search] low_fidelity_images": lambda e: e.search.low_fidelity_images > 0,
     "[final] epochs or minutes": lambda e: e.final.enabled,
 }
@@ -577,7 +578,9 @@ def _check_strategy(name: str, space_name: str) -> None:
         )
 
 
-def _check_prescreen(search: SearchConfig, objectives: tuple[str, ...], space_name: str) -> None:
+def _check_prescreen(
+    search: SearchConfig, objectives: tuple[str, ...], space_name: str, multitask: bool = False
+) -> None:
     """Raise ``ValueError`` when ``[search] prescreen`` above 1 has nothing to screen on.
 
     Strategies other than NSGA-II ignore it, as they ignore ``crossover_prob``, so one
@@ -594,9 +597,10 @@ def _check_prescreen(search: SearchConfig, objectives: tuple[str, ...], space_na
         f"({' and '.join(FREE_METRICS)}), and objectives {list(objectives)} has neither; "
         "add 'params' or 'flops' to objectives, or set prescreen = 1",
     )
+    counter = "cost_multitask" if multitask else "cost"
     _require(
-        callable(getattr(load_space(space_name), "cost", None)),
-        f"{where} needs the space to count a genome's cost before training (cost()), "
+        callable(getattr(load_space(space_name), counter, None)),
+        f"{where} needs the space to count a genome's cost before training ({counter}()), "
         f"which space {space_name!r} does not; set prescreen = 1",
     )
 

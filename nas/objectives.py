@@ -110,6 +110,8 @@ def free_objectives(
     objectives: Sequence[str],
     task: Task,
     reference: Mapping[str, float],
+    *,
+    tasks: Sequence[Task] = (),
 ) -> Callable[[Any], tuple[float | None, ...]] | None:
     """The objectives of a genome known before training, as strategies take them.
 
@@ -118,19 +120,21 @@ def free_objectives(
     value on the hypervolume's scale (:func:`nas.pareto.normalise` with ``reference``: 1
     at the ideal, 0 at the reference, below 0 past it). A genome that would not build
     gets the worst values, as its evaluation would. None when no objective is free or the
-    space has no ``cost``. No TensorFlow.
+    space has no ``cost``. With ``tasks`` (a multi-task experiment) the costs are those of
+    the multi-task model, from ``space.cost_multitask``. No TensorFlow.
     """
     from nas.errors import GenomeError
     from nas.pareto import normalise
 
-    cost = getattr(space, "cost", None)
+    cost = getattr(space, "cost_multitask" if tasks else "cost", None)
     free = [name for name in objectives if name in FREE_METRICS]
     if not free or not callable(cost):
         return None
+    subject: Any = tuple(tasks) if tasks else task
 
     def values(genome: Any) -> tuple[float | None, ...]:
         try:
-            counted = cost(genome, task)._asdict()
+            counted = cost(genome, subject)._asdict()
             raw = [float(counted[name]) for name in free]
         except (ValueError, GenomeError):
             raw = list(worst_values(free))

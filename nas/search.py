@@ -477,10 +477,12 @@ def _search(
     with _open_run(experiment, out_dir=out_dir, **options) as run:
         # the free objectives (parameters, FLOPs) need the task, known once the data is
         info = run.store.info
-        free = (
-            None  # pre-screening is not offered for several tasks
-            if experiment.multitask
-            else free_objectives(space, experiment.objectives, info.task, info.reference)
+        free = free_objectives(
+            space,
+            experiment.objectives,
+            info.task,
+            info.reference,
+            tasks=tuple(t.task for t in info.tasks),
         )
         promotable = promotable_rule(experiment.objectives, info.chance)
         strategy = make_strategy(

@@ -174,6 +174,28 @@ def test_a_resunet_candidate_classifies_from_its_bottleneck_and_draws_keypoints(
     assert result.images_seen == 2 * -(-32 // batch) * batch
 
 
+def test_prescreening_ranks_children_on_the_multitask_models_parameters():
+    from nas.objectives import free_objectives
+    from nas.pareto import normalise
+    from nas.task import Task
+
+    experiment = experiment_from_dict({"name": "m", **TWO_TASKS, "search": {"prescreen": 4}})
+    tasks = (
+        Task(kind="classification", input_shape=(48, 48, 1), num_classes=5),
+        Task(kind="keypoints", input_shape=(96, 96, 1), num_keypoints=15),
+    )
+    reference = experiment.hypervolume_reference()
+    free = free_objectives(SPACE, experiment.objectives, tasks[0], reference, tasks=tasks)
+    assert free is not None
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        genome = SPACE.sample(rng)
+        accuracy, rmse, params = free(genome)
+        counted = SPACE.cost_multitask(genome, tasks).params
+        assert accuracy is None and rmse is None
+        assert params == pytest.approx(normalise([[counted]], ["params"], reference)[0][0])
+
+
 def test_search_data_flag_is_refused_for_several_tasks(tmp_path: Path, capsys):
     toml = ROOT / "experiments" / "multitask_quickstart.toml"
     code = main(["search", str(toml), "--data", "x.csv", "--out", str(tmp_path / "run")])
