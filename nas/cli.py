@@ -539,7 +539,7 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
     console = _console()
     _print_front(console, store, front)
     failed = sum(not r.ok for r in records)
-    plot = plot_front(front, args.plot or args.run / "pareto.png", title=store.info.study_name)
+    plot = plot_front(front, args.plot or args.run / "pareto.png", title=store.info.name)
     console.print(f"{len(records)} trials, {failed} failed. Plot: {plot}")
     return 0
 
@@ -874,7 +874,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     generations = search.get("generations", 0)
     checkpoint = load_checkpoint(args.run)
     holder = lock_holder(args.run)
-    print(f"{args.run}: experiment {store.info.study_name}, space {store.info.space}")
+    print(f"{args.run}: experiment {store.info.name}, space {store.info.space}")
     if holder is not None:
         generation = checkpoint.strategy.get("generation", 0) if checkpoint else 0
         print(f"running (driver {holder}): generation {generation} of 0..{generations}")
@@ -944,7 +944,7 @@ def _print_front(console: Console, store: RunStore, front: Front) -> None:
     ]
     reference = ", ".join(f"{name} {_number(value)}" for name, value in front.reference.items())
     table = Table(
-        title=f"Pareto front of {store.info.study_name} — hypervolume {front.hypervolume:.4f} "
+        title=f"Pareto front of {store.info.name} — hypervolume {front.hypervolume:.4f} "
         f"(reference point: {reference})"
     )
     for column in ("rank", "trial", "gen", *objectives, *extras, "architecture"):

@@ -120,7 +120,7 @@ def export_trial(
     with ``onnx``, also ``model.onnx`` (:func:`nas.onnx_export.export_onnx`); with
     ``flip_average``, the model averages each face's answer with its mirror image's
     (:mod:`nas.flip_average`)."""
-    name = _checked_name(name or store.info.study_name)
+    name = _checked_name(name or store.info.name)
     _check_target(to)
     if store.info.tasks and flip_average:
         raise ConfigError(

@@ -183,7 +183,7 @@ def plan_final(
         start=start,
         precision=precision or experiment.budget.precision,
         seed=experiment.seed,
-        name=name or store.info.study_name,
+        name=name or store.info.name,
         threads=threads,
         tensorboard=str(tensorboard.resolve()) if tensorboard else "",
     )

@@ -75,7 +75,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     front = compute_front(trials, objectives, info.reference)
     by_generation = hypervolume_by_generation(trials, objectives, info.reference)
     failed = sum(not t.ok for t in trials)
-    title = f"{info.study_name}: {info.space} space, {' vs '.join(objectives)}"
+    title = f"{info.name}: {info.space} space, {' vs '.join(objectives)}"
     reference = ", ".join(f"{k} {_number(v)}" for k, v in info.reference.items())
     body = [
         f"<h1>{_e(title)}</h1>",

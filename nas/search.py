@@ -43,7 +43,15 @@ from nas.parallel import Evaluator, RayEvaluator, check_address, default_threads
 from nas.pareto import Front, compute_front
 from nas.space import SearchSpace, genome_hash, load_space
 from nas.stopping import Progress, SearchClock, stop_rule
-from nas.store import RUN_FILE, RunInfo, RunStore, TaskOutputs, TrialFidelity, TrialRecord
+from nas.store import (
+    RUN_FILE,
+    RunInfo,
+    RunStore,
+    TaskOutputs,
+    TrialFidelity,
+    TrialRecord,
+    new_study_name,
+)
 from nas.strategies import Strategy, StrategySettings, TrialParameters, make_strategy
 from nas.strategies.base import Fidelity
 from nas.strategies.multifidelity import promotable_rule
@@ -303,7 +311,7 @@ def _open_run(
     else:
         info = RunInfo(
             storage=storage or RunStore.default_storage(out_dir),
-            study_name=experiment.name,
+            study_name=new_study_name(experiment.name),
             space=experiment.space,
             objectives=experiment.objectives,
             task=data.parts[0].eval_data.task if data.parts else data.eval_data.task,  # type: ignore[union-attr]

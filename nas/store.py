@@ -15,7 +15,9 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +96,12 @@ class RunInfo:
     tasks: tuple[TaskOutputs, ...] = ()
     """A multi-task run's tasks, in order (``task`` and ``output_names`` are the first's);
     empty for one task."""
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (exports and titles use it; the study's name is unique
+        to the run, see :func:`new_study_name`)."""
+        return str(self.experiment.get("name") or self.study_name)
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -447,6 +455,14 @@ def _fidelity(data: dict[str, Any] | None) -> TrialFidelity | None:
         images=int(data.get("images", 0)),
         total_images_seen=int(data.get("total_images_seen", 0)),
     )
+
+
+def new_study_name(experiment_name: str) -> str:
+    """A study name no other run has: the experiment's name, the start time (UTC) and six
+    random hex digits, e.g. ``emotion-20261201-054512-3fa9c1``. Two runs of one
+    experiment in one storage are two studies, so neither takes the other's trials."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"{experiment_name}-{stamp}-{secrets.token_hex(3)}"
 
 
 def _open_study(info: RunInfo, *, create: bool) -> Any:
