@@ -3,11 +3,27 @@ each run is its own study, whatever its experiment is called."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from nas.checkpoint import hold_run_lock
+from nas.errors import StorageError
 from nas.search import resume_search, run_search
 from nas.store import RunStore
-from tests.nas.test_search_budgets import ToyEvaluator, _experiment, _trials
+from tests.nas.test_search_budgets import Killed, ToyEvaluator, _experiment, _trials
+from tests.postgres import postgres_bin, postgres_server
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server for this file's tests."""
+    if postgres_bin() is None:
+        pytest.skip("needs PostgreSQL's initdb and pg_ctl: apt-get install postgresql")
+    with postgres_server() as url:
+        yield url
 
 
 def test_two_runs_of_one_experiment_in_one_storage_keep_their_own_trials(tmp_path: Path):
@@ -37,3 +53,54 @@ def test_two_runs_of_one_experiment_in_one_storage_keep_their_own_trials(tmp_pat
     again = resume_search(tmp_path / "second", make_evaluator=lambda d: ToyEvaluator())
     assert again.evaluations == 0 and _trials(tmp_path / "second") == expected
     assert RunStore.open(tmp_path / "second").info.name == "toy"
+
+
+def test_the_same_search_on_postgresql_and_sqlite_gives_the_same_trials(
+    tmp_path: Path, postgres: str
+):
+    experiment = _experiment("nsga2")
+    on_sqlite = run_search(
+        experiment, out_dir=tmp_path / "sqlite", make_evaluator=lambda d: ToyEvaluator()
+    )
+    on_server = run_search(
+        experiment,
+        out_dir=tmp_path / "server",
+        storage=postgres,
+        make_evaluator=lambda d: ToyEvaluator(),
+    )
+    assert RunStore.open(tmp_path / "server").info.storage == postgres
+    assert _trials(tmp_path / "server") == _trials(tmp_path / "sqlite")
+    assert [r.genome_hash for r in on_server.front.members] == [
+        r.genome_hash for r in on_sqlite.front.members
+    ]
+    # a second run of the experiment in the same database is a study of its own
+    run_search(
+        experiment,
+        out_dir=tmp_path / "again",
+        storage=postgres,
+        make_evaluator=lambda d: ToyEvaluator(),
+    )
+    assert _trials(tmp_path / "again") == _trials(tmp_path / "server")
+
+
+def test_a_second_driver_on_a_run_stored_on_postgresql_is_refused(tmp_path: Path, postgres: str):
+    run = tmp_path / "run"
+    with pytest.raises(Killed):  # a run stopped half-way, to be resumed
+        run_search(
+            _experiment("nsga2"),
+            out_dir=run,
+            storage=postgres,
+            make_evaluator=lambda d: ToyEvaluator(kill_after=3),
+        )
+    held = hold_run_lock(run)  # another driver is resuming it
+    try:
+        with pytest.raises(StorageError, match="is being searched by"):
+            resume_search(run, make_evaluator=lambda d: ToyEvaluator())
+    finally:
+        os.close(held)
+    assert len(_trials(run)) == 3  # the refused driver wrote nothing
+    summary = resume_search(run, make_evaluator=lambda d: ToyEvaluator())
+    run_search(
+        _experiment("nsga2"), out_dir=tmp_path / "whole", make_evaluator=lambda d: ToyEvaluator()
+    )
+    assert summary.restored == 3 and _trials(run) == _trials(tmp_path / "whole")
