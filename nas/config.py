@@ -188,6 +188,10 @@ class SearchConfig:
     them (not near chance) continue from those weights to ``train_images`` images in all,
     and only they compete for survival and for the front. Each rung counts as one
     evaluation for ``max_evaluations``. Other strategies ignore both keys.
+    ``threads_per_worker`` (0 = auto: this machine's cores, or a cluster's CPUs, shared
+    by ``workers``) is each evaluation's CPU reservation in Ray; ``gpus_per_worker`` its
+    GPU reservation (Ray's ``num_gpus``; 0.5 puts two evaluations on one GPU; ignored
+    with a note when the cluster has no GPU).
     """
 
     strategy: str = "nsga2"
@@ -199,6 +203,7 @@ class SearchConfig:
     mutation_prob: float = 0.8
     workers: int = 2
     threads_per_worker: int = 0
+    gpus_per_worker: float = 0.0
     seeds: tuple[str, ...] = ()
     retries: int = 1
     recycle_after: int = 10
@@ -243,6 +248,10 @@ class SearchConfig:
         _require(
             self.threads_per_worker >= 0,
             f"threads_per_worker must be >= 0 (0 = auto), got {self.threads_per_worker}",
+        )
+        _require(
+            0 <= self.gpus_per_worker <= 8,
+            f"gpus_per_worker must be in 0..8 (a fraction shares a GPU), got {self.gpus_per_worker}",
         )
         _require(0 <= self.retries <= 10, f"retries must be in 0..10, got {self.retries}")
         _require(

@@ -125,7 +125,12 @@ def evaluate(request: EvalRequest, data: EvalData | MultiEvalData) -> EvalResult
     (:mod:`nas.multitask`)."""
     configure_process(request.threads, deterministic=request.budget.deterministic)
     start = time.perf_counter()
-    common = {"genome_hash": request.genome_hash, "pid": os.getpid(), "host": socket.gethostname()}
+    common = {
+        "genome_hash": request.genome_hash,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "threads": request.threads,
+    }
     try:
         if isinstance(data, MultiEvalData):
             from nas.multitask import train_and_score_multitask

@@ -7,18 +7,28 @@ per-evaluation time-out (a task past it is cancelled, which kills its worker), r
 evaluation whose worker died again up to ``retries`` times (Ray's own task retry), then
 turns it into a failed result. Workers are recycled after ``recycle_after`` tasks,
 because TensorFlow leaks memory across many models even with ``clear_session()``.
-The time-out counts from submission, retries included, so no evaluation outlives it.
+The time-out counts from when a worker starts the evaluation (each worker posts that
+to a small actor on the driver's node), so queueing and worker start-up do not eat into
+it; a retry on another worker gets the whole time-out again. Each result names the Ray
+node it ran on and the threads TensorFlow had there (the CPUs Ray gave the task).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import importlib.util
+import itertools
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nas.errors import ConfigError, FailureReason
@@ -30,7 +40,9 @@ __all__ = [
     "RayEvaluator",
     "SerialEvaluator",
     "check_address",
+    "cluster_threads",
     "default_threads",
+    "shipped_packages",
     "stop_cleanly_on_sigterm",
     "stopped_by",
 ]
@@ -59,11 +71,77 @@ def default_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _evaluate_in_worker(request: EvalRequest, data: EvalData) -> EvalResult:
+def cluster_threads(nodes: list[dict[str, Any]], workers: int) -> int:
+    """TensorFlow threads per evaluation on a Ray cluster: the alive nodes' CPUs shared
+    by ``workers`` evaluations at once, never more than the largest node has (one
+    evaluation runs on one node). ``nodes`` is what ``ray.nodes()`` returns."""
+    cpus = [int(node["Resources"].get("CPU", 0)) for node in nodes if node.get("Alive")]
+    if not any(cpus):
+        return 1
+    return max(1, min(max(cpus), sum(cpus) // max(1, workers)))
+
+
+def _evaluate_in_worker(
+    request: EvalRequest, data: EvalData, board: Any = None, token: str = ""
+) -> EvalResult:
+    """One evaluation, in a Ray worker (or in this process for :class:`SerialEvaluator`).
+
+    In Ray it first tells ``board`` that ``token`` has started (the driver's time-out
+    counts from then), sizes TensorFlow to the CPUs Ray gave the task on this node, and
+    records the node."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    node = ""
+    if board is not None:
+        import ray
+
+        context = ray.get_runtime_context()
+        node = context.get_node_id()
+        cpus = context.get_assigned_resources().get("CPU")
+        if cpus:
+            request = dataclasses.replace(request, threads=max(1, int(cpus)))
+        with contextlib.suppress(Exception):  # no board: the driver counts from submission
+            board.started.remote(token)
+        if context.get_assigned_resources().get("GPU"):
+            _grow_gpu_memory()
     from nas.evaluate import evaluate  # TensorFlow is imported in the worker only
 
-    return evaluate(request, data)
+    return dataclasses.replace(evaluate(request, data), node=node)
+
+
+def _grow_gpu_memory() -> None:
+    """Let TensorFlow take GPU memory as it needs it, so that evaluations sharing a GPU
+    (``gpus_per_worker`` below 1) do not each reserve all of it."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        with contextlib.suppress(RuntimeError):  # already initialised in this process
+            tf.config.experimental.set_memory_growth(gpu, True)
+
+
+class _StartBoard:
+    """A Ray actor (no CPU, on the driver's node) where workers post the tokens of the
+    evaluations they start; the driver takes them at every poll."""
+
+    def __init__(self) -> None:
+        self._new: list[str] = []
+
+    def started(self, token: str) -> None:
+        self._new.append(token)
+
+    def take(self) -> list[str]:
+        new, self._new = self._new, []
+        return new
+
+
+@dataclass
+class _Running:
+    """An evaluation submitted to Ray: when it was submitted and when a worker started
+    it (None while it waits for one)."""
+
+    request: EvalRequest
+    token: str
+    submitted: float
+    started: float | None = None
 
 
 class SerialEvaluator:
@@ -87,8 +165,14 @@ class SerialEvaluator:
 class RayEvaluator:
     """Evaluates as Ray tasks, on this machine by default or on a cluster at ``address``.
 
-    ``threads`` is each task's CPU share: the Ray task reserves that many CPUs and sizes
-    TensorFlow's pools to match. Locally Ray is started with ``workers * threads`` CPUs.
+    ``threads`` is each task's CPU share: the Ray task reserves that many CPUs, and the
+    worker sizes TensorFlow's pools to the CPUs Ray gave it. Locally Ray is started with
+    ``workers * threads`` CPUs; on a cluster, ``threads=None`` takes the cluster's CPUs
+    (:func:`cluster_threads`). ``gpus`` per task is Ray's ``num_gpus``, dropped with a
+    note when the cluster has no GPU; ``modules`` are plugin modules to ship with the
+    project's packages (:func:`shipped_packages`). The time-out of an evaluation counts from when a
+    worker starts it, not from its submission; one waiting that long for a worker times
+    out too. The project's packages are shipped with the job (:func:`_start_ray`).
     """
 
     def __init__(
@@ -96,33 +180,51 @@ class RayEvaluator:
         data: EvalData,
         *,
         workers: int,
-        threads: int,
+        threads: int | None,
         timeout_seconds: float,
         address: str | None = None,
         retries: int = 1,
         recycle_after: int = 10,
         poll_seconds: float = 1.0,
+        gpus: float = 0.0,
+        modules: Iterable[str] = (),
     ) -> None:
         import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self._ray = ray
         self.workers = workers
-        self.threads = threads
         self.timeout_seconds = timeout_seconds
         self.poll_seconds = poll_seconds
+        self.notes: list[str] = []
         self._started_here = not ray.is_initialized()
         if self._started_here:
-            _start_ray(ray, address=address, num_cpus=None if address else workers * threads)
+            local_cpus = None if address else workers * (threads or default_threads(workers))
+            _start_ray(ray, address=address, num_cpus=local_cpus, modules=modules)
+        self.threads = threads or cluster_threads(ray.nodes(), workers)
+        if gpus and not ray.cluster_resources().get("GPU"):
+            self.notes.append(
+                f"gpus_per_worker = {gpus:g} ignored: the Ray cluster has no GPU; "
+                "evaluations run on CPUs"
+            )
+            gpus = 0.0
         self._data = ray.put(data)
         self._task = ray.remote(
-            num_cpus=threads, max_calls=recycle_after, max_retries=retries, retry_exceptions=False
+            num_cpus=self.threads,
+            num_gpus=gpus,
+            max_calls=recycle_after,
+            max_retries=retries,
+            retry_exceptions=False,
         )(_evaluate_in_worker)
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self._board: Any = ray.remote(num_cpus=0, scheduling_strategy=here)(_StartBoard).remote()
+        self._tokens = itertools.count()
 
     def map(
         self, requests: Iterable[EvalRequest], *, deadline: float | None = None
     ) -> Iterator[EvalResult]:
         queue = deque(requests)
-        running: dict[Any, tuple[EvalRequest, float]] = {}
+        running: dict[Any, _Running] = {}
         signals_before, interrupted = len(_received), False
         try:
             while queue or running:
@@ -130,15 +232,17 @@ class RayEvaluator:
                     return  # the finally cancels what still runs
                 while queue and len(running) < self.workers:
                     request = queue.popleft()
-                    ref = self._task.remote(request, self._data)
-                    running[ref] = (request, time.monotonic())
+                    token = f"{next(self._tokens)}"
+                    ref = self._task.remote(request, self._data, self._board, token)
+                    running[ref] = _Running(request, token, time.monotonic())
                     failpoint("ray:submitted")
                 ready, _ = self._ray.wait(list(running), num_returns=1, timeout=self.poll_seconds)
                 if ready:
                     failpoint("ray:ready")
                 for ref in ready:
-                    request, started = running.pop(ref)
-                    yield self._collect(ref, request, started)
+                    entry = running.pop(ref)
+                    yield self._collect(ref, entry.request, entry.started or entry.submitted)
+                self._note_starts(running)
                 yield from self._expire(running)
         except KeyboardInterrupt:
             interrupted = True
@@ -162,19 +266,45 @@ class RayEvaluator:
         except exceptions.RayError as exc:
             return _failed(request, "error", exc, started)
 
-    def _expire(self, running: dict[Any, tuple[EvalRequest, float]]) -> Iterator[EvalResult]:
+    def _note_starts(self, running: dict[Any, _Running]) -> None:
+        """Start the clocks of the evaluations that workers have begun (again, for a
+        retry on another worker). Without the board (it died with its node), every
+        evaluation counts from its submission, as a clock that never started would."""
+        if self._board is None:
+            return
+        try:
+            tokens = set(self._ray.get(self._board.take.remote(), timeout=30))
+        except Exception:
+            self._board = None
+            for entry in running.values():
+                entry.started = entry.started or entry.submitted
+            return
+        now = time.monotonic()
+        for entry in running.values():
+            if entry.token in tokens:
+                entry.started = now
+
+    def _expire(self, running: dict[Any, _Running]) -> Iterator[EvalResult]:
         now = time.monotonic()
         late = [
-            ref for ref, (_, started) in running.items() if now - started > self.timeout_seconds
+            ref
+            for ref, entry in running.items()
+            if now - (entry.started or entry.submitted) > self.timeout_seconds
         ]
         for ref in self._cancel_unfinished(late):  # a finished one is collected next time
-            request, started = running.pop(ref)
-            detail = f"no result after {self.timeout_seconds:g} s (budget.timeout_seconds)"
+            entry = running.pop(ref)
+            if entry.started is None:
+                detail = (
+                    f"no worker started it within {self.timeout_seconds:g} s "
+                    "(budget.timeout_seconds): the cluster has no free CPUs for it"
+                )
+            else:
+                detail = f"no result after {self.timeout_seconds:g} s (budget.timeout_seconds)"
             yield EvalResult(
-                genome_hash=request.genome_hash,
+                genome_hash=entry.request.genome_hash,
                 failure="timeout",
                 detail=detail,
-                seconds=now - started,
+                seconds=now - (entry.started or entry.submitted),
             )
 
     def _cancel_unfinished(self, refs: list[Any]) -> list[Any]:
@@ -220,13 +350,44 @@ def check_address(address: str | None, timeout_seconds: float = 5.0) -> None:
         ) from None
 
 
-def _start_ray(ray: Any, *, address: str | None, num_cpus: int | None) -> None:
+def shipped_packages(modules: Iterable[str] = ()) -> list[str]:
+    """The folders shipped with every Ray job of a search (``runtime_env``
+    ``py_modules``): the project's packages, and the top-level packages of ``modules``
+    (plugin spaces or tasks named by module, e.g. ``mypackage.smile``). A node then needs
+    only the dependencies, and the code a run started with is the code its workers run
+    to the end, whatever is edited or installed meanwhile. A plugin that is a single
+    top-level ``.py`` file cannot be shipped this way: install it on every node."""
+    folders = []
+    for name in ("nas", "search_spaces", "baselines", *modules):
+        spec = importlib.util.find_spec(name.split(".")[0])
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if locations and locations[0] not in folders:
+            folders.append(locations[0])
+    return folders
+
+
+def _start_ray(
+    ray: Any, *, address: str | None, num_cpus: int | None, modules: Iterable[str] = ()
+) -> None:
+    """Start Ray here, or connect to the cluster at ``address``, shipping the code.
+
+    The job's ``working_dir`` is an empty folder: with one, Ray no longer puts the
+    driver's own folder first on the workers' ``sys.path``, where the source tree would
+    shadow the shipped copies."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    empty = tempfile.mkdtemp(prefix="facenas-job-")
+    runtime_env = {
+        "working_dir": empty,
+        "py_modules": shipped_packages(modules),
+        "excludes": ["__pycache__", "*.pyc"],
+        "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"},
+    }
     try:
         ray.init(
             address=address,
             num_cpus=num_cpus,
+            runtime_env=runtime_env,
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=True,
@@ -240,6 +401,8 @@ def _start_ray(ray: Any, *, address: str | None, num_cpus: int | None) -> None:
             f"--address {address}: cannot connect to a Ray cluster ({reason}); "
             "check the address (host:port of the head node, or 'auto')"
         ) from None
+    finally:
+        shutil.rmtree(empty, ignore_errors=True)  # uploaded by ray.init, no longer needed
     stop_cleanly_on_sigterm()
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -303,7 +304,9 @@ def _open_run(
         check_address(address)
     data = load_task_data(experiment)
     workers = workers or experiment.search.workers
-    threads = threads or experiment.search.threads_per_worker or default_threads(workers)
+    threads = threads or experiment.search.threads_per_worker
+    if not threads and (address is None or make_evaluator is not None):
+        threads = default_threads(workers)  # on a cluster, the evaluator asks its nodes
     if existing:
         store = RunStore.open(out_dir)
         lock = hold_run_lock(out_dir)
@@ -334,6 +337,9 @@ def _open_run(
             store.discard()
         raise
     failpoint("run:opened")
+    for note in getattr(evaluator, "notes", ()):
+        print(f"note: {note}", file=sys.stderr)
+    threads = getattr(evaluator, "threads", None) or threads or default_threads(workers)
     try:
         yield _Run(experiment, space, store, evaluator, threads)
     finally:
@@ -356,7 +362,7 @@ def _make_evaluator(
     experiment: Experiment,
     data: TaskData,
     workers: int,
-    threads: int,
+    threads: int | None,
     address: str | None,
     make_evaluator: Callable[[EvalData], Evaluator] | None,
 ) -> Evaluator:
@@ -370,6 +376,12 @@ def _make_evaluator(
         address=address,
         retries=experiment.search.retries,
         recycle_after=experiment.search.recycle_after,
+        gpus=experiment.search.gpus_per_worker,
+        modules=[
+            name
+            for name in (experiment.space, *(c.task for c in experiment.task_configs))
+            if "." in name
+        ],
     )
 
 

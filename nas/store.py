@@ -207,6 +207,10 @@ class TrialRecord:
     fidelity: TrialFidelity | None = None
     """The trial's rung in a multi-fidelity run; None without multi-fidelity (every trial
     trained the whole budget)."""
+    node: str = ""
+    """The Ray node the evaluation ran on (its id; "" for a serial run or an old trial)."""
+    threads: int = 0
+    """TensorFlow's threads in that worker: the CPUs Ray gave the evaluation (0: unknown)."""
     parents: tuple[str, ...] = ()
     """The genome hashes of the parents the strategy made this genome from (NSGA-II's
     crossover and mutation); empty for a genome drawn without parents, a seeded baseline,
@@ -342,6 +346,8 @@ class RunStore:
             "seconds": round(result.seconds, 3),
             "stopped_early": result.stopped_early,
             "worker": f"{result.host}:{result.pid}",
+            "node": result.node,
+            "threads": result.threads,
             "weights": weights,
             "baseline": baseline,
             "worker_peak_rss_mb": round(result.peak_rss_mb, 1),
@@ -433,6 +439,8 @@ def _record(number: int, trial: Any) -> TrialRecord:
         detail=attrs.get("detail", ""),
         seconds=attrs.get("seconds", 0.0),
         worker=attrs.get("worker", ""),
+        node=attrs.get("node", ""),
+        threads=attrs.get("threads", 0),
         weights=attrs.get("weights"),
         baseline=attrs.get("baseline"),
         worker_peak_rss_mb=attrs.get("worker_peak_rss_mb", 0.0),

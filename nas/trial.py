@@ -117,6 +117,8 @@ class EvalResult:
     peak_rss_mb: float = 0.0  # the worker process's peak resident memory so far
     weights: bytes | None = field(default=None, repr=False)
     inherited: Inherited | None = None  # None: trained from scratch (no parents given)
+    node: str = ""  # the Ray node it ran on (its node id); "" outside Ray
+    threads: int = 0  # TensorFlow's threads in the worker (its CPUs from Ray)
 
     @property
     def ok(self) -> bool:

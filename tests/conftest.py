@@ -26,13 +26,14 @@ def faces_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray instance with 2 CPUs for the whole session."""
+    """One local Ray instance with 2 CPUs for the whole session; the tests' own plugin
+    spaces and tasks (``tests.nas.failing_space``, ...) are shipped with the project."""
     import ray
 
     from nas.parallel import _start_ray
 
     if not ray.is_initialized():
-        _start_ray(ray, address=None, num_cpus=2)
+        _start_ray(ray, address=None, num_cpus=2, modules=["tests"])
     yield ray
     ray.shutdown()
 
