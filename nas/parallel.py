@@ -324,6 +324,9 @@ class RayEvaluator:
         return unfinished
 
     def close(self) -> None:
+        if self._board is not None and self._ray.is_initialized():
+            with contextlib.suppress(Exception):
+                self._ray.kill(self._board)
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
 

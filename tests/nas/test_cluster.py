@@ -64,3 +64,90 @@ def test_a_node_removed_mid_run_loses_nothing_and_the_front_is_unchanged(
     # at most one result was on its way back in the instant the node went
     assert after and sum(r.node != kept.node_id for r in after) <= 1
     assert all(r.threads == 1 for r in records if r.ok)  # one CPU per node, measured there
+
+
+QUEUED = """
+import sys
+import numpy as np
+from nas import parallel
+from nas.config import Budget
+from nas.task import Task
+from nas.trial import EvalData, EvalRequest, EvalResult
+
+def slow(request, data, board=None, token=""):
+    import time
+    board.started.remote(token)
+    time.sleep(2.0)
+    return EvalResult(genome_hash=request.genome_hash, metrics={"accuracy": 0.5})
+
+parallel._evaluate_in_worker = slow
+images, labels = np.zeros((4, 8, 8, 1), np.uint8), np.zeros(4, np.int64)
+task = Task(kind="classification", input_shape=(8, 8, 1), num_classes=5)
+data = EvalData(task=task, train_images=images, train_targets=labels,
+                validation_images=images, validation_targets=labels)
+# three at once on a Ray of two CPUs: the third waits about 2 s for a CPU
+evaluator = parallel.RayEvaluator(data, workers=3, threads=1, timeout_seconds=3.2,
+                                  address=sys.argv[1], poll_seconds=0.2)
+requests = [EvalRequest(space="cnn", genome={}, genome_hash=str(i), seed=0, budget=Budget())
+            for i in range(3)]
+print(sorted(str(r.failure) for r in evaluator.map(requests)))
+evaluator.close()
+"""
+
+
+def test_the_time_out_counts_from_when_a_worker_starts_the_evaluation(ray_address: str):
+    """Two seconds of queueing and two of running are within a 3.2 s time-out: the clock
+    starts when a worker starts the evaluation (counted from submission, the third
+    evaluation timed out)."""
+    result = subprocess.run(
+        [sys.executable, "-c", QUEUED, ray_address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "['None', 'None', 'None']"
+
+
+def test_gpus_per_worker_is_dropped_with_a_note_on_a_machine_without_gpus(ray_local):
+    import numpy as np
+
+    from nas.parallel import RayEvaluator
+    from nas.task import Task
+    from nas.trial import EvalData
+
+    if ray_local.cluster_resources().get("GPU"):
+        pytest.skip("this Ray cluster has a GPU: see the GPU test")
+    images, labels = np.zeros((4, 8, 8, 1), np.uint8), np.zeros(4, np.int64)
+    task = Task(kind="classification", input_shape=(8, 8, 1), num_classes=5)
+    data = EvalData(
+        task=task,
+        train_images=images,
+        train_targets=labels,
+        validation_images=images,
+        validation_targets=labels,
+    )
+    evaluator = RayEvaluator(data, workers=1, threads=1, timeout_seconds=60, gpus=1)
+    evaluator.close()
+    assert evaluator.notes == [
+        "gpus_per_worker = 1 ignored: the Ray cluster has no GPU; evaluations run on CPUs"
+    ]
+
+
+def test_a_candidate_trains_on_a_gpu_worker_with_memory_growth(tmp_path: Path, ray_local):
+    """Where Ray sees a GPU: the evaluation reserves it (num_gpus) and TensorFlow grows
+    its memory instead of taking all of it."""
+    if not ray_local.cluster_resources().get("GPU"):
+        pytest.skip("needs a GPU visible to Ray (none on this machine)")
+    from nas.config import experiment_from_dict
+    from nas.search import run_search
+
+    experiment = experiment_from_dict(
+        {
+            "name": "gpu",
+            "budget": {"train_images": 64, "max_train_images": 64, "max_validation_images": 32},
+            "search": {"population": 4, "generations": 0, "workers": 1, "gpus_per_worker": 1},
+        }
+    )
+    summary = run_search(experiment, out_dir=tmp_path / "run")
+    assert summary.evaluations == 4 and summary.failures < 4
