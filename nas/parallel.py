@@ -99,7 +99,7 @@ def _evaluate_in_worker(
         cpus = context.get_assigned_resources().get("CPU")
         if cpus:
             request = dataclasses.replace(request, threads=max(1, int(cpus)))
-        with contextlib.suppress(Exception):  # no board: the driver counts from submission
+        with contextlib.suppress(Exception):  # a dead board: the driver falls back
             board.started.remote(token)
         if context.get_assigned_resources().get("GPU"):
             _grow_gpu_memory()
@@ -169,10 +169,10 @@ class RayEvaluator:
     worker sizes TensorFlow's pools to the CPUs Ray gave it. Locally Ray is started with
     ``workers * threads`` CPUs; on a cluster, ``threads=None`` takes the cluster's CPUs
     (:func:`cluster_threads`). ``gpus`` per task is Ray's ``num_gpus``, dropped with a
-    note when the cluster has no GPU; ``modules`` are plugin modules to ship with the
-    project's packages (:func:`shipped_packages`). The time-out of an evaluation counts from when a
-    worker starts it, not from its submission; one waiting that long for a worker times
-    out too. The project's packages are shipped with the job (:func:`_start_ray`).
+    note when the cluster has no GPU. The project's packages, and the plugin
+    ``modules``, are shipped with the job (:func:`shipped_packages`). The time-out of an
+    evaluation counts from when a worker starts it, not from its submission; one
+    waiting that long for a worker times out too.
     """
 
     def __init__(
@@ -388,7 +388,9 @@ def _start_ray(
     }
     try:
         ray.init(
-            address=address,
+            # "local": a Ray of our own, even where another runs on this machine (a
+            # plain init would join the cluster that `ray start` left here)
+            address=address or "local",
             num_cpus=num_cpus,
             runtime_env=runtime_env,
             include_dashboard=False,

@@ -151,3 +151,39 @@ def test_a_candidate_trains_on_a_gpu_worker_with_memory_growth(tmp_path: Path, r
     )
     summary = run_search(experiment, out_dir=tmp_path / "run")
     assert summary.evaluations == 4 and summary.failures < 4
+
+
+def test_workers_run_the_code_shipped_with_the_job_not_the_source_tree(ray_local):
+    """The session's Ray was started from the repository (pytest's folder), where ``nas``
+    is importable as the source tree; its workers import the copy shipped with the job."""
+
+    @ray_local.remote
+    def where() -> list[str]:
+        import baselines
+        import nas.parallel
+        import search_spaces.cnn
+        import tests.nas.failing_space
+
+        return [
+            nas.parallel.__file__,
+            search_spaces.cnn.__file__,
+            next(iter(baselines.__path__)),
+            tests.nas.failing_space.__file__,
+        ]
+
+    paths = ray_local.get(where.remote())
+    assert all("runtime_resources" in path and "py_modules_files" in path for path in paths), paths
+
+
+def test_threads_on_a_cluster_share_its_cpus_without_spanning_nodes():
+    from nas.parallel import cluster_threads
+
+    def node(cpus: int, alive: bool = True) -> dict:
+        return {"Alive": alive, "Resources": {"CPU": float(cpus)}}
+
+    assert cluster_threads([node(0), node(1), node(1)], workers=2) == 1
+    assert cluster_threads([node(0), node(16), node(16)], workers=4) == 8
+    assert cluster_threads([node(4), node(32)], workers=2) == 18
+    assert cluster_threads([node(64)], workers=2) == 32
+    assert cluster_threads([node(8), node(8, alive=False)], workers=2) == 4
+    assert cluster_threads([node(2)], workers=8) == 1
