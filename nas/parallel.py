@@ -171,8 +171,9 @@ class RayEvaluator:
     (:func:`cluster_threads`). ``gpus`` per task is Ray's ``num_gpus``, dropped with a
     note when the cluster has no GPU. The project's packages, and the plugin
     ``modules``, are shipped with the job (:func:`shipped_packages`). The time-out of an
-    evaluation counts from when a worker starts it, not from its submission; one
-    waiting that long for a worker times out too.
+    evaluation counts from when a worker starts it, not from its submission; one still
+    waiting for a worker times out only when nothing at all has started or ended for
+    that long.
     """
 
     def __init__(
@@ -219,12 +220,14 @@ class RayEvaluator:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self._board: Any = ray.remote(num_cpus=0, scheduling_strategy=here)(_StartBoard).remote()
         self._tokens = itertools.count()
+        self._progress = time.monotonic()
 
     def map(
         self, requests: Iterable[EvalRequest], *, deadline: float | None = None
     ) -> Iterator[EvalResult]:
         queue = deque(requests)
         running: dict[Any, _Running] = {}
+        self._progress = time.monotonic()  # the last start or result of any evaluation
         signals_before, interrupted = len(_received), False
         try:
             while queue or running:
@@ -240,6 +243,7 @@ class RayEvaluator:
                 if ready:
                     failpoint("ray:ready")
                 for ref in ready:
+                    self._progress = time.monotonic()
                     entry = running.pop(ref)
                     yield self._collect(ref, entry.request, entry.started or entry.submitted)
                 self._note_starts(running)
@@ -283,20 +287,27 @@ class RayEvaluator:
         for entry in running.values():
             if entry.token in tokens:
                 entry.started = now
+        if tokens:
+            self._progress = now
 
     def _expire(self, running: dict[Any, _Running]) -> Iterator[EvalResult]:
+        """Cancel and fail the evaluations past the time-out: a started one counts from
+        its start; one still waiting for a worker only when no evaluation at all has
+        started or finished for that long (the cluster is stuck, or has no node that
+        fits it), so waiting in a busy cluster's queue never fails."""
         now = time.monotonic()
         late = [
             ref
             for ref, entry in running.items()
-            if now - (entry.started or entry.submitted) > self.timeout_seconds
+            if now - (entry.started or max(entry.submitted, self._progress)) > self.timeout_seconds
         ]
         for ref in self._cancel_unfinished(late):  # a finished one is collected next time
             entry = running.pop(ref)
             if entry.started is None:
                 detail = (
-                    f"no worker started it within {self.timeout_seconds:g} s "
-                    "(budget.timeout_seconds): the cluster has no free CPUs for it"
+                    f"no worker started it, and no other evaluation started or ended, for "
+                    f"{self.timeout_seconds:g} s (budget.timeout_seconds): the cluster has "
+                    "no node free for it"
                 )
             else:
                 detail = f"no result after {self.timeout_seconds:g} s (budget.timeout_seconds)"
