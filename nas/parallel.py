@@ -168,7 +168,8 @@ class RayEvaluator:
     ``threads`` is each task's CPU share: the Ray task reserves that many CPUs, and the
     worker sizes TensorFlow's pools to the CPUs Ray gave it. Locally Ray is started with
     ``workers * threads`` CPUs; on a cluster, ``threads=None`` takes the cluster's CPUs
-    (:func:`cluster_threads`). ``gpus`` per task is Ray's ``num_gpus``, dropped with a
+    (:func:`cluster_threads`, shared by ``threads_share`` evaluations if given, e.g. a
+    baseline trained alone at a search candidate's share). ``gpus`` per task is Ray's ``num_gpus``, dropped with a
     note when the cluster has no GPU. The project's packages, and the plugin
     ``modules``, are shipped with the job (:func:`shipped_packages`). The time-out of an
     evaluation counts from when a worker starts it, not from its submission; one still
@@ -189,6 +190,7 @@ class RayEvaluator:
         poll_seconds: float = 1.0,
         gpus: float = 0.0,
         modules: Iterable[str] = (),
+        threads_share: int | None = None,
     ) -> None:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -202,7 +204,7 @@ class RayEvaluator:
         if self._started_here:
             local_cpus = None if address else workers * (threads or default_threads(workers))
             _start_ray(ray, address=address, num_cpus=local_cpus, modules=modules)
-        self.threads = threads or cluster_threads(ray.nodes(), workers)
+        self.threads = threads or cluster_threads(ray.nodes(), threads_share or workers)
         if gpus and not ray.cluster_resources().get("GPU"):
             self.notes.append(
                 f"gpus_per_worker = {gpus:g} ignored: the Ray cluster has no GPU; "

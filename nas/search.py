@@ -288,6 +288,7 @@ def _open_run(
     workers: int | None,
     make_evaluator: Callable[[EvalData], Evaluator] | None,
     threads: int | None = None,
+    threads_share: int | None = None,
     resume: bool = False,
 ) -> Iterator[_Run]:
     """Check every input, then create (or, with ``resume``, reopen) the run and the evaluator.
@@ -330,7 +331,9 @@ def _open_run(
         store = RunStore.create(out_dir, info)
         lock = hold_run_lock(out_dir)
     try:
-        evaluator = _make_evaluator(experiment, data, workers, threads, address, make_evaluator)
+        evaluator = _make_evaluator(
+            experiment, data, workers, threads, address, make_evaluator, threads_share
+        )
     except BaseException:
         os.close(lock)
         if not existing:
@@ -365,6 +368,7 @@ def _make_evaluator(
     threads: int | None,
     address: str | None,
     make_evaluator: Callable[[EvalData], Evaluator] | None,
+    threads_share: int | None = None,
 ) -> Evaluator:
     if make_evaluator is not None:
         return make_evaluator(data.eval_data)
@@ -377,6 +381,7 @@ def _make_evaluator(
         retries=experiment.search.retries,
         recycle_after=experiment.search.recycle_after,
         gpus=experiment.search.gpus_per_worker,
+        threads_share=threads_share,
         modules=[
             name
             for name in (experiment.space, *(c.task for c in experiment.task_configs))
@@ -603,8 +608,12 @@ def run_baseline(
     for ResNet50); nothing is ever downloaded.
     """
     seed = load_seed(name, load_space(experiment.space))
-    # Train with a search candidate's CPU share, so the comparison is at equal budget.
-    threads = experiment.search.threads_per_worker or default_threads(experiment.search.workers)
+    # Train with a search candidate's CPU share, so the comparison is at equal budget
+    # (on a cluster, the share of its CPUs that the search's workers would each get).
+    search_workers = experiment.search.workers
+    threads = experiment.search.threads_per_worker
+    if not threads and (address is None or make_evaluator is not None):
+        threads = default_threads(search_workers)
     if weights is not None and name not in PRETRAINED:
         raise ConfigError(
             f"--weights: no pre-trained weights can be loaded into {name!r} (only {', '.join(PRETRAINED)})"
@@ -623,6 +632,7 @@ def run_baseline(
         "storage": storage,
         "address": address,
         "workers": 1,
+        "threads_share": search_workers,
         "threads": threads,
         "make_evaluator": make_evaluator,
     }
