@@ -376,7 +376,15 @@ class RunStore:
             distributions=distributions,
             user_attrs=attrs,
         )
-        self._study.add_trial(trial)
+        try:
+            self._study.add_trial(trial)
+        except Exception as exc:  # Optuna and SQLAlchemy raise many types for a lost database
+            reason = " ".join(str(exc).split())[:160]
+            raise StorageError(
+                f"storage {self.info.storage!r}: cannot record trial {self._next_number} "
+                f"({reason}); the search stops here, with every earlier trial kept: once "
+                f"the database is reachable, nas search --resume {self.run_dir}"
+            ) from None
         number = self._next_number
         self._next_number += 1
         return _record(number, trial)

@@ -31,9 +31,33 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class PostgresServer:
+    """A throwaway server's data folder and port, and ``pg_ctl`` to stop or start it."""
+
+    def __init__(self, folder: Path, port: int, binaries: Path, run_as: list[str]) -> None:
+        self.folder, self.port, self.binaries, self.run_as = folder, port, binaries, run_as
+        self.url = f"postgresql+psycopg://facenas@127.0.0.1:{port}/postgres"
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            [*self.run_as, str(self.binaries / "pg_ctl"), "-D", str(self.folder / "data"), *args],
+            check=check,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        """Start it (again); waits until it accepts connections."""
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg_ctl("-o", options, "-l", str(self.folder / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        """Stop it at once, as a crash would (``-m immediate``)."""
+        self._pg_ctl("-m", "immediate", "stop", check=False)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a server; yield its SQLAlchemy URL for Optuna (``postgresql+psycopg://``)."""
+def postgres_server() -> Iterator[PostgresServer]:
+    """Start a server; yield it (its SQLAlchemy URL for Optuna is ``.url``)."""
     binaries = postgres_bin()
     if binaries is None:
         raise FileNotFoundError("initdb")
@@ -43,23 +67,16 @@ def postgres_server() -> Iterator[str]:
         user = pwd.getpwnam("postgres")
         os.chown(folder, user.pw_uid, user.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
-    data, port = folder / "data", _free_port()
-    quiet = {"check": True, "capture_output": True}
     subprocess.run(
-        [*run_as, str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "facenas"],
-        **quiet,
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-o", options,
-         "-l", str(folder / "log"), "-w", "start"],
-        **quiet,
+        [*run_as, str(binaries / "initdb"), "-D", str(folder / "data"), "-A", "trust",
+         "-U", "facenas"],
+        check=True,
+        capture_output=True,
     )  # fmt: skip
+    server = PostgresServer(folder, _free_port(), binaries, run_as)
+    server.start()
     try:
-        yield f"postgresql+psycopg://facenas@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        subprocess.run(
-            [*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
+        server.stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -14,16 +14,21 @@ from nas.errors import StorageError
 from nas.search import resume_search, run_search
 from nas.store import RunStore
 from tests.nas.test_search_budgets import Killed, ToyEvaluator, _experiment, _trials
-from tests.postgres import postgres_bin, postgres_server
+from tests.postgres import PostgresServer, postgres_bin, postgres_server
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
+def server() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for this file's tests."""
     if postgres_bin() is None:
         pytest.skip("needs PostgreSQL's initdb and pg_ctl: apt-get install postgresql")
-    with postgres_server() as url:
-        yield url
+    with postgres_server() as running:
+        yield running
+
+
+@pytest.fixture
+def postgres(server: PostgresServer) -> str:
+    return server.url
 
 
 def test_two_runs_of_one_experiment_in_one_storage_keep_their_own_trials(tmp_path: Path):
@@ -104,3 +109,36 @@ def test_a_second_driver_on_a_run_stored_on_postgresql_is_refused(tmp_path: Path
         _experiment("nsga2"), out_dir=tmp_path / "whole", make_evaluator=lambda d: ToyEvaluator()
     )
     assert summary.restored == 3 and _trials(run) == _trials(tmp_path / "whole")
+
+
+def test_a_database_outage_stops_the_search_in_one_line_and_it_resumes_after(
+    tmp_path: Path, server: PostgresServer
+):
+    class Outage(ToyEvaluator):
+        """The database server crashes after the fifth result."""
+
+        def map(self, requests, *, deadline=None):
+            for result in super().map(requests, deadline=deadline):
+                if self.done == 5:
+                    server.stop()
+                yield result
+
+    run = tmp_path / "run"
+    try:
+        with pytest.raises(StorageError) as stopped:
+            run_search(
+                _experiment("nsga2"),
+                out_dir=run,
+                storage=server.url,
+                make_evaluator=lambda d: Outage(),
+            )
+    finally:
+        server.start()
+    message = str(stopped.value)
+    assert "cannot record" in message and "--resume" in message and "\n" not in message
+    assert len(_trials(run)) == 4  # the fifth result was lost with the connection
+    summary = resume_search(run, make_evaluator=lambda d: ToyEvaluator())
+    run_search(
+        _experiment("nsga2"), out_dir=tmp_path / "whole", make_evaluator=lambda d: ToyEvaluator()
+    )
+    assert summary.restored == 4 and _trials(run) == _trials(tmp_path / "whole")
