@@ -12,6 +12,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -19,10 +20,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nas.config import Budget
 from nas.errors import EvaluationFailure, GenomeError
 from nas.model_stats import count_flops
 from nas.scoring import accuracy, keypoint_rmse, macro_f1
-from nas.space import TrainingRecipe, load_space
+from nas.space import SearchSpace, TrainingRecipe, load_space
 from nas.task import Task
 from nas.trial import EvalData, EvalRequest, EvalResult, Inherited, MultiEvalData
 
@@ -167,13 +169,9 @@ def evaluate(request: EvalRequest, data: EvalData | MultiEvalData) -> EvalResult
     )
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _train_and_score(
-    request: EvalRequest, data: EvalData
-) -> tuple[dict[str, float], bytes, _TrainingGuard, Inherited | None]:
+def decoded_genome(request: EvalRequest) -> tuple[SearchSpace, Any]:
+    """The request's space and decoded genome (an undecodable one fails the evaluation
+    as ``invalid``), with the training seed and precision set for the model built next."""
     space = load_space(request.space)
     try:
         genome = space.from_json(request.genome)
@@ -181,6 +179,28 @@ def _train_and_score(
         raise EvaluationFailure("invalid", str(exc)) from None
     keras.utils.set_random_seed(request.seed)
     set_precision(request.budget.precision)
+    return space, genome
+
+
+def checked_size(model: keras.Model, budget: Budget) -> int:
+    """The model's parameter count; past ``budget.max_params`` the evaluation fails as
+    ``oversized``."""
+    params = int(model.count_params())
+    if params > budget.max_params:
+        raise EvaluationFailure(
+            "oversized", f"{params:,} parameters > max_params {budget.max_params:,}"
+        )
+    return params
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _train_and_score(
+    request: EvalRequest, data: EvalData
+) -> tuple[dict[str, float], bytes, _TrainingGuard, Inherited | None]:
+    space, genome = decoded_genome(request)
     try:
         model = space.build(genome, data.task)
     except (ValueError, TypeError) as exc:
@@ -195,12 +215,8 @@ def _train_and_score(
             raise EvaluationFailure(
                 "build_error", f"pre-trained weights {path}: {_one_line(exc)}"
             ) from None
-    params = int(model.count_params())
+    params = checked_size(model, request.budget)
     budget = request.budget
-    if params > budget.max_params:
-        raise EvaluationFailure(
-            "oversized", f"{params:,} parameters > max_params {budget.max_params:,}"
-        )
     flops = count_flops(model)
     if data.task.kind == "keypoints" and request.pretrained is None:
         init_keypoint_head(model, data.train_targets, data.task.input_shape[1])

@@ -21,23 +21,22 @@ from typing import Any
 import keras
 import numpy as np
 
-from nas.errors import GenomeError
 from nas.evaluate import (
     EvaluationFailure,
     _latency_ms,
     _one_line,
     _training_batches,
     _weights_bytes,
+    checked_size,
     compile_for_training,
+    decoded_genome,
     inference_function,
     init_keypoint_head,
     make_optimizer,
     predict,
     score_predictions,
-    set_precision,
     task_loss,
 )
-from nas.space import load_space
 from nas.trial import EvalRequest, MultiEvalData
 
 __all__ = ["MultiTaskGuard", "task_models", "train_and_score_multitask"]
@@ -54,6 +53,19 @@ class MultiTaskGuard:
         self.stopped_early = False
         self.diverged = ""
 
+    def step_done(self, images: int, loss: float, what: str, step: int) -> bool:
+        """Count an optimizer step on ``images`` images; True when training must stop:
+        ``what`` (the loss's name) is not finite, or the clock ran out."""
+        self.steps += 1
+        self.images_seen += images
+        if not np.isfinite(loss):
+            self.diverged = f"{what} became {loss} at step {step + 1}"
+            return True
+        if time.perf_counter() > self.deadline:
+            self.stopped_early = True
+            return True
+        return False
+
 
 def task_models(model: keras.Model) -> list[keras.Model]:
     """One single-input, single-output model per task, sharing ``model``'s layers."""
@@ -68,24 +80,14 @@ def train_and_score_multitask(
 ) -> tuple[dict[str, float], bytes, MultiTaskGuard]:
     """Build the genome's multi-task model, train it on every task's data in alternating
     batches, and score each head on its task's validation split."""
-    space = load_space(request.space)
-    try:
-        genome = space.from_json(request.genome)
-    except GenomeError as exc:
-        raise EvaluationFailure("invalid", str(exc)) from None
-    keras.utils.set_random_seed(request.seed)
-    set_precision(request.budget.precision)
+    space, genome = decoded_genome(request)
     tasks = [part.task for part in data.parts]
     try:
         model = space.build_multitask(genome, tasks, data.names)
     except (ValueError, TypeError) as exc:
         raise EvaluationFailure("build_error", _one_line(exc)) from None
-    params = int(model.count_params())
+    params = checked_size(model, request.budget)
     budget = request.budget
-    if params > budget.max_params:
-        raise EvaluationFailure(
-            "oversized", f"{params:,} parameters > max_params {budget.max_params:,}"
-        )
     heads = task_models(model)
     # count_flops reads each layer's input shape, which the shared backbone leaves
     # dynamic; the space counts the same FLOPs from the genome (equal, tested)
@@ -156,13 +158,7 @@ def _train_in_turns(
     for i, step in order:
         images, targets = next(plans[i][0])
         loss = float(np.asarray(heads[i].train_on_batch(images, targets)))
-        guard.steps += 1
-        guard.images_seen += int(images.shape[0])
-        if not np.isfinite(loss):
-            guard.diverged = f"loss of task {data.names[i]} became {loss} at step {step + 1}"
-            return guard
-        if time.perf_counter() > guard.deadline:
-            guard.stopped_early = True
+        if guard.step_done(int(images.shape[0]), loss, f"loss of task {data.names[i]}", step):
             break
     return guard
 
@@ -180,12 +176,6 @@ def _train_jointly(
         images = [images for images, _ in batches]
         losses = model.train_on_batch(images, [targets for _, targets in batches])
         loss = float(np.asarray(losses if np.ndim(losses) == 0 else losses[0]))
-        guard.steps += 1
-        guard.images_seen += sum(int(x.shape[0]) for x in images)
-        if not np.isfinite(loss):
-            guard.diverged = f"the summed loss became {loss} at step {step + 1}"
-            return guard
-        if time.perf_counter() > guard.deadline:
-            guard.stopped_early = True
+        if guard.step_done(sum(int(x.shape[0]) for x in images), loss, "the summed loss", step):
             break
     return guard
