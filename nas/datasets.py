@@ -33,6 +33,7 @@ from nas.face_csv import (
     EMOTION_LAYOUTS,
     EXPECT_EMOTIONS,
     EXPECT_KEYPOINTS,
+    IMAGE,
     KEYPOINT_COLUMNS,
     KEYPOINT_LAYOUT,
     KEYPOINT_LAYOUTS,
@@ -98,12 +99,8 @@ _BUILTIN_FILE = "builtin-faces-v1.csv.gz"
 _BUILTIN_KEYPOINT_FILE = "builtin-keypoint-faces-v1.csv.gz"
 _BUILTIN_KEYPOINT_ROWS = 1500
 _CACHE_VERSION = 2  # 2: keypoint files cache their near-identical frame groups
-_SIDE = SIDE
-_KP_SIDE = KEYPOINT_SIDE
-_PIXELS = _SIDE * _SIDE
-_KP_PIXELS = _KP_SIDE * _KP_SIDE
-_KP_COLUMNS = KEYPOINT_COLUMNS
-_KP_IMAGE = "Image"
+_PIXELS = SIDE * SIDE
+_KP_PIXELS = KEYPOINT_SIDE * KEYPOINT_SIDE
 
 
 @dataclass(frozen=True)
@@ -145,7 +142,7 @@ class EmotionData:
         """The classification task these images and labels define."""
         return Task(
             kind="classification",
-            input_shape=(_SIDE, _SIDE, 1),
+            input_shape=(SIDE, SIDE, 1),
             num_classes=len(self.class_names),
         )
 
@@ -198,7 +195,7 @@ class KeypointData:
         """The keypoint task these images and points define."""
         return Task(
             kind="keypoints",
-            input_shape=(_KP_SIDE, _KP_SIDE, 1),
+            input_shape=(KEYPOINT_SIDE, KEYPOINT_SIDE, 1),
             num_keypoints=len(self.keypoint_names),
         )
 
@@ -271,7 +268,7 @@ class DatasetSummary:
             return f"{n / self.rows:6.1%}" if self.rows else f"{0:6.1%}"
 
         if self.has_images:
-            out = [f"images:  {_KP_SIDE}x{_KP_SIDE} grey, one per row"]
+            out = [f"images:  {KEYPOINT_SIDE}x{KEYPOINT_SIDE} grey, one per row"]
         else:
             out = [
                 "images:  none (no Image column): labels only, good for label statistics; "
@@ -367,7 +364,7 @@ def _write_builtin(name: str, path: Path) -> None:
         write_emotion_csv(path, n=3000, seed=0, validation_fraction=0.2)
     else:
         images, _, points = render_faces(
-            _BUILTIN_KEYPOINT_ROWS, np.random.default_rng(0), size=_KP_SIDE
+            _BUILTIN_KEYPOINT_ROWS, np.random.default_rng(0), size=KEYPOINT_SIDE
         )
         write_keypoint_csv(path, images, points)
 
@@ -448,7 +445,7 @@ def load_emotions(
         )
 
     def split(idx: np.ndarray) -> Split:
-        images = parsed.pixels[idx].reshape(-1, _SIDE, _SIDE, 1)
+        images = parsed.pixels[idx].reshape(-1, SIDE, SIDE, 1)
         return Split(images=images, labels=labels[idx])
 
     return EmotionData(
@@ -490,13 +487,13 @@ def load_keypoints(
     if not isinstance(parsed, ParsedKeypoints):
         raise DataError(
             f"{path}: a {parsed.layout} file holds emotion labels, not keypoints; pass "
-            f"a Kaggle facial keypoints training.csv ({_KP_COLUMNS[0]}, ..., "
-            f"{_KP_COLUMNS[-1]}, {_KP_IMAGE})"
+            f"a Kaggle facial keypoints training.csv ({KEYPOINT_COLUMNS[0]}, ..., "
+            f"{KEYPOINT_COLUMNS[-1]}, {IMAGE})"
         )
     if parsed.layout == LABELS_ONLY_LAYOUT:
         raise DataError(
-            f"{path}: the file has keypoint labels but no images (no {_KP_IMAGE} column, "
-            f"like Kaggle's label table); add an {_KP_IMAGE} column of {_KP_PIXELS:,} grey "
+            f"{path}: the file has keypoint labels but no images (no {IMAGE} column, "
+            f"like Kaggle's label table); add an {IMAGE} column of {_KP_PIXELS:,} grey "
             "values per row, e.g. with nas.synthetic.write_keypoint_csv"
         )
     rows = len(parsed.keypoints)
@@ -515,7 +512,7 @@ def load_keypoints(
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
 
     def split(idx: np.ndarray) -> KeypointSplit:
-        images = parsed.pixels[idx].reshape(-1, _KP_SIDE, _KP_SIDE, 1)
+        images = parsed.pixels[idx].reshape(-1, KEYPOINT_SIDE, KEYPOINT_SIDE, 1)
         return KeypointSplit(images=images, keypoints=parsed.keypoints[idx])
 
     return KeypointData(

@@ -78,8 +78,8 @@ def task_models(model: keras.Model) -> list[keras.Model]:
 def train_and_score_multitask(
     request: EvalRequest, data: MultiEvalData
 ) -> tuple[dict[str, float], bytes, MultiTaskGuard]:
-    """Build the genome's multi-task model, train it on every task's data in alternating
-    batches, and score each head on its task's validation split."""
+    """Build the genome's multi-task model, train it on every task's data in the
+    budget's ``task_schedule``, and score each head on its task's validation split."""
     space, genome = decoded_genome(request)
     tasks = [part.task for part in data.parts]
     try:

@@ -168,9 +168,9 @@ class RayEvaluator:
     ``threads`` is each task's CPU share: the Ray task reserves that many CPUs, and the
     worker sizes TensorFlow's pools to the CPUs Ray gave it. Locally Ray is started with
     ``workers * threads`` CPUs; on a cluster, ``threads=None`` takes the cluster's CPUs
-    (:func:`cluster_threads`, shared by ``threads_share`` evaluations if given, e.g. a
-    baseline trained alone at a search candidate's share). ``gpus`` per task is Ray's ``num_gpus``, dropped with a
-    note when the cluster has no GPU. The project's packages, and the plugin
+    (:func:`cluster_threads`) shared by ``threads_share`` evaluations (default:
+    ``workers``). ``gpus`` per task is Ray's ``num_gpus``, dropped with a note when the
+    cluster has no GPU. The project's packages, and the plugin
     ``modules``, are shipped with the job (:func:`shipped_packages`). The time-out of an
     evaluation counts from when a worker starts it, not from its submission; one still
     waiting for a worker times out only when nothing at all has started or ended for

@@ -293,6 +293,10 @@ def _open_run(
 ) -> Iterator[_Run]:
     """Check every input, then create (or, with ``resume``, reopen) the run and the evaluator.
 
+    Each evaluation's threads: ``threads``, else the experiment's ``threads_per_worker``,
+    else the CPUs (this machine's, or the cluster's) shared by ``threads_share``
+    evaluations (default: ``workers``; a baseline trained alone passes the search's).
+
     Bad input raises before anything is written; a run whose evaluator cannot start is
     removed again, so a failed start leaves nothing behind. The evaluator is closed on exit.
     """
@@ -307,7 +311,8 @@ def _open_run(
     workers = workers or experiment.search.workers
     threads = threads or experiment.search.threads_per_worker
     if not threads and (address is None or make_evaluator is not None):
-        threads = default_threads(workers)  # on a cluster, the evaluator asks its nodes
+        # this machine's cores; on a cluster, the evaluator asks its nodes
+        threads = default_threads(threads_share or workers)
     if existing:
         store = RunStore.open(out_dir)
         lock = hold_run_lock(out_dir)
@@ -342,7 +347,7 @@ def _open_run(
     failpoint("run:opened")
     for note in getattr(evaluator, "notes", ()):
         print(f"note: {note}", file=sys.stderr)
-    threads = getattr(evaluator, "threads", None) or threads or default_threads(workers)
+    threads = getattr(evaluator, "threads", threads)
     try:
         yield _Run(experiment, space, store, evaluator, threads)
     finally:
@@ -608,12 +613,8 @@ def run_baseline(
     for ResNet50); nothing is ever downloaded.
     """
     seed = load_seed(name, load_space(experiment.space))
-    # Train with a search candidate's CPU share, so the comparison is at equal budget
-    # (on a cluster, the share of its CPUs that the search's workers would each get).
+    # Train with a search candidate's CPU share, so the comparison is at equal budget.
     search_workers = experiment.search.workers
-    threads = experiment.search.threads_per_worker
-    if not threads and (address is None or make_evaluator is not None):
-        threads = default_threads(search_workers)
     if weights is not None and name not in PRETRAINED:
         raise ConfigError(
             f"--weights: no pre-trained weights can be loaded into {name!r} (only {', '.join(PRETRAINED)})"
@@ -633,7 +634,6 @@ def run_baseline(
         "address": address,
         "workers": 1,
         "threads_share": search_workers,
-        "threads": threads,
         "make_evaluator": make_evaluator,
     }
     with _open_run(experiment, out_dir=out_dir, **options) as run:
