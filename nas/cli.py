@@ -343,6 +343,72 @@ def _parser() -> argparse.ArgumentParser:
     )
     data.add_argument("path", help="dataset file, or builtin:faces")
     data.set_defaults(command=_cmd_data)
+
+    fidelity = commands.add_parser(
+        "fidelity",
+        help="measure how well the search's brief training predicts the trained model",
+        description="Build a fixed panel of architectures of the experiment's space, train "
+        "each from scratch for --epochs with the final training's recipe (the truth), train "
+        "each briefly as a search candidate under every signal at several fidelities, and "
+        "report Kendall's tau, Spearman's rho, the top-5 overlap, the regret of the signal's "
+        "pick and the CPU-seconds per candidate. Resumable: the same command continues; "
+        "--report only writes the report from what was measured.",
+    )
+    fidelity.add_argument("experiment", type=Path, help="experiment TOML file")
+    fidelity.add_argument("--out", type=Path, required=True, help="benchmark folder")
+    fidelity.add_argument("--data", help="dataset file (overrides [data] path)")
+    fidelity.add_argument(
+        "--panel", type=_positive_int, default=24, help="architectures (default 24)"
+    )
+    fidelity.add_argument(
+        "--epochs", type=_positive_int, default=10, help="epochs of each truth (default 10)"
+    )
+    fidelity.add_argument(
+        "--second-seeds",
+        type=_non_negative_int,
+        default=8,
+        help="members trained again with a second seed (default 8)",
+    )
+    fidelity.add_argument(
+        "--signals", default="genome,standard", help="signals to measure (default genome,standard)"
+    )
+    fidelity.add_argument(
+        "--fidelities",
+        default="1500,3000,6000,12000,24000",
+        help="images per signal training (default 1500,3000,6000,12000,24000)",
+    )
+    fidelity.add_argument(
+        "--signal-seeds", type=_positive_int, default=2, help="seeds per signal (default 2)"
+    )
+    fidelity.add_argument(
+        "--max-flops",
+        type=_non_negative_int,
+        default=0,
+        help="leave draws above this many FLOPs per image out of the panel (0: none)",
+    )
+    fidelity.add_argument(
+        "--include",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="add the front members of this finished run to the panel (repeatable)",
+    )
+    fidelity.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
+    fidelity.add_argument(
+        "--only",
+        choices=("truths", "signals"),
+        help="measure one kind only (two commands can share)",
+    )
+    fidelity.add_argument(
+        "--max-jobs", type=_non_negative_int, default=0, help="stop after N measurements"
+    )
+    fidelity.add_argument(
+        "--report",
+        action="store_true",
+        help="write the report from what was measured; train nothing",
+    )
+    fidelity.set_defaults(command=_cmd_fidelity)
     return parser
 
 
@@ -1069,3 +1135,50 @@ class _ProgressListener:
         if self._failed:
             status += f"  failed {self._failed}"
         self._progress.update(self._task, advance=1, status=status)
+
+
+def _cmd_fidelity(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from nas.config import load_experiment
+    from nas.errors import ConfigError
+    from nas.fidelity import BenchmarkPlan, run_benchmark
+    from nas.fidelity_report import write_report
+
+    experiment = load_experiment(args.experiment)
+    if experiment.multitask:
+        raise ConfigError(f"{args.experiment}: nas fidelity measures one-task experiments only")
+    if args.data:
+        experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))
+    try:
+        fidelities = tuple(int(n) for n in args.fidelities.split(",") if n.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--fidelities {args.fidelities!r}: expected image counts separated by commas"
+        ) from None
+    signals = tuple(name.strip() for name in args.signals.split(",") if name.strip())
+    plan = BenchmarkPlan(
+        panel_size=args.panel,
+        truth_epochs=args.epochs,
+        second_seeds=min(args.second_seeds, args.panel),
+        signals=signals,
+        fidelities=fidelities,
+        signal_seeds=args.signal_seeds,
+        max_flops=args.max_flops,
+    )
+    console = _console()
+    if not args.report:
+        run_benchmark(
+            experiment,
+            args.out,
+            plan,
+            workers=args.workers,
+            only=args.only or "",
+            include=args.include,
+            echo=console.print,
+            max_jobs=args.max_jobs,
+        )
+    report = write_report(args.out, plan)
+    console.print(report.table)
+    console.print(f"Report: {report.json_file}  Figure: {report.figure}")
+    return 0

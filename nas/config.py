@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.errors import ConfigError
 from nas.objectives import METRICS, TASK_METRICS
+from nas.recipes import BRIEF_RECIPES, FINAL_RECIPES
 
 if TYPE_CHECKING:
     from nas.tasks import FaceTask
@@ -118,6 +119,10 @@ class Budget:
     batch of each task in turn, each through its own loss and optimizer;
     ``"sequential"`` all of the first task's batches, then the next task's;
     ``"joint"`` one batch of every task per step, one optimizer on the sum of the losses.
+    ``recipe`` (:mod:`nas.recipes`) is how a candidate trains: ``"genome"`` with the
+    training genes it carries (optimizer, rate, batch), at a constant rate; ``"standard"``
+    with one recipe for every architecture (AdamW, warm-up, a cosine that ends with the
+    budget, label smoothing, batch 32), so the budget ranks architectures, not recipes.
     """
 
     epochs: int = 1
@@ -130,8 +135,13 @@ class Budget:
     deterministic: bool = True
     precision: str = "float32"
     task_schedule: str = "alternating"
+    recipe: str = "genome"
 
     def __post_init__(self) -> None:
+        _require(
+            self.recipe in BRIEF_RECIPES,
+            f"recipe must be {' or '.join(map(repr, BRIEF_RECIPES))}, got {self.recipe!r}",
+        )
         _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
         _require(
             self.train_images >= 0,
@@ -292,7 +302,11 @@ class FinalConfig:
     ``start = "search"`` continues from the weights the search trained, ``"scratch"``
     starts anew. ``patience`` stops after that many epochs without a better validation
     score (0: never). ``augment`` turns on flips, shifts and zooms. A crashed training
-    process is restarted from its last epoch up to ``restarts`` times.
+    process is restarted from its last epoch up to ``restarts`` times. ``recipe``
+    (:mod:`nas.recipes`): ``"standard"`` trains with its own optimizer, batch and schedule
+    (AdamW, batch 64, warm-up, cosine, label smoothing), whatever the search used;
+    ``"genome"`` with the winner's own training genes and a cosine decay (runs stored
+    before the key existed).
     """
 
     epochs: int = 0
@@ -302,8 +316,13 @@ class FinalConfig:
     patience: int = 0
     augment: bool = True
     restarts: int = 3
+    recipe: str = "standard"
 
     def __post_init__(self) -> None:
+        _require(
+            self.recipe in FINAL_RECIPES,
+            f"recipe must be {' or '.join(map(repr, FINAL_RECIPES))}, got {self.recipe!r}",
+        )
         _require(0 <= self.epochs <= 10_000, f"epochs must be in 0..10000, got {self.epochs}")
         _require(self.minutes >= 0, f"minutes must be >= 0 (0 = no limit), got {self.minutes}")
         _require(self.rank >= 1, f"rank must be >= 1 (1 = the best), got {self.rank}")
@@ -688,10 +707,14 @@ def _check_seeds(experiment: Experiment, source: str) -> None:
 def stored_experiment(table: dict[str, Any], *, source: str) -> Experiment:
     """The experiment a run stored (its ``run.json``), read so that the run keeps the
     behaviour it was started with where a key was added since: a run from before
-    ``[data] deduplicate`` existed did not de-duplicate."""
+    ``[data] deduplicate`` existed did not de-duplicate; one from before ``[final] recipe``
+    trained its winner with the genome's own recipe."""
     data = table.get("data", {})
     if "tasks" not in table and isinstance(data, dict) and "deduplicate" not in data:
         table = {**table, "data": {**data, "deduplicate": False}}
+    final = table.get("final", {})
+    if isinstance(final, dict) and "recipe" not in final:
+        table = {**table, "final": {**final, "recipe": "genome"}}
     return experiment_from_dict(table, source=source)
 
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 from nas.config import Budget
 from nas.errors import EvaluationFailure, GenomeError
 from nas.model_stats import count_flops
+from nas.recipes import Recipe, brief_recipe
 from nas.scoring import accuracy, keypoint_rmse, macro_f1
 from nas.space import SearchSpace, TrainingRecipe, load_space
 from nas.task import Task
@@ -227,27 +228,35 @@ def _train_and_score(
         report = inherit_weights(model, genome, request.parents, space=space, task=data.task)
         inherited = report.summary()
 
-    recipe = space.recipe(genome)
-    compile_for_training(model, make_optimizer(recipe), task_loss(data.task))
-    guard = _TrainingGuard(budget.train_seconds, recipe.batch_size)
+    recipe = brief_recipe(budget.recipe, space.recipe(genome))
+    compile_for_training(
+        model, make_optimizer(recipe.training), task_loss(data.task, recipe.label_smoothing)
+    )
+    batch = recipe.batch_size
     if budget.train_images:  # a count of images, whatever the batch size: full batches
-        steps = -(-budget.train_images // recipe.batch_size)
-        batches = _training_batches(data, recipe.batch_size, request.seed, repeat=True)
+        steps = -(-budget.train_images // batch)
+    else:
+        steps = budget.epochs * -(-len(data.train_targets) // batch)
+    guard = _TrainingGuard(budget.train_seconds, batch, recipe=recipe, total_steps=steps)
+    callbacks: list[keras.callbacks.Callback] = [guard]
+    curve = _ScoreAt(data, request.score_at, batch) if request.score_at else None
+    if curve is not None:
+        callbacks.append(curve)
+    if budget.train_images:
+        batches = _training_batches(data, batch, request.seed, repeat=True)
         model.fit(
-            batches, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=[guard]
+            batches, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=callbacks
         )
-        guard.images_seen = guard.steps * recipe.batch_size
+        guard.images_seen = guard.steps * batch
     else:
         model.fit(
-            _training_batches(data, recipe.batch_size, request.seed),
+            _training_batches(data, batch, request.seed),
             epochs=budget.epochs,
             shuffle=False,  # the dataset is already shuffled, with the candidate's seed
             verbose=0,
-            callbacks=[guard],
+            callbacks=callbacks,
         )
-        guard.images_seen = min(
-            guard.steps * recipe.batch_size, budget.epochs * len(data.train_targets)
-        )
+        guard.images_seen = min(guard.steps * batch, budget.epochs * len(data.train_targets))
     if guard.diverged:
         raise EvaluationFailure("nan_loss", guard.diverged)
 
@@ -256,6 +265,7 @@ def _train_and_score(
     if not np.all(np.isfinite(predictions)):
         raise EvaluationFailure("nan_loss", "the trained model predicts NaN")
     metrics = score_predictions(data.task, data.validation_targets, predictions) | {
+        **(curve.scores if curve is not None else {}),
         "params": float(params),
         "flops": float(flops),
         "latency_ms": _latency_ms(infer, data.validation_images[:1].astype(np.float32)),
@@ -279,11 +289,20 @@ def masked_keypoint_loss(scale: float):
     return loss
 
 
-def task_loss(task: Task):
-    """The training loss of ``task``: cross-entropy, or the masked keypoint loss."""
+def task_loss(task: Task, label_smoothing: float = 0.0):
+    """The training loss of ``task``: cross-entropy (with ``label_smoothing``, that share
+    of a uniform target mixed into the one-hot one), or the masked keypoint loss."""
     if task.kind == "keypoints":
         return masked_keypoint_loss(float(max(task.input_shape[:2])))
-    return "sparse_categorical_crossentropy"
+    if not label_smoothing:
+        return "sparse_categorical_crossentropy"
+    smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+    def loss(targets: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
+        labels = tf.cast(tf.reshape(targets, [-1]), tf.int32)
+        return smoothed(tf.one_hot(labels, task.num_classes, dtype=predicted.dtype), predicted)
+
+    return loss
 
 
 def score_predictions(task: Task, targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
@@ -330,14 +349,47 @@ def _training_batches(
     return dataset.prefetch(1)
 
 
-class _TrainingGuard(keras.callbacks.Callback):
-    """Counts optimizer steps; stops training at the time guard, and on a non-finite loss
-    (recorded as divergence)."""
+class _ScoreAt(keras.callbacks.Callback):
+    """Scores the validation split after the steps that reach each of ``images`` (a
+    learning curve within one training): ``scores["accuracy@N"]`` (the task's first
+    metric) for every N. Inference does not change the training, so the scores are those
+    separate trainings of N images would end with, for a recipe with a constant rate."""
 
-    def __init__(self, seconds: float, batch_size: int) -> None:
+    def __init__(self, data: EvalData, images: tuple[int, ...], batch_size: int) -> None:
+        super().__init__()
+        self.data = data
+        self.at = {-(-n // batch_size): n for n in images}
+        self.scores: dict[str, float] = {}
+        self._steps = 0
+        self._infer = None
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._steps += 1
+        if self._steps not in self.at:
+            return
+        if self._infer is None:
+            self._infer = inference_function(self.model, self.data.task.input_shape)
+        predictions = predict(self._infer, self.data.validation_images)
+        if np.all(np.isfinite(predictions)):
+            scored = score_predictions(self.data.task, self.data.validation_targets, predictions)
+            name, value = next(iter(scored.items()))
+            self.scores[f"{name}@{self.at[self._steps]}"] = value
+        # the process's CPU clock once scored: a caller subtracts its own start
+        self.scores[f"process_time@{self.at[self._steps]}"] = time.process_time()
+
+
+class _TrainingGuard(keras.callbacks.Callback):
+    """Counts optimizer steps and sets the recipe's learning rate before each; stops
+    training at the time guard, and on a non-finite loss (recorded as divergence)."""
+
+    def __init__(
+        self, seconds: float, batch_size: int, *, recipe: Recipe | None = None, total_steps: int = 0
+    ) -> None:
         super().__init__()
         self.seconds = seconds
         self.batch_size = batch_size
+        self.recipe = recipe if recipe is not None and recipe.scheduled else None
+        self.total_steps = total_steps
         self.steps = 0
         self.images_seen = 0
         self.diverged = ""
@@ -350,6 +402,11 @@ class _TrainingGuard(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        if self.recipe is not None:
+            rate = self.recipe.rate_at(self.steps, self.total_steps)
+            self.model.optimizer.learning_rate.assign(rate)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         self.steps += 1

@@ -42,6 +42,7 @@ __all__ = [
     "epochs_that_fit",
     "load_state",
     "plan_final",
+    "prepare_folder",
     "save_state",
     "train_final",
 ]
@@ -78,6 +79,9 @@ class FinalPlan:
     """TensorFlow's intra-op threads (0: every core)."""
     tensorboard: str = ""
     """A folder for TensorBoard logs of every epoch (empty: none)."""
+    recipe: str = "genome"
+    """:data:`nas.recipes.FINAL_RECIPES`: ``"genome"`` (plans written before it existed)
+    or ``"standard"``."""
 
     def __post_init__(self) -> None:
         if not (self.epochs or self.minutes):
@@ -186,6 +190,7 @@ def plan_final(
         name=name or store.info.name,
         threads=threads,
         tensorboard=str(tensorboard.resolve()) if tensorboard else "",
+        recipe=final.recipe,
     )
 
 
@@ -215,7 +220,7 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
     SIGTERM is started again, up to ``restarts`` times, and resumes from its last epoch.
     A folder that holds another plan, or anything but a final training, is refused.
     """
-    _prepare(plan, folder)
+    prepare_folder(plan, folder)
     done = 0
     threads = 0  # the plan's
     while True:
@@ -258,7 +263,7 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
         )
 
 
-def _prepare(plan: FinalPlan, folder: Path) -> None:
+def prepare_folder(plan: FinalPlan, folder: Path) -> None:
     """Create ``folder`` with the plan, or check that it holds the same plan."""
     plan_path = folder / TRAINING_DIR / PLAN_FILE
     if plan_path.exists():

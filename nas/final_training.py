@@ -54,14 +54,12 @@ from nas.final import (
     save_state,
 )
 from nas.objectives import METRICS
+from nas.recipes import Recipe, final_recipe
 from nas.search import TaskData, load_task_data
 from nas.space import SearchSpace, load_space
 from nas.store import RunStore, TrialRecord
 
-__all__ = ["main", "run_training"]
-
-MIN_LEARNING_RATE = 0.01
-"""The cosine schedule ends at this fraction of the genome's learning rate."""
+__all__ = ["main", "run_training", "train_architecture"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,28 +96,64 @@ def run_training(plan: FinalPlan, folder: Path) -> TrainingState:
         return state
 
     data = load_task_data(experiment, full=True)
+    train_architecture(
+        plan,
+        folder,
+        space,
+        genome,
+        data,
+        metric=store.info.objectives[0],
+        start_weights=store.run_dir / str(record.weights) if plan.start == "search" else None,
+        deterministic=experiment.budget.deterministic,
+        state=state,
+    )
+    _export(plan, folder, store, record, space, genome, state)
+    return state
+
+
+def train_architecture(
+    plan: FinalPlan,
+    folder: Path,
+    space: SearchSpace,
+    genome: object,
+    data: TaskData,
+    *,
+    metric: str,
+    start_weights: Path | None = None,
+    deterministic: bool = True,
+    state: TrainingState | None = None,
+) -> TrainingState:
+    """Train ``genome`` on ``data`` by ``plan``, epoch by epoch, checkpointing into
+    ``folder``/training; continue from its last epoch when it holds one.
+
+    The one epoch loop of facenas' long trainings: ``nas train``, ``[final]`` and the
+    fidelity benchmark's truths (:mod:`nas.fidelity`). ``start_weights`` (a
+    ``.weights.h5``) starts from trained weights instead of from scratch; ``metric`` is the
+    validation metric that picks the best epoch. Returns the state after the last epoch.
+    """
+    state = state or load_state(folder) or TrainingState()
+    if state.finished:
+        return state
     task = data.eval_data.task
     threads = plan.threads or os.cpu_count() or 1
-    configure_process(threads, deterministic=experiment.budget.deterministic)
+    configure_process(threads, deterministic=deterministic)
+    keras.backend.clear_session()
     keras.utils.set_random_seed(plan.seed)
     set_precision(plan.precision)
     model = space.build(genome, task)
-    recipe = space.recipe(genome)
+    recipe = final_recipe(plan.recipe, space.recipe(genome))
     training = folder / TRAINING_DIR
     if state.epochs_done:
         model.load_weights(training / f"epoch-{state.epochs_done}.weights.h5")
-    elif plan.start == "search":
-        model.load_weights(store.run_dir / str(record.weights))
+    elif start_weights is not None:
+        model.load_weights(start_weights)
     elif task.kind == "keypoints":
         init_keypoint_head(model, data.eval_data.train_targets, task.input_shape[1])
-    optimizer = make_optimizer(recipe)
-    compile_for_training(model, optimizer, task_loss(task))
+    optimizer = make_optimizer(recipe.training)
+    compile_for_training(model, optimizer, task_loss(task, recipe.label_smoothing))
     if state.epochs_done:
         _load_optimizer(optimizer, model, training / f"epoch-{state.epochs_done}.optimizer.npz")
-
-    trainer = _Trainer(plan, folder, store, data, model, recipe.batch_size, recipe.learning_rate)
-    trainer.run(state)
-    _export(plan, folder, store, record, space, genome, state)
+    _Trainer(plan, folder, metric, data, model, recipe).run(state)
     return state
 
 
@@ -130,21 +164,20 @@ class _Trainer:
         self,
         plan: FinalPlan,
         folder: Path,
-        store: RunStore,
+        metric: str,
         data: TaskData,
         model: keras.Model,
-        batch_size: int,
-        learning_rate: float,
+        recipe: Recipe,
     ) -> None:
         self.plan = plan
         self.training = folder / TRAINING_DIR
         self.folder = folder
         self.data = data.eval_data
         self.model = model
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.metric = store.info.objectives[0]
-        self.steps_per_epoch = math.ceil(len(self.data.train_targets) / batch_size)
+        self.recipe = recipe
+        self.batch_size = recipe.batch_size
+        self.metric = metric
+        self.steps_per_epoch = math.ceil(len(self.data.train_targets) / recipe.batch_size)
         self.augmentation = (
             Augmentation(flip=0.5, shift=0.1, zoom=0.1)
             if self.data.task.kind == "classification"
@@ -236,12 +269,10 @@ class _Trainer:
         return images[order], targets[order]
 
     def learning_rate_at(self, step: int, planned_epochs: int) -> float:
-        """Cosine decay from the genome's rate to :data:`MIN_LEARNING_RATE` of it."""
+        """The recipe's rate at ``step`` of a schedule over ``planned_epochs`` epochs."""
         if not planned_epochs:
-            return self.learning_rate
-        progress = min(1.0, step / (planned_epochs * self.steps_per_epoch))
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-        return self.learning_rate * (MIN_LEARNING_RATE + (1 - MIN_LEARNING_RATE) * cosine)
+            return self.recipe.learning_rate
+        return self.recipe.rate_at(step, planned_epochs * self.steps_per_epoch)
 
     def _score(self) -> dict[str, float]:
         infer = inference_function(self.model, self.data.task.input_shape)

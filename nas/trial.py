@@ -98,6 +98,9 @@ class EvalRequest:
     threads: int = 1
     pretrained: tuple[str, str] | None = None  # (baseline name, local weights file)
     parents: tuple[ParentWeights, ...] = ()
+    score_at: tuple[int, ...] = ()
+    """Image counts at which to score the validation split during the training too (a
+    learning curve): the metrics then hold ``accuracy@N`` for each."""
 
 
 @dataclass(frozen=True, kw_only=True)

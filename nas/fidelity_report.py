@@ -1,0 +1,237 @@
+"""The fidelity benchmark's report: each signal at each fidelity against the truth.
+
+Reads what :mod:`nas.fidelity` measured (``panel.json``, ``truths.jsonl``,
+``signals.jsonl``) and writes ``fidelity.json``, ``fidelity.md`` and ``fidelity.png``
+(signal against truth, one panel per fidelity). Every figure is over the members that
+have both a truth and the signal; the number of them is in every row, so a benchmark
+still running reports honestly what it has.
+
+Per signal and fidelity: Kendall's tau and Spearman's rho with the truth (the signal
+averaged over its seeds, and its first seed alone: what a search with one evaluation per
+candidate sees), the top-5 overlap, the regret of picking the signal's best, the
+signal's own seed-to-seed tau, and the median CPU-seconds per candidate. The truth is
+averaged over its seeds where a member has two; their tau is the truth's own noise.
+Two free signals stand beside the trained ones: the parameter count and the FLOPs
+(zero-cost proxies such as ZiCo were found mostly no better than the parameter count).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.fidelity import BenchmarkPlan, PanelMember, load_panel, measured_rows
+from nas.ranking import kendall_tau, regret, spearman_rho, top_k_overlap
+from nas.store import write_atomically
+
+__all__ = ["FidelityReport", "signal_table", "write_report"]
+
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    """Where the report went, and its table as Markdown."""
+
+    json_file: Path
+    figure: Path
+    table: str
+    rows: list[dict[str, Any]]
+
+
+def _truths(truth_rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    by_member: dict[str, list[float]] = defaultdict(list)
+    for row in sorted(truth_rows, key=lambda r: r["seed"]):
+        by_member[row["genome_hash"]].append(float(row["accuracy"]))
+    return {k: float(np.mean(v)) for k, v in by_member.items()}, dict(by_member)
+
+
+def _signal_values(
+    signal_rows: list[dict[str, Any]],
+) -> dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]]:
+    """(signal, images) -> member hash -> seed -> (score, CPU-seconds)."""
+    out: dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for row in signal_rows:
+        images, scores = row["images"], row["accuracy"]
+        cpu = row.get("cpu_at") or []
+        for index, (n, score) in enumerate(zip(images, scores, strict=True)):
+            if len(images) == 1:
+                seconds = float(row["cpu_seconds"])
+            elif index < len(cpu):
+                seconds = float(cpu[index])
+            else:  # a one-run signal: its cost up to n images, in proportion
+                seconds = float(row["cpu_seconds"]) * n / images[-1]
+            out[(row["signal"], int(n))][row["genome_hash"]][int(row["seed"])] = (
+                float(score),
+                seconds,
+            )
+    return out
+
+
+def _row(
+    name: str,
+    images: int,
+    values: dict[str, dict[int, tuple[float, float]]],
+    truth: dict[str, float],
+) -> dict[str, Any] | None:
+    members = [h for h in truth if h in values]
+    if len(members) < 3:
+        return None
+    truths = [truth[h] for h in members]
+    mean = [float(np.mean([v[0] for v in values[h].values()])) for h in members]
+    first = [values[h][min(values[h])][0] for h in members]
+    paired = [h for h in members if len(values[h]) >= 2]
+    seeds = sorted({s for h in paired for s in values[h]})[:2]
+    seed_tau = (
+        kendall_tau(
+            [values[h][seeds[0]][0] for h in paired], [values[h][seeds[1]][0] for h in paired]
+        )
+        if len(paired) >= 3
+        and len(seeds) == 2
+        and all(s in values[h] for h in paired for s in seeds)
+        else math.nan
+    )
+    cpu = [statistics.median(v[1] for v in values[h].values()) for h in members]
+    return {
+        "signal": name,
+        "images": images,
+        "members": len(members),
+        "tau": kendall_tau(mean, truths),
+        "rho": spearman_rho(mean, truths),
+        "tau_one_seed": kendall_tau(first, truths),
+        "top5_overlap": top_k_overlap(mean, truths, TOP_K),
+        "regret": regret(mean, truths),
+        "regret_one_seed": regret(first, truths),
+        "seed_tau": seed_tau,
+        "cpu_seconds": float(statistics.median(cpu)),
+    }
+
+
+def signal_table(
+    panel: list[PanelMember], truth_rows: list[dict[str, Any]], signal_rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The report's rows (one per signal and fidelity, plus the free proxies) and the
+    truth's own figures (members, seeds, noise)."""
+    truth, seeds = _truths(truth_rows)
+    rows: list[dict[str, Any]] = []
+    for (name, images), values in sorted(_signal_values(signal_rows).items()):
+        row = _row(name, images, values, truth)
+        if row is not None:
+            rows.append(row)
+    for proxy in ("params", "flops"):
+        values = {m.genome_hash: {0: (float(getattr(m, proxy)), 0.0)} for m in panel}
+        row = _row(proxy, 0, values, truth)
+        if row is not None:
+            rows.append(row)
+    twice = [v for v in seeds.values() if len(v) >= 2]
+    noise = {
+        "members": len(truth),
+        "members_two_seeds": len(twice),
+        "seed_tau": kendall_tau([v[0] for v in twice], [v[1] for v in twice])
+        if len(twice) >= 3
+        else math.nan,
+        "seed_mean_abs_difference": float(np.mean([abs(v[0] - v[1]) for v in twice]))
+        if twice
+        else math.nan,
+        "best": max(truth.values()) if truth else math.nan,
+        "median": float(np.median(list(truth.values()))) if truth else math.nan,
+    }
+    truth_cpu = [float(r.get("seconds", 0.0)) for r in truth_rows]
+    noise["seconds_median"] = float(np.median(truth_cpu)) if truth_cpu else math.nan
+    return rows, noise
+
+
+def _markdown(rows: list[dict[str, Any]], noise: dict[str, Any]) -> str:
+    def f(value: float, digits: int = 3) -> str:
+        return (
+            "—"
+            if value is None or (isinstance(value, float) and math.isnan(value))
+            else f"{value:.{digits}f}"
+        )
+
+    lines = [
+        f"Truths: {noise['members']} members ({noise['members_two_seeds']} with two seeds; "
+        f"seed-to-seed tau {f(noise['seed_tau'])}, mean |difference| "
+        f"{f(noise['seed_mean_abs_difference'], 4)}); best {f(noise['best'], 4)}, median "
+        f"{f(noise['median'], 4)}; median {f(noise['seconds_median'] / 60, 1)} min each.",
+        "",
+        "| signal | images | members | tau | rho | tau (1 seed) | top-5 | regret | regret (1 seed) "
+        "| seed tau | CPU-s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['signal']} | {row['images'] or '—'} | {row['members']} | {f(row['tau'])} | "
+            f"{f(row['rho'])} | {f(row['tau_one_seed'])} | {row['top5_overlap']} | "
+            f"{f(row['regret'], 4)} | {f(row['regret_one_seed'], 4)} | {f(row['seed_tau'])} | "
+            f"{f(row['cpu_seconds'], 1)} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(folder: Path, plan: BenchmarkPlan | None = None) -> FidelityReport:
+    """Compute the report from ``folder``'s measurements; write JSON, Markdown and PNG."""
+    panel = load_panel(folder)
+    truth_rows, signal_rows = measured_rows(folder)
+    rows, noise = signal_table(panel, truth_rows, signal_rows)
+    table = _markdown(rows, noise)
+    document = {"truth": noise, "signals": rows, "panel": len(panel)}
+    if plan is not None:
+        document["plan"] = {
+            "truth_epochs": plan.truth_epochs,
+            "fidelities": list(plan.fidelities),
+            "signals": list(plan.signals),
+        }
+    json_file = folder / "fidelity.json"
+    write_atomically(json_file, (json.dumps(document, indent=1, default=_plain) + "\n").encode())
+    write_atomically(folder / "fidelity.md", (table + "\n").encode())
+    figure = folder / "fidelity.png"
+    _plot(figure, truth_rows, signal_rows)
+    return FidelityReport(json_file, figure, table, rows)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _plot(path: Path, truth_rows: list[dict[str, Any]], signal_rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    truth, _ = _truths(truth_rows)
+    values = _signal_values(signal_rows)
+    fidelities = sorted({n for (_, n) in values})
+    names = sorted({s for (s, _) in values})
+    columns = max(1, len(fidelities))
+    figure, axes = plt.subplots(1, columns, figsize=(3.2 * columns, 3.4), squeeze=False)
+    for axis, images in zip(axes[0], fidelities or [0], strict=False):
+        for index, name in enumerate(names):
+            measured = values.get((name, images), {})
+            members = [h for h in truth if h in measured]
+            if not members:
+                continue
+            x = [float(np.mean([v[0] for v in measured[h].values()])) for h in members]
+            y = [truth[h] for h in members]
+            axis.scatter(x, y, s=14, label=name, color=f"C{index}")
+        axis.set_title(f"{images:,} images" if images else "no signal yet", fontsize=9)
+        axis.set_xlabel("signal (validation accuracy)", fontsize=8)
+        axis.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("truth (accuracy after training)", fontsize=8)
+    if names:
+        axes[0][0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

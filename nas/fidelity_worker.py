@@ -1,0 +1,155 @@
+"""The fidelity benchmark's worker process: one measurement at a time. Imports TensorFlow.
+
+:func:`initialise` runs once per process (one TensorFlow thread, the experiment's data
+loaded once); :func:`measure` trains one truth (:func:`nas.final_training.train_architecture`,
+resumable from its last epoch) or one signal (:func:`nas.evaluate.evaluate`, exactly as a
+search candidate trains) and returns the row to record. A failing measurement returns
+its reason instead of raising, like a failing candidate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from nas.config import experiment_from_dict
+from nas.errors import NasError
+from nas.evaluate import configure_process, evaluate
+from nas.final import FinalPlan, prepare_folder
+from nas.final_training import train_architecture
+from nas.search import TaskData, load_task_data
+from nas.space import load_space
+from nas.trial import EvalRequest
+
+__all__ = ["initialise", "measure"]
+
+THREADS = 1
+"""TensorFlow threads per measurement: the same for every row, so results do not depend on
+how many cores the machine has (a genome scored 0.4795 on one thread and 0.3958 on two)."""
+
+_state: dict[str, Any] = {}
+
+
+def initialise(experiment_table: dict[str, Any]) -> None:
+    """Configure this process (one thread, op determinism) and remember the experiment."""
+    experiment = experiment_from_dict(experiment_table, source="nas fidelity")
+    configure_process(THREADS, deterministic=True)
+    _state["experiment"] = experiment
+    _state["data"] = {}
+
+
+def _data(full: bool) -> TaskData:
+    cache: dict[bool, TaskData] = _state["data"]
+    if full not in cache:
+        cache[full] = load_task_data(_state["experiment"], full=full)
+    return cache[full]
+
+
+def measure(job: dict[str, Any], work: str) -> dict[str, Any]:
+    """Run ``job`` (see :func:`nas.fidelity._job_json`); checkpoints go to ``work``."""
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        if job["kind"] == "truth":
+            row = _truth(job, Path(work))
+        else:
+            row = _signal(job)
+    except NasError as exc:
+        row = {"failure": "error", "detail": str(exc)}
+    row |= {
+        "member": job["member"],
+        "genome_hash": job["genome_hash"],
+        "seed": job["seed"],
+        "cpu_seconds": row.get("cpu_seconds", time.process_time() - cpu),
+        "seconds": row.get("seconds", time.perf_counter() - started),
+        "threads": THREADS,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+    }
+    return row
+
+
+def _truth(job: dict[str, Any], work: Path) -> dict[str, Any]:
+    experiment = _state["experiment"]
+    space = load_space(experiment.space)
+    genome = space.from_json(job["genome"])
+    plan = FinalPlan(
+        run_dir="",
+        trial=-1,
+        genome_hash=job["genome_hash"],
+        epochs=job["epochs"],
+        minutes=0.0,
+        patience=0,
+        augment=True,
+        start="scratch",
+        precision="float32",
+        seed=job["seed"],
+        name="truth",
+        threads=THREADS,
+        recipe="standard",
+    )
+    prepare_folder(plan, work)
+    cpu = time.process_time()
+    state = train_architecture(
+        plan, work, space, genome, _data(full=True), metric="accuracy", deterministic=True
+    )
+    last = state.history[-1] if state.history else {}
+    if "accuracy" not in last:
+        return {"failure": "diverged", "detail": f"history {state.history}"}
+    data = _data(full=True).eval_data
+    return {
+        "accuracy": last["accuracy"],
+        "macro_f1": last.get("macro_f1"),
+        "best_accuracy": state.best.get("accuracy"),
+        "best_epoch": state.best_epoch,
+        "epochs": state.epochs_done,
+        "history": [round(h.get("accuracy", float("nan")), 5) for h in state.history],
+        "images": state.images,
+        "train_faces": len(data.train_targets),
+        "validation_faces": len(data.validation_targets),
+        "seconds": state.seconds,
+        "cpu_seconds_last_session": time.process_time() - cpu,
+        "recipe": "standard",
+    }
+
+
+def _signal(job: dict[str, Any]) -> dict[str, Any]:
+    experiment = _state["experiment"]
+    images = sorted(job["images"])
+    budget = dataclasses.replace(
+        experiment.budget,
+        **job["budget"],
+        train_images=images[-1],
+        max_params=10**9,
+        train_seconds=10**6,
+        timeout_seconds=2 * 10**6,
+    )
+    request = EvalRequest(
+        space=experiment.space,
+        genome=job["genome"],
+        genome_hash=job["genome_hash"],
+        seed=job["seed"],
+        budget=budget,
+        threads=THREADS,
+        score_at=tuple(images[:-1]),
+    )
+    cpu = time.process_time()
+    result = evaluate(request, _data(full=False).eval_data)
+    cpu_seconds = time.process_time() - cpu
+    if not result.ok:
+        return {"failure": result.failure, "detail": result.detail, "cpu_seconds": cpu_seconds}
+    metrics = result.metrics or {}
+    curve = [metrics[f"accuracy@{n}"] for n in images[:-1]] + [metrics["accuracy"]]
+    return {
+        "signal": job["signal"],
+        "images": images,
+        "accuracy": curve,
+        "macro_f1": metrics.get("macro_f1"),
+        "params": metrics.get("params"),
+        "seconds": result.seconds,
+        "cpu_seconds": cpu_seconds,
+        "cpu_at": [metrics[f"process_time@{n}"] - cpu for n in images[:-1]] + [cpu_seconds],
+    }
