@@ -375,7 +375,14 @@ def _parser() -> argparse.ArgumentParser:
     fidelity.add_argument(
         "--fidelities",
         default="1500,3000,6000,12000,24000",
-        help="images per signal training (default 1500,3000,6000,12000,24000)",
+        help="images at which signals with a constant rate are scored, in one training "
+        "(default 1500,3000,6000,12000,24000)",
+    )
+    fidelity.add_argument(
+        "--scheduled-fidelities",
+        default="3000,6000",
+        help="images of each training of a signal whose schedule ends with its budget "
+        "(default 3000,6000)",
     )
     fidelity.add_argument(
         "--signal-seeds", type=_positive_int, default=2, help="seeds per signal (default 2)"
@@ -1150,12 +1157,8 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.experiment}: nas fidelity measures one-task experiments only")
     if args.data:
         experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))
-    try:
-        fidelities = tuple(int(n) for n in args.fidelities.split(",") if n.strip())
-    except ValueError:
-        raise ConfigError(
-            f"--fidelities {args.fidelities!r}: expected image counts separated by commas"
-        ) from None
+    fidelities = _image_counts("--fidelities", args.fidelities)
+    scheduled = _image_counts("--scheduled-fidelities", args.scheduled_fidelities)
     signals = tuple(name.strip() for name in args.signals.split(",") if name.strip())
     plan = BenchmarkPlan(
         panel_size=args.panel,
@@ -1163,6 +1166,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
         second_seeds=min(args.second_seeds, args.panel),
         signals=signals,
         fidelities=fidelities,
+        scheduled_fidelities=scheduled,
         signal_seeds=args.signal_seeds,
         max_flops=args.max_flops,
     )
@@ -1182,3 +1186,12 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     console.print(report.table)
     console.print(f"Report: {report.json_file}  Figure: {report.figure}")
     return 0
+
+
+def _image_counts(flag: str, text: str) -> tuple[int, ...]:
+    from nas.errors import ConfigError
+
+    try:
+        return tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: expected image counts separated by commas") from None

@@ -37,6 +37,7 @@ __all__ = [
     "make_optimizer",
     "masked_keypoint_loss",
     "predict",
+    "resolved_precision",
     "score_predictions",
     "set_precision",
     "task_loss",
@@ -64,13 +65,27 @@ def configure_process(threads: int, *, deterministic: bool) -> None:
     _threads_configured = threads
 
 
+def resolved_precision(precision: str) -> str:
+    """``"auto"`` made concrete for this machine: ``"bf16"`` when the CPU computes bfloat16
+    natively (AVX512_BF16 or AMX; Linux's ``/proc/cpuinfo`` flags), ``"float32"`` otherwise."""
+    if precision != "auto":
+        return precision
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "float32"
+    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
 def set_precision(precision: str) -> None:
-    """Make the models built next compute in ``precision`` (``"float32"`` or ``"bf16"``).
+    """Make the models built next compute in ``precision`` (``"float32"``, ``"bf16"`` or
+    ``"auto"``, see :func:`resolved_precision`).
 
     Mixed bfloat16 keeps float32 weights and computes in bfloat16; the decoders keep
     their output layers in float32, so losses and scores are computed in full precision.
     """
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+    policy = "mixed_bfloat16" if resolved_precision(precision) == "bf16" else "float32"
+    keras.mixed_precision.set_global_policy(policy)
 
 
 def init_keypoint_head(

@@ -134,6 +134,9 @@ class BenchmarkPlan:
     second_seeds: int = 8
     signals: tuple[str, ...] = ("genome", "standard")
     fidelities: tuple[int, ...] = FIDELITIES
+    """Of signals measured in one run (a constant rate: every fidelity scored on the way)."""
+    scheduled_fidelities: tuple[int, ...] = (3000, 6000)
+    """Of signals whose schedule ends with the budget: one training per fidelity."""
     signal_seeds: int = 2
     max_flops: int = 0
     """Draws above this many FLOPs per image are not panel members (0: no limit)."""
@@ -154,8 +157,12 @@ class BenchmarkPlan:
             raise ConfigError(
                 f"--signals: unknown signal {unknown[0]!r} (known: {', '.join(SIGNALS)})"
             )
-        if not self.fidelities or min(self.fidelities) < 1:
-            raise ConfigError(f"--fidelities must be positive image counts, got {self.fidelities}")
+        for flag, counts in (
+            ("--fidelities", self.fidelities),
+            ("--scheduled-fidelities", self.scheduled_fidelities),
+        ):
+            if not counts or min(counts) < 1:
+                raise ConfigError(f"{flag} must be positive image counts, got {list(counts)}")
         if not 1 <= self.signal_seeds <= 10:
             raise ConfigError(f"--signal-seeds must be in 1..10, got {self.signal_seeds}")
 
@@ -357,7 +364,7 @@ def plan_jobs(members: Sequence[PanelMember], plan: BenchmarkPlan, run_seed: int
                 else:
                     jobs += [
                         Job(kind="signal", member=m, seed=run_seed + seed, signal=name, images=(n,))
-                        for n in sorted(plan.fidelities)
+                        for n in sorted(plan.scheduled_fidelities)
                     ]
     for m in second_seed_members(ordered, plan.second_seeds):
         jobs.append(Job(kind="truth", member=m, seed=run_seed + 1, epochs=plan.truth_epochs))
@@ -525,7 +532,15 @@ def _job_json(job: Job) -> dict[str, Any]:
         "signal": job.signal,
         "budget": SIGNALS[job.signal].budget if job.signal else {},
         "images": list(job.images),
+        # a scheduled signal is also scored at a quarter and half of its budget: the
+        # points a learning-curve extrapolation fits (the report's "curve" signals)
+        "curve": [] if not job.signal or SIGNALS[job.signal].one_run else _curve_points(job),
     }
+
+
+def _curve_points(job: Job) -> list[int]:
+    n = job.images[-1]
+    return [n // 4, n // 2]
 
 
 def _describe(job: Job, row: dict[str, Any]) -> str:

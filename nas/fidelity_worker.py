@@ -54,10 +54,7 @@ def measure(job: dict[str, Any], work: str) -> dict[str, Any]:
     """Run ``job`` (see :func:`nas.fidelity._job_json`); checkpoints go to ``work``."""
     started, cpu = time.perf_counter(), time.process_time()
     try:
-        if job["kind"] == "truth":
-            row = _truth(job, Path(work))
-        else:
-            row = _signal(job)
+        row = _truth(job, Path(work)) if job["kind"] == "truth" else _signal(job)
     except NasError as exc:
         row = {"failure": "error", "detail": str(exc)}
     row |= {
@@ -119,10 +116,12 @@ def _truth(job: dict[str, Any], work: Path) -> dict[str, Any]:
 def _signal(job: dict[str, Any]) -> dict[str, Any]:
     experiment = _state["experiment"]
     images = sorted(job["images"])
+    curve = sorted(set(job.get("curve", ())) - set(images))
     budget = dataclasses.replace(
         experiment.budget,
         **job["budget"],
         train_images=images[-1],
+        precision="float32",  # as the truths; bf16 is emulated, 4x slower, on AVX2-only CPUs
         max_params=10**9,
         train_seconds=10**6,
         timeout_seconds=2 * 10**6,
@@ -134,7 +133,7 @@ def _signal(job: dict[str, Any]) -> dict[str, Any]:
         seed=job["seed"],
         budget=budget,
         threads=THREADS,
-        score_at=tuple(images[:-1]),
+        score_at=tuple(sorted(images[:-1] + curve)),
     )
     cpu = time.process_time()
     result = evaluate(request, _data(full=False).eval_data)
@@ -142,11 +141,12 @@ def _signal(job: dict[str, Any]) -> dict[str, Any]:
     if not result.ok:
         return {"failure": result.failure, "detail": result.detail, "cpu_seconds": cpu_seconds}
     metrics = result.metrics or {}
-    curve = [metrics[f"accuracy@{n}"] for n in images[:-1]] + [metrics["accuracy"]]
+    scores = [metrics[f"accuracy@{n}"] for n in images[:-1]] + [metrics["accuracy"]]
     return {
         "signal": job["signal"],
         "images": images,
-        "accuracy": curve,
+        "accuracy": scores,
+        "curve": {str(n): metrics[f"accuracy@{n}"] for n in curve if f"accuracy@{n}" in metrics},
         "macro_f1": metrics.get("macro_f1"),
         "params": metrics.get("params"),
         "seconds": result.seconds,
