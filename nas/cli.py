@@ -366,8 +366,7 @@ def _parser() -> argparse.ArgumentParser:
     fidelity.add_argument(
         "--second-seeds",
         type=_non_negative_int,
-        default=8,
-        help="members trained again with a second seed (default 8)",
+        help="members trained again with a second seed (default 8, or the panel if smaller)",
     )
     fidelity.add_argument(
         "--signals", default="genome,standard", help="signals to measure (default genome,standard)"
@@ -608,7 +607,7 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
 
     store = RunStore.open(args.run)
     records = store.trials()
-    front = compute_front(records, store.info.objectives, store.info.reference)
+    front = compute_front(records, store.info.objectives, store.info.reference, store.info.chance)
     console = _console()
     _print_front(console, store, front)
     failed = sum(not r.ok for r in records)
@@ -1163,7 +1162,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     plan = BenchmarkPlan(
         panel_size=args.panel,
         truth_epochs=args.epochs,
-        second_seeds=min(args.second_seeds, args.panel),
+        second_seeds=min(8, args.panel) if args.second_seeds is None else args.second_seeds,
         signals=signals,
         fidelities=fidelities,
         scheduled_fidelities=scheduled,

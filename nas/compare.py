@@ -26,7 +26,7 @@ import numpy as np
 
 from nas.config import Experiment, SearchConfig
 from nas.errors import ConfigError
-from nas.objectives import METRICS
+from nas.objectives import METRICS, at_chance
 from nas.parallel import Evaluator
 from nas.pareto import compute_front, hypervolume
 from nas.search import SearchListener, SearchSummary, run_search
@@ -43,9 +43,6 @@ __all__ = [
     "run_comparison",
     "summarize_comparison",
 ]
-
-CHANCE_MARGIN = 0.01
-"""A candidate within this of the majority class's accuracy counts as having learnt nothing."""
 
 
 CONTENDER_KEYS = ("inherit_weights", "prescreen", "low_fidelity_images", "promote_fraction")
@@ -254,7 +251,7 @@ def _summarize_run(run_dir: Path, param_cap: float) -> RunSummary:
     info = store.info
     trials = store.trials()
     objectives = info.objectives
-    front = compute_front(trials, objectives, info.reference)
+    front = compute_front(trials, objectives, info.reference, info.chance)
     first = METRICS[objectives[0]]
     better = max if first.direction == "maximize" else min
     full = [t for t in trials if not t.low_fidelity]  # multi-fidelity: rung 0 never competes
@@ -264,11 +261,12 @@ def _summarize_run(run_dir: Path, param_cap: float) -> RunSummary:
         for t in full
         if t.ok and first.name in t.metrics and t.metrics.get("params", 0) <= param_cap
     ]
-    chance = info.chance.get(first.name)
     chance_level = sum(
         1
         for t in trials
-        if t.ok and chance is not None and t.metrics.get(first.name, 0) <= chance + CHANCE_MARGIN
+        if t.ok
+        and first.name in t.metrics
+        and at_chance(first.name, t.metrics[first.name], info.chance)
     )
     checkpoint = load_checkpoint(run_dir)
     search = info.experiment.get("search", {})

@@ -262,10 +262,11 @@ def front_members(run_dir: Path, space: SearchSpace) -> list[tuple[str, Any]]:
     from nas.store import RunStore
 
     store = RunStore.open(run_dir)
-    front = compute_front(store)
+    front = compute_front(
+        store.trials(), store.info.objectives, store.info.reference, store.info.chance
+    )
     out = []
-    for member in front.members:
-        record = member.record
+    for record in front.members:
         out.append((f"run:{run_dir}#{record.number}", space.from_json(record.genome)))
     return out
 

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from nas.task import Task
 
 __all__ = [
+    "CHANCE_MARGIN",
     "FREE_METRICS",
     "METRICS",
     "TASK_METRICS",
     "Metric",
+    "at_chance",
     "free_objectives",
     "objective_values",
     "worst_values",
@@ -99,6 +101,22 @@ def objective_values(
 def worst_values(objectives: Sequence[str]) -> tuple[float, ...]:
     """The tuple given to a failed candidate."""
     return tuple(METRICS[name].worst for name in objectives)
+
+
+CHANCE_MARGIN = 0.01
+"""A trained candidate whose first objective is within this of what a useless model scores
+(``RunInfo.chance``: the majority class's share for accuracy) is *at chance*: it learnt
+nothing. It is never a front member, adds nothing to the hypervolume, and plots mark it."""
+
+
+def at_chance(metric: str, value: float, chance: Mapping[str, float]) -> bool:
+    """Whether ``value`` of ``metric`` is within :data:`CHANCE_MARGIN` of ``chance[metric]``
+    or worse; False for a metric without a chance level (e.g. RMSE, parameters)."""
+    level = chance.get(metric)
+    if level is None:
+        return False
+    # 1e-9: a score exactly CHANCE_MARGIN above chance is within it
+    return METRICS[metric].weight * (float(value) - level) <= CHANCE_MARGIN + 1e-9
 
 
 FREE_METRICS: tuple[str, ...] = ("params", "flops")

@@ -11,7 +11,7 @@ import moocore
 import numpy as np
 
 from nas.errors import ConfigError
-from nas.objectives import METRICS
+from nas.objectives import METRICS, at_chance
 from nas.store import TrialRecord
 
 __all__ = ["Front", "compute_front", "hypervolume", "normalise", "plot_front"]
@@ -24,7 +24,9 @@ class Front:
     ``evaluated``: the completed full-fidelity trials, one per genome (the front and the
     hypervolume come from them). ``low_fidelity``: with multi-fidelity, the completed
     low-fidelity (rung-0) trials of genomes that were never promoted: evaluated, but not
-    comparable with full-fidelity values, so never on the front.
+    comparable with full-fidelity values, so never on the front. ``at_chance``: completed
+    trials whose first objective is within :data:`nas.objectives.CHANCE_MARGIN` of chance
+    (they learnt nothing): never on the front nor in the hypervolume, nor in ``evaluated``.
     """
 
     objectives: tuple[str, ...]
@@ -33,6 +35,7 @@ class Front:
     hypervolume: float
     reference: dict[str, float]
     low_fidelity: list[TrialRecord] = field(default_factory=list)
+    at_chance: list[TrialRecord] = field(default_factory=list)
 
 
 def _to_minimise(points: np.ndarray, objectives: Sequence[str]) -> np.ndarray:
@@ -44,6 +47,7 @@ def compute_front(
     records: Sequence[TrialRecord],
     objectives: Sequence[str],
     reference: Mapping[str, float] | None = None,
+    chance: Mapping[str, float] | None = None,
 ) -> Front:
     """The Pareto front of the completed trials (one per genome) and its hypervolume.
 
@@ -51,6 +55,7 @@ def compute_front(
     each metric's default reference is used. Only full-fidelity trials count: a
     low-fidelity trial (multi-fidelity's rung 0) is never on the front nor in the
     hypervolume; those of genomes never promoted are listed in ``Front.low_fidelity``.
+    ``chance`` (``RunInfo.chance``) sets trials at chance apart (``Front.at_chance``).
     """
     objectives = tuple(objectives)
     reference = dict(reference or {name: METRICS[name].reference for name in objectives})
@@ -59,10 +64,11 @@ def compute_front(
     for record in records:
         if record.ok and record.values is not None:
             (low if record.low_fidelity else unique).setdefault(record.genome_hash, record)
-    evaluated = list(unique.values())
+    useless = [r for r in unique.values() if at_chance(objectives[0], r.values[0], chance or {})]
+    evaluated = [r for r in unique.values() if r not in useless]
     low_fidelity = [r for key, r in low.items() if key not in unique]
     if not evaluated:
-        return Front(objectives, [], [], 0.0, reference, low_fidelity)
+        return Front(objectives, [], [], 0.0, reference, low_fidelity, useless)
     points = np.array([r.values for r in evaluated], dtype=float)
     mask = moocore.is_nondominated(_to_minimise(points, objectives))
     members = [r for r, keep in zip(evaluated, mask, strict=True) if keep]
@@ -75,6 +81,7 @@ def compute_front(
         hypervolume(points, objectives, reference),
         reference,
         low_fidelity,
+        useless,
     )
 
 
@@ -124,7 +131,7 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
     staircase. With three or more, one panel per pair of objectives, the front's members
     circled but not joined (a projection of a front in 3-D is no staircase). Candidates
     evaluated at low fidelity only (multi-fidelity, not promoted) are grey crosses, off
-    the front.
+    the front; candidates at chance are grey triangles, off the front too.
     """
     import matplotlib
 
@@ -147,6 +154,16 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
                 color="grey",
                 alpha=0.6,
                 label="low fidelity, not promoted",
+            )
+        if front.at_chance:
+            ax.scatter(
+                [r.values[k] for r in front.at_chance],
+                [r.values[j] for r in front.at_chance],
+                marker="v",
+                s=24,
+                color="grey",
+                alpha=0.6,
+                label="at chance (learnt nothing)",
             )
         points = ax.scatter(
             xs, ys, c=generations, cmap="viridis", s=28, alpha=0.75, label="evaluated"
@@ -194,6 +211,7 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
         ax.legend(loc="lower right", fontsize=8)
     fig.colorbar(points, ax=axes[0].tolist(), label="generation")
     low = f", {len(front.low_fidelity)} at low fidelity only" if front.low_fidelity else ""
+    low += f", {len(front.at_chance)} at chance" if front.at_chance else ""
     suffix = f"  (hypervolume {front.hypervolume:.4f}, {len(front.evaluated)} evaluated{low})"
     fig.suptitle((title or "Pareto front") + suffix)
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,12 +54,17 @@ class _Axis:
 
 
 def hypervolume_by_generation(
-    trials: Sequence[TrialRecord], objectives: Sequence[str], reference: dict[str, float]
+    trials: Sequence[TrialRecord],
+    objectives: Sequence[str],
+    reference: dict[str, float],
+    chance: Mapping[str, float] | None = None,
 ) -> list[tuple[int, float]]:
     """(generation, hypervolume of every full-fidelity trial up to it), for each generation."""
     rows = []
     for generation in sorted({t.generation for t in trials}):
-        front = compute_front([t for t in trials if t.generation <= generation], objectives)
+        front = compute_front(
+            [t for t in trials if t.generation <= generation], objectives, chance=chance
+        )
         points = np.array([t.values for t in front.evaluated], dtype=float)
         volume = hypervolume(points, objectives, reference) if len(points) else 0.0
         rows.append((generation, volume))
@@ -72,8 +77,8 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     info = store.info
     trials = store.trials()
     objectives = info.objectives
-    front = compute_front(trials, objectives, info.reference)
-    by_generation = hypervolume_by_generation(trials, objectives, info.reference)
+    front = compute_front(trials, objectives, info.reference, info.chance)
+    by_generation = hypervolume_by_generation(trials, objectives, info.reference, info.chance)
     failed = sum(not t.ok for t in trials)
     title = f"{info.name}: {info.space} space, {' vs '.join(objectives)}"
     reference = ", ".join(f"{k} {_number(v)}" for k, v in info.reference.items())
@@ -103,7 +108,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
 def _front_svg(front: Front, objectives: Sequence[str]) -> str:
     """The first objective (y) against the second (x); hover a point for its details."""
     y_name, x_name = objectives[0], objectives[1] if len(objectives) > 1 else objectives[0]
-    points = front.evaluated + front.low_fidelity
+    points = front.evaluated + front.low_fidelity + front.at_chance
     if not points:
         return "<p>No completed evaluation yet.</p>"
     x_axis = _axis(x_name, [_value(t, x_name) for t in points])
@@ -122,7 +127,15 @@ def _front_svg(front: Front, objectives: Sequence[str]) -> str:
         parts.append(f"<polyline class='front' points='{path}'/>")
     for record in sorted(points, key=lambda t: t.number in members):
         x, y = xy(record)
-        kind = "member" if record.number in members else "low" if record.low_fidelity else "other"
+        kind = (
+            "member"
+            if record.number in members
+            else "low"
+            if record.low_fidelity
+            else "chance"
+            if record in front.at_chance
+            else "other"
+        )
         tip = f"<title>{_e(_tooltip(record, objectives))}</title>"
         if record.baseline:
             size = 7
@@ -325,6 +338,7 @@ h1 {{ font-size: 20px; }} h2 {{ font-size: 16px; margin-top: 28px; }}
 .chart .label {{ font-size: 12px; text-anchor: middle; fill: #374151; }}
 .point.other {{ fill: #9ca3af; opacity: .7; }}
 .point.low {{ fill: none; stroke: #9ca3af; }}
+.point.chance {{ fill: #d1d5db; stroke: #6b7280; }}
 .point.member {{ fill: #2563eb; stroke: #1e3a8a; }}
 .point.baseline {{ fill: #f59e0b; stroke: #92400e; }}
 .point:hover {{ stroke: #111; stroke-width: 2; }}

@@ -475,7 +475,9 @@ def _search(
     if checkpoint is not None and checkpoint.finished:  # nothing to do: report the front
         store = RunStore.open(out_dir)
         trials = store.trials()
-        front = compute_front(trials, experiment.objectives, store.info.reference)
+        front = compute_front(
+            trials, experiment.objectives, store.info.reference, store.info.chance
+        )
         wall = time.perf_counter() - started
         return SearchSummary(
             out_dir, 0, 0, 0, len(trials), wall, front, checkpoint.stopped, checkpoint.seconds
@@ -520,7 +522,12 @@ def _search(
             dataclasses.replace(settings, free_objectives=free, promotable=promotable),
         )
         outcome = _evolve(run, strategy, listener, labels)
-    front = compute_front(run.store.trials(), experiment.objectives, run.store.info.reference)
+    front = compute_front(
+        run.store.trials(),
+        experiment.objectives,
+        run.store.info.reference,
+        run.store.info.chance,
+    )
     return SearchSummary(
         out_dir,
         outcome.evaluations,

@@ -28,7 +28,7 @@ def select_trial(
                 f"--trial {trial} failed ({record.failure}: {record.detail}); pick a completed trial"
             )
         return record
-    front = compute_front(records, store.info.objectives)
+    front = compute_front(records, store.info.objectives, chance=store.info.chance)
     rank = rank or 1
     if not front.members:
         raise ConfigError(

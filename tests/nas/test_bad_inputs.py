@@ -134,6 +134,23 @@ def search(text: str, name: str = "exp.toml") -> Make:
     return lambda tmp, _: ["search", str(_experiment(tmp, text, name)), "--out", _out(tmp)]
 
 
+def fidelity(*flags: str) -> Make:
+    """``nas fidelity`` of an emotion experiment with ``flags``."""
+    return lambda tmp, _: [
+        "fidelity",
+        str(_experiment(tmp, EMOTION_EXPERIMENT)),
+        "--out",
+        _out(tmp),
+        *flags,
+    ]
+
+
+MULTITASK_EXPERIMENT = (
+    'objectives = ["accuracy", "rmse", "params"]\n'
+    '[[tasks]]\ntask = "emotion"\n[[tasks]]\ntask = "keypoints"\n'
+)
+
+
 def search_data(path: Callable[[Path], Path | str]) -> Make:
     """``nas search --data PATH`` with an emotion experiment; ``path(tmp)`` makes PATH."""
     return lambda tmp, _: [
@@ -738,7 +755,52 @@ CASES: list[Case] = [
     Case(
         "experiment-precision-fp16",
         search('[budget]\nprecision = "fp16"\n'),
-        ("exp.toml: [budget]", "precision must be 'float32' or 'bf16'", "'fp16'"),
+        ("exp.toml: [budget]", "precision must be 'float32' or 'bf16' or 'auto'", "'fp16'"),
+    ),
+    Case(
+        "experiment-budget-recipe-unknown",
+        search('[budget]\nrecipe = "adamw"\n'),
+        ("exp.toml: [budget]", "recipe must be 'genome' or 'standard'", "'adamw'"),
+    ),
+    Case(
+        "experiment-final-recipe-unknown",
+        search('[final]\nepochs = 2\nrecipe = "search"\n'),
+        ("exp.toml: [final]", "recipe must be 'genome' or 'standard'", "'search'"),
+    ),
+    Case(
+        "fidelity-panel-too-small",
+        fidelity("--panel", "3"),
+        ("--panel must be at least 4",),
+    ),
+    Case(
+        "fidelity-signal-unknown",
+        fidelity("--signals", "genome,zico2"),
+        ("--signals: unknown signal 'zico2'", "known: genome"),
+    ),
+    Case(
+        "fidelity-fidelities-not-numbers",
+        fidelity("--fidelities", "1500,lots"),
+        ("--fidelities '1500,lots'", "image counts"),
+    ),
+    Case(
+        "fidelity-scheduled-fidelities-zero",
+        fidelity("--scheduled-fidelities", "0"),
+        ("--scheduled-fidelities must be positive image counts",),
+    ),
+    Case(
+        "fidelity-second-seeds-above-panel",
+        fidelity("--panel", "4", "--second-seeds", "5"),
+        ("--second-seeds must be in 0..4",),
+    ),
+    Case(
+        "fidelity-multitask-experiment",
+        lambda tmp, _: [
+            "fidelity",
+            str(_experiment(tmp, MULTITASK_EXPERIMENT)),
+            "--out",
+            _out(tmp),
+        ],
+        ("nas fidelity measures one-task experiments only",),
     ),
     Case(
         "experiment-final-start-unknown",

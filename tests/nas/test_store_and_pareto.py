@@ -66,6 +66,23 @@ def test_every_evaluation_is_an_optuna_trial_and_survives_reopening(tmp_path: Pa
     assert {t.number for t in study.best_trials} == {0, 2}
 
 
+def test_a_candidate_at_chance_is_never_a_front_member(tmp_path: Path):
+    # chance 0.2: a tiny net at 0.205 would otherwise be the front's cheapest member
+    store = RunStore.create(tmp_path, _info(tmp_path))
+    _record(store, "tiny-at-chance", 0.205, 2e3)
+    _record(store, "just-above", 0.2101, 5e3)
+    _record(store, "good", 0.8, 1e5)
+    trials = store.trials()
+    without = compute_front(trials, ("accuracy", "params"), store.info.reference)
+    assert "tiny-at-chance" in [r.genome_hash for r in without.members]
+    front = compute_front(trials, ("accuracy", "params"), store.info.reference, store.info.chance)
+    assert [r.genome_hash for r in front.members] == ["good", "just-above"]
+    assert [r.genome_hash for r in front.at_chance] == ["tiny-at-chance"]
+    assert front.hypervolume < without.hypervolume
+    plot_front(front, tmp_path / "front.png")
+    assert (tmp_path / "front.png").stat().st_size > 0
+
+
 def test_front_and_hypervolume(tmp_path: Path):
     store = RunStore.create(tmp_path, _info(tmp_path))
     _record(store, "small", 0.5, 1e4)

@@ -1,0 +1,191 @@
+"""The fidelity benchmark: its panel, its jobs, its report, and one real run on built-in faces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+from nas.config import experiment_from_dict
+from nas.errors import ConfigError
+from nas.fidelity import (
+    SIGNALS_FILE,
+    TRUTHS_FILE,
+    BenchmarkPlan,
+    build_panel,
+    load_measurements,
+    load_panel,
+    plan_jobs,
+)
+from nas.fidelity_report import signal_table
+from nas.task import Task
+
+TASK = Task(kind="classification", input_shape=(48, 48, 1), num_classes=5)
+
+
+def _experiment(**budget: object):
+    return experiment_from_dict(
+        {
+            "name": "fid",
+            "data": {"path": "builtin:faces"},
+            "budget": {"max_params": 60_000, **budget},
+            "search": {"seeds": []},
+        }
+    )
+
+
+def test_the_panel_spreads_over_log_parameters_and_is_the_same_every_time():
+    experiment = _experiment()
+    panel = build_panel(experiment, TASK, 8, draws=3000)
+    again = build_panel(experiment, TASK, 8, draws=3000)
+    assert [m.genome_hash for m in panel] == [m.genome_hash for m in again]
+    assert len({m.genome_hash for m in panel}) == 8
+    params = sorted(m.params for m in panel)
+    assert params[0] >= 5_000 and params[-1] <= 60_000
+    assert params[-1] / params[0] > 4  # spread, not 8 nets of one size
+    assert all(m.origin == "draw" for m in panel)
+
+
+def test_seeds_come_first_and_a_flops_cap_holds():
+    experiment = experiment_from_dict(
+        {"name": "fid", "budget": {"max_params": 400_000}, "search": {"seeds": ["vgg"]}}
+    )
+    panel = build_panel(experiment, TASK, 5, max_flops=50_000_000, draws=2000)
+    assert panel[0].origin == "seed:vgg" and panel[0].params == 305_381
+    assert all(m.flops <= 50_000_000 for m in panel[1:])
+
+
+def test_jobs_put_the_first_seed_truths_first_and_second_seeds_last():
+    members = build_panel(_experiment(), TASK, 6, draws=2000)
+    plan = BenchmarkPlan(
+        panel_size=6,
+        truth_epochs=3,
+        second_seeds=2,
+        fidelities=(100, 200),
+        scheduled_fidelities=(200,),
+        signal_seeds=2,
+    )
+    jobs = plan_jobs(members, plan, run_seed=7)
+    kinds = [j.kind for j in jobs]
+    assert kinds[:6] == ["truth"] * 6 and kinds[-2:] == ["truth"] * 2
+    assert {j.seed for j in jobs[:6]} == {7} and {j.seed for j in jobs[-2:]} == {8}
+    genome = [j for j in jobs if j.signal == "genome"]
+    standard = [j for j in jobs if j.signal == "standard"]
+    assert len(genome) == 12 and all(j.images == (100, 200) for j in genome)  # one run each
+    assert len(standard) == 12 and all(j.images == (200,) for j in standard)
+    assert len({j.key for j in jobs}) == len(jobs)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"panel_size": 3}, "--panel must be at least 4"),
+        ({"signals": ("nope",)}, "unknown signal 'nope'"),
+        ({"fidelities": ()}, "--fidelities must be positive"),
+        ({"second_seeds": 30}, "--second-seeds must be in 0..24"),
+        ({"truth_epochs": 0}, "--epochs must be in 1..1000"),
+    ],
+)
+def test_a_bad_plan_is_one_line(changes: dict, message: str):
+    with pytest.raises(ConfigError, match=message):
+        BenchmarkPlan(**changes)
+
+
+def test_a_torn_last_line_is_ignored_and_a_bad_one_named(tmp_path: Path):
+    good = json.dumps({"key": "truth:a:s0:e1", "accuracy": 0.5})
+    (tmp_path / TRUTHS_FILE).write_text(good + '\n{"key": "tru')
+    assert [r["key"] for r in load_measurements(tmp_path, TRUTHS_FILE)] == ["truth:a:s0:e1"]
+    (tmp_path / TRUTHS_FILE).write_text("not json\n" + good + "\n")
+    with pytest.raises(ConfigError, match="line 1: not JSON"):
+        load_measurements(tmp_path, TRUTHS_FILE)
+    (tmp_path / "panel.json").write_text('{"members": [{"id": "p00"}]}')
+    with pytest.raises(ConfigError, match="not a facenas panel"):
+        load_panel(tmp_path)
+
+
+def test_the_table_scores_a_perfect_and_a_reversed_signal():
+    members = build_panel(_experiment(), TASK, 5, draws=2000)
+    truths = [0.40, 0.50, 0.60, 0.70, 0.80]
+    truth_rows = [
+        {"genome_hash": m.genome_hash, "seed": 0, "accuracy": t, "seconds": 60.0}
+        for m, t in zip(members, truths, strict=True)
+    ]
+    truth_rows.append({"genome_hash": members[0].genome_hash, "seed": 1, "accuracy": 0.42})
+    signal_rows = []
+    for seed in (0, 1):
+        for m, t in zip(members, truths, strict=True):
+            for name, score in (("genome", t / 2), ("standard", 1 - t)):
+                signal_rows.append(
+                    {
+                        "signal": name,
+                        "genome_hash": m.genome_hash,
+                        "seed": seed,
+                        "images": [1000],
+                        "accuracy": [score + 0.001 * seed],
+                        "cpu_seconds": 5.0,
+                    }
+                )
+    rows, noise = signal_table(members, truth_rows, signal_rows)
+    by_name = {(r["signal"], r["images"]): r for r in rows}
+    perfect, reversed_ = by_name[("genome", 1000)], by_name[("standard", 1000)]
+    assert perfect["tau"] == pytest.approx(1.0) and perfect["regret"] == 0.0
+    assert perfect["top5_overlap"] == 5 and perfect["seed_tau"] == pytest.approx(1.0)
+    assert reversed_["tau"] == pytest.approx(-1.0) and reversed_["rho"] == pytest.approx(-1.0)
+    assert reversed_["regret"] == pytest.approx(0.80 - 0.41)  # picks member 0: (0.40 + 0.42) / 2
+    assert perfect["cpu_seconds"] == 5.0 and perfect["members"] == 5
+    assert {("params", 0), ("flops", 0)} <= set(by_name)
+    assert noise["members_two_seeds"] == 1
+    assert noise["seed_mean_abs_difference"] == pytest.approx(0.02)
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_resumes_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture):
+    experiment = tmp_path / "fid.toml"
+    experiment.write_text(
+        'name = "fid"\nobjectives = ["accuracy", "params"]\n[data]\npath = "builtin:faces"\n'
+        "[budget]\nmax_params = 20_000\nmax_train_images = 400\n"
+    )
+    out = tmp_path / "bench"
+    flags = [
+        "fidelity",
+        str(experiment),
+        "--out",
+        str(out),
+        "--panel",
+        "4",
+        "--epochs",
+        "1",
+        "--second-seeds",
+        "1",
+        "--fidelities",
+        "64,128",
+        "--scheduled-fidelities",
+        "128",
+        "--signal-seeds",
+        "1",
+    ]
+    assert main([*flags, "--max-jobs", "3"]) == 0
+    assert len(load_measurements(out, TRUTHS_FILE)) == 3
+    assert main(flags) == 0
+    output = capsys.readouterr().out
+    assert "3 done before, 10 to run now" in output
+    truths = load_measurements(out, TRUTHS_FILE)
+    signals = load_measurements(out, SIGNALS_FILE)
+    assert len(truths) == 5 and len(signals) == 8
+    assert all(0.0 <= r["accuracy"] <= 1.0 and r["epochs"] == 1 for r in truths)
+    assert {r["seed"] for r in truths} == {0, 1}
+    genome = [r for r in signals if r["signal"] == "genome"]
+    assert all(r["images"] == [64, 128] and len(r["accuracy"]) == 2 for r in genome)
+    standard = [r for r in signals if r["signal"] == "standard"]
+    assert all(sorted(map(int, r["curve"])) == [32, 64] for r in standard)
+    assert all(r["cpu_seconds"] > 0 and r["threads"] == 1 for r in signals)
+    report = json.loads((out / "fidelity.json").read_text())
+    rows = {(r["signal"], r["images"]) for r in report["signals"]}
+    assert {("genome", 64), ("genome", 128), ("standard", 128), ("params", 0)} <= rows
+    assert all(r["members"] == 4 for r in report["signals"])
+    assert (out / "fidelity.png").stat().st_size > 0
+    assert main(flags) == 0  # finished: nothing trains again
+    assert "0 to run now" in capsys.readouterr().out
+    assert len(load_measurements(out, SIGNALS_FILE)) == 8
