@@ -117,8 +117,8 @@ class Budget:
     ``precision = "bf16"`` trains in mixed bfloat16 (float32 weights, bfloat16 compute;
     fast on CPUs with AVX512_BF16 or AMX), ``"float32"`` in full precision, ``"auto"`` bf16
     where the CPU has those instructions and float32 elsewhere (on an AVX2-only CPU,
-    TensorFlow emulates bfloat16: a 27,325-parameter net trained 3,000 images in 50
-    CPU-seconds in bf16, about 4 times its float32 time).
+    TensorFlow emulates bfloat16 and it buys nothing: the `vgg` baseline trained at 70
+    images/s in bf16 and 71 in float32 on one thread).
     ``task_schedule`` says how a multi-task candidate (``[[tasks]]``) meets its tasks'
     images (each task gets the whole budget in every schedule): ``"alternating"`` one
     batch of each task in turn, each through its own loss and optimizer;

@@ -11,6 +11,8 @@ averaged over its seeds, and its first seed alone: what a search with one evalua
 candidate sees), the top-5 overlap, the regret of picking the signal's best, the
 signal's own seed-to-seed tau, and the median CPU-seconds per candidate. The truth is
 averaged over its seeds where a member has two; their tau is the truth's own noise.
+A signal scored at a quarter, half and all of its budget also gives ``SIGNAL+curve``:
+its learning curve extrapolated to the truth's images, at no extra training.
 Two free signals stand beside the trained ones: the parameter count and the FLOPs
 (zero-cost proxies such as ZiCo were found mostly no better than the parameter count).
 """
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from nas.fidelity import BenchmarkPlan, PanelMember, load_panel, measured_rows
+from nas.learning_curve import extrapolate
 from nas.ranking import kendall_tau, regret, spearman_rho, top_k_overlap
 from nas.store import write_atomically
 
@@ -54,27 +57,56 @@ def _truths(truth_rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[st
 
 
 def _signal_values(
-    signal_rows: list[dict[str, Any]],
+    signal_rows: list[dict[str, Any]], target: float = 0.0
 ) -> dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]]:
-    """(signal, images) -> member hash -> seed -> (score, CPU-seconds)."""
+    """(signal, images) -> member hash -> seed -> (score, CPU-seconds).
+
+    With ``target`` (the truth's images), each signal scored at three points of one
+    training (n/4, n/2, n; or a one-run signal's n/4, n/2, n) also gives ``SIGNAL+curve``
+    at n: its learning curve extrapolated to ``target`` (:mod:`nas.learning_curve`), at
+    the same cost."""
     out: dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]] = defaultdict(
         lambda: defaultdict(dict)
     )
     for row in signal_rows:
         images, scores = row["images"], row["accuracy"]
-        cpu = row.get("cpu_at") or []
-        for index, (n, score) in enumerate(zip(images, scores, strict=True)):
-            if len(images) == 1:
-                seconds = float(row["cpu_seconds"])
-            elif index < len(cpu):
-                seconds = float(cpu[index])
-            else:  # a one-run signal: its cost up to n images, in proportion
-                seconds = float(row["cpu_seconds"]) * n / images[-1]
+        if target:
+            for n, points in _curves(row):
+                predicted = extrapolate(points, target)
+                seconds = _cost_at(row, n)
+                out[(f"{row['signal']}+curve", n)][row["genome_hash"]][int(row["seed"])] = (
+                    predicted,
+                    seconds,
+                )
+        for n, score in zip(images, scores, strict=True):
             out[(row["signal"], int(n))][row["genome_hash"]][int(row["seed"])] = (
                 float(score),
-                seconds,
+                _cost_at(row, n),
             )
     return out
+
+
+def _curves(row: dict[str, Any]) -> list[tuple[int, list[tuple[float, float]]]]:
+    """(n, three (images, score) points ending at n) for each n of ``row`` that has them."""
+    scored = {int(n): float(a) for n, a in zip(row["images"], row["accuracy"], strict=True)}
+    scored |= {int(n): float(a) for n, a in (row.get("curve") or {}).items()}
+    out = []
+    for n in row["images"]:
+        points = [(m, scored[m]) for m in (n // 4, n // 2, n) if m in scored]
+        if len(points) == 3:
+            out.append((int(n), points))
+    return out
+
+
+def _cost_at(row: dict[str, Any], n: int) -> float:
+    images = row["images"]
+    cpu = row.get("cpu_at") or []
+    index = images.index(n)
+    if len(images) == 1:
+        return float(row["cpu_seconds"])
+    if index < len(cpu):
+        return float(cpu[index])
+    return float(row["cpu_seconds"]) * n / images[-1]
 
 
 def _row(
@@ -123,7 +155,8 @@ def signal_table(
     truth's own figures (members, seeds, noise)."""
     truth, seeds = _truths(truth_rows)
     rows: list[dict[str, Any]] = []
-    for (name, images), values in sorted(_signal_values(signal_rows).items()):
+    target = float(np.median([r["images"] for r in truth_rows if r.get("images")] or [0]))
+    for (name, images), values in sorted(_signal_values(signal_rows, target).items()):
         row = _row(name, images, values, truth)
         if row is not None:
             rows.append(row)

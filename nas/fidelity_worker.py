@@ -121,7 +121,7 @@ def _signal(job: dict[str, Any]) -> dict[str, Any]:
         experiment.budget,
         **job["budget"],
         train_images=images[-1],
-        precision="float32",  # as the truths; bf16 is emulated, 4x slower, on AVX2-only CPUs
+        precision="float32",  # as the truths: the signal must not depend on the CPU's bf16
         max_params=10**9,
         train_seconds=10**6,
         timeout_seconds=2 * 10**6,

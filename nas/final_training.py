@@ -418,6 +418,17 @@ def _export(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _recipe_words(plan: FinalPlan, record: TrialRecord) -> str:
+    if plan.recipe == "standard":
+        r = final_recipe("standard", None)  # type: ignore[arg-type]
+        return (
+            f"the standard recipe ({r.optimizer}, rate {r.learning_rate:g}, batch {r.batch_size}, "
+            f"weight decay {r.weight_decay:g}, {r.warmup_fraction:.0%} warm-up, label smoothing "
+            f"{r.label_smoothing:g})"
+        )
+    return "the genome's own optimizer, rate and batch"
+
+
 def _model_card(
     plan: FinalPlan, store: RunStore, record: TrialRecord, state: TrainingState, model: keras.Model
 ) -> str:
@@ -456,8 +467,8 @@ def _model_card(
         f"training image ({state.images:,} images in {state.epochs_done} epochs, "
         f"{state.seconds / 60:.1f} minutes), "
         f"{'with flips, shifts and zooms, ' if plan.augment else ''}"
-        f"{plan.precision} precision, cosine learning-rate decay over {state.planned_epochs} "
-        f"epochs; kept the best epoch on the validation split (epoch {state.best_epoch}); "
+        f"{plan.precision} precision, {_recipe_words(plan, record)}, cosine learning-rate "
+        f"decay over {state.planned_epochs} epochs; kept the best epoch on the validation split (epoch {state.best_epoch}); "
         f"stopped by {state.stopped}.{crashes} The validation split chose the epoch, so its "
         "figure is slightly optimistic: check on data kept aside.",
         "",

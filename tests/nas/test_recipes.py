@@ -1,0 +1,76 @@
+"""Training recipes: the schedules, which recipe each setting picks, and old runs kept as they were."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nas.config import experiment_from_dict, stored_experiment
+from nas.learning_curve import extrapolate
+from nas.recipes import STANDARD_BRIEF, STANDARD_FINAL, brief_recipe, final_recipe
+from nas.space import TrainingRecipe
+
+GENOME = TrainingRecipe(learning_rate=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-3)
+
+
+def test_the_genome_recipe_keeps_the_genes_and_a_constant_rate_in_the_search():
+    recipe = brief_recipe("genome", GENOME)
+    assert recipe.training == GENOME
+    assert [recipe.rate_at(step, 47) for step in (0, 20, 46)] == [0.1, 0.1, 0.1]
+
+
+def test_the_standard_recipe_ignores_the_genes_warms_up_and_ends_at_zero():
+    recipe = brief_recipe("standard", GENOME)
+    assert recipe is STANDARD_BRIEF and recipe.batch_size == 32 and recipe.optimizer == "adamw"
+    total = 188  # 6,000 images at batch 32
+    rates = [recipe.rate_at(step, total) for step in range(total + 1)]
+    warmup = int(0.1 * total)
+    assert rates[0] < rates[warmup // 2] < rates[warmup - 1] < recipe.learning_rate
+    assert rates[warmup] == pytest.approx(recipe.learning_rate)
+    assert all(a >= b for a, b in zip(rates[warmup:], rates[warmup + 1 :], strict=False))
+    assert rates[total] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_final_genome_recipe_is_the_old_cosine_to_one_percent():
+    recipe = final_recipe("genome", GENOME)
+    assert recipe.training == GENOME and recipe.warmup_fraction == 0.0
+    assert recipe.rate_at(0, 100) == pytest.approx(0.1)
+    assert recipe.rate_at(50, 100) == pytest.approx(0.1 * (0.01 + 0.99 * 0.5))
+    assert recipe.rate_at(100, 100) == pytest.approx(0.001)
+    assert final_recipe("standard", GENOME) is STANDARD_FINAL
+
+
+def test_new_experiments_train_their_winner_with_the_standard_recipe_and_old_runs_keep_theirs():
+    fresh = experiment_from_dict({"name": "x"})
+    assert fresh.final.recipe == "standard" and fresh.budget.recipe == "genome"
+    old = stored_experiment({"name": "x", "final": {"epochs": 3}}, source="run.json")
+    assert old.final.recipe == "genome"
+    chosen = stored_experiment({"name": "x", "final": {"recipe": "standard"}}, source="run.json")
+    assert chosen.final.recipe == "standard"
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    import nas.evaluate as evaluate
+
+    flags = tmp_path / "cpuinfo"
+    real_path = evaluate.Path
+    monkeypatch.setattr(
+        evaluate, "Path", lambda text: flags if text == "/proc/cpuinfo" else real_path(text)
+    )
+    flags.write_text("flags : fpu sse avx2 avx512f\n")
+    assert evaluate.resolved_precision("auto") == "float32"
+    flags.write_text("flags : fpu avx512f avx512_bf16\n")
+    assert evaluate.resolved_precision("auto") == "bf16"
+    assert evaluate.resolved_precision("float32") == "float32"
+
+
+def test_a_learning_curve_extrapolates_to_its_asymptote_and_falls_back_to_its_last_score():
+    # y = 0.7 - 0.2 n^-1 at n = 1, 2, 4 -> 0.5, 0.6, 0.65; at 1e9 images about 0.7
+    assert extrapolate([(1, 0.5), (2, 0.6), (4, 0.65)], 1e9) == pytest.approx(0.7, abs=1e-6)
+    assert extrapolate([(1, 0.5), (2, 0.6), (4, 0.65)], 8) == pytest.approx(0.675)
+    assert extrapolate([(1500, 0.4), (3000, 0.35), (6000, 0.5)], 1e5) == 0.5  # not rising
+    assert extrapolate([(1500, 0.4), (3000, 0.41), (6000, 0.5)], 1e5) == 0.5  # speeding up
+    with pytest.raises(ValueError, match="one ratio"):
+        extrapolate([(1, 0.1), (2, 0.2), (5, 0.3)], 10)
+    assert not math.isnan(extrapolate([(1, 0.5), (2, 0.6), (4, 0.65)], 4))
