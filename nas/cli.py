@@ -369,7 +369,9 @@ def _parser() -> argparse.ArgumentParser:
         help="members trained again with a second seed (default 8, or the panel if smaller)",
     )
     fidelity.add_argument(
-        "--signals", default="genome,standard", help="signals to measure (default genome,standard)"
+        "--signals",
+        default="genome,standard,zico",
+        help="signals to measure (default genome,standard,zico)",
     )
     fidelity.add_argument(
         "--fidelities",

@@ -84,6 +84,14 @@ class SignalDefinition:
     budget: dict[str, Any]
     description: str
     one_run: bool = False
+    proxy_images: int = 0
+    """A zero-cost proxy (``budget["proxy"]``) of the untrained net on this many images:
+    one measurement per member and seed, no training."""
+
+    @property
+    def scheduled(self) -> bool:
+        """Trained with a schedule that ends with its budget: one training per fidelity."""
+        return not (self.one_run or self.proxy_images)
 
 
 SIGNALS: dict[str, SignalDefinition] = {
@@ -101,6 +109,13 @@ SIGNALS: dict[str, SignalDefinition] = {
             budget={"recipe": "standard"},
             description="one recipe for every architecture: AdamW, warm-up, cosine to the "
             "budget's end, label smoothing 0.1, batch 32",
+        ),
+        SignalDefinition(
+            name="zico",
+            budget={"proxy": "zico"},
+            description="ZiCo (ICLR 2023), a zero-cost proxy of the untrained net from the "
+            "gradients of two batches of 64",
+            proxy_images=128,
         ),
     )
 }
@@ -352,7 +367,17 @@ def plan_jobs(members: Sequence[PanelMember], plan: BenchmarkPlan, run_seed: int
         definition = SIGNALS[name]
         for seed in range(plan.signal_seeds):
             for m in ordered:
-                if definition.one_run:
+                if definition.proxy_images:
+                    jobs.append(
+                        Job(
+                            kind="signal",
+                            member=m,
+                            seed=run_seed + seed,
+                            signal=name,
+                            images=(definition.proxy_images,),
+                        )
+                    )
+                elif definition.one_run:
                     jobs.append(
                         Job(
                             kind="signal",
@@ -535,7 +560,7 @@ def _job_json(job: Job) -> dict[str, Any]:
         "images": list(job.images),
         # a scheduled signal is also scored at a quarter and half of its budget: the
         # points a learning-curve extrapolation fits (the report's "curve" signals)
-        "curve": [] if not job.signal or SIGNALS[job.signal].one_run else _curve_points(job),
+        "curve": _curve_points(job) if job.signal and SIGNALS[job.signal].scheduled else [],
     }
 
 

@@ -34,7 +34,10 @@ from nas.learning_curve import extrapolate
 from nas.ranking import kendall_tau, regret, spearman_rho, top_k_overlap
 from nas.store import write_atomically
 
-__all__ = ["FidelityReport", "signal_table", "write_report"]
+__all__ = ["FidelityReport", "race_rows", "signal_quality", "signal_table", "write_report"]
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "experiments" / "fidelity"
+"""The benchmarks shipped with the source (``experiments/fidelity/<experiment>/``)."""
 
 TOP_K = 5
 
@@ -148,6 +151,53 @@ def _row(
     }
 
 
+RACE_SIZES: tuple[int, ...] = (2, 4)
+"""How many of the signal's best race on in the report's race rows."""
+
+
+def race_rows(
+    name: str,
+    values: dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]],
+    truth: dict[str, float],
+) -> list[dict[str, Any]]:
+    """What racing buys (``[final] race``, successive halving before the final training):
+    for each fidelity n of signal ``name`` that was also measured at 2n, the best K by the
+    signal at n go on to 2n and the best of them there is the pick. One row per n and K:
+    the pick's regret, and the CPU-seconds per panel member (every member at n, K of
+    them again up to 2n)."""
+    rows = []
+    fidelities = sorted(n for (signal, n) in values if signal == name)
+    for n in fidelities:
+        if (name, 2 * n) not in values:
+            continue
+        low, high = values[(name, n)], values[(name, 2 * n)]
+        members = [h for h in truth if h in low and h in high]
+        if len(members) < 3:
+            continue
+
+        def mean(table: dict[str, dict[int, tuple[float, float]]], h: str, part: int = 0) -> float:
+            return float(np.mean([v[part] for v in table[h].values()]))
+
+        order = sorted(members, key=lambda h: -mean(low, h))
+        best = max(truth[h] for h in members)
+        base = float(np.median([mean(low, h, 1) for h in members]))
+        extra = float(np.median([mean(high, h, 1) - mean(low, h, 1) for h in members]))
+        for k in RACE_SIZES:
+            if k >= len(members):
+                continue
+            pick = max(order[:k], key=lambda h: mean(high, h))
+            rows.append(
+                {
+                    "signal": f"{name} race{k}",
+                    "images": n,
+                    "members": len(members),
+                    "regret": best - truth[pick],
+                    "cpu_seconds": base + k * max(0.0, extra) / len(members),
+                }
+            )
+    return rows
+
+
 def signal_table(
     panel: list[PanelMember], truth_rows: list[dict[str, Any]], signal_rows: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -156,10 +206,13 @@ def signal_table(
     truth, seeds = _truths(truth_rows)
     rows: list[dict[str, Any]] = []
     target = float(np.median([r["images"] for r in truth_rows if r.get("images")] or [0]))
-    for (name, images), values in sorted(_signal_values(signal_rows, target).items()):
+    measured = _signal_values(signal_rows, target)
+    for (name, images), values in sorted(measured.items()):
         row = _row(name, images, values, truth)
         if row is not None:
             rows.append(row)
+    for name in sorted({signal for (signal, _) in measured}):
+        rows += race_rows(name, measured, truth)
     for proxy in ("params", "flops"):
         values = {m.genome_hash: {0: (float(getattr(m, proxy)), 0.0)} for m in panel}
         row = _row(proxy, 0, values, truth)
@@ -203,9 +256,10 @@ def _markdown(rows: list[dict[str, Any]], noise: dict[str, Any]) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {row['signal']} | {row['images'] or '—'} | {row['members']} | {f(row['tau'])} | "
-            f"{f(row['rho'])} | {f(row['tau_one_seed'])} | {row['top5_overlap']} | "
-            f"{f(row['regret'], 4)} | {f(row['regret_one_seed'], 4)} | {f(row['seed_tau'])} | "
+            f"| {row['signal']} | {row['images'] or '—'} | {row['members']} | "
+            f"{f(row.get('tau'))} | {f(row.get('rho'))} | {f(row.get('tau_one_seed'))} | "
+            f"{row.get('top5_overlap', '—')} | {f(row['regret'], 4)} | "
+            f"{f(row.get('regret_one_seed'), 4)} | {f(row.get('seed_tau'))} | "
             f"{f(row['cpu_seconds'], 1)} |"
         )
     return "\n".join(lines)
@@ -268,3 +322,26 @@ def _plot(path: Path, truth_rows: list[dict[str, Any]], signal_rows: list[dict[s
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def signal_quality(experiment: dict[str, Any], folder: Path | None = None) -> str:
+    """One sentence on how well the run's signal ranked trained nets on its experiment's
+    panel (``experiments/fidelity/<name>/fidelity.json``, or ``folder``): tau, top-5
+    overlap and regret for its recipe at its images; "" when no panel measured it."""
+    name = str(experiment.get("name", ""))
+    budget = experiment.get("budget", {}) or {}
+    signal, images = str(budget.get("recipe", "genome")), int(budget.get("train_images", 0) or 0)
+    path = (folder or BENCHMARKS / name) / "fidelity.json"
+    try:
+        rows = json.loads(path.read_text())["signals"]
+        row = next(r for r in rows if r["signal"] == signal and r["images"] == images)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return ""
+    tau = row.get("tau")
+    if tau is None or (isinstance(tau, float) and math.isnan(tau)):
+        return ""
+    return (
+        f"The search's signal ({signal} recipe, {images:,} images) ranked the {row['members']} "
+        f"trained nets of the {name} fidelity panel with Kendall's tau {tau:.2f} "
+        f"(top-5 overlap {row['top5_overlap']}, regret {row['regret']:.4f}; nas fidelity)."
+    )

@@ -54,7 +54,12 @@ def measure(job: dict[str, Any], work: str) -> dict[str, Any]:
     """Run ``job`` (see :func:`nas.fidelity._job_json`); checkpoints go to ``work``."""
     started, cpu = time.perf_counter(), time.process_time()
     try:
-        row = _truth(job, Path(work)) if job["kind"] == "truth" else _signal(job)
+        if job["kind"] == "truth":
+            row = _truth(job, Path(work))
+        elif job["budget"].get("proxy"):
+            row = _proxy(job)
+        else:
+            row = _signal(job)
     except NasError as exc:
         row = {"failure": "error", "detail": str(exc)}
     row |= {
@@ -152,4 +157,36 @@ def _signal(job: dict[str, Any]) -> dict[str, Any]:
         "seconds": result.seconds,
         "cpu_seconds": cpu_seconds,
         "cpu_at": [metrics[f"process_time@{n}"] - cpu for n in images[:-1]] + [cpu_seconds],
+    }
+
+
+def _proxy(job: dict[str, Any]) -> dict[str, Any]:
+    """A zero-cost proxy of the untrained net (``[budget] proxy``: ``zico``), on a seeded
+    draw of training images."""
+    import keras
+    import numpy as np
+
+    from nas.evaluate import set_precision
+    from nas.proxies import zico
+
+    experiment = _state["experiment"]
+    space = load_space(experiment.space)
+    data = _data(full=False).eval_data
+    cpu = time.process_time()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(job["seed"])
+    set_precision("float32")
+    model = space.build(space.from_json(job["genome"]), data.task)
+    (images,) = job["images"]
+    pick = np.random.default_rng(job["seed"]).choice(len(data.train_targets), images, replace=False)
+    loss = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+    score = zico(
+        model, data.train_images[pick], data.train_targets[pick], loss, batch_size=images // 2
+    )
+    keras.backend.clear_session()
+    return {
+        "signal": job["signal"],
+        "images": [images],
+        "accuracy": [score],  # the signal's score (here ZiCo's, not an accuracy)
+        "cpu_seconds": time.process_time() - cpu,
     }

@@ -44,6 +44,7 @@ from nas.evaluate import (
 )
 from nas.export import genome_document, serving_lines, write_export_files
 from nas.faults import failpoint
+from nas.fidelity_report import signal_quality
 from nas.final import (
     PLAN_FILE,
     TRAINING_DIR,
@@ -472,6 +473,7 @@ def _model_card(
         f"stopped by {state.stopped}.{crashes} The validation split chose the epoch, so its "
         "figure is slightly optimistic: check on data kept aside.",
         "",
+        *([quality, ""] if (quality := signal_quality(info.experiment)) else []),
         *serving_lines(info, plan.name),
     ]
     return "\n".join(lines)

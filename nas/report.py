@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.fidelity_report import signal_quality
 from nas.objectives import METRICS
 from nas.pareto import Front, compute_front, hypervolume
 from nas.store import RunStore, TrialRecord
@@ -87,6 +88,11 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         f"<p class='summary'>{len(trials)} evaluations ({failed} failed), "
         f"{len(front.members)} on the front, hypervolume <b>{front.hypervolume:.4f}</b> "
         f"(reference point: {_e(reference)}). Run folder: <code>{_e(str(run_dir))}</code>.</p>",
+        *(
+            [f"<p class='summary'>{_e(quality)}</p>"]
+            if (quality := signal_quality(info.experiment))
+            else []
+        ),
         "<section class='row'>",
         _front_svg(front, objectives),
         _hypervolume_svg(by_generation),

@@ -189,3 +189,55 @@ def test_the_benchmark_runs_resumes_and_reports(tmp_path: Path, capsys: pytest.C
     assert main(flags) == 0  # finished: nothing trains again
     assert "0 to run now" in capsys.readouterr().out
     assert len(load_measurements(out, SIGNALS_FILE)) == 8
+
+
+def test_the_report_and_card_sentence_reads_the_panel_of_the_run_experiment(tmp_path: Path):
+    from nas.fidelity_report import signal_quality
+
+    row = {
+        "signal": "genome",
+        "images": 6000,
+        "members": 20,
+        "tau": 0.41,
+        "top5_overlap": 2,
+        "regret": 0.031,
+    }
+    (tmp_path / "fidelity.json").write_text(json.dumps({"signals": [row]}))
+    experiment = {"name": "emotion_35min", "budget": {"train_images": 6000}}
+    sentence = signal_quality(experiment, tmp_path)
+    assert "Kendall's tau 0.41" in sentence and "20 trained nets" in sentence
+    assert "regret 0.0310" in sentence
+    other = {"name": "emotion_35min", "budget": {"train_images": 3000, "recipe": "standard"}}
+    assert signal_quality(other, tmp_path) == ""
+    (tmp_path / "fidelity.json").write_text("{not json")
+    assert signal_quality(experiment, tmp_path) == ""
+
+
+def test_racing_the_best_few_on_picks_by_the_longer_signal():
+    members = build_panel(_experiment(), TASK, 5, draws=2000)
+    truths = [0.40, 0.50, 0.60, 0.70, 0.80]
+    truth_rows = [
+        {"genome_hash": m.genome_hash, "seed": 0, "accuracy": t}
+        for m, t in zip(members, truths, strict=True)
+    ]
+    # at 1000 images the best net looks second best; at 2000 it is the best
+    short = [0.1, 0.2, 0.3, 0.5, 0.45]
+    long = [0.2, 0.3, 0.4, 0.55, 0.7]
+    signal_rows = [
+        {
+            "signal": "genome",
+            "genome_hash": m.genome_hash,
+            "seed": 0,
+            "images": [1000, 2000],
+            "accuracy": [a, b],
+            "cpu_seconds": 10.0,
+            "cpu_at": [5.0, 10.0],
+        }
+        for m, a, b in zip(members, short, long, strict=True)
+    ]
+    rows, _ = signal_table(members, truth_rows, signal_rows)
+    by_name = {(r["signal"], r["images"]): r for r in rows}
+    assert by_name[("genome", 1000)]["regret"] == pytest.approx(0.1)
+    race = by_name[("genome race2", 1000)]
+    assert race["regret"] == 0.0
+    assert race["cpu_seconds"] == pytest.approx(5.0 + 2 * 5.0 / 5)
