@@ -539,9 +539,19 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _final_of_search(store: RunStore, experiment) -> None:
     """The ``[final]`` section: train the chosen trial further into ``RUN/final``."""
     from nas.final import FINAL_DIR, plan_final
+    from nas.race import run_race
     from nas.selection import select_trial
 
-    record = select_trial(store, rank=experiment.final.rank)
+    if experiment.final.race > 1 and not experiment.multitask:
+        console = _console()
+        console.print(
+            f"Race: the front's best {experiment.final.race} train on, the better half "
+            "each round, before the final training"
+        )
+        record = run_race(experiment, store.run_dir, echo=console.print)
+        console.print(f"Race won by trial {record.number} ({record.description})")
+    else:
+        record = select_trial(store, rank=experiment.final.rank)
     plan = plan_final(store, record)
     _train_and_report(
         store,
@@ -771,7 +781,9 @@ def _train_and_report(
         )
         raise SystemExit(130) from None
     state = outcome.state
-    metric = store.info.objectives[0]
+    metric = (
+        "accuracy" if store.info.objectives[0] == "accuracy_curve" else store.info.objectives[0]
+    )
     console.print(
         f"Best {metric} {state.best.get(metric, float('nan')):.4f} at epoch {state.best_epoch} "
         f"of {state.epochs_done} (search: {record.metrics.get(metric, float('nan')):.4f}); "

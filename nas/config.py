@@ -141,6 +141,7 @@ class Budget:
     precision: str = "float32"
     task_schedule: str = "alternating"
     recipe: str = "genome"
+    curve_images: int = 0
 
     def __post_init__(self) -> None:
         _require(
@@ -148,6 +149,15 @@ class Budget:
             f"recipe must be {' or '.join(map(repr, BRIEF_RECIPES))}, got {self.recipe!r}",
         )
         _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
+        _require(
+            self.curve_images >= 0,
+            f"curve_images must be >= 0 (0 = no learning curve), got {self.curve_images}",
+        )
+        _require(
+            not self.curve_images or self.train_images >= 4,
+            "curve_images needs train_images (the curve is scored at a quarter, a half and all "
+            "of them); set [budget] train_images",
+        )
         _require(
             self.train_images >= 0,
             f"train_images must be >= 0 (0 means epochs passes), got {self.train_images}",
@@ -311,7 +321,10 @@ class FinalConfig:
     (:mod:`nas.recipes`): ``"standard"`` trains with its own optimizer, batch and schedule
     (AdamW, batch 64, warm-up, cosine, label smoothing), whatever the search used;
     ``"genome"`` with the winner's own training genes and a cosine decay (runs stored
-    before the key existed).
+    before the key existed). ``race`` K (0 or 1: off) races the front's best K by the
+    first objective on before the final training, successive-halving style, from
+    ``race_images`` more images each (0: the budget's ``train_images``), doubling as the
+    field halves; the last one standing is trained (:mod:`nas.race`).
     """
 
     epochs: int = 0
@@ -322,8 +335,19 @@ class FinalConfig:
     augment: bool = True
     restarts: int = 3
     recipe: str = "standard"
+    race: int = 0
+    race_images: int = 0
 
     def __post_init__(self) -> None:
+        _require(
+            0 <= self.race <= 32,
+            f"race must be in 0..32 (the front's best that race on before the final training; "
+            f"0 or 1 = off), got {self.race}",
+        )
+        _require(
+            self.race_images >= 0,
+            f"race_images must be >= 0 (0 = [budget] train_images), got {self.race_images}",
+        )
         _require(
             self.recipe in FINAL_RECIPES,
             f"recipe must be {' or '.join(map(repr, FINAL_RECIPES))}, got {self.recipe!r}",
@@ -402,6 +426,11 @@ class Experiment:
                 f"({', '.join(self.objectives)})",
             )
             _require(math.isfinite(value), f"reference_point {name} must be finite, got {value}")
+        _require(
+            "accuracy_curve" not in self.objectives or self.budget.curve_images > 0,
+            "objective 'accuracy_curve' needs [budget] curve_images (the images to read the "
+            "learning curve at, e.g. 200_000)",
+        )
         _check_low_fidelity(self.search, self.budget)
 
     @property
@@ -499,6 +528,7 @@ _NOT_FOR_MULTITASK = {
     "[search] inherit_weights": lambda e: e.search.inherit_weights,
     "[search] low_fidelity_images": lambda e: e.search.low_fidelity_images > 0,
     "[final] epochs or minutes": lambda e: e.final.enabled,
+    '[budget] recipe = "standard"': lambda e: e.budget.recipe != "genome",
 }
 
 

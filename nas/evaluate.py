@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from nas.config import Budget
 from nas.errors import EvaluationFailure, GenomeError
+from nas.learning_curve import extrapolate
 from nas.model_stats import count_flops
 from nas.recipes import Recipe, brief_recipe
 from nas.scoring import accuracy, keypoint_rmse, macro_f1
@@ -254,7 +255,10 @@ def _train_and_score(
         steps = budget.epochs * -(-len(data.train_targets) // batch)
     guard = _TrainingGuard(budget.train_seconds, batch, recipe=recipe, total_steps=steps)
     callbacks: list[keras.callbacks.Callback] = [guard]
-    curve = _ScoreAt(data, request.score_at, batch) if request.score_at else None
+    points = set(request.score_at)
+    if budget.curve_images and budget.train_images:
+        points |= {budget.train_images // 4, budget.train_images // 2}
+    curve = _ScoreAt(data, tuple(sorted(points)), batch) if points else None
     if curve is not None:
         callbacks.append(curve)
     if budget.train_images:
@@ -281,6 +285,7 @@ def _train_and_score(
         raise EvaluationFailure("nan_loss", "the trained model predicts NaN")
     metrics = score_predictions(data.task, data.validation_targets, predictions) | {
         **(curve.scores if curve is not None else {}),
+        **_curve_objective(budget, curve, data.task, predictions, data.validation_targets),
         "params": float(params),
         "flops": float(flops),
         "latency_ms": _latency_ms(infer, data.validation_images[:1].astype(np.float32)),
@@ -362,6 +367,26 @@ def _training_batches(
 
         dataset = dataset.map(flip)
     return dataset.prefetch(1)
+
+
+def _curve_objective(
+    budget: Budget,
+    curve: _ScoreAt | None,
+    task: Task,
+    predictions: np.ndarray,
+    targets: np.ndarray,
+) -> dict[str, float]:
+    """``accuracy_curve`` (``[budget] curve_images``): the learning curve through the scores
+    at a quarter, a half and all of the images, read at ``curve_images``."""
+    if not budget.curve_images or curve is None or task.kind != "classification":
+        return {}
+    n = budget.train_images
+    last = accuracy(targets, predictions.argmax(axis=1))
+    scores = {m: curve.scores.get(f"accuracy@{m}") for m in (n // 4, n // 2)}
+    if any(v is None for v in scores.values()):
+        return {"accuracy_curve": last}
+    points = [(n // 4, scores[n // 4]), (n // 2, scores[n // 2]), (n, last)]
+    return {"accuracy_curve": extrapolate(points, budget.curve_images)}  # type: ignore[arg-type]
 
 
 class _ScoreAt(keras.callbacks.Callback):

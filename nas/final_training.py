@@ -103,13 +103,19 @@ def run_training(plan: FinalPlan, folder: Path) -> TrainingState:
         space,
         genome,
         data,
-        metric=store.info.objectives[0],
+        metric=_epoch_metric(store.info.objectives[0]),
         start_weights=store.run_dir / str(record.weights) if plan.start == "search" else None,
         deterministic=experiment.budget.deterministic,
         state=state,
     )
     _export(plan, folder, store, record, space, genome, state)
     return state
+
+
+def _epoch_metric(objective: str) -> str:
+    """The validation metric that picks the best epoch: the run's first objective, or the
+    accuracy that a prediction of it (``accuracy_curve``) stands for."""
+    return "accuracy" if objective == "accuracy_curve" else objective
 
 
 def train_architecture(

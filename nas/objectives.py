@@ -59,6 +59,15 @@ METRICS: Mapping[str, Metric] = {
         Metric("accuracy", "maximize", 0.0, "validation accuracy", 0.0, 1.0),
         Metric("macro_f1", "maximize", 0.0, "validation macro-averaged F1", 0.0, 1.0),
         Metric(
+            "accuracy_curve",
+            "maximize",
+            0.0,
+            "validation accuracy where the brief training's learning curve is heading "
+            "([budget] curve_images)",
+            0.0,
+            1.0,
+        ),
+        Metric(
             "rmse",
             "minimize",
             1e6,
@@ -84,7 +93,9 @@ METRICS: Mapping[str, Metric] = {
 
 
 TASK_METRICS: Mapping[str, frozenset[str]] = {
-    "classification": frozenset({"accuracy", "macro_f1", "params", "flops", "latency_ms"}),
+    "classification": frozenset(
+        {"accuracy", "accuracy_curve", "macro_f1", "params", "flops", "latency_ms"}
+    ),
     "keypoints": frozenset({"rmse", "params", "flops", "latency_ms"}),
 }
 

@@ -768,6 +768,11 @@ CASES: list[Case] = [
         ("exp.toml: [final]", "recipe must be 'genome' or 'standard'", "'search'"),
     ),
     Case(
+        "experiment-standard-recipe-with-several-tasks",
+        search(MULTITASK_EXPERIMENT + '[budget]\nrecipe = "standard"\n'),
+        ('[budget] recipe = "standard" is not available for multi-task experiments yet',),
+    ),
+    Case(
         "fidelity-panel-too-small",
         fidelity("--panel", "3"),
         ("--panel must be at least 4",),

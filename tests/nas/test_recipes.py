@@ -74,3 +74,60 @@ def test_a_learning_curve_extrapolates_to_its_asymptote_and_falls_back_to_its_la
     with pytest.raises(ValueError, match="one ratio"):
         extrapolate([(1, 0.1), (2, 0.2), (5, 0.3)], 10)
     assert not math.isnan(extrapolate([(1, 0.5), (2, 0.6), (4, 0.65)], 4))
+
+
+def test_the_curve_objective_needs_its_images_and_a_budget_in_images():
+    from nas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs \\[budget\\] curve_images"):
+        experiment_from_dict({"name": "x", "objectives": ["accuracy_curve", "params"]})
+    with pytest.raises(ConfigError, match="curve_images needs train_images"):
+        experiment_from_dict({"name": "x", "budget": {"curve_images": 100_000}})
+    ok = experiment_from_dict(
+        {
+            "name": "x",
+            "objectives": ["accuracy_curve", "params"],
+            "budget": {"curve_images": 200_000, "train_images": 6000},
+        }
+    )
+    assert ok.budget.curve_images == 200_000
+
+
+@pytest.mark.slow
+def test_a_candidate_scored_on_its_curve_reports_where_it_is_heading(faces_csv):
+    import dataclasses
+
+    from baselines.vgg import VGG
+    from nas.evaluate import evaluate
+    from nas.search import load_task_data
+    from nas.space import genome_hash, load_space
+    from nas.trial import EvalRequest
+
+    experiment = experiment_from_dict(
+        {
+            "name": "x",
+            "objectives": ["accuracy_curve", "params"],
+            "data": {"path": str(faces_csv)},
+            "budget": {
+                "curve_images": 100_000,
+                "train_images": 256,
+                "max_train_images": 128,
+                "max_validation_images": 64,
+            },
+        }
+    )
+    space = load_space("cnn")
+    small = dataclasses.replace(VGG, stages=VGG.stages[:1])
+    data = load_task_data(experiment).eval_data
+    request = EvalRequest(
+        space="cnn",
+        genome=space.to_json(small),
+        genome_hash=genome_hash(space, small),
+        seed=0,
+        budget=experiment.budget,
+    )
+    result = evaluate(request, data)
+    assert result.ok, result.detail
+    metrics = result.metrics or {}
+    assert {"accuracy@64", "accuracy@128"} <= set(metrics)
+    assert 0.0 <= metrics["accuracy"] <= metrics["accuracy_curve"] <= 1.0
