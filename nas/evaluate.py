@@ -258,7 +258,11 @@ def _train_and_score(
     points = set(request.score_at)
     if budget.curve_images and budget.train_images:
         points |= {budget.train_images // 4, budget.train_images // 2}
-    curve = _ScoreAt(data, tuple(sorted(points)), batch) if points else None
+    curve = (
+        _ScoreAt(data, tuple(sorted(points)), batch, clock=bool(request.score_at))
+        if points
+        else None
+    )
     if curve is not None:
         callbacks.append(curve)
     if budget.train_images:
@@ -392,12 +396,17 @@ def _curve_objective(
 class _ScoreAt(keras.callbacks.Callback):
     """Scores the validation split after the steps that reach each of ``images`` (a
     learning curve within one training): ``scores["accuracy@N"]`` (the task's first
-    metric) for every N. Inference does not change the training, so the scores are those
-    separate trainings of N images would end with, for a recipe with a constant rate."""
+    metric) for every N, and with ``clock`` the process's CPU clock there
+    (``process_time@N``, for the fidelity benchmark's costs). Inference does not change
+    the training, so the scores are those separate trainings of N images would end with,
+    for a recipe with a constant rate."""
 
-    def __init__(self, data: EvalData, images: tuple[int, ...], batch_size: int) -> None:
+    def __init__(
+        self, data: EvalData, images: tuple[int, ...], batch_size: int, *, clock: bool = False
+    ) -> None:
         super().__init__()
         self.data = data
+        self.clock = clock
         self.at = {-(-n // batch_size): n for n in images}
         self.scores: dict[str, float] = {}
         self._steps = 0
@@ -414,8 +423,8 @@ class _ScoreAt(keras.callbacks.Callback):
             scored = score_predictions(self.data.task, self.data.validation_targets, predictions)
             name, value = next(iter(scored.items()))
             self.scores[f"{name}@{self.at[self._steps]}"] = value
-        # the process's CPU clock once scored: a caller subtracts its own start
-        self.scores[f"process_time@{self.at[self._steps]}"] = time.process_time()
+        if self.clock:  # the process's CPU clock once scored: a caller subtracts its start
+            self.scores[f"process_time@{self.at[self._steps]}"] = time.process_time()
 
 
 class _TrainingGuard(keras.callbacks.Callback):
