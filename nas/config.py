@@ -142,6 +142,7 @@ class Budget:
     task_schedule: str = "alternating"
     recipe: str = "genome"
     curve_images: int = 0
+    repeats: int = 1
 
     def __post_init__(self) -> None:
         _require(
@@ -149,6 +150,7 @@ class Budget:
             f"recipe must be {' or '.join(map(repr, BRIEF_RECIPES))}, got {self.recipe!r}",
         )
         _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
+        _require(1 <= self.repeats <= 8, f"repeats must be in 1..8, got {self.repeats}")
         _require(
             self.curve_images >= 0,
             f"curve_images must be >= 0 (0 = no learning curve), got {self.curve_images}",

@@ -6,6 +6,7 @@ exception, so one bad candidate never stops a search.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import socket
@@ -158,6 +159,11 @@ def evaluate(request: EvalRequest, data: EvalData | MultiEvalData) -> EvalResult
             inherited = None
         else:
             metrics, weights, guard, inherited = _train_and_score(request, data)
+            for repeat in range(1, request.budget.repeats):
+                keras.backend.clear_session()
+                again = dataclasses.replace(request, seed=request.seed + 7919 * repeat)
+                more, _, _, _ = _train_and_score(again, data)
+                metrics = _averaged(metrics, more, repeat)
         return EvalResult(
             **common,
             metrics=metrics,
@@ -184,6 +190,16 @@ def evaluate(request: EvalRequest, data: EvalData | MultiEvalData) -> EvalResult
         seconds=time.perf_counter() - start,
         peak_rss_mb=_peak_rss_mb(),
     )
+
+
+def _averaged(mean: dict[str, float], more: dict[str, float], count: int) -> dict[str, float]:
+    """``mean`` of ``count`` trainings with one more training's ``more`` folded in: the
+    quality metrics are averaged; the costs (the same net) and curve points kept."""
+    out = dict(mean)
+    for name in ("accuracy", "macro_f1", "rmse", "accuracy_curve"):
+        if name in mean and name in more:
+            out[name] = (mean[name] * count + more[name]) / (count + 1)
+    return out
 
 
 def decoded_genome(request: EvalRequest) -> tuple[SearchSpace, Any]:

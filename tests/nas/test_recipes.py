@@ -131,3 +131,20 @@ def test_a_candidate_scored_on_its_curve_reports_where_it_is_heading(faces_csv):
     metrics = result.metrics or {}
     assert {"accuracy@64", "accuracy@128"} <= set(metrics)
     assert 0.0 <= metrics["accuracy"] <= metrics["accuracy_curve"] <= 1.0
+    twice = dataclasses.replace(request, budget=dataclasses.replace(request.budget, repeats=2))
+    averaged = evaluate(twice, data)
+    assert averaged.ok and averaged.metrics is not None
+    assert averaged.metrics["params"] == metrics["params"]
+    assert 0.0 <= averaged.metrics["accuracy"] <= 1.0
+
+
+def test_repeats_average_the_quality_and_keep_the_costs():
+    from nas.evaluate import _averaged
+
+    first = {"accuracy": 0.4, "macro_f1": 0.2, "params": 1000.0, "accuracy@64": 0.3}
+    second = {"accuracy": 0.6, "macro_f1": 0.4, "params": 1000.0, "accuracy@64": 0.5}
+    both = _averaged(first, second, 1)
+    assert both["accuracy"] == pytest.approx(0.5) and both["macro_f1"] == pytest.approx(0.3)
+    assert both["params"] == 1000.0 and both["accuracy@64"] == 0.3
+    third = _averaged(both, {"accuracy": 0.8, "macro_f1": 0.0}, 2)
+    assert third["accuracy"] == pytest.approx(0.6)
