@@ -1168,6 +1168,13 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     if experiment.multitask:
         raise ConfigError(f"{args.experiment}: nas fidelity measures one-task experiments only")
+    from nas.tasks import load_task
+
+    if load_task(experiment.data.task).output_kind != "classification":
+        raise ConfigError(
+            f"{args.experiment}: nas fidelity ranks by accuracy so far; its task "
+            f"{experiment.data.task!r} is not a classification"
+        )
     if args.data:
         experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))
     fidelities = _image_counts("--fidelities", args.fidelities)

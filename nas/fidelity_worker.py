@@ -62,6 +62,8 @@ def measure(job: dict[str, Any], work: str) -> dict[str, Any]:
             row = _signal(job)
     except NasError as exc:
         row = {"failure": "error", "detail": str(exc)}
+    except Exception as exc:  # a failing measurement is recorded; the benchmark goes on
+        row = {"failure": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
     row |= {
         "member": job["member"],
         "genome_hash": job["genome_hash"],

@@ -798,6 +798,16 @@ CASES: list[Case] = [
         ("--second-seeds must be in 0..4",),
     ),
     Case(
+        "fidelity-keypoint-experiment",
+        lambda tmp, _: [
+            "fidelity",
+            str(_experiment(tmp, KEYPOINT_EXPERIMENT)),
+            "--out",
+            _out(tmp),
+        ],
+        ("nas fidelity ranks by accuracy so far", "'keypoints' is not a classification"),
+    ),
+    Case(
         "fidelity-multitask-experiment",
         lambda tmp, _: [
             "fidelity",
