@@ -34,10 +34,7 @@ from nas.learning_curve import extrapolate
 from nas.ranking import kendall_tau, regret, spearman_rho, top_k_overlap
 from nas.store import write_atomically
 
-__all__ = ["FidelityReport", "race_rows", "signal_quality", "signal_table", "write_report"]
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "experiments" / "fidelity"
-"""The benchmarks shipped with the source (``experiments/fidelity/<experiment>/``)."""
+__all__ = ["FidelityReport", "race_rows", "signal_table", "write_report"]
 
 TOP_K = 5
 
@@ -322,26 +319,3 @@ def _plot(path: Path, truth_rows: list[dict[str, Any]], signal_rows: list[dict[s
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
-
-
-def signal_quality(experiment: dict[str, Any], folder: Path | None = None) -> str:
-    """One sentence on how well the run's signal ranked trained nets on its experiment's
-    panel (``experiments/fidelity/<name>/fidelity.json``, or ``folder``): tau, top-5
-    overlap and regret for its recipe at its images; "" when no panel measured it."""
-    name = str(experiment.get("name", ""))
-    budget = experiment.get("budget", {}) or {}
-    signal, images = str(budget.get("recipe", "genome")), int(budget.get("train_images", 0) or 0)
-    path = (folder or BENCHMARKS / name) / "fidelity.json"
-    try:
-        rows = json.loads(path.read_text())["signals"]
-        row = next(r for r in rows if r["signal"] == signal and r["images"] == images)
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
-        return ""
-    tau = row.get("tau")
-    if tau is None or (isinstance(tau, float) and math.isnan(tau)):
-        return ""
-    return (
-        f"The search's signal ({signal} recipe, {images:,} images) ranked the {row['members']} "
-        f"trained nets of the {name} fidelity panel with Kendall's tau {tau:.2f} "
-        f"(top-5 overlap {row['top5_overlap']}, regret {row['regret']:.4f}; nas fidelity)."
-    )

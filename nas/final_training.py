@@ -44,7 +44,6 @@ from nas.evaluate import (
 )
 from nas.export import genome_document, serving_lines, write_export_files
 from nas.faults import failpoint
-from nas.fidelity_report import signal_quality
 from nas.final import (
     PLAN_FILE,
     TRAINING_DIR,
@@ -57,6 +56,7 @@ from nas.final import (
 from nas.objectives import METRICS
 from nas.recipes import Recipe, final_recipe
 from nas.search import TaskData, load_task_data
+from nas.signal_quality import signal_quality
 from nas.space import SearchSpace, load_space
 from nas.store import RunStore, TrialRecord
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.fidelity_report import signal_quality
 from nas.objectives import METRICS
 from nas.pareto import Front, compute_front, hypervolume
+from nas.signal_quality import signal_quality
 from nas.store import RunStore, TrialRecord
 
 __all__ = ["hypervolume_by_generation", "write_report"]

@@ -192,7 +192,7 @@ def test_the_benchmark_runs_resumes_and_reports(tmp_path: Path, capsys: pytest.C
 
 
 def test_the_report_and_card_sentence_reads_the_panel_of_the_run_experiment(tmp_path: Path):
-    from nas.fidelity_report import signal_quality
+    from nas.signal_quality import signal_quality
 
     row = {
         "signal": "genome",
