@@ -368,30 +368,15 @@ def plan_jobs(members: Sequence[PanelMember], plan: BenchmarkPlan, run_seed: int
         for seed in range(plan.signal_seeds):
             for m in ordered:
                 if definition.proxy_images:
-                    jobs.append(
-                        Job(
-                            kind="signal",
-                            member=m,
-                            seed=run_seed + seed,
-                            signal=name,
-                            images=(definition.proxy_images,),
-                        )
-                    )
+                    trainings: list[tuple[int, ...]] = [(definition.proxy_images,)]
                 elif definition.one_run:
-                    jobs.append(
-                        Job(
-                            kind="signal",
-                            member=m,
-                            seed=run_seed + seed,
-                            signal=name,
-                            images=tuple(sorted(plan.fidelities)),
-                        )
-                    )
+                    trainings = [tuple(sorted(plan.fidelities))]
                 else:
-                    jobs += [
-                        Job(kind="signal", member=m, seed=run_seed + seed, signal=name, images=(n,))
-                        for n in sorted(plan.scheduled_fidelities)
-                    ]
+                    trainings = [(n,) for n in sorted(plan.scheduled_fidelities)]
+                jobs += [
+                    Job(kind="signal", member=m, seed=run_seed + seed, signal=name, images=images)
+                    for images in trainings
+                ]
     for m in second_seed_members(ordered, plan.second_seeds):
         jobs.append(Job(kind="truth", member=m, seed=run_seed + 1, epochs=plan.truth_epochs))
     return jobs

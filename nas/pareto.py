@@ -145,26 +145,20 @@ def plot_front(front: Front, path: Path, *, title: str = "") -> Path:
         first, name = front.objectives[j], front.objectives[k]
         xs = np.array([r.values[k] for r in front.evaluated])
         ys = np.array([r.values[j] for r in front.evaluated])
-        if front.low_fidelity:
-            ax.scatter(
-                [r.values[k] for r in front.low_fidelity],
-                [r.values[j] for r in front.low_fidelity],
-                marker="x",
-                s=22,
-                color="grey",
-                alpha=0.6,
-                label="low fidelity, not promoted",
-            )
-        if front.at_chance:
-            ax.scatter(
-                [r.values[k] for r in front.at_chance],
-                [r.values[j] for r in front.at_chance],
-                marker="v",
-                s=24,
-                color="grey",
-                alpha=0.6,
-                label="at chance (learnt nothing)",
-            )
+        for apart, marker, label in (
+            (front.low_fidelity, "x", "low fidelity, not promoted"),
+            (front.at_chance, "v", "at chance (learnt nothing)"),
+        ):
+            if apart:
+                ax.scatter(
+                    [r.values[k] for r in apart],
+                    [r.values[j] for r in apart],
+                    marker=marker,
+                    s=22,
+                    color="grey",
+                    alpha=0.6,
+                    label=label,
+                )
         points = ax.scatter(
             xs, ys, c=generations, cmap="viridis", s=28, alpha=0.75, label="evaluated"
         )
