@@ -58,6 +58,7 @@ __all__ = [
     "build_panel",
     "load_measurements",
     "load_panel",
+    "panel_chance",
     "plan_jobs",
     "run_benchmark",
 ]
@@ -286,15 +287,27 @@ def front_members(run_dir: Path, space: SearchSpace) -> list[tuple[str, Any]]:
     return out
 
 
-def save_panel(folder: Path, experiment: Experiment, members: Sequence[PanelMember]) -> None:
-    """Write ``panel.json``."""
+def save_panel(
+    folder: Path, experiment: Experiment, members: Sequence[PanelMember], chance: float
+) -> None:
+    """Write ``panel.json``; ``chance`` is the validation split's majority rate."""
     document = {
         "experiment": experiment.name,
         "space": experiment.space,
         "seed": experiment.seed,
+        "chance": chance,
         "members": [m.to_json() for m in members],
     }
     write_atomically(folder / PANEL_FILE, (json.dumps(document, indent=1) + "\n").encode())
+
+
+def panel_chance(folder: Path) -> float | None:
+    """The majority rate ``panel.json`` records (None in a panel written before it did)."""
+    try:
+        value = json.loads((folder / PANEL_FILE).read_text()).get("chance")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def load_panel(folder: Path) -> list[PanelMember]:
@@ -456,14 +469,18 @@ def run_benchmark(
                 f"{folder / PANEL_FILE} holds {len(members)} members, not --panel "
                 f"{plan.panel_size}; use the same --panel, or another --out"
             )
+        if panel_chance(folder) is None:  # a panel from before the key: same members
+            chance = load_task_data(experiment).chance.get("accuracy", 0.0)
+            save_panel(folder, experiment, members, chance)
     else:
-        task = load_task_data(experiment).eval_data.task
+        loaded = load_task_data(experiment)
+        task = loaded.eval_data.task
         space = load_space(experiment.space)
         extra = [pair for run in include for pair in front_members(run, space)]
         members = build_panel(
             experiment, task, plan.panel_size, max_flops=plan.max_flops, extra=extra
         )
-        save_panel(folder, experiment, members)
+        save_panel(folder, experiment, members, loaded.chance.get("accuracy", 0.0))
         echo(
             f"Panel of {len(members)} architectures, {min(m.params for m in members):,} to "
             f"{max(m.params for m in members):,} parameters -> {folder / PANEL_FILE}"

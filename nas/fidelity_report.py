@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from nas.fidelity import BenchmarkPlan, PanelMember, load_panel, measured_rows
+from nas.fidelity import BenchmarkPlan, PanelMember, load_panel, measured_rows, panel_chance
 from nas.learning_curve import extrapolate
+from nas.objectives import CHANCE_MARGIN
 from nas.ranking import kendall_tau, regret, spearman_rho, top_k_overlap
 from nas.store import write_atomically
 
@@ -114,6 +115,7 @@ def _row(
     images: int,
     values: dict[str, dict[int, tuple[float, float]]],
     truth: dict[str, float],
+    chance: float | None = None,
 ) -> dict[str, Any] | None:
     members = [h for h in truth if h in values]
     if len(members) < 3:
@@ -133,6 +135,12 @@ def _row(
         else math.nan
     )
     cpu = [statistics.median(v[1] for v in values[h].values()) for h in members]
+    every = [v[0] for h in values for v in values[h].values()]
+    at_chance = (
+        sum(score <= chance + CHANCE_MARGIN + 1e-9 for score in every) / len(every)
+        if chance is not None and every
+        else math.nan
+    )
     return {
         "signal": name,
         "images": images,
@@ -145,6 +153,7 @@ def _row(
         "regret_one_seed": regret(first, truths),
         "seed_tau": seed_tau,
         "cpu_seconds": float(statistics.median(cpu)),
+        "at_chance": at_chance,
     }
 
 
@@ -196,16 +205,22 @@ def race_rows(
 
 
 def signal_table(
-    panel: list[PanelMember], truth_rows: list[dict[str, Any]], signal_rows: list[dict[str, Any]]
+    panel: list[PanelMember],
+    truth_rows: list[dict[str, Any]],
+    signal_rows: list[dict[str, Any]],
+    chance: float | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The report's rows (one per signal and fidelity, plus the free proxies) and the
-    truth's own figures (members, seeds, noise)."""
+    truth's own figures (members, seeds, noise). With ``chance`` (the majority rate), each
+    accuracy signal's row says what share of all its measurements (every member and
+    seed, with a truth or not) ended within :data:`CHANCE_MARGIN` of it."""
     truth, seeds = _truths(truth_rows)
     rows: list[dict[str, Any]] = []
     target = float(np.median([r["images"] for r in truth_rows if r.get("images")] or [0]))
     measured = _signal_values(signal_rows, target)
     for (name, images), values in sorted(measured.items()):
-        row = _row(name, images, values, truth)
+        accuracy_signal = not name.startswith("zico")
+        row = _row(name, images, values, truth, chance if accuracy_signal else None)
         if row is not None:
             rows.append(row)
     for name in sorted({signal for (signal, _) in measured}):
@@ -248,8 +263,8 @@ def _markdown(rows: list[dict[str, Any]], noise: dict[str, Any]) -> str:
         f"{f(noise['median'], 4)}; median {f(noise['seconds_median'] / 60, 1)} min each.",
         "",
         "| signal | images | members | tau | rho | tau (1 seed) | top-5 | regret | regret (1 seed) "
-        "| seed tau | CPU-s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| seed tau | at chance | CPU-s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
@@ -257,16 +272,22 @@ def _markdown(rows: list[dict[str, Any]], noise: dict[str, Any]) -> str:
             f"{f(row.get('tau'))} | {f(row.get('rho'))} | {f(row.get('tau_one_seed'))} | "
             f"{row.get('top5_overlap', '—')} | {f(row['regret'], 4)} | "
             f"{f(row.get('regret_one_seed'), 4)} | {f(row.get('seed_tau'))} | "
-            f"{f(row['cpu_seconds'], 1)} |"
+            f"{_share(row.get('at_chance'))} | {f(row['cpu_seconds'], 1)} |"
         )
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.0%}"
 
 
 def write_report(folder: Path, plan: BenchmarkPlan | None = None) -> FidelityReport:
     """Compute the report from ``folder``'s measurements; write JSON, Markdown and PNG."""
     panel = load_panel(folder)
     truth_rows, signal_rows = measured_rows(folder)
-    rows, noise = signal_table(panel, truth_rows, signal_rows)
+    rows, noise = signal_table(panel, truth_rows, signal_rows, panel_chance(folder))
     table = _markdown(rows, noise)
     document = {"truth": noise, "signals": rows, "panel": len(panel)}
     if plan is not None:

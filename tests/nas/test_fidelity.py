@@ -127,9 +127,12 @@ def test_the_table_scores_a_perfect_and_a_reversed_signal():
                         "cpu_seconds": 5.0,
                     }
                 )
-    rows, noise = signal_table(members, truth_rows, signal_rows)
+    rows, noise = signal_table(members, truth_rows, signal_rows, chance=0.25)
     by_name = {(r["signal"], r["images"]): r for r in rows}
     perfect, reversed_ = by_name[("genome", 1000)], by_name[("standard", 1000)]
+    # genome scores t / 2: 0.20 and 0.25 (both seeds) are within 0.01 of chance 0.25
+    assert perfect["at_chance"] == pytest.approx(4 / 10)
+    assert reversed_["at_chance"] == pytest.approx(2 / 10)  # 1 - 0.80, both seeds
     assert perfect["tau"] == pytest.approx(1.0) and perfect["regret"] == 0.0
     assert perfect["top5_overlap"] == 5 and perfect["seed_tau"] == pytest.approx(1.0)
     assert reversed_["tau"] == pytest.approx(-1.0) and reversed_["rho"] == pytest.approx(-1.0)
@@ -181,6 +184,7 @@ def test_the_benchmark_runs_resumes_and_reports(tmp_path: Path, capsys: pytest.C
     standard = [r for r in signals if r["signal"] == "standard"]
     assert all(sorted(map(int, r["curve"])) == [32, 64] for r in standard)
     assert all(r["cpu_seconds"] > 0 and r["threads"] == 1 for r in signals)
+    assert 0.0 < json.loads((out / "panel.json").read_text())["chance"] < 1.0
     report = json.loads((out / "fidelity.json").read_text())
     rows = {(r["signal"], r["images"]) for r in report["signals"]}
     assert {("genome", 64), ("genome", 128), ("standard", 128), ("params", 0)} <= rows
