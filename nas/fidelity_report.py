@@ -332,11 +332,11 @@ def _plot(path: Path, truth_rows: list[dict[str, Any]], signal_rows: list[dict[s
             y = [truth[h] for h in members]
             axis.scatter(x, y, s=14, label=name, color=f"C{index}")
         axis.set_title(f"{images:,} images" if images else "no signal yet", fontsize=9)
-        axis.set_xlabel("signal (validation accuracy)", fontsize=8)
+        axis.set_xlabel("signal (its score)", fontsize=8)
         axis.tick_params(labelsize=7)
+        if axis.collections:
+            axis.legend(fontsize=7)
     axes[0][0].set_ylabel("truth (accuracy after training)", fontsize=8)
-    if names:
-        axes[0][0].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -122,8 +122,9 @@ nothing. It is never a front member, adds nothing to the hypervolume, and plots 
 
 def at_chance(metric: str, value: float, chance: Mapping[str, float]) -> bool:
     """Whether ``value`` of ``metric`` is within :data:`CHANCE_MARGIN` of ``chance[metric]``
-    or worse; False for a metric without a chance level (e.g. RMSE, parameters)."""
-    level = chance.get(metric)
+    or worse; False for a metric without a chance level (e.g. RMSE, parameters). The
+    prediction ``accuracy_curve`` has accuracy's chance level."""
+    level = chance.get(metric, chance.get("accuracy") if metric == "accuracy_curve" else None)
     if level is None:
         return False
     # 1e-9: a score exactly CHANCE_MARGIN above chance is within it

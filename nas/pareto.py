@@ -55,7 +55,9 @@ def compute_front(
     each metric's default reference is used. Only full-fidelity trials count: a
     low-fidelity trial (multi-fidelity's rung 0) is never on the front nor in the
     hypervolume; those of genomes never promoted are listed in ``Front.low_fidelity``.
-    ``chance`` (``RunInfo.chance``) sets trials at chance apart (``Front.at_chance``).
+    ``chance`` (``RunInfo.chance``) sets trials at chance apart (``Front.at_chance``),
+    unless every completed trial is at chance: then no candidate learnt anything, and the
+    front is theirs (so a run that learnt nothing can still be inspected and exported).
     """
     objectives = tuple(objectives)
     reference = dict(reference or {name: METRICS[name].reference for name in objectives})
@@ -65,6 +67,8 @@ def compute_front(
         if record.ok and record.values is not None:
             (low if record.low_fidelity else unique).setdefault(record.genome_hash, record)
     useless = [r for r in unique.values() if at_chance(objectives[0], r.values[0], chance or {})]
+    if len(useless) == len(unique):  # nothing learnt: the front of them all, nothing apart
+        useless = []
     evaluated = [r for r in unique.values() if r not in useless]
     low_fidelity = [r for key, r in low.items() if key not in unique]
     if not evaluated:

@@ -168,6 +168,8 @@ def test_the_benchmark_runs_resumes_and_reports(tmp_path: Path, capsys: pytest.C
         "128",
         "--signal-seeds",
         "1",
+        "--signals",
+        "genome,standard",
     ]
     assert main([*flags, "--max-jobs", "3"]) == 0
     assert len(load_measurements(out, TRUTHS_FILE)) == 3

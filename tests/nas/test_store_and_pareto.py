@@ -81,6 +81,11 @@ def test_a_candidate_at_chance_is_never_a_front_member(tmp_path: Path):
     assert front.hypervolume < without.hypervolume
     plot_front(front, tmp_path / "front.png")
     assert (tmp_path / "front.png").stat().st_size > 0
+    # a run that learnt nothing keeps a front (of them all) to inspect and export
+    only_chance = [t for t in trials if t.genome_hash == "tiny-at-chance"]
+    nothing = compute_front(only_chance, ("accuracy", "params"), chance=store.info.chance)
+    assert [r.genome_hash for r in nothing.members] == ["tiny-at-chance"]
+    assert nothing.at_chance == []
 
 
 def test_front_and_hypervolume(tmp_path: Path):
