@@ -22,7 +22,7 @@ of a truth resumes from its last epoch (:func:`nas.final_training.train_architec
 the same command continues the benchmark where it stopped. ``fidelity.json`` and
 ``fidelity.png`` (:mod:`nas.fidelity_report`) are written from whatever has been measured.
 The files are small and meant to be committed: later changes of the signal are scored
-against the same truths without training them again. Bulky checkpoints go to ``work/``.
+against the same truths without training them again. Bulky checkpoints go to ``checkpoints/``.
 
 This module is TensorFlow-free; the measurements run in worker processes
 (:mod:`nas.fidelity_worker`), one TensorFlow thread each.
@@ -66,7 +66,7 @@ __all__ = [
 PANEL_FILE = "panel.json"
 TRUTHS_FILE = "truths.jsonl"
 SIGNALS_FILE = "signals.jsonl"
-WORK_DIR = "work"
+WORK_DIR = "checkpoints"
 
 FIDELITIES: tuple[int, ...] = (1500, 3000, 6000, 12000, 24000)
 """Images per candidate at which the signals are measured by default."""
