@@ -1141,6 +1141,10 @@ class _ProgressListener:
         self._failed = 0
         self._task = self._progress.add_task(label, total=to_train, status="")
 
+    def noted(self, text: str) -> None:
+        """A strategy's line about itself after a generation (the surrogate's tau)."""
+        self._console.print(text)
+
     def evaluated(self, record: TrialRecord) -> None:
         from nas.objectives import METRICS
 

@@ -45,7 +45,13 @@ __all__ = [
 ]
 
 
-CONTENDER_KEYS = ("inherit_weights", "prescreen", "low_fidelity_images", "promote_fraction")
+CONTENDER_KEYS = (
+    "inherit_weights",
+    "prescreen",
+    "prescreen_by",
+    "low_fidelity_images",
+    "promote_fraction",
+)
 """The ``[search]`` settings a contender may set after its strategy's name."""
 
 
@@ -56,7 +62,7 @@ class Contender:
     label: str
     """As written on the command line; names the contender's runs (``LABEL-seedK``)."""
     strategy: str
-    settings: dict[str, bool | int | float]
+    settings: dict[str, bool | int | float | str]
 
     def search(self, experiment: Experiment) -> Experiment:
         """``experiment`` with this contender's strategy and settings (checked by the config)."""
@@ -80,7 +86,7 @@ def parse_contender(text: str) -> Contender:
             f"--strategies: unknown strategy {name!r} (known: {', '.join(STRATEGIES)})"
         )
     defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
-    settings: dict[str, bool | int | float] = {}
+    settings: dict[str, bool | int | float | str] = {}
     for part in parts:
         key, _, value = part.partition("=")
         if key not in CONTENDER_KEYS:
@@ -95,7 +101,7 @@ def parse_contender(text: str) -> Contender:
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number"}
 
 
-def _setting_value(text: str, key: str, value: str, kind: type) -> bool | int | float:
+def _setting_value(text: str, key: str, value: str, kind: type) -> bool | int | float | str:
     try:
         if kind is bool:
             if value.lower() not in ("true", "false"):

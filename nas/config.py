@@ -208,7 +208,10 @@ class SearchConfig:
     ``prescreen`` K (1 = off) makes NSGA-II generate K x ``population`` children per
     generation and train the ``population`` of them that best fill the gaps of the front
     along the objectives known before training (``params``, ``flops``;
-    :mod:`nas.strategies.prescreen`); other strategies ignore it.
+    :mod:`nas.strategies.prescreen`); with ``prescreen_by = "surrogate"`` it keeps those
+    NSGA-II would select on the trained objectives predicted by a ridge model of the run's
+    own trials and the free ones (:mod:`nas.strategies.surrogate`); other strategies
+    ignore both.
     ``low_fidelity_images`` N (0 = off; needs ``[budget] train_images`` above N) turns on
     multi-fidelity in NSGA-II (successive halving, :mod:`nas.strategies.multifidelity`):
     every child of a generation first trains N images; the best ``promote_fraction`` of
@@ -236,11 +239,13 @@ class SearchConfig:
     recycle_after: int = 10
     inherit_weights: bool = False
     prescreen: int = 1
+    prescreen_by: str = "size"
     low_fidelity_images: int = 0
     promote_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         from nas.strategies import STRATEGIES
+        from nas.strategies.nsga2 import PRESCREEN_RULES
 
         _require(
             self.strategy in STRATEGIES,
@@ -294,6 +299,16 @@ class SearchConfig:
             1 <= self.prescreen <= MAX_PRESCREEN,
             f"prescreen must be in 1..{MAX_PRESCREEN} (children generated per child trained; "
             f"1 = off), got {self.prescreen}",
+        )
+        _require(
+            self.prescreen_by in PRESCREEN_RULES,
+            f"prescreen_by must be one of {', '.join(map(repr, PRESCREEN_RULES))}, "
+            f"got {self.prescreen_by!r}",
+        )
+        _require(
+            self.prescreen_by == "size" or self.prescreen > 1,
+            "prescreen_by = 'surrogate' chooses among prescreen x population children, "
+            f"and prescreen is {self.prescreen}; set prescreen = 4 (for example)",
         )
         _require(
             self.low_fidelity_images >= 0,
@@ -650,8 +665,8 @@ def _check_prescreen(
 
     Strategies other than NSGA-II ignore it, as they ignore ``crossover_prob``, so one
     experiment can be compared across strategies (``nas compare``)."""
-    if search.prescreen == 1:
-        return
+    if search.prescreen == 1 or search.prescreen_by == "surrogate":
+        return  # the surrogate learns from the genomes themselves
     from nas.objectives import FREE_METRICS
     from nas.space import load_space
 

@@ -495,6 +495,7 @@ def _search(
         mutation_prob=search.mutation_prob,
         initial=tuple(seed.genome for seed in seeds),
         prescreen=search.prescreen,
+        prescreen_by=search.prescreen_by,
         low_fidelity_images=search.low_fidelity_images,
         promote_fraction=search.promote_fraction,
     )
@@ -662,6 +663,16 @@ class _Outcome:
     seconds: float = 0.0
 
 
+def _pass_note(strategy: Strategy, listener: SearchListener | None) -> None:
+    """Hand the listener a strategy's line about itself (NSGA-II's surrogate), if any."""
+    note = getattr(strategy, "note", None)
+    noted = getattr(listener, "noted", None)
+    if callable(note) and callable(noted):
+        text = note()
+        if text:
+            noted(text)
+
+
 def _evolve(
     run: _Run, strategy: Strategy, listener: SearchListener | None, labels: dict[str, str]
 ) -> _Outcome:
@@ -745,6 +756,7 @@ def _evolve(
             break
         strategy.tell([known[(genome_hash(run.space, g), rung)] for g in genomes])
         failpoint("generation:told")
+        _pass_note(strategy, listener)
         stopped = rule.reason(progress())
         save(stopped)
         saved_final = stopped is not None

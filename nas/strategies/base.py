@@ -71,7 +71,9 @@ class StrategySettings:
     ``prescreen`` (``[search] prescreen``, 1 = off) makes NSGA-II generate ``prescreen x
     population`` children per generation and keep ``population`` of them, chosen on
     ``free_objectives`` (:mod:`nas.strategies.prescreen`); the driver builds that from the
-    space's ``cost`` and the task. Other strategies ignore both.
+    space's ``cost`` and the task; ``prescreen_by`` ``"surrogate"`` chooses them on the
+    trained objectives a model of the run's own trials predicts as well
+    (:mod:`nas.strategies.surrogate`). Other strategies ignore all three.
 
     ``low_fidelity_images`` N (``[search] low_fidelity_images``, 0 = off) makes NSGA-II
     evaluate each generation in two rungs: every child trains N images, then the best
@@ -89,6 +91,7 @@ class StrategySettings:
     mutation_prob: float = 0.8
     initial: tuple[Any, ...] = field(default=())
     prescreen: int = 1
+    prescreen_by: str = "size"
     free_objectives: FreeObjectives | None = None
     low_fidelity_images: int = 0
     promote_fraction: float = 0.5

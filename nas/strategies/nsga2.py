@@ -12,7 +12,9 @@ DEAP's ``creator`` is not used: individuals never leave the driver process, and 
 only ever see genome JSON.
 
 With ``prescreen`` above 1, each generation's children are pre-screened on the objectives
-known before training (parameters, FLOPs): see :mod:`nas.strategies.prescreen`. With
+known before training (parameters, FLOPs): see :mod:`nas.strategies.prescreen`; with
+``prescreen_by = "surrogate"``, on the trained objectives predicted by a model learnt from
+the run's own trials as well: see :mod:`nas.strategies.surrogate`. With
 ``low_fidelity_images`` above 0, each generation is evaluated in two rungs and only the
 promoted children compete for survival: see :mod:`nas.strategies.multifidelity`.
 """
@@ -26,9 +28,11 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
+from nas.ranking import kendall_tau
 from nas.space import SearchSpace, genome_hash
 from nas.strategies import multifidelity
 from nas.strategies import prescreen as screening
+from nas.strategies import surrogate as surrogates
 from nas.strategies.base import (
     NOVELTY_TRIES,
     Fidelity,
@@ -40,7 +44,10 @@ from nas.strategies.base import (
     novel_genomes,
 )
 
-__all__ = ["Member", "Nsga2", "from_settings"]
+__all__ = ["PRESCREEN_RULES", "Member", "Nsga2", "from_settings"]
+
+PRESCREEN_RULES = ("size", "surrogate")
+"""What pre-screening keeps children by: the free objectives' gaps, or a surrogate."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,12 @@ class Nsga2:
     With ``prescreen`` K above 1, each generation makes K x ``population_size`` children
     the same way and keeps the ``population_size`` that best fill the gaps of the front
     along ``free_objectives`` (see :mod:`nas.strategies.prescreen`); the others are
-    forgotten (they may come up again later).
+    forgotten (they may come up again later). With ``prescreen_by = "surrogate"``, once
+    :data:`~nas.strategies.surrogate.MIN_TRIALS` genomes have been told, the children
+    kept are instead the best ``population_size`` by non-dominated sorting and crowding
+    on the trained objectives a surrogate predicts (ranks, learnt from every genome told
+    so far) and the exact free objectives (:mod:`nas.strategies.surrogate`);
+    :meth:`note` says how well its predictions have ranked the children trained since.
 
     With ``low_fidelity_images`` N above 0 (multi-fidelity), a generation takes two asks
     and two tells: first every child at N images (:meth:`fidelity` rung 0), then the
@@ -101,6 +113,7 @@ class Nsga2:
         initial: Sequence[Any] = (),
         generations: int = 10_000,
         prescreen: int = 1,
+        prescreen_by: str = "size",
         free_objectives: FreeObjectives | None = None,
         low_fidelity_images: int = 0,
         promote_fraction: float = 0.5,
@@ -114,7 +127,9 @@ class Nsga2:
             )
         if prescreen < 1:
             raise ValueError(f"prescreen must be >= 1 (1 = off), got {prescreen}")
-        if prescreen > 1 and free_objectives is None:
+        if prescreen_by not in PRESCREEN_RULES:
+            raise ValueError(f"prescreen_by must be one of {PRESCREEN_RULES}, got {prescreen_by!r}")
+        if prescreen > 1 and prescreen_by == "size" and free_objectives is None:
             raise ValueError("prescreen > 1 needs free_objectives to screen the children on")
         if low_fidelity_images < 0:
             raise ValueError(
@@ -130,6 +145,7 @@ class Nsga2:
         self.generation = 0
         self.generations = generations
         self.prescreen = prescreen
+        self.prescreen_by = prescreen_by
         self.free_objectives = free_objectives
         self.low_fidelity_images = low_fidelity_images
         self.promote_fraction = promote_fraction
@@ -142,6 +158,12 @@ class Nsga2:
         self._seen: set[str] = set()
         self._lineage: dict[str, tuple[Any, ...]] = {}  # child hash -> parents, open batch
         self._promoted: list[Any] | None = None  # multi-fidelity: rung 1's batch, once known
+        # the surrogate's memory: every genome told (hash -> JSON, values), the predictions
+        # made for the open batch's children (hash -> predicted rank of the first trained
+        # objective) and (predicted, told) pairs of the children trained since
+        self._told: dict[str, tuple[dict[str, Any], tuple[float, ...]]] = {}
+        self._predicted: dict[str, float] = {}
+        self._screened: list[tuple[float, float]] = []
 
     @property
     def done(self) -> bool:
@@ -203,6 +225,8 @@ class Nsga2:
             children = []  # nobody promoted: the generation ends here
         else:
             children = [self._individual(g, v) for g, v in zip(self._asked, values, strict=True)]
+            if self.prescreen_by == "surrogate":
+                self._remember_told(self._asked, values)
         self._population = tools.selNSGA2(self._population + children, self.population_size)
         self._asked = None
         self._promoted = None
@@ -245,6 +269,9 @@ class Nsga2:
             "seen": sorted(self._seen),
             "lineage": {k: [to_json(p) for p in v] for k, v in sorted(self._lineage.items())},
             "promoted": None if self._promoted is None else [to_json(g) for g in self._promoted],
+            "told": [[key, data, list(values)] for key, (data, values) in self._told.items()],
+            "predicted": dict(sorted(self._predicted.items())),
+            "screened": [list(pair) for pair in self._screened],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -265,6 +292,13 @@ class Nsga2:
         self._lineage = {k: tuple(from_json(p) for p in v) for k, v in lineage.items()}
         promoted = state.get("promoted")  # absent from checkpoints written before it
         self._promoted = None if promoted is None else [from_json(g) for g in promoted]
+        # the surrogate's memory; absent from checkpoints written before it
+        self._told = {
+            str(key): (dict(data), tuple(float(v) for v in values))
+            for key, data, values in state.get("told", [])
+        }
+        self._predicted = {str(k): float(v) for k, v in state.get("predicted", {}).items()}
+        self._screened = [(float(p), float(t)) for p, t in state.get("screened", [])]
 
     def _individual(self, genome: Any, values: Sequence[float]) -> _Individual:
         fitness = self._fitness_class()
@@ -285,19 +319,107 @@ class Nsga2:
             return self._variation()
         seen = set(self._seen)
         candidates = [child for _ in range(self.prescreen) for child in self._variation()]
-        front = tools.sortNondominated(
-            self._population, len(self._population), first_front_only=True
-        )[0]
-        chosen = screening.select(
-            self._free_values(candidates),
-            self._free_values([member.genome for member in front]),
-            self.population_size,
-            self.rng,
-        )
+        if self.prescreen_by == "surrogate" and len(self._told) >= surrogates.MIN_TRIALS:
+            chosen = self._predicted_best(candidates)
+        else:
+            front = tools.sortNondominated(
+                self._population, len(self._population), first_front_only=True
+            )[0]
+            chosen = screening.select(
+                self._free_values(candidates),
+                self._free_values([member.genome for member in front]),
+                self.population_size,
+                self.rng,
+            )
         children = [candidates[i] for i in chosen]
         # only the children kept count as seen: the others were never proposed
         self._seen = seen | {genome_hash(self.space, child) for child in children}
         return children
+
+    def _remember_told(self, genomes: Sequence[Any], values: Sequence[Sequence[float]]) -> None:
+        """Keep what the surrogate learns from, and score its predictions for the batch."""
+        for genome, told in zip(genomes, values, strict=True):
+            key = genome_hash(self.space, genome)
+            self._told[key] = (self.space.to_json(genome), tuple(float(v) for v in told))
+            if key in self._predicted:
+                trained = self._trained_axes()
+                if trained:
+                    j = trained[0]
+                    self._screened.append((self._predicted.pop(key), self._weights[j] * told[j]))
+        self._predicted = {}
+
+    def _trained_axes(self) -> list[int]:
+        """The objectives known only by training (every one without free objectives)."""
+        if self.free_objectives is None or not self._told:
+            return list(range(len(self._weights)))
+        genome = self.space.from_json(next(iter(self._told.values()))[0])
+        return [j for j, value in enumerate(self.free_objectives(genome)) if value is None]
+
+    def _surrogate_rows(self, genomes: Sequence[Any]) -> list[dict[str, float]]:
+        """Each genome's features: its JSON flattened, and its free objectives."""
+        rows = []
+        for genome in genomes:
+            row = surrogates.genome_features(self.space.to_json(genome))
+            if self.free_objectives is not None:
+                for j, value in enumerate(self.free_objectives(genome)):
+                    if value is not None:
+                        row[f"free{j}"] = float(value) if np.isfinite(value) else -1.0
+            rows.append(row)
+        return rows
+
+    def _predicted_best(self, candidates: Sequence[Any]) -> list[int]:
+        """Indices of the ``population_size`` candidates NSGA-II's survivor selection would
+        keep on the surrogate's predicted trained objectives and the exact free ones."""
+        told_genomes = [self.space.from_json(data) for data, _ in self._told.values()]
+        told_values = np.array([values for _, values in self._told.values()], dtype=float)
+        known = self._surrogate_rows(told_genomes)
+        rows = self._surrogate_rows(candidates)
+        free = (
+            self._free_values(candidates)
+            if self.free_objectives is not None
+            else np.zeros((len(candidates), 0))
+        )
+        trained = self._trained_axes()
+        predicted = np.zeros((len(candidates), len(trained)))
+        for column, j in enumerate(trained):
+            model = surrogates.Surrogate.fit(
+                known, surrogates.rank_targets(told_values[:, j], self._weights[j])
+            )
+            predicted[:, column] = model.predict(rows)
+        vectors = np.concatenate([predicted, np.nan_to_num(free, nan=-1.0)], axis=1)
+        fitness_class = type("Fitness", (base.Fitness,), {"weights": (1.0,) * vectors.shape[1]})
+        individuals = []
+        for index, vector in enumerate(vectors):
+            fitness = fitness_class()
+            fitness.values = tuple(float(v) for v in vector)
+            individuals.append(_Individual(index, fitness))
+        chosen = [int(i.genome) for i in tools.selNSGA2(individuals, self.population_size)]
+        if trained:
+            for index in chosen:
+                key = genome_hash(self.space, candidates[index])
+                self._predicted[key] = float(predicted[index, 0])
+        return chosen
+
+    def note(self) -> str | None:
+        """How well the surrogate has ranked the children it kept, once they were
+        trained (Kendall's tau of predicted against told, over every such child so far);
+        None while it has screened none."""
+        if self.prescreen_by != "surrogate":
+            return None
+        if len(self._screened) < 2:
+            left = max(surrogates.MIN_TRIALS - len(self._told), 0)
+            return (
+                f"surrogate: screening by size until {left} more genomes are told" if left else None
+            )
+        predicted, told = zip(*self._screened, strict=True)
+        tau = kendall_tau(predicted, told)
+        return f"surrogate: tau {tau:.2f} between predicted and trained, over {len(told)} children it kept"
+
+    @property
+    def surrogate_pairs(self) -> list[tuple[float, float]]:
+        """(predicted rank, told value oriented so higher is better) of every child the
+        surrogate kept and that was trained since."""
+        return list(self._screened)
 
     def _free_values(self, genomes: Sequence[Any]) -> np.ndarray:
         """The free objectives of ``genomes``, one row each (NaN where unknown)."""
@@ -379,6 +501,7 @@ def from_settings(settings: StrategySettings) -> Nsga2:
         initial=settings.initial,
         generations=settings.generations,
         prescreen=settings.prescreen,
+        prescreen_by=settings.prescreen_by,
         free_objectives=settings.free_objectives,
         low_fidelity_images=settings.low_fidelity_images,
         promote_fraction=settings.promote_fraction,

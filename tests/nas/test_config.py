@@ -65,6 +65,15 @@ def test_defaults_and_name_from_file(tmp_path: Path):
             "space = 'tests.nas.toy_space'\n[search]\nprescreen = 4\n",
             "needs the space to count a genome's cost before training (cost())",
         ),
+        (
+            "[search]\nprescreen = 4\nprescreen_by = 'gut'\n",
+            "[search]: prescreen_by must be one of 'size', 'surrogate', got 'gut'",
+        ),
+        (
+            "[search]\nprescreen_by = 'surrogate'\n",
+            "prescreen_by = 'surrogate' chooses among prescreen x population children, "
+            "and prescreen is 1; set prescreen = 4",
+        ),
     ],
 )
 def test_bad_experiment_files_name_the_place(tmp_path: Path, text: str, message: str):
