@@ -13,7 +13,12 @@ signal's own seed-to-seed tau, and the median CPU-seconds per candidate. The tru
 averaged over its seeds where a member has two; their tau is the truth's own noise.
 A signal scored at a quarter, half and all of its budget also gives ``SIGNAL+curve``:
 its learning curve extrapolated to the truth's images, at no extra training.
-Two free signals stand beside the trained ones: the parameter count and the FLOPs
+Each trained signal also gives ``SIGNAL+surrogate``: every member's score predicted,
+leave one out, by the ridge surrogate of ``[search] prescreen_by = "surrogate"``
+(:mod:`nas.strategies.surrogate`) fitted on the other members' scores, i.e. what a
+search's surrogate would make of a net it has not trained; and ``SIGNAL+blend``, the mean
+of a member's own score rank and that prediction (a measurement shrunk towards what
+similar nets scored). Two free signals stand beside the trained ones: the parameter count and the FLOPs
 (zero-cost proxies such as ZiCo were found mostly no better than the parameter count).
 """
 
@@ -34,8 +39,16 @@ from nas.learning_curve import extrapolate
 from nas.objectives import CHANCE_MARGIN
 from nas.ranking import kendall_tau, regret, spearman_rho, top_k_overlap
 from nas.store import write_atomically
+from nas.strategies.surrogate import Surrogate, genome_features, rank_targets
 
-__all__ = ["FidelityReport", "race_rows", "signal_table", "write_report"]
+__all__ = [
+    "FidelityReport",
+    "member_features",
+    "race_rows",
+    "signal_table",
+    "surrogate_signals",
+    "write_report",
+]
 
 TOP_K = 5
 
@@ -204,6 +217,43 @@ def race_rows(
     return rows
 
 
+def member_features(member: PanelMember) -> dict[str, float]:
+    """What the surrogate sees of a panel member: its genome's features and its size."""
+    features = genome_features(member.genome)
+    features["log_params"] = math.log10(max(member.params, 1))
+    features["log_flops"] = math.log10(max(member.flops, 1))
+    return features
+
+
+def surrogate_signals(
+    values: dict[str, dict[int, tuple[float, float]]], panel: dict[str, PanelMember]
+) -> dict[str, dict[str, dict[int, tuple[float, float]]]]:
+    """``surrogate`` and ``blend`` tables for one signal at one fidelity (member hash ->
+    {0: (value, CPU-seconds)}): each member's seed-averaged score predicted, leave one
+    out, by a ridge surrogate on the others' ranks, and the mean of that prediction and
+    the member's own rank. Empty with fewer than 6 members."""
+    members = [h for h in values if h in panel]
+    if len(members) < 6:
+        return {}
+    scores = [float(np.mean([v[0] for v in values[h].values()])) for h in members]
+    cost = {h: float(statistics.median(v[1] for v in values[h].values())) for h in members}
+    ranks = rank_targets(scores, 1.0)
+    rows = [member_features(panel[h]) for h in members]
+    predicted = {}
+    for i, h in enumerate(members):
+        others = [j for j in range(len(members)) if j != i]
+        model = Surrogate.fit(
+            [rows[j] for j in others], rank_targets([scores[j] for j in others], 1.0)
+        )
+        predicted[h] = float(model.predict([rows[i]])[0])
+    return {
+        "surrogate": {h: {0: (predicted[h], cost[h])} for h in members},
+        "blend": {
+            h: {0: (0.5 * (predicted[h] + ranks[i]), cost[h])} for i, h in enumerate(members)
+        },
+    }
+
+
 def signal_table(
     panel: list[PanelMember],
     truth_rows: list[dict[str, Any]],
@@ -223,6 +273,14 @@ def signal_table(
         row = _row(name, images, values, truth, chance if accuracy_signal else None)
         if row is not None:
             rows.append(row)
+    by_hash = {m.genome_hash: m for m in panel}
+    for (name, images), values in sorted(measured.items()):
+        if name.startswith("zico") or "+" in name:
+            continue
+        for kind, table in surrogate_signals(values, by_hash).items():
+            row = _row(f"{name}+{kind}", images, table, truth)
+            if row is not None:
+                rows.append(row)
     for name in sorted({signal for (signal, _) in measured}):
         rows += race_rows(name, measured, truth)
     for proxy in ("params", "flops"):

@@ -19,7 +19,7 @@ from nas.fidelity import (
     load_panel,
     plan_jobs,
 )
-from nas.fidelity_report import signal_table
+from nas.fidelity_report import member_features, signal_table, surrogate_signals
 from nas.task import Task
 
 TASK = Task(kind="classification", input_shape=(48, 48, 1), num_classes=5)
@@ -141,6 +141,26 @@ def test_the_table_scores_a_perfect_and_a_reversed_signal():
     assert {("params", 0), ("flops", 0)} <= set(by_name)
     assert noise["members_two_seeds"] == 1
     assert noise["seed_mean_abs_difference"] == pytest.approx(0.02)
+
+
+def test_the_surrogate_rows_predict_each_member_from_the_others():
+    """A signal that is a function of the genome (its log FLOPs) is predicted, leave one
+    out, in the right order; the blend lies between the member's rank and the prediction."""
+    members = build_panel(_experiment(), TASK, 12, draws=2000)
+    values = {
+        m.genome_hash: {seed: (member_features(m)["log_flops"], 3.0) for seed in (0, 1)}
+        for m in members
+    }
+    tables = surrogate_signals(values, {m.genome_hash: m for m in members})
+    from nas.ranking import kendall_tau
+
+    hashes = list(values)
+    predicted = [tables["surrogate"][h][0][0] for h in hashes]
+    assert kendall_tau(predicted, [values[h][0][0] for h in hashes]) > 0.6
+    assert all(tables["blend"][h][0][1] == 3.0 for h in hashes)
+    assert (
+        surrogate_signals(dict(list(values.items())[:5]), {m.genome_hash: m for m in members}) == {}
+    )
 
 
 @pytest.mark.slow
