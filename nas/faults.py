@@ -5,7 +5,8 @@ itself SIGKILL the 2nd time it passes ``failpoint("generation:asked")`` and the 
 it passes ``failpoint("write:checkpoint.json")``. Names are matched with shell wildcards
 (``write:*.weights.h5@1``). ``@2+`` fires at the 2nd hit and every later one, and
 ``=SIGINT`` (any signal's name) sends that signal instead of SIGKILL: ``ray:ready@1=SIGINT``
-is a Ctrl-C that lands just as a Ray result comes in. Without the variable a failpoint
+is a Ctrl-C that lands just as a Ray result comes in; ``=raise`` raises ``RuntimeError``
+there instead (a bug, not a death). Without the variable a failpoint
 costs one dictionary lookup.
 
 The fault-injection tests use them to crash the driver at exact points of a search (in
@@ -40,4 +41,6 @@ def failpoint(name: str) -> None:
         _hits[pattern] += 1
         first = int(count.removesuffix("+") or 1)
         if _hits[pattern] == first or (count.endswith("+") and _hits[pattern] > first):
+            if action == "raise":
+                raise RuntimeError(f"failpoint {name}")
             os.kill(os.getpid(), getattr(signal, action) if action else signal.SIGKILL)

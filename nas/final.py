@@ -35,6 +35,7 @@ from nas.errors import ConfigError
 from nas.store import RunStore, TrialRecord, write_atomically
 
 __all__ = [
+    "FAILURE_FILE",
     "FINAL_DIR",
     "FinalOutcome",
     "FinalPlan",
@@ -52,6 +53,8 @@ FINAL_DIR = "final"
 TRAINING_DIR = "training"
 PLAN_FILE = "plan.json"
 STATE_FILE = "state.json"
+FAILURE_FILE = "failure.txt"
+"""The traceback of a training process that failed with an exception (not a death)."""
 DEFAULT_EPOCHS = 20
 
 
@@ -218,6 +221,8 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
 
     The training runs in a child process; one that dies of a signal other than Ctrl-C or
     SIGTERM is started again, up to ``restarts`` times, and resumes from its last epoch.
+    One that fails otherwise (an exception: it printed its one-line reason and left the
+    traceback in ``training/failure.txt``) is not: the same failure would come again.
     A folder that holds another plan, or anything but a final training, is refused.
     """
     prepare_folder(plan, folder)
@@ -240,6 +245,11 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
             raise KeyboardInterrupt
         if returncode == -signal.SIGTERM:
             raise SystemExit(128 + signal.SIGTERM)
+        if returncode > 0:  # an exception, not a death: its reason is printed above
+            raise ConfigError(
+                f"the final training in {folder} failed (exit code {returncode}, its reason "
+                "above); it is restarted only when its process dies of a signal"
+            )
         state = load_state(folder) or TrainingState()
         state.crashes.append(
             {"after_epoch": state.epochs_done, "returncode": returncode, "threads": threads}

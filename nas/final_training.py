@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from nas.evaluate import (
 from nas.export import genome_document, serving_lines, write_export_files
 from nas.faults import failpoint
 from nas.final import (
+    FAILURE_FILE,
     PLAN_FILE,
     TRAINING_DIR,
     FinalPlan,
@@ -77,6 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: said in one line, the traceback kept, never retried
+        log = folder / TRAINING_DIR / FAILURE_FILE
+        try:
+            log.write_text(traceback.format_exc())
+            where = f" (traceback in {log})"
+        except OSError:
+            where = ""
+        print(
+            f"nas: error: the final training failed: {type(exc).__name__}: {exc}{where}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -63,6 +63,22 @@ def test_a_process_dying_before_any_epoch_ends_is_restarted_on_one_thread(
 
 
 @pytest.mark.slow
+def test_an_exception_in_the_training_stops_it_with_its_reason_and_is_not_retried(
+    tiny_search: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd
+):
+    out = tmp_path / "final"
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "final:epoch@1=raise")
+    with pytest.raises(ConfigError, match="failed \\(exit code 1, its reason above\\); it is "):
+        train_final(_plan(tiny_search), out, restarts=3)
+    assert (
+        "the final training failed: RuntimeError: failpoint final:epoch" in capfd.readouterr().err
+    )
+    state = load_state(out)
+    assert state is not None and state.crashes == []  # not a crash, not restarted
+    assert "RuntimeError: failpoint final:epoch" in (out / "training" / "failure.txt").read_text()
+
+
+@pytest.mark.slow
 def test_nas_train_exports_the_best_epoch_ready_to_serve(tiny_search: Path, tmp_path: Path, capsys):
     import keras
 
