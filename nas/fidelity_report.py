@@ -9,7 +9,7 @@ still running reports honestly what it has.
 Per signal and fidelity: Kendall's tau and Spearman's rho with the truth (the signal
 averaged over its seeds, and its first seed alone: what a search with one evaluation per
 candidate sees), the top-5 overlap, the regret of picking the signal's best, the
-signal's own seed-to-seed tau, and the median CPU-seconds per candidate. The truth is
+signal's own seed-to-seed tau, the median CPU-seconds per candidate and, as "of truth", the median member's signal CPU-seconds over its truth's. The truth is
 averaged over its seeds where a member has two; their tau is the truth's own noise.
 A signal scored at a quarter, half and all of its budget also gives ``SIGNAL+curve``:
 its learning curve extrapolated to the truth's images, at no extra training.
@@ -129,6 +129,7 @@ def _row(
     values: dict[str, dict[int, tuple[float, float]]],
     truth: dict[str, float],
     chance: float | None = None,
+    truth_cpu: dict[str, float] | None = None,
 ) -> dict[str, Any] | None:
     members = [h for h in truth if h in values]
     if len(members) < 3:
@@ -148,6 +149,9 @@ def _row(
         else math.nan
     )
     cpu = [statistics.median(v[1] for v in values[h].values()) for h in members]
+    shares = [
+        c / truth_cpu[h] for c, h in zip(cpu, members, strict=True) if (truth_cpu or {}).get(h)
+    ]
     every = [v[0] for h in values for v in values[h].values()]
     at_chance = (
         sum(score <= chance + CHANCE_MARGIN + 1e-9 for score in every) / len(every)
@@ -166,6 +170,7 @@ def _row(
         "regret_one_seed": regret(first, truths),
         "seed_tau": seed_tau,
         "cpu_seconds": float(statistics.median(cpu)),
+        "cost_share": float(statistics.median(shares)) if shares else math.nan,
         "at_chance": at_chance,
     }
 
@@ -265,12 +270,17 @@ def signal_table(
     accuracy signal's row says what share of all its measurements (every member and
     seed, with a truth or not) ended within :data:`CHANCE_MARGIN` of it."""
     truth, seeds = _truths(truth_rows)
+    truth_cpu = {
+        r["genome_hash"]: float(r["cpu_seconds"])
+        for r in sorted(truth_rows, key=lambda r: -int(r.get("seed", 0)))
+        if r.get("cpu_seconds")
+    }
     rows: list[dict[str, Any]] = []
     target = float(np.median([r["images"] for r in truth_rows if r.get("images")] or [0]))
     measured = _signal_values(signal_rows, target)
     for (name, images), values in sorted(measured.items()):
         accuracy_signal = not name.startswith("zico")
-        row = _row(name, images, values, truth, chance if accuracy_signal else None)
+        row = _row(name, images, values, truth, chance if accuracy_signal else None, truth_cpu)
         if row is not None:
             rows.append(row)
     by_hash = {m.genome_hash: m for m in panel}
@@ -278,7 +288,7 @@ def signal_table(
         if name.startswith("zico") or "+" in name:
             continue
         for kind, table in surrogate_signals(values, by_hash).items():
-            row = _row(f"{name}+{kind}", images, table, truth)
+            row = _row(f"{name}+{kind}", images, table, truth, truth_cpu=truth_cpu)
             if row is not None:
                 rows.append(row)
     for name in sorted({signal for (signal, _) in measured}):
@@ -321,8 +331,8 @@ def _markdown(rows: list[dict[str, Any]], noise: dict[str, Any]) -> str:
         f"{f(noise['median'], 4)}; median {f(noise['seconds_median'] / 60, 1)} min each.",
         "",
         "| signal | images | members | tau | rho | tau (1 seed) | top-5 | regret | regret (1 seed) "
-        "| seed tau | at chance | CPU-s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| seed tau | at chance | CPU-s | of truth |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
@@ -330,9 +340,17 @@ def _markdown(rows: list[dict[str, Any]], noise: dict[str, Any]) -> str:
             f"{f(row.get('tau'))} | {f(row.get('rho'))} | {f(row.get('tau_one_seed'))} | "
             f"{row.get('top5_overlap', '—')} | {f(row['regret'], 4)} | "
             f"{f(row.get('regret_one_seed'), 4)} | {f(row.get('seed_tau'))} | "
-            f"{_share(row.get('at_chance'))} | {f(row['cpu_seconds'], 1)} |"
+            f"{_share(row.get('at_chance'))} | {f(row['cpu_seconds'], 1)} | "
+            f"{_fraction(row.get('cost_share'))} |"
         )
     return "\n".join(lines)
+
+
+def _fraction(value: float | None) -> str:
+    """A cost share as 1/N (the median member's signal CPU over its truth's)."""
+    if value is None or math.isnan(value) or value <= 0:
+        return "—"
+    return f"1/{1 / value:.0f}"
 
 
 def _share(value: float | None) -> str:
