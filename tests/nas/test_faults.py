@@ -45,3 +45,13 @@ def test_failpoint_signals_at_the_armed_hit(spec: str | None, printed: str, retu
     result = _run(spec)
     assert "".join(result.stdout.split()) == printed
     assert result.returncode == returncode
+
+
+def test_a_raise_action_raises_instead_of_killing(monkeypatch: pytest.MonkeyPatch):
+    from nas import faults
+
+    monkeypatch.setenv("NAS_FAILPOINTS", "final:epoch@2=raise")
+    monkeypatch.setattr(faults, "_hits", faults.Counter())
+    faults.failpoint("final:epoch")  # the first hit passes
+    with pytest.raises(RuntimeError, match="failpoint final:epoch"):
+        faults.failpoint("final:epoch")
