@@ -443,6 +443,24 @@ class Experiment:
                 f"({', '.join(self.objectives)})",
             )
             _require(math.isfinite(value), f"reference_point {name} must be finite, got {value}")
+        for name, value in self.hypervolume_reference().items():
+            metric = METRICS[name]
+            worse = value < metric.ideal if metric.direction == "maximize" else value > metric.ideal
+            source = (
+                f"reference_point {name}"
+                if name in self.reference_point
+                else (
+                    "[budget] max_params (the params reference)"
+                    if name == "params"
+                    else f"the default reference of {name}"
+                )
+            )
+            _require(
+                worse,
+                f"{source} is {value:g}, not worse than the objective's ideal {metric.ideal:g}, "
+                "so the hypervolume would have no width there; choose a "
+                f"{'smaller' if metric.direction == 'maximize' else 'larger'} value",
+            )
         _require(
             "accuracy_curve" not in self.objectives or self.budget.curve_images > 0,
             "objective 'accuracy_curve' needs [budget] curve_images (the images to read the "

@@ -66,6 +66,16 @@ def test_defaults_and_name_from_file(tmp_path: Path):
             "needs the space to count a genome's cost before training (cost())",
         ),
         (
+            "[budget]\nmax_params = 1000\n",
+            "[budget] max_params (the params reference) is 1000, not worse than the "
+            "objective's ideal 1000",
+        ),
+        (
+            "reference_point = { accuracy = 1.0 }\n",
+            "reference_point accuracy is 1, not worse than the objective's ideal 1, so the "
+            "hypervolume would have no width there; choose a smaller value",
+        ),
+        (
             "[search]\nprescreen = 4\nprescreen_by = 'gut'\n",
             "[search]: prescreen_by must be one of 'size', 'surrogate', got 'gut'",
         ),
