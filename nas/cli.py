@@ -477,8 +477,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from nas.errors import ConfigError
     from nas.pareto import plot_front
     from nas.search import resume_search, run_search
-    from nas.store import RunStore
+    from nas.store import RunStore, connect_url, use_password
 
+    use_password(args.storage)  # run.json keeps the URL without it
     if args.resume is not None:
         clashing = [
             flag
@@ -528,7 +529,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"retrained, {summary.restored} restored from the store) in {summary.wall_seconds:.0f} s; "
         f"stopped by {escape(str(_STOP_REASONS.get(summary.stopped or '', summary.stopped)))} after "
         f"{summary.search_seconds / 60:.1f} search minutes. Front plot: {plot}\n"
-        f"Trials: optuna-dashboard {store.info.storage}\n"
+        f"Trials: optuna-dashboard {connect_url(store.info.storage, store.run_dir)}\n"
         f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
     )
     if experiment.final.enabled:
@@ -849,6 +850,9 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         f"Training baseline [bold]{escape(label)}[/] on {escape(data)}: "
         f"{budget.epochs} epoch(s), at most {budget.max_train_images or 'all'} images, {budget.train_seconds:g} s cap"
     )
+    from nas.store import use_password
+
+    use_password(args.storage)
     record = run_baseline(
         experiment,
         args.name,

@@ -52,6 +52,8 @@ from nas.store import (
     TrialFidelity,
     TrialRecord,
     new_study_name,
+    portable_storage,
+    redact,
 )
 from nas.strategies import Strategy, StrategySettings, TrialParameters, make_strategy
 from nas.strategies.base import Fidelity
@@ -314,7 +316,7 @@ def _open_run(
         # this machine's cores; on a cluster, the evaluator asks its nodes
         threads = default_threads(threads_share or workers)
     if existing:
-        store = RunStore.open(out_dir)
+        store = RunStore.open(out_dir, storage=storage)
         lock = hold_run_lock(out_dir)
         remove_temporaries(out_dir)
     else:
@@ -416,8 +418,9 @@ def run_search(
     experiment = _settled(experiment, data_path=data_path, workers=workers)
     resume = (out_dir / RUN_FILE).exists()
     if resume:
-        stored = RunStore.open(out_dir)
-        _check_same_experiment(stored, experiment, storage)
+        _check_same_storage(out_dir, storage)  # before opening it: the URL may not connect
+        stored = RunStore.open(out_dir, storage=storage)
+        _check_same_experiment(stored, experiment)
     return _search(
         experiment,
         out_dir=out_dir,
@@ -569,7 +572,20 @@ def _settled(experiment: Experiment, *, data_path: str | None, workers: int | No
 _MAY_CHANGE_ON_RESUME = {("search", "workers")}
 
 
-def _check_same_experiment(store: RunStore, experiment: Experiment, storage: str | None) -> None:
+def _resume_hint(run_dir: Path) -> str:
+    return f"resume it as it was with 'nas search --resume {run_dir}', or pass --out NEW_DIR"
+
+
+def _check_same_storage(run_dir: Path, storage: str | None) -> None:
+    """Refuse a storage other than the run's own (said without its password)."""
+    kept = RunStore.read_info(run_dir).storage
+    if storage is not None and portable_storage(storage, run_dir) != kept:
+        raise ConfigError(
+            f"{run_dir} keeps its trials in {kept}, not {redact(storage)}; {_resume_hint(run_dir)}"
+        )
+
+
+def _check_same_experiment(store: RunStore, experiment: Experiment) -> None:
     """Refuse to continue a run with settings other than those it started with."""
     ours = _flatten(json.loads(json.dumps(experiment.to_dict())))
     stored = stored_experiment(store.info.experiment, source=str(store.run_dir / RUN_FILE))
@@ -580,17 +596,13 @@ def _check_same_experiment(store: RunStore, experiment: Experiment, storage: str
         for key in ours.keys() | theirs.keys()
         if key not in _MAY_CHANGE_ON_RESUME and ours.get(key) != theirs.get(key)
     )
-    hint = f"resume it as it was with 'nas search --resume {store.run_dir}', or pass --out NEW_DIR"
+    hint = _resume_hint(store.run_dir)
     if changed:
         section, key = changed[0]
         where = f"[{section}] {key}" if section else key
         raise ConfigError(
             f"{store.run_dir} holds a run of another experiment ({where}: "
             f"{theirs.get(changed[0])!r} in the run, {ours.get(changed[0])!r} now); {hint}"
-        )
-    if storage is not None and storage != store.info.storage:
-        raise ConfigError(
-            f"{store.run_dir} keeps its trials in {store.info.storage}, not {storage}; {hint}"
         )
 
 

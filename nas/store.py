@@ -18,8 +18,9 @@ import resource
 import secrets
 import shutil
 import time
+import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ __all__ = [
     "TrialFidelity",
     "TrialRecord",
     "ancestors",
+    "connect_url",
+    "portable_storage",
+    "redact",
+    "use_password",
     "write_atomically",
 ]
 
@@ -77,11 +82,72 @@ def _task_from_json(task: dict[str, Any]) -> Task:
     )
 
 
+def redact(url: str) -> str:
+    """``url`` without its password (``postgresql://nas:secret@db/nas`` becomes
+    ``postgresql://nas@db/nas``): what ``run.json`` keeps and what is ever printed. The
+    database driver finds the password at run time in ``PGPASSWORD`` or ``~/.pgpass``
+    (libpq's own rules), or in a URL given again with ``--storage``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = urllib.parse.quote(parts.username or "", safe="")
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+
+
+def use_password(url: str | None) -> None:
+    """Hand the password of a storage URL given on the command line to libpq
+    (``PGPASSWORD``) for this process and the processes it starts (the final training),
+    so the password-free URL of ``run.json`` opens the database; a URL without one
+    changes nothing."""
+    secret = _password(url) if url else None
+    if secret:
+        os.environ["PGPASSWORD"] = secret
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def portable_storage(url: str, run_dir: Path) -> str:
+    """The storage as ``run.json`` keeps it: no password (:func:`redact`), and a SQLite
+    file inside the run folder as a path relative to it (``sqlite:///study.db``), so the
+    folder can be moved or copied; any other SQLite file as an absolute path."""
+    url = redact(url)
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path = Path(url[len(prefix) :]).expanduser().resolve()
+    try:
+        return prefix + str(path.relative_to(run_dir.resolve()))
+    except ValueError:
+        return prefix + str(path)
+
+
+def connect_url(stored: str, run_dir: Path) -> str:
+    """The URL to open a stored storage with: a relative SQLite path (see
+    :func:`portable_storage`) is the run folder's own file, wherever the folder is now."""
+    prefix = "sqlite:///"
+    if not stored.startswith(prefix):
+        return stored
+    path = Path(stored[len(prefix) :])
+    if not path.is_absolute():
+        return prefix + str((run_dir / path).resolve())
+    if not path.exists() and (run_dir / path.name).exists():  # a run from before, moved
+        return prefix + str((run_dir / path.name).resolve())
+    return stored
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunInfo:
     """What ``run.json`` says about a run."""
 
     storage: str
+    """As ``run.json`` keeps it: no password, a SQLite file of the run relative to it
+    (:func:`portable_storage`)."""
     study_name: str
     space: str
     objectives: tuple[str, ...]
@@ -96,6 +162,9 @@ class RunInfo:
     tasks: tuple[TaskOutputs, ...] = ()
     """A multi-task run's tasks, in order (``task`` and ``output_names`` are the first's);
     empty for one task."""
+    connect: str = field(default="", compare=False, repr=False)
+    """The URL this process opens the storage with (a password given on the command line
+    stays here, never in ``run.json``); empty: ``storage``."""
 
     @property
     def name(self) -> str:
@@ -245,6 +314,9 @@ class RunStore:
         """Open (creating if needed) the study of ``info`` and write ``run.json``."""
         fresh = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
+        url = info.connect or info.storage
+        stored = portable_storage(url, run_dir)
+        info = replace(info, storage=stored, connect=url)
         try:
             study = _open_study(info, create=True)
         except StorageError:
@@ -261,24 +333,29 @@ class RunStore:
 
         if self._study.get_trials(deepcopy=False):
             return
+        default = self._connect == self.default_storage(self.run_dir)
         if self._created_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
-            if self.info.storage == self.default_storage(self.run_dir):
+            if default:
                 return
         else:
             (self.run_dir / RUN_FILE).unlink(missing_ok=True)
             (self.run_dir / ".lock").unlink(missing_ok=True)
             shutil.rmtree(self.run_dir / "models", ignore_errors=True)
-            if self.info.storage == self.default_storage(self.run_dir):
+            if default:
                 (self.run_dir / "study.db").unlink(missing_ok=True)
                 return
         # Best effort: an empty study left in a shared database is harmless.
         with contextlib.suppress(Exception):
-            optuna.delete_study(study_name=self.info.study_name, storage=self.info.storage)
+            optuna.delete_study(study_name=self.info.study_name, storage=self._connect)
 
-    @classmethod
-    def open(cls, run_dir: str | Path) -> RunStore:
-        """Open an existing run directory."""
+    @property
+    def _connect(self) -> str:
+        return self.info.connect or self.info.storage
+
+    @staticmethod
+    def read_info(run_dir: str | Path) -> RunInfo:
+        """What ``run_dir/run.json`` says, without opening the storage."""
         run_dir = Path(run_dir)
         path = run_dir / RUN_FILE
         try:
@@ -295,6 +372,19 @@ class RunStore:
             raise StorageError(
                 f"{path}: damaged run file ({exc}); run the search again into a new --out"
             ) from None
+        return info
+
+    @classmethod
+    def open(cls, run_dir: str | Path, *, storage: str | None = None) -> RunStore:
+        """Open an existing run directory, wherever it has moved. ``storage`` (the URL a
+        user gives again, with its password) opens a run kept elsewhere; it must name
+        the run's own storage."""
+        run_dir = Path(run_dir)
+        info = cls.read_info(run_dir)
+        url = connect_url(info.storage, run_dir)
+        if storage is not None and portable_storage(storage, run_dir) == info.storage:
+            url = storage
+        info = replace(info, connect=url)
         return cls(run_dir, info, _open_study(info, create=False))
 
     @staticmethod
@@ -486,22 +576,32 @@ def _open_study(info: RunInfo, *, create: bool) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = [METRICS[name].direction for name in info.objectives]
+    url = info.connect or info.storage
     try:
         if create:
             return optuna.create_study(
-                storage=info.storage,
+                storage=url,
                 study_name=info.study_name,
                 directions=directions,
                 load_if_exists=True,
             )
-        return optuna.load_study(storage=info.storage, study_name=info.study_name)
+        return optuna.load_study(storage=url, study_name=info.study_name)
     except KeyError:
         raise StorageError(f"{info.storage}: no study named {info.study_name!r}") from None
     except Exception as exc:  # Optuna and SQLAlchemy raise many types for a bad URL
         reason = " ".join(str(exc).split())[:200]
+        secret = _password(url)
+        if secret:
+            reason = reason.replace(secret, "***")
+        hint = (
+            "; no password is ever stored: give it in PGPASSWORD or ~/.pgpass, or pass the "
+            "URL with it again as --storage"
+            if "://" in info.storage and "sqlite" not in info.storage
+            else ""
+        )
         raise StorageError(
-            f"storage {info.storage!r} cannot be opened: {reason}; check the URL "
-            "(e.g. sqlite:///runs/study.db) and that its database and driver are reachable"
+            f"storage {redact(info.storage)!r} cannot be opened: {reason}; check the URL "
+            "(e.g. sqlite:///runs/study.db) and that its database and driver are reachable" + hint
         ) from None
 
 

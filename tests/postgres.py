@@ -38,6 +38,10 @@ class PostgresServer:
         self.folder, self.port, self.binaries, self.run_as = folder, port, binaries, run_as
         self.url = f"postgresql+psycopg://facenas@127.0.0.1:{port}/postgres"
 
+    def url_with(self, password: str) -> str:
+        """The URL with ``password`` in it, as users write them."""
+        return self.url.replace("facenas@", f"facenas:{password}@")
+
     def _pg_ctl(self, *args: str, check: bool = True) -> None:
         subprocess.run(
             [*self.run_as, str(self.binaries / "pg_ctl"), "-D", str(self.folder / "data"), *args],
@@ -55,24 +59,45 @@ class PostgresServer:
         self._pg_ctl("-m", "immediate", "stop", check=False)
 
 
+def _postgres_user() -> pwd.struct_passwd:
+    """The ``postgres`` system user, created when running as root without one (a fresh
+    container); FileNotFoundError (the tests skip) when it cannot be."""
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        made = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "postgres"], capture_output=True
+        )
+        if made.returncode != 0:
+            raise FileNotFoundError("no postgres user, and useradd failed") from None
+        return pwd.getpwnam("postgres")
+
+
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a server; yield it (its SQLAlchemy URL for Optuna is ``.url``)."""
+def postgres_server(password: str | None = None) -> Iterator[PostgresServer]:
+    """Start a server; yield it (its SQLAlchemy URL for Optuna is ``.url``). With
+    ``password``, TCP connections must give it (SCRAM); the socket stays trusted."""
     binaries = postgres_bin()
     if binaries is None:
         raise FileNotFoundError("initdb")
     folder = Path(tempfile.mkdtemp(prefix="facenas-pg-"))
     run_as: list[str] = []
     if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
+        user = _postgres_user()
         os.chown(folder, user.pw_uid, user.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
+    auth = ["-A", "trust"]
+    if password is not None:
+        secret = folder / "password"
+        secret.write_text(password)
+        if run_as:
+            os.chown(secret, user.pw_uid, user.pw_gid)
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={secret}"]
     subprocess.run(
-        [*run_as, str(binaries / "initdb"), "-D", str(folder / "data"), "-A", "trust",
-         "-U", "facenas"],
+        [*run_as, str(binaries / "initdb"), "-D", str(folder / "data"), *auth, "-U", "facenas"],
         check=True,
         capture_output=True,
-    )  # fmt: skip
+    )
     server = PostgresServer(folder, _free_port(), binaries, run_as)
     server.start()
     try:

@@ -142,3 +142,84 @@ def test_a_database_outage_stops_the_search_in_one_line_and_it_resumes_after(
         _experiment("nsga2"), out_dir=tmp_path / "whole", make_evaluator=lambda d: ToyEvaluator()
     )
     assert summary.restored == 4 and _trials(run) == _trials(tmp_path / "whole")
+
+
+SECRET = "s3cret-Pa55word"
+
+
+def _files_holding(folder: Path, text: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def test_a_password_is_never_written_or_printed(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    if postgres_bin() is None:
+        pytest.skip("needs PostgreSQL's initdb and pg_ctl: apt-get install postgresql")
+    from nas.cli import main
+    from nas.errors import ConfigError
+
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    with postgres_server(password=SECRET) as server:
+        run = tmp_path / "run"
+        with pytest.raises(Killed):  # stopped half-way, to be resumed below
+            run_search(
+                _experiment("nsga2"),
+                out_dir=run,
+                storage=server.url_with(SECRET),
+                make_evaluator=lambda d: ToyEvaluator(kill_after=3),
+            )
+        assert RunStore.open(run, storage=server.url_with(SECRET)).info.storage == server.url
+        # without the password: one line that says where to put it, and not the password
+        with pytest.raises(StorageError, match=r"PGPASSWORD or ~/\.pgpass") as refused:
+            RunStore.open(run)
+        assert SECRET not in str(refused.value)
+        with pytest.raises(StorageError):
+            RunStore.open(run, storage=server.url_with("wrong"))
+        # the same run named with another URL is refused without showing that URL's password
+        with pytest.raises(ConfigError) as other:
+            run_search(
+                _experiment("nsga2"),
+                out_dir=run,
+                storage=server.url_with(SECRET).replace("/postgres", "/other"),
+                make_evaluator=lambda d: ToyEvaluator(),
+            )
+        assert SECRET not in str(other.value)
+        # from the environment, as libpq reads it: the run resumes and the CLI reads it
+        monkeypatch.setenv("PGPASSWORD", SECRET)
+        resume_search(run, make_evaluator=lambda d: ToyEvaluator())
+        assert len(_trials(run)) == 16
+        assert main(["pareto", str(run)]) == 0
+    assert _files_holding(run, SECRET) == []
+    printed = capfd.readouterr()
+    assert SECRET not in printed.out + printed.err
+
+
+def test_a_moved_run_opens_and_resumes_from_its_new_place(tmp_path: Path):
+    import json
+    import shutil
+
+    with pytest.raises(Killed):
+        run_search(
+            _experiment("nsga2"),
+            out_dir=tmp_path / "here",
+            make_evaluator=lambda d: ToyEvaluator(kill_after=5),
+        )
+    assert json.loads((tmp_path / "here" / "run.json").read_text())["storage"] == (
+        "sqlite:///study.db"
+    )
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    shutil.move(tmp_path / "here", moved)
+    resume_search(moved, make_evaluator=lambda d: ToyEvaluator())
+    run_search(
+        _experiment("nsga2"), out_dir=tmp_path / "whole", make_evaluator=lambda d: ToyEvaluator()
+    )
+    assert _trials(moved) == _trials(tmp_path / "whole")
+    # a run written before (an absolute path to a file that is not there any more) opens
+    # its own study.db once moved
+    info = json.loads((moved / "run.json").read_text())
+    info["storage"] = f"sqlite:///{tmp_path / 'gone' / 'study.db'}"
+    (moved / "run.json").write_text(json.dumps(info))
+    assert _trials(moved) == _trials(tmp_path / "whole")
