@@ -522,6 +522,29 @@ def ancestors(trials: Sequence[TrialRecord], genome_hash: str) -> list[TrialReco
     return found
 
 
+def _weights_path(number: int, value: Any) -> str | None:
+    """A trial's weights file as the storage names it, refused unless it is one file
+    directly in the run's ``models/`` (a shared database is not trusted to point
+    elsewhere: ``../``, an absolute path, another folder)."""
+    if value is None:
+        return None
+    path = Path(str(value))
+    if (
+        not isinstance(value, str)
+        or path.is_absolute()
+        or len(path.parts) != 2
+        or path.parts[0] != "models"
+        or not path.name.endswith(".weights.h5")
+        or path.name.startswith(".")
+    ):
+        raise StorageError(
+            f"trial {number}: the storage names its weights {str(value)[:120]!r}, which is "
+            "not a file in the run's models/ folder; this run did not write that row: open "
+            "the run with its own storage"
+        )
+    return str(path)
+
+
 def _record(number: int, trial: Any) -> TrialRecord:
     attrs = trial.user_attrs
     return TrialRecord(
@@ -539,7 +562,7 @@ def _record(number: int, trial: Any) -> TrialRecord:
         worker=attrs.get("worker", ""),
         node=attrs.get("node", ""),
         threads=attrs.get("threads", 0),
-        weights=attrs.get("weights"),
+        weights=_weights_path(number, attrs.get("weights")),
         baseline=attrs.get("baseline"),
         worker_peak_rss_mb=attrs.get("worker_peak_rss_mb", 0.0),
         driver_peak_rss_mb=attrs.get("driver_peak_rss_mb", 0.0),

@@ -212,3 +212,23 @@ def test_nsga2_records_the_parents_of_every_child(tmp_path: Path):
     assert children and all(1 <= len(t.parents) <= 2 for t in children)
     # a parent is a genome recorded in an earlier generation, never the child itself
     assert all(generation[p] < t.generation for t in children for p in t.parents)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../../etc/passwd", "/etc/passwd", "models/../run.json", "models/x/y.weights.h5", "x.h5", 7],
+)
+def test_a_weights_path_outside_models_read_from_storage_is_refused(tmp_path: Path, path):
+    import json
+    import sqlite3
+
+    store = RunStore.create(tmp_path / "run", _info(tmp_path / "run"))
+    _record(store, "a", 0.5, 100)
+    with sqlite3.connect(tmp_path / "run" / "study.db") as database:  # a tampered row
+        database.execute(
+            "UPDATE trial_user_attributes SET value_json = ? WHERE key = 'weights'",
+            (json.dumps(path),),
+        )
+    with pytest.raises(StorageError, match="trial 0: the storage names its weights") as error:
+        RunStore.open(tmp_path / "run").trials()
+    assert "\n" not in str(error.value)
