@@ -16,7 +16,15 @@ from typing import Any
 from nas.errors import ConfigError, GenomeError
 from nas.space import SearchSpace
 
-__all__ = ["BASELINES", "PRETRAINED", "Seed", "load_pretrained", "load_seed", "seed_space"]
+__all__ = [
+    "BASELINES",
+    "BUILT_IN_SPACES",
+    "PRETRAINED",
+    "Seed",
+    "load_pretrained",
+    "load_seed",
+    "seed_space",
+]
 
 BASELINES: dict[str, tuple[str, str]] = {
     "resnet50": ("cnn", "baselines.resnet50:RESNET50"),
@@ -75,8 +83,16 @@ def load_seed(spec: str, space: SearchSpace) -> Seed:
     return Seed(Path(spec).stem, genome)
 
 
-def seed_space(spec: str) -> str:
-    """The search space of the baseline ``spec`` or of the genome JSON file it names."""
+BUILT_IN_SPACES: tuple[str, ...] = ("cnn", "resunet")
+"""The spaces a genome file may name by itself."""
+
+
+def seed_space(spec: str, *, plugin: str | None = None) -> str:
+    """The search space of the baseline ``spec`` or of the genome JSON file it names.
+
+    A file may only name a built-in space (:data:`BUILT_IN_SPACES`), or ``plugin``, the
+    module the user named on the command line: a genome from anyone never chooses which
+    code is imported."""
     if spec in BASELINES:
         return BASELINES[spec][0]
     data = _read_genome_file(spec)
@@ -85,6 +101,13 @@ def seed_space(spec: str) -> str:
         raise ConfigError(
             f'seed {spec}: no "space" names the genome\'s search space; export it again with '
             'nas export, or add "space": "cnn" (or "resunet")'
+        )
+    if owner not in BUILT_IN_SPACES and owner != plugin:
+        shown = owner if len(owner) <= 60 else owner[:57] + "..."
+        raise ConfigError(
+            f'seed {spec}: "space" names {shown!r}, not a built-in space '
+            f"({', '.join(BUILT_IN_SPACES)}); a genome file never chooses code to import: if "
+            f"you trust that module, pass --space {shown}"
         )
     return owner
 

@@ -218,6 +218,14 @@ def _load_split(
             )
             return images, targets, name.get(role, "all"), twins
         role = _role(split or "validation", KEYPOINT_SPLITS, "validation, train, all")
+        drawn = ("seed", "validation_fraction")
+        if role != "all" and not all(key in subject.split for key in drawn):
+            raise ConfigError(
+                f"{subject.path}: the export does not say how its {role} split was drawn "
+                "(genome.json beside it lacks the split's seed and validation_fraction), so "
+                "it could hold training faces; score it with --split all, or export the run "
+                "again with nas export"
+            )
         data = load_keypoints(
             data_path,
             seed=seed,

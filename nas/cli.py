@@ -277,6 +277,19 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument(
         "--storage", metavar="URL", help="Optuna storage URL (default sqlite:///RUN/study.db)"
     )
+    baseline.add_argument(
+        "--max-params",
+        type=_positive_int,
+        metavar="N",
+        help="refuse a net larger than this, counted before it is built (default: none for "
+        "the built-in baselines, the experiment's [budget] max_params for a genome file)",
+    )
+    baseline.add_argument(
+        "--space",
+        metavar="MODULE",
+        help="let a genome file name this plugin space module (a file alone may only name the "
+        "built-in spaces cnn and resunet: it never chooses code to import)",
+    )
     baseline.set_defaults(command=_cmd_baseline)
 
     compare = commands.add_parser(
@@ -539,6 +552,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _final_of_search(store: RunStore, experiment) -> None:
     """The ``[final]`` section: train the chosen trial further into ``RUN/final``."""
+    from nas.config import stored_experiment
     from nas.final import FINAL_DIR, plan_final
     from nas.race import run_race
     from nas.selection import select_trial
@@ -549,7 +563,9 @@ def _final_of_search(store: RunStore, experiment) -> None:
             f"Race: the front's best {experiment.final.race} train on, the better half "
             "each round, before the final training"
         )
-        record = run_race(experiment, store.run_dir, echo=console.print)
+        # the run's own experiment: the data path as the search read it (--data included)
+        ran = stored_experiment(store.info.experiment, source=str(store.run_dir / "run.json"))
+        record = run_race(ran, store.run_dir, echo=console.print)
         console.print(f"Race won by trial {record.number} ({record.description})")
     else:
         record = select_trial(store, rank=experiment.final.rank)
@@ -809,7 +825,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"unknown baseline {args.name!r} (known: {', '.join(BASELINES)}; or a genome .json file)"
         )
-    space = seed_space(args.name)
+    space = seed_space(args.name, plugin=args.space)
     label = args.name if args.name in BASELINES else Path(args.name).stem
     if args.experiment:
         experiment = load_experiment(args.experiment)
@@ -860,6 +876,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         weights=args.weights,
         storage=args.storage,
         address=args.address,
+        max_params=args.max_params,
     )
     if not record.ok:
         console.print(f"[red]failed[/]: {record.failure}: {record.detail}")

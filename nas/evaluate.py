@@ -215,6 +215,24 @@ def decoded_genome(request: EvalRequest) -> tuple[SearchSpace, Any]:
     return space, genome
 
 
+def counted_size(space: SearchSpace, genome: Any, task: Task, budget: Budget) -> None:
+    """Fail the evaluation as ``oversized`` before anything is built when the space can
+    count the genome's parameters (``cost``) and they are past ``budget.max_params``: a
+    genome from anyone must not make the worker allocate a model that exhausts it."""
+    cost = getattr(space, "cost", None)
+    if not callable(cost):
+        return
+    try:
+        params = int(cost(genome, task).params)
+    except (GenomeError, ValueError, TypeError):
+        return  # the build says why, as a build_error
+    if params > budget.max_params:
+        raise EvaluationFailure(
+            "oversized",
+            f"{params:,} parameters > max_params {budget.max_params:,} (counted before building)",
+        )
+
+
 def checked_size(model: keras.Model, budget: Budget) -> int:
     """The model's parameter count; past ``budget.max_params`` the evaluation fails as
     ``oversized``."""
@@ -234,6 +252,7 @@ def _train_and_score(
     request: EvalRequest, data: EvalData
 ) -> tuple[dict[str, float], bytes, _TrainingGuard, Inherited | None]:
     space, genome = decoded_genome(request)
+    counted_size(space, genome, data.task, request.budget)
     try:
         model = space.build(genome, data.task)
     except (ValueError, TypeError) as exc:

@@ -34,10 +34,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from baselines import PRETRAINED, load_seed
+from baselines import BASELINES, PRETRAINED, load_seed
 from nas.checkpoint import hold_run_lock, load_checkpoint, remove_temporaries, save_checkpoint
 from nas.config import DataConfig, Experiment, stored_experiment
-from nas.errors import ConfigError, StorageError
+from nas.errors import ConfigError, GenomeError, StorageError
 from nas.faults import failpoint
 from nas.objectives import METRICS, free_objectives, objective_values
 from nas.parallel import Evaluator, RayEvaluator, check_address, default_threads
@@ -315,6 +315,7 @@ def _open_run(
     if not threads and (address is None or make_evaluator is not None):
         # this machine's cores; on a cluster, the evaluator asks its nodes
         threads = default_threads(threads_share or workers)
+    _check_seed_sizes(experiment, space, data)
     if existing:
         store = RunStore.open(out_dir, storage=storage)
         lock = hold_run_lock(out_dir)
@@ -625,8 +626,13 @@ def run_baseline(
     storage: str | None = None,
     address: str | None = None,
     make_evaluator: Callable[[EvalData], Evaluator] | None = None,
+    max_params: int | None = None,
 ) -> TrialRecord:
     """Train the baseline ``name`` alone with the experiment's data and budget.
+
+    ``max_params`` bounds its size (counted from the genome before anything is built):
+    by default none for the built-in baselines (ResNet50 has 23.6 M parameters) and the
+    experiment's ``[budget] max_params`` for a genome file, which anyone may have written.
 
     The run directory holds one trial, so ``nas pareto`` and ``nas export`` work on it.
     ``weights`` is a local file of pre-trained weights (e.g. Keras' ImageNet "notop" .h5
@@ -644,10 +650,11 @@ def run_baseline(
             f"--weights {weights}: no such file; pass Keras' ImageNet notop .h5, "
             "or leave --weights out to train from scratch"
         )
-    # A baseline trained alone is never refused for its size (ResNet50 has 23.6 M parameters).
+    if max_params is None:
+        max_params = 10**10 if name in BASELINES else experiment.budget.max_params
     experiment = experiment.replace(
         search=dataclasses.replace(experiment.search, workers=1, seeds=(name,)),
-        budget=dataclasses.replace(experiment.budget, max_params=10**10),
+        budget=dataclasses.replace(experiment.budget, max_params=max_params),
     )
     options = {
         "storage": storage,
@@ -673,6 +680,32 @@ class _Outcome:
     restored: int = 0
     stopped: str | None = None
     seconds: float = 0.0
+
+
+def _check_seed_sizes(experiment: Experiment, space: SearchSpace, data: TaskData) -> None:
+    """Refuse, before anything is built or written, a seed (a genome file from anyone)
+    whose size, counted from the genome by the space's ``cost``, is past ``[budget]
+    max_params``: a file must not make a worker build a model that exhausts its memory."""
+    cost = getattr(space, "cost_multitask" if experiment.multitask else "cost", None)
+    if not callable(cost):
+        return
+    task: Any = (
+        tuple(part.eval_data.task for part in data.parts)  # type: ignore[union-attr]
+        if experiment.multitask
+        else data.eval_data.task  # type: ignore[union-attr]
+    )
+    limit = experiment.budget.max_params
+    for spec in experiment.search.seeds:
+        genome = load_seed(spec, space).genome
+        try:
+            params = cost(genome, task).params
+        except (GenomeError, ValueError, TypeError) as exc:
+            raise ConfigError(f"seed {spec}: cannot be built for this task ({exc})") from None
+        if params > limit:
+            raise ConfigError(
+                f"seed {spec}: {params:,} parameters, past [budget] max_params {limit:,}; "
+                "raise max_params (or nas baseline --max-params) if you trust it"
+            )
 
 
 def _pass_note(strategy: Strategy, listener: SearchListener | None) -> None:

@@ -4,6 +4,7 @@ kind of bad input refused in one line."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,7 @@ def test_a_keypoint_model_is_scored_on_the_runs_own_split(
         ("emotion", "faces", ["--split", "PrivateTest"], "has no PrivateTest rows"),
         ("nothing", "faces", [], "holds no model.keras"),
         ("broken", "faces", [], "cannot load it as a Keras model"),
+        ("undocumented", "keypoints", [], "does not say how its validation split was drawn"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -141,6 +143,8 @@ def test_bad_input_is_one_line_and_writes_nothing(
     (tmp_path / "nothing").mkdir()
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "model.keras").write_bytes(b"not a zip file")
+    (tmp_path / "undocumented").mkdir()  # a keypoint model without its genome.json
+    shutil.copy(keypoint_export / "model.keras", tmp_path / "undocumented")
     models = {"emotion": emotion_export, "keypoints": keypoint_export}
     folder = models.get(model, tmp_path / model)
     files = {"faces": str(faces_csv), "keypoints": BUILTIN_KEYPOINT_FACES}
