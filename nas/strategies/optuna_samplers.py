@@ -126,7 +126,7 @@ class OptunaStrategy:
         for _ in range(self.population_size):
             trial = study.ask()
             genome = self.space.suggest(trial)
-            frozen = study._storage.get_trial(trial._trial_id)
+            frozen = _frozen(study, trial.number)
             distributions = {
                 name: optuna.distributions.distribution_to_json(d)
                 for name, d in trial.distributions.items()
@@ -222,3 +222,12 @@ def _from_settings(settings: StrategySettings, make_sampler: SamplerFactory) -> 
         make_sampler=make_sampler,
         initial=settings.initial,
     )
+
+
+def _frozen(study: Any, number: int) -> Any:
+    """The running trial ``number`` as Optuna's public API shows it (its system attributes:
+    what the sampler decided), newest first."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return next(t for t in reversed(running) if t.number == number)
