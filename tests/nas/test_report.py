@@ -129,7 +129,7 @@ def test_optuna_dashboard_shows_each_trials_architecture_generation_and_baseline
     from optuna_dashboard import wsgi
 
     store = RunStore.open(run_dir)
-    server = make_server("127.0.0.1", 0, wsgi(store.info.storage), handler_class=_Quiet)
+    server = make_server("127.0.0.1", 0, wsgi(store.info.connect), handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"

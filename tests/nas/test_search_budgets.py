@@ -142,7 +142,7 @@ def test_optuna_strategies_record_parameters_and_distributions(tmp_path: Path):
         _experiment("optuna-tpe"), out_dir=tmp_path / "run", make_evaluator=lambda d: ToyEvaluator()
     )
     info = RunStore.open(tmp_path / "run").info
-    study = optuna.load_study(storage=info.storage, study_name=info.study_name)
+    study = optuna.load_study(storage=info.connect, study_name=info.study_name)
     assert len(study.trials) == 16
     for trial in study.trials:
         assert set(trial.params) == {"x0", "x1", "x2", "x3"}
