@@ -315,8 +315,9 @@ class Nsga2:
         return novel_genomes(self.space, self.rng, self._seen, self.population_size, self._initial)
 
     def _offspring(self) -> list[Any]:
-        if self.prescreen == 1:
-            return self._variation()
+        learning = self.prescreen_by == "surrogate" and len(self._told) < surrogates.MIN_TRIALS
+        if self.prescreen == 1 or (learning and self.free_objectives is None):
+            return self._variation()  # nothing to screen on yet
         seen = set(self._seen)
         candidates = [child for _ in range(self.prescreen) for child in self._variation()]
         if self.prescreen_by == "surrogate" and len(self._told) >= surrogates.MIN_TRIALS:

@@ -144,3 +144,16 @@ def test_size_prescreening_keeps_no_surrogate_memory():
     strategy = _strategy(0, "size")
     _run(strategy, 3)
     assert strategy.state()["told"] == [] and strategy.note() is None
+
+
+def test_without_free_objectives_the_surrogate_waits_unscreened_then_screens():
+    strategy = Nsga2(
+        VectorSpace(dims=6),
+        weights=(-1.0, -1.0),
+        population_size=8,
+        rng=np.random.default_rng(2),
+        prescreen=4,
+        prescreen_by="surrogate",
+    )
+    _run(strategy, 4)
+    assert len(strategy.surrogate_pairs) == 8 * 2  # generations 2 and 3
