@@ -87,11 +87,16 @@ def redact(url: str) -> str:
     ``postgresql://nas@db/nas``): what ``run.json`` keeps and what is ever printed. The
     database driver finds the password at run time in ``PGPASSWORD`` or ``~/.pgpass``
     (libpq's own rules), or in a URL given again with ``--storage``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL urllib can split: drop anything between "://" and "@"
+        scheme, sep, rest = url.partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        return f"{scheme}{sep}{userinfo.partition(':')[0]}{at}{host}" if at else url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    host = parts.netloc.rpartition("@")[2]
-    user = urllib.parse.quote(parts.username or "", safe="")
+    user = userinfo.partition(":")[0]  # as written (percent-encoded), without the password
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
 
 

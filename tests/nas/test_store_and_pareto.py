@@ -232,3 +232,29 @@ def test_a_weights_path_outside_models_read_from_storage_is_refused(tmp_path: Pa
     with pytest.raises(StorageError, match="trial 0: the storage names its weights") as error:
         RunStore.open(tmp_path / "run").trials()
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://nas:s%40cret@db:5432/nas", "postgresql+psycopg://nas@db:5432/nas"),
+        ("postgresql://nas@db/nas", "postgresql://nas@db/nas"),
+        ("postgresql://u%40x:pw@h:99999999/db", "postgresql://u%40x@h:99999999/db"),
+        ("postgresql://:pw@h/db", "postgresql://h/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_a_storage_url_is_shown_without_its_password(url: str, shown: str):
+    from nas.store import redact
+
+    assert redact(url) == shown
+
+
+def test_a_run_keeps_its_own_sqlite_file_relative_and_others_absolute(tmp_path: Path):
+    from nas.store import connect_url, portable_storage
+
+    run = tmp_path / "run"
+    assert portable_storage(f"sqlite:///{run / 'study.db'}", run) == "sqlite:///study.db"
+    assert connect_url("sqlite:///study.db", run) == f"sqlite:///{(run / 'study.db').resolve()}"
+    elsewhere = f"sqlite:///{(tmp_path / 'shared.db').resolve()}"
+    assert portable_storage(elsewhere, run) == elsewhere == connect_url(elsewhere, run)
