@@ -244,8 +244,7 @@ class SearchConfig:
     promote_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        from nas.strategies import STRATEGIES
-        from nas.strategies.nsga2 import PRESCREEN_RULES
+        from nas.strategies import PRESCREEN_RULES, STRATEGIES
 
         _require(
             self.strategy in STRATEGIES,

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nas.errors import ConfigError
-from nas.strategies.base import Strategy, StrategySettings, TrialParameters
+from nas.strategies.base import PRESCREEN_RULES, Strategy, StrategySettings, TrialParameters
 
 __all__ = [
     "DEFAULT_STRATEGY",
+    "PRESCREEN_RULES",
     "STRATEGIES",
     "Strategy",
     "StrategyEntry",

@@ -18,6 +18,7 @@ import numpy as np
 from nas.space import SearchSpace, genome_hash
 
 __all__ = [
+    "PRESCREEN_RULES",
     "Fidelity",
     "FreeObjectives",
     "Promotable",
@@ -37,6 +38,11 @@ FreeObjectives = Callable[[Any], tuple[float | None, ...]]
 that need training, the others on the hypervolume's scale (:func:`nas.pareto.normalise`:
 1 at the metric's ideal, 0 at the reference point, below 0 past it)."""
 
+
+PRESCREEN_RULES: tuple[str, ...] = ("size", "surrogate")
+"""What NSGA-II's pre-screening keeps children by (``[search] prescreen_by``): the free
+objectives' gaps (:mod:`nas.strategies.prescreen`), or a surrogate
+(:mod:`nas.strategies.surrogate`)."""
 
 Promotable = Callable[[Sequence[float]], bool]
 """Whether a genome with these low-fidelity objective values may be promoted to the full

@@ -35,6 +35,7 @@ from nas.strategies import prescreen as screening
 from nas.strategies import surrogate as surrogates
 from nas.strategies.base import (
     NOVELTY_TRIES,
+    PRESCREEN_RULES,
     Fidelity,
     FreeObjectives,
     Promotable,
@@ -44,10 +45,7 @@ from nas.strategies.base import (
     novel_genomes,
 )
 
-__all__ = ["PRESCREEN_RULES", "Member", "Nsga2", "from_settings"]
-
-PRESCREEN_RULES = ("size", "surrogate")
-"""What pre-screening keeps children by: the free objectives' gaps, or a surrogate."""
+__all__ = ["Member", "Nsga2", "from_settings"]
 
 
 @dataclass(frozen=True)
