@@ -338,13 +338,17 @@ class Nsga2:
     def _remember_told(self, genomes: Sequence[Any], values: Sequence[Sequence[float]]) -> None:
         """Keep what the surrogate learns from, and score its predictions for the batch."""
         for genome, told in zip(genomes, values, strict=True):
-            key = genome_hash(self.space, genome)
-            self._told[key] = (self.space.to_json(genome), tuple(float(v) for v in told))
-            if key in self._predicted:
-                trained = self._trained_axes()
-                if trained:
-                    j = trained[0]
-                    self._screened.append((self._predicted.pop(key), self._weights[j] * told[j]))
+            self._told[genome_hash(self.space, genome)] = (
+                self.space.to_json(genome),
+                tuple(float(v) for v in told),
+            )
+        trained = self._trained_axes()
+        if trained and self._predicted:
+            j = trained[0]
+            for genome, told in zip(genomes, values, strict=True):
+                predicted = self._predicted.pop(genome_hash(self.space, genome), None)
+                if predicted is not None:
+                    self._screened.append((predicted, self._weights[j] * told[j]))
         self._predicted = {}
 
     def _trained_axes(self) -> list[int]:
