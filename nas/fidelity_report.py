@@ -259,6 +259,24 @@ def surrogate_signals(
     }
 
 
+def _comparable_truth_cpu(
+    truth_rows: list[dict[str, Any]], signal_rows: list[dict[str, Any]]
+) -> dict[str, float]:
+    """Member hash -> its truth's CPU-seconds, for the members whose truth and every signal
+    row were measured on the same kind of machine (the rows' ``machine``; rows written
+    before it was recorded share the empty one): a signal timed on a slower processor than
+    its truth would otherwise look costlier than it is."""
+    signal_machines: dict[str, set[str]] = defaultdict(set)
+    for row in signal_rows:
+        signal_machines[row["genome_hash"]].add(str(row.get("machine", "")))
+    out: dict[str, float] = {}
+    for row in sorted(truth_rows, key=lambda r: -int(r.get("seed", 0))):
+        machine = str(row.get("machine", ""))
+        if row.get("cpu_seconds") and signal_machines.get(row["genome_hash"]) == {machine}:
+            out[row["genome_hash"]] = float(row["cpu_seconds"])
+    return out
+
+
 def signal_table(
     panel: list[PanelMember],
     truth_rows: list[dict[str, Any]],
@@ -270,11 +288,7 @@ def signal_table(
     accuracy signal's row says what share of all its measurements (every member and
     seed, with a truth or not) ended within :data:`CHANCE_MARGIN` of it."""
     truth, seeds = _truths(truth_rows)
-    truth_cpu = {
-        r["genome_hash"]: float(r["cpu_seconds"])
-        for r in sorted(truth_rows, key=lambda r: -int(r.get("seed", 0)))
-        if r.get("cpu_seconds")
-    }
+    truth_cpu = _comparable_truth_cpu(truth_rows, signal_rows)
     rows: list[dict[str, Any]] = []
     target = float(np.median([r["images"] for r in truth_rows if r.get("images")] or [0]))
     measured = _signal_values(signal_rows, target)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,24 @@ def measure(job: dict[str, Any], work: str) -> dict[str, Any]:
         "seconds": row.get("seconds", time.perf_counter() - started),
         "threads": THREADS,
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+        "machine": machine_kind(),
     }
     return row
+
+
+def machine_kind() -> str:
+    """The processor's architecture and widest vector unit ("x86_64 avx512"), recorded in
+    every row: CPU-seconds are compared only between rows of the same kind of machine."""
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    widest = next((f for f in ("avx512f", "avx2", "neon") if f in flags), "")
+    return f"{platform.machine()} {widest.removesuffix('f')}".strip()
 
 
 def _truth(job: dict[str, Any], work: Path) -> dict[str, Any]:
