@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-EXIT_USER_ERROR = 2
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script; returns the exit code."""
@@ -35,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.command(args)
     except NasError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return exc.exit_code
     except KeyboardInterrupt:
         print("nas: interrupted", file=sys.stderr)
         return 130
@@ -613,7 +611,9 @@ def _resumable(out_dir: Path) -> Iterator[None]:
     evaluations are cancelled, Ray is shut down, and the checkpoint and the store are
     intact. The exit code is 128 + the signal's number.
     """
+    from nas.errors import ClusterLost
     from nas.parallel import stop_cleanly_on_sigterm, stopped_by
+    from nas.store import RunStore
 
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     stop_cleanly_on_sigterm()
@@ -624,6 +624,15 @@ def _resumable(out_dir: Path) -> Iterator[None]:
             raise
         print(f"nas: interrupted; continue with: nas search --resume {out_dir}", file=sys.stderr)
         raise SystemExit(128 + (stopped_by() or signal.SIGINT)) from None
+    except ClusterLost as exc:
+        kept = len(RunStore.open(out_dir).trials())
+        print(
+            f"nas: error: {exc}; {kept} recorded evaluation{'s' * (kept != 1)} kept in {out_dir}; "
+            f"start the cluster again and continue with: nas search --resume {out_dir} "
+            "--address NEW_HEAD:PORT",
+            file=sys.stderr,
+        )
+        raise SystemExit(ClusterLost.exit_code) from None
     finally:
         for signum, handler in previous.items():
             if handler is not None:  # None: a handler installed outside Python

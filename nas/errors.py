@@ -4,7 +4,8 @@ Two families, never mixed:
 
 * :class:`NasError` and its subclasses are *fatal user errors* (bad experiment file,
   bad dataset, bad genome JSON, unreachable cluster). Their message is one line that
-  names the place and the fix; the CLI prints it and exits with code 2.
+  names the place and the fix; the CLI prints it and exits with the error's
+  :attr:`~NasError.exit_code`: 2, or 3 for a cluster lost mid-run (:class:`ClusterLost`).
 * :class:`EvaluationFailure` is raised *inside* an evaluation (a candidate that cannot
   be built, is too large, diverges or runs out of time or memory). It is recorded as a
   failed trial with its :attr:`reason`, and the search goes on.
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 __all__ = [
+    "ClusterLost",
     "ConfigError",
     "DataError",
     "EvaluationFailure",
@@ -27,6 +29,8 @@ __all__ = [
 
 class NasError(Exception):
     """A fatal, user-facing error whose message is a single actionable line."""
+
+    exit_code = 2
 
 
 class ConfigError(NasError):
@@ -43,6 +47,13 @@ class GenomeError(NasError):
 
 class StorageError(NasError):
     """The trial storage cannot be opened or does not hold the expected run."""
+
+
+class ClusterLost(NasError):
+    """The Ray cluster's head node stopped answering mid-run. Not the user's input: exit
+    code 3; what was recorded is kept and the run resumes on a new head."""
+
+    exit_code = 3
 
 
 FailureReason = Literal[

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nas.errors import ConfigError, FailureReason
+from nas.errors import ClusterLost, ConfigError, FailureReason
 from nas.faults import failpoint
 from nas.trial import EvalData, EvalRequest, EvalResult
 
@@ -223,6 +223,10 @@ class RayEvaluator:
         self._board: Any = ray.remote(num_cpus=0, scheduling_strategy=here)(_StartBoard).remote()
         self._tokens = itertools.count()
         self._progress = time.monotonic()
+        self._lost = False
+        self._head = ray.get_runtime_context().gcs_address
+        self._head_silent_since: float | None = None
+        self.address = address
 
     def map(
         self, requests: Iterable[EvalRequest], *, deadline: float | None = None
@@ -244,6 +248,8 @@ class RayEvaluator:
                 ready, _ = self._ray.wait(list(running), num_returns=1, timeout=self.poll_seconds)
                 if ready:
                     failpoint("ray:ready")
+                elif not self._head_answers():
+                    continue  # the board lived on the head's node: do not wait on it
                 for ref in ready:
                     self._progress = time.monotonic()
                     entry = running.pop(ref)
@@ -257,8 +263,33 @@ class RayEvaluator:
             # On Ctrl-C or SIGTERM nothing is cancelled: the shutdown that follows ends
             # the tasks anyway, and cancelling one whose result is just coming in crashes
             # the driver (see _cancel_unfinished).
-            if running and not interrupted and len(_received) == signals_before:
+            if running and not interrupted and not self._lost and len(_received) == signals_before:
                 self._cancel_unfinished(list(running))
+
+    def _head_answers(self) -> bool:
+        """Whether the head node's control service (the GCS) takes connections; raise
+        :class:`~nas.errors.ClusterLost` once it has refused them for
+        :data:`HEAD_GRACE_SECONDS`.
+
+        Ray itself notices a dead head only after a minute, then ends the driver's
+        process from C++ with a page of logs and no word on what to do; a TCP connect
+        to the GCS port answers at once (refused) when the head is gone."""
+        host, _, port = self._head.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2.0).close()
+        except OSError as exc:
+            now = time.monotonic()
+            self._head_silent_since = self._head_silent_since or now
+            if now - self._head_silent_since >= HEAD_GRACE_SECONDS:
+                self._board = None  # it lived on the head's node, or cannot be asked now
+                self._lost = True
+                raise ClusterLost(
+                    f"the Ray head at {self._head} stopped answering "
+                    f"({exc.strerror or type(exc).__name__}) during the search"
+                ) from None
+            return False
+        self._head_silent_since = None
+        return True
 
     def _collect(self, ref: Any, request: EvalRequest, started: float) -> EvalResult:
         from ray import exceptions
@@ -342,6 +373,11 @@ class RayEvaluator:
                 self._ray.kill(self._board)
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+HEAD_GRACE_SECONDS = 5.0
+"""How long the head node may refuse connections before the search stops: enough for a
+blip, well inside the minute after which Ray ends the driver on its own."""
 
 
 def check_address(address: str | None, timeout_seconds: float = 5.0) -> None:

@@ -66,6 +66,52 @@ def test_a_node_removed_mid_run_loses_nothing_and_the_front_is_unchanged(
     assert all(r.threads == 1 for r in records if r.ok)  # one CPU per node, measured there
 
 
+@pytest.mark.slow
+def test_a_head_that_dies_mid_run_stops_the_driver_in_one_line_and_resume_ends_the_same(
+    tmp_path: Path, tiny_search: Path, ray_address: str
+):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    run = tmp_path / "run"
+    nas = str(Path(sys.executable).parent / "nas")
+    try:
+        search = subprocess.Popen(
+            [nas, "search", str(tiny_search.parent / "tiny.toml"), "--out", str(run),
+             "--address", cluster.address],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and search.poll() is None:
+            if (run / "run.json").exists() and RunStore.open(run).trials():
+                break
+            time.sleep(0.5)
+        recorded = _trials(run)
+        cluster.remove_node(cluster.head_node, allow_graceful=False)
+        _, stderr = search.communicate(timeout=120)  # Ray alone would wait a minute
+    finally:
+        cluster.shutdown()
+
+    assert search.returncode == 3, stderr[-3000:]
+    ours = [line for line in stderr.splitlines() if line.startswith("nas:")]
+    assert len(ours) == 1 and "stopped answering" in ours[0], stderr[-3000:]
+    assert f"nas search --resume {run}" in ours[0]
+    assert recorded and set(recorded) <= set(_trials(run))  # nothing recorded is lost
+
+    resumed = subprocess.run(
+        [nas, "search", "--resume", str(run), "--address", ray_address],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _trials(run) == _trials(tiny_search)  # the front of an uninterrupted run
+
+
 QUEUED = """
 import sys
 import numpy as np
