@@ -9,9 +9,13 @@ its reason instead of raising, like a failing candidate.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import os
 import platform
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,10 +42,23 @@ _state: dict[str, Any] = {}
 
 def initialise(experiment_table: dict[str, Any]) -> None:
     """Configure this process (one thread, op determinism) and remember the experiment."""
+    _end_with_parent()
     experiment = experiment_from_dict(experiment_table, source="nas fidelity")
     configure_process(THREADS, deterministic=True)
     _state["experiment"] = experiment
     _state["data"] = {}
+
+
+def _end_with_parent() -> None:
+    """Have Linux end this process when the benchmark's process ends, however it ends
+    (``kill``, SIGKILL, a closed terminal): an orphaned measurement would train on,
+    taking a core, with no one to record its row. Its checkpoint stays for the resume."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def _data(full: bool) -> TaskData:
