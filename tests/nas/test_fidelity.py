@@ -143,6 +143,66 @@ def test_the_table_scores_a_perfect_and_a_reversed_signal():
     assert noise["seed_mean_abs_difference"] == pytest.approx(0.02)
 
 
+def test_the_cost_share_compares_a_signal_only_with_a_truth_timed_on_the_same_machine():
+    members = build_panel(_experiment(), TASK, 4, draws=2000)
+    truth_rows, signal_rows = [], []
+    for i, m in enumerate(members):
+        truth_machine = "x86_64 avx512" if i == 0 else "x86_64 avx2"  # member 0: timed apart
+        truth_rows.append(
+            {"genome_hash": m.genome_hash, "seed": 0, "accuracy": 0.4 + 0.1 * i,
+             "cpu_seconds": 100.0 * (i + 1), "machine": truth_machine}
+        )  # fmt: skip
+        signal_rows.append(
+            {"signal": "standard", "genome_hash": m.genome_hash, "seed": 0, "images": [1000],
+             "accuracy": [0.3 + 0.1 * i], "cpu_seconds": 10.0, "machine": "x86_64 avx2"}
+        )  # fmt: skip
+    rows, _ = signal_table(members, truth_rows, signal_rows)
+    (row,) = [r for r in rows if r["signal"] == "standard"]
+    assert row["cost_share"] == pytest.approx(10.0 / 300.0)  # median of 1/20, 1/30, 1/40
+    for r in truth_rows + signal_rows:  # rows from before the machine was recorded
+        del r["machine"]
+    rows, _ = signal_table(members, truth_rows, signal_rows)
+    (row,) = [r for r in rows if r["signal"] == "standard"]
+    assert row["cost_share"] == pytest.approx((10.0 / 200.0 + 10.0 / 300.0) / 2)
+
+
+def test_a_measurement_process_ends_when_the_benchmark_process_is_killed(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child, script = tmp_path / "child.pid", tmp_path / "benchmark.py"
+    script.write_text(
+        "import multiprocessing as mp, os, sys, time\n"
+        "def work(path):\n"
+        "    from nas.fidelity_worker import _end_with_parent\n"
+        "    _end_with_parent()\n"
+        "    open(path, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(600)\n"
+        "if __name__ == '__main__':\n"
+        "    mp.get_context('spawn').Process(target=work, args=(sys.argv[1],)).start()\n"
+        "    time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script), str(child)])
+    deadline = time.monotonic() + 120
+    while not child.exists() or not child.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.2)
+    pid = int(child.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status")
+        if not status.exists() or "State:\tZ" in status.read_text():  # gone, or a zombie
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError("the measurement process outlived the benchmark's process")
+
+
 def test_the_surrogate_rows_predict_each_member_from_the_others():
     """A signal that is a function of the genome (its log FLOPs) is predicted, leave one
     out, in the right order; the blend lies between the member's rank and the prediction."""
