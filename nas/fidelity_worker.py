@@ -13,7 +13,6 @@ import contextlib
 import ctypes
 import dataclasses
 import os
-import platform
 import signal
 import sys
 import time
@@ -27,6 +26,7 @@ from nas.errors import NasError
 from nas.evaluate import configure_process, evaluate
 from nas.final import FinalPlan, prepare_folder
 from nas.final_training import train_architecture
+from nas.machine import machine_kind
 from nas.search import TaskData, load_task_data
 from nas.space import load_space
 from nas.trial import EvalRequest
@@ -93,21 +93,6 @@ def measure(job: dict[str, Any], work: str) -> dict[str, Any]:
         "machine": machine_kind(),
     }
     return row
-
-
-def machine_kind() -> str:
-    """The processor's architecture and widest vector unit ("x86_64 avx512"), recorded in
-    every row: CPU-seconds are compared only between rows of the same kind of machine."""
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    widest = next((f for f in ("avx512f", "avx2", "neon") if f in flags), "")
-    return f"{platform.machine()} {widest.removesuffix('f')}".strip()
 
 
 def _truth(job: dict[str, Any], work: Path) -> dict[str, Any]:

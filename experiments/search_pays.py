@@ -1,0 +1,206 @@
+"""Does the search pay? The shipped 35-minute search against no search, at equal wall time.
+
+    python experiments/search_pays.py run --data FER2013.csv --out DIR [--seeds 0,1,2] [--arms search,random,vgg]
+    python experiments/search_pays.py table --out DIR [--markdown FILE] [--json FILE]
+
+Three arms per seed, each scored on PublicTest with `nas evaluate` (PrivateTest is never
+read):
+
+* ``search``: `nas search experiments/emotion_35min.toml` as shipped (its seed set to the
+  arm's), whose `[final]` delivers the model;
+* ``random``: the same experiment with `[search] strategy = "random"`;
+* ``vgg``: no search: `nas baseline vgg` at the experiment's budget, then `nas train
+  --scratch` for the rest of the wall time the same seed's ``search`` arm took (35
+  minutes where it has not run), on every core.
+
+An arm is a wall-time measurement, so it must run with the machine to itself, and it
+cannot be resumed: `run` skips every arm with a ``result.json``, and starts an arm that
+was stopped half-way again from nothing (saying so). Each result records the machine
+it ran on. `table` reads the results (no TensorFlow) and prints each arm's accuracy per
+seed, its median, and the search's margin over the other two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nas.machine import machine_summary  # noqa: E402
+
+EXPERIMENT = ROOT / "experiments" / "emotion_35min.toml"
+ARMS = ("search", "random", "vgg")
+DEFAULT_MINUTES = 35.0
+RESULT = "result.json"
+
+
+def arm_experiment(arm: str, seed: int) -> str:
+    """The shipped experiment's text with the arm's seed (and strategy, for ``random``)."""
+    lines = []
+    for line in EXPERIMENT.read_text().splitlines():
+        if line.startswith("seed = "):
+            line = f"seed = {seed}"
+        lines.append(line)
+        if arm == "random" and line.strip() == "[search]":
+            lines.append('strategy = "random"')
+    return "\n".join(lines) + "\n"
+
+
+def _nas(*argv: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "nas"), *argv]
+
+
+def _run(command: list[str], log: Path) -> None:
+    print("$", " ".join(command), flush=True)
+    with log.open("a") as out:
+        out.write("$ " + " ".join(command) + "\n")
+        out.flush()
+        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT)
+    if code != 0:
+        raise SystemExit(f"search_pays: {command[1]} failed with exit code {code}; see {log}")
+
+
+def run_arm(arm: str, seed: int, data: str, out: Path) -> dict[str, Any]:
+    """Run one arm from nothing and return its result (also written to its folder)."""
+    folder = out / f"{arm}-s{seed}"
+    if folder.exists():
+        print(f"[{folder.name}] stopped half-way before: starting it again", flush=True)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    experiment = folder / "experiment.toml"
+    experiment.write_text(arm_experiment(arm, seed))
+    log = folder / "log.txt"
+    started = time.monotonic()
+    if arm in ("search", "random"):
+        _run(_nas("search", str(experiment), "--data", data, "--out", str(folder / "run")), log)
+        export = folder / "run" / "final"
+    else:
+        budget = _vgg_minutes(out, seed)
+        _run(
+            _nas("baseline", "vgg", "--experiment", str(experiment), "--data", data,
+                 "--out", str(folder / "run")),
+            log,
+        )  # fmt: skip
+        left = budget - (time.monotonic() - started) / 60
+        _run(
+            _nas("train", str(folder / "run"), "--scratch", "--minutes", f"{left:.2f}",
+                 "--out", str(folder / "run" / "final")),
+            log,
+        )  # fmt: skip
+        export = folder / "run" / "final"
+    wall = time.monotonic() - started
+    metrics = folder / "publictest.json"
+    _run(_nas("evaluate", str(export), "--data", data, "--json", str(metrics)), log)
+    report = json.loads(metrics.read_text())
+    genome = json.loads((export / "genome.json").read_text())
+    result = {
+        "arm": arm,
+        "seed": seed,
+        "accuracy": report["accuracy"],
+        "macro_f1": report.get("macro_f1"),
+        "params": genome.get("params"),
+        "wall_seconds": wall,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **machine_summary(),
+    }
+    (folder / RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _vgg_minutes(out: Path, seed: int) -> float:
+    searched = out / f"search-s{seed}" / RESULT
+    if searched.exists():
+        return json.loads(searched.read_text())["wall_seconds"] / 60
+    return DEFAULT_MINUTES
+
+
+def results(out: Path) -> list[dict[str, Any]]:
+    """Every finished arm's result under ``out``."""
+    return [json.loads(path.read_text()) for path in sorted(out.glob(f"*/{RESULT}"))]
+
+
+def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The Markdown table (one line per arm: each seed, the median) and its figures."""
+    seeds = sorted({r["seed"] for r in rows})
+    by_arm = {arm: {r["seed"]: r for r in rows if r["arm"] == arm} for arm in ARMS}
+    medians = {
+        arm: statistics.median(r["accuracy"] for r in runs.values())
+        for arm, runs in by_arm.items()
+        if runs
+    }
+    head = "| arm | " + " | ".join(f"seed {s}" for s in seeds) + " | median |"
+    lines = [head, "|" + "---|" * (len(seeds) + 2)]
+    for arm, runs in by_arm.items():
+        if not runs:
+            continue
+        cells = [
+            f"{runs[s]['accuracy']:.4f} ({runs[s]['wall_seconds'] / 60:.0f} min, "
+            f"{runs[s]['params']:,} params)"
+            if s in runs and runs[s].get("params")
+            else (f"{runs[s]['accuracy']:.4f}" if s in runs else "—")
+            for s in seeds
+        ]
+        lines.append(f"| {arm} | " + " | ".join(cells) + f" | {medians[arm]:.4f} |")
+    margins = {
+        f"search_minus_{other}": medians["search"] - medians[other]
+        for other in ("random", "vgg")
+        if "search" in medians and other in medians
+    }
+    for name, value in margins.items():
+        lines.append(f"\n{name.replace('_', ' ')}: {value * 100:+.2f} points (medians)")
+    machines = sorted({r.get("machine", "?") for r in rows})
+    lines.append(f"\nmachines: {', '.join(machines)}")
+    return "\n".join(lines), {"medians": medians, "margins": margins, "rows": rows}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run every arm and seed not yet finished")
+    run.add_argument("--data", required=True, help="FER2013 CSV (Kaggle's layout)")
+    run.add_argument("--out", type=Path, required=True)
+    run.add_argument("--seeds", default="0,1,2")
+    run.add_argument("--arms", default=",".join(ARMS))
+    show = commands.add_parser("table", help="print the results so far")
+    show.add_argument("--out", type=Path, required=True)
+    show.add_argument("--markdown", type=Path)
+    show.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+        unknown = [a for a in arms if a not in ARMS]
+        if unknown:
+            parser.error(f"--arms: unknown arm {unknown[0]!r} (known: {', '.join(ARMS)})")
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            parser.error(f"--seeds: expected whole numbers separated by commas, got {args.seeds!r}")
+        for seed in seeds:
+            for arm in arms:
+                if (args.out / f"{arm}-s{seed}" / RESULT).exists():
+                    print(f"[{arm}-s{seed}] done already", flush=True)
+                    continue
+                result = run_arm(arm, seed, args.data, args.out)
+                print(f"[{arm}-s{seed}] {result['accuracy']:.4f} PublicTest in "
+                      f"{result['wall_seconds'] / 60:.1f} min", flush=True)  # fmt: skip
+    text, figures = table(results(args.out))
+    print(text)
+    if getattr(args, "markdown", None):
+        args.markdown.write_text(text + "\n")
+    if getattr(args, "json", None):
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
