@@ -1029,6 +1029,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     cut = sum(t.stopped_early for t in trials)
     if cut:
         print(_guard_note(cut, len(trials), store.info.experiment))
+    devices = Counter(t.device for t in trials if t.device)
+    if devices:
+        print("trained on: " + ", ".join(f"{d} {n}" for d, n in devices.most_common()))
+    unseen = [t for t in trials if t.device_note]
+    if unseen:
+        print(f"note: {len(unseen)} of {len(trials)} evaluations: {unseen[-1].device_note}")
     measured = [t for t in trials if t.worker_peak_rss_mb]
     if measured:
         print("peak resident memory (MB):")
@@ -1147,6 +1153,7 @@ class _ProgressListener:
         self._metric = metric
         self._best: float | None = None
         self._failed = 0
+        self._device_noted = False
 
     def __enter__(self) -> _ProgressListener:
         self._progress.__enter__()
@@ -1183,6 +1190,11 @@ class _ProgressListener:
             better = max if METRICS[self._metric].direction == "maximize" else min
             self._best = value if self._best is None else better(self._best, value)
         self._failed += not record.ok
+        if record.device_note and not self._device_noted:
+            from rich.markup import escape
+
+            self._device_noted = True  # once a run: every such worker says the same
+            self._console.print(f"note: {escape(record.device_note)}")
         if self._task is None:
             return
         status = f"best {self._metric} {self._best:.3f}" if self._best is not None else ""

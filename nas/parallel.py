@@ -90,7 +90,7 @@ def _evaluate_in_worker(
     counts from then), sizes TensorFlow to the CPUs Ray gave the task on this node, and
     records the node."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    node = ""
+    node, device, note = "", "", ""
     if board is not None:
         import ray
 
@@ -101,21 +101,38 @@ def _evaluate_in_worker(
             request = dataclasses.replace(request, threads=max(1, int(cpus)))
         with contextlib.suppress(Exception):  # a dead board: the driver falls back
             board.started.remote(token)
-        if context.get_assigned_resources().get("GPU"):
-            _grow_gpu_memory()
+        device, note = _training_device(context.get_assigned_resources().get("GPU", 0.0))
     from nas.evaluate import evaluate  # TensorFlow is imported in the worker only
 
-    return dataclasses.replace(evaluate(request, data), node=node)
+    result = evaluate(request, data)
+    return dataclasses.replace(result, node=node, device=device, device_note=note)
 
 
-def _grow_gpu_memory() -> None:
-    """Let TensorFlow take GPU memory as it needs it, so that evaluations sharing a GPU
+GPU_INSTALL = 'pip install "tensorflow[and-cuda]"'
+"""What a GPU node needs instead of the default install (``tensorflow-cpu`` on Linux
+x86-64); ``docs/cluster.md`` gives the whole install."""
+
+
+def _training_device(reserved_gpus: float) -> tuple[str, str]:
+    """The device this worker's TensorFlow trains on ("GPU" or "CPU") and, when Ray
+    reserved a GPU that TensorFlow cannot see, the one line that says so. With a GPU,
+    TensorFlow grows its memory as it needs it, so that evaluations sharing one
     (``gpus_per_worker`` below 1) do not each reserve all of it."""
     import tensorflow as tf
 
-    for gpu in tf.config.list_physical_devices("GPU"):
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
         with contextlib.suppress(RuntimeError):  # already initialised in this process
             tf.config.experimental.set_memory_growth(gpu, True)
+    if gpus:
+        return "GPU", ""
+    if not reserved_gpus:
+        return "CPU", ""
+    build = "a CPU-only TensorFlow" if not tf.test.is_built_with_cuda() else "no usable GPU"
+    return "CPU", (
+        f"Ray reserved {reserved_gpus:g} GPU for this evaluation but TensorFlow sees none "
+        f"({build}); it trained on the CPU. On GPU nodes: {GPU_INSTALL} (docs/cluster.md)"
+    )
 
 
 class _StartBoard:

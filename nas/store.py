@@ -285,6 +285,10 @@ class TrialRecord:
     """The Ray node the evaluation ran on (its id; "" for a serial run or an old trial)."""
     threads: int = 0
     """TensorFlow's threads in that worker: the CPUs Ray gave the evaluation (0: unknown)."""
+    device: str = ""
+    """What the evaluation trained on: "GPU" or "CPU" ("" for a serial run or an old trial)."""
+    device_note: str = ""
+    """Why it did not train on the GPU Ray reserved for it (TensorFlow saw none); "" else."""
     parents: tuple[str, ...] = ()
     """The genome hashes of the parents the strategy made this genome from (NSGA-II's
     crossover and mutation); empty for a genome drawn without parents, a seeded baseline,
@@ -443,6 +447,8 @@ class RunStore:
             "worker": f"{result.host}:{result.pid}",
             "node": result.node,
             "threads": result.threads,
+            "device": result.device,
+            "device_note": result.device_note,
             "weights": weights,
             "baseline": baseline,
             "worker_peak_rss_mb": round(result.peak_rss_mb, 1),
@@ -567,6 +573,8 @@ def _record(number: int, trial: Any) -> TrialRecord:
         worker=attrs.get("worker", ""),
         node=attrs.get("node", ""),
         threads=attrs.get("threads", 0),
+        device=str(attrs.get("device", "")),
+        device_note=str(attrs.get("device_note", "")),
         weights=_weights_path(number, attrs.get("weights")),
         baseline=attrs.get("baseline"),
         worker_peak_rss_mb=attrs.get("worker_peak_rss_mb", 0.0),

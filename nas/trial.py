@@ -122,6 +122,8 @@ class EvalResult:
     inherited: Inherited | None = None  # None: trained from scratch (no parents given)
     node: str = ""  # the Ray node it ran on (its node id); "" outside Ray
     threads: int = 0  # TensorFlow's threads in the worker (its CPUs from Ray)
+    device: str = ""  # what it trained on: "GPU" or "CPU" ("" outside Ray)
+    device_note: str = ""  # why not the device Ray reserved (a GPU TensorFlow cannot see)
 
     @property
     def ok(self) -> bool:

@@ -199,6 +199,23 @@ def test_a_candidate_trains_on_a_gpu_worker_with_memory_growth(tmp_path: Path, r
     )
     summary = run_search(experiment, out_dir=tmp_path / "run")
     assert summary.evaluations == 4 and summary.failures < 4
+    trained = [t for t in RunStore.open(tmp_path / "run").trials() if t.ok]
+    assert trained and all(t.device == "GPU" and not t.device_note for t in trained)
+
+
+def test_a_reserved_gpu_that_tensorflow_cannot_see_is_named_in_one_line():
+    """On this CPU-only install, a worker that Ray gave a GPU trains on the CPU and says
+    why, naming the install GPU nodes need; without a reserved GPU there is nothing to say."""
+    import tensorflow as tf
+
+    from nas.parallel import GPU_INSTALL, _training_device
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("TensorFlow sees a GPU here")
+    device, note = _training_device(0.5)
+    assert device == "CPU" and "\n" not in note
+    assert "Ray reserved 0.5 GPU" in note and GPU_INSTALL in note
+    assert _training_device(0.0) == ("CPU", "")
 
 
 def test_workers_run_the_code_shipped_with_the_job_not_the_source_tree(ray_local):

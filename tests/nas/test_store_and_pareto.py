@@ -171,6 +171,30 @@ def test_a_guard_hit_is_shown_by_pareto_status_and_kept_in_the_store(tmp_path: P
     assert "1 of 2 candidates were cut" in capsys.readouterr().out
 
 
+def test_the_device_and_an_unseen_gpu_are_kept_and_shown_by_status(tmp_path: Path, capsys):
+    from nas.cli import main
+
+    run_dir = tmp_path / "run"
+    store = RunStore.create(run_dir, _info(run_dir))
+    note = "Ray reserved 1 GPU for this evaluation but TensorFlow sees none (...)"
+    for key, device, why in (("a", "CPU", note), ("b", "GPU", ""), ("c", "CPU", note)):
+        result = EvalResult(
+            genome_hash=key, metrics={"accuracy": 0.5, "params": 10.0}, device=device,
+            device_note=why,
+        )  # fmt: skip
+        store.record(result, genome={}, description=key, generation=0, values=(0.5, 10.0))
+    trials = RunStore.open(run_dir).trials()
+    assert [(t.device, t.device_note) for t in trials] == [
+        ("CPU", note),
+        ("GPU", ""),
+        ("CPU", note),
+    ]
+    assert main(["status", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "trained on: CPU 2, GPU 1" in out
+    assert f"note: 2 of 3 evaluations: {note}" in out
+
+
 def test_ancestors_follow_the_recorded_parents_nearest_first(tmp_path: Path):
     from nas.store import ancestors
 
