@@ -259,6 +259,40 @@ def surrogate_signals(
     }
 
 
+def size_corrected_signal(
+    values: dict[str, dict[int, tuple[float, float]]],
+    panel: dict[str, PanelMember],
+    truth: dict[str, float],
+) -> dict[str, dict[int, tuple[float, float]]]:
+    """The ``size`` table for one signal at one fidelity (member hash -> {0: (value,
+    CPU-seconds)}): each member's truth predicted, leave one out, by a least-squares
+    line in its seed-averaged score and its log parameter count, fitted on the other
+    members' truths. A brief training favours small nets, which learn first; the line
+    learns from the panel how much the size makes up for once trained. Empty with fewer
+    than 6 members that have a truth."""
+    members = [h for h in values if h in panel and h in truth]
+    if len(members) < 6:
+        return {}
+    features = np.array(
+        [
+            [
+                1.0,
+                float(np.mean([v[0] for v in values[h].values()])),
+                member_features(panel[h])["log_params"],
+            ]
+            for h in members
+        ]
+    )
+    target = np.array([truth[h] for h in members])
+    out = {}
+    for i, h in enumerate(members):
+        keep = np.arange(len(members)) != i
+        coefficients, *_ = np.linalg.lstsq(features[keep], target[keep], rcond=None)
+        cost = float(statistics.median(v[1] for v in values[h].values()))
+        out[h] = {0: (float(features[i] @ coefficients), cost)}
+    return out
+
+
 def _comparable_truth_cpu(
     truth_rows: list[dict[str, Any]], signal_rows: list[dict[str, Any]]
 ) -> dict[str, float]:
@@ -301,7 +335,11 @@ def signal_table(
     for (name, images), values in sorted(measured.items()):
         if name.startswith("zico") or "+" in name:
             continue
-        for kind, table in surrogate_signals(values, by_hash).items():
+        tables = surrogate_signals(values, by_hash)
+        sized = size_corrected_signal(values, by_hash, truth)
+        if sized:
+            tables["size"] = sized
+        for kind, table in tables.items():
             row = _row(f"{name}+{kind}", images, table, truth, truth_cpu=truth_cpu)
             if row is not None:
                 rows.append(row)

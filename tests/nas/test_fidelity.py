@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nas.cli import main
@@ -221,6 +222,26 @@ def test_the_surrogate_rows_predict_each_member_from_the_others():
     assert (
         surrogate_signals(dict(list(values.items())[:5]), {m.genome_hash: m for m in members}) == {}
     )
+
+
+def test_the_size_row_learns_how_much_the_size_makes_up_for_once_trained():
+    """Truths that are a line in the brief score and the log size are predicted, leave
+    one out, exactly; with fewer than 6 members there is no row."""
+    from nas.fidelity_report import size_corrected_signal
+
+    members = build_panel(_experiment(), TASK, 8, draws=2000)
+    rng = np.random.default_rng(0)
+    brief = {m.genome_hash: float(rng.uniform(0.2, 0.6)) for m in members}
+    values = {h: {0: (score, 4.0), 1: (score, 6.0)} for h, score in brief.items()}
+    truth = {
+        m.genome_hash: 0.5 * brief[m.genome_hash] + 0.1 * member_features(m)["log_params"]
+        for m in members
+    }
+    table = size_corrected_signal(values, {m.genome_hash: m for m in members}, truth)
+    assert {h: v[0][0] for h, v in table.items()} == pytest.approx(truth)
+    assert all(v[0][1] == 5.0 for v in table.values())  # the median cost of the seeds
+    few = {h: truth[h] for h in list(truth)[:5]}
+    assert size_corrected_signal(values, {m.genome_hash: m for m in members}, few) == {}
 
 
 @pytest.mark.slow
