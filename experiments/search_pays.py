@@ -2,6 +2,7 @@
 
     python experiments/search_pays.py run --data FER2013.csv --out DIR [--seeds 0,1,2] [--arms search,random,vgg]
     python experiments/search_pays.py table --out DIR [--markdown FILE] [--json FILE]
+    python experiments/search_pays.py collect --out DIR --to experiments/results/search_pays
 
 Three arms per seed, each scored on PublicTest with `nas evaluate` (PrivateTest is never
 read):
@@ -17,7 +18,9 @@ An arm is a wall-time measurement, so it must run with the machine to itself, an
 cannot be resumed: `run` skips every arm with a ``result.json``, and starts an arm that
 was stopped half-way again from nothing (saying so). Each result records the machine
 it ran on. `table` reads the results (no TensorFlow) and prints each arm's accuracy per
-seed, its median, and the search's margin over the other two.
+seed, its median, and the search's margin over the other two; `collect` copies each
+finished arm's small files (result, trials, PublicTest metrics, experiment; no weights)
+to be committed.
 """
 
 from __future__ import annotations
@@ -113,8 +116,46 @@ def run_arm(arm: str, seed: int, data: str, out: Path) -> dict[str, Any]:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **machine_summary(),
     }
+    (folder / "trials.json").write_text(json.dumps(_trials(folder / "run"), indent=1) + "\n")
     (folder / RESULT).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _trials(run: Path) -> list[dict[str, Any]]:
+    """Every trial of the arm's run as stored (a `nas baseline` run has one)."""
+    from nas.store import RunStore
+
+    return [
+        {
+            "number": t.number,
+            "generation": t.generation,
+            "genome_hash": t.genome_hash,
+            "description": t.description,
+            "values": t.values,
+            "metrics": t.metrics,
+            "failure": t.failure,
+            "seconds": t.seconds,
+            "baseline": t.baseline,
+        }
+        for t in RunStore.open(run).trials()
+    ]
+
+
+KEPT = (RESULT, "trials.json", "publictest.json", "experiment.toml")
+"""What `collect` copies of each finished arm: small files, no weights."""
+
+
+def collect(out: Path, to: Path) -> int:
+    """Copy each finished arm's small files from ``out`` to ``to`` (to be committed)."""
+    count = 0
+    for result in sorted(out.glob(f"*/{RESULT}")):
+        target = to / result.parent.name
+        target.mkdir(parents=True, exist_ok=True)
+        for name in KEPT:
+            if (result.parent / name).exists():
+                shutil.copy2(result.parent / name, target / name)
+        count += 1
+    return count
 
 
 def _vgg_minutes(out: Path, seed: int) -> float:
@@ -171,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--out", type=Path, required=True)
     run.add_argument("--seeds", default="0,1,2")
     run.add_argument("--arms", default=",".join(ARMS))
+    keep = commands.add_parser("collect", help="copy the finished arms' small files")
+    keep.add_argument("--out", type=Path, required=True)
+    keep.add_argument("--to", type=Path, required=True)
     show = commands.add_parser("table", help="print the results so far")
     show.add_argument("--out", type=Path, required=True)
     show.add_argument("--markdown", type=Path)
@@ -193,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = run_arm(arm, seed, args.data, args.out)
                 print(f"[{arm}-s{seed}] {result['accuracy']:.4f} PublicTest in "
                       f"{result['wall_seconds'] / 60:.1f} min", flush=True)  # fmt: skip
+    if args.command == "collect":
+        print(f"{collect(args.out, args.to)} arms copied to {args.to}")
+        args.out = args.to
     text, figures = table(results(args.out))
     print(text)
     if getattr(args, "markdown", None):
