@@ -1029,6 +1029,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
     cut = sum(t.stopped_early for t in trials)
     if cut:
         print(_guard_note(cut, len(trials), store.info.experiment))
+    deaths = sum(t.restarts for t in trials) + failures.get("worker_died", 0)
+    if deaths:
+        restarted = sum(t.restarts > 0 for t in trials)
+        print(
+            f"worker deaths: {deaths} (evaluations run again after one: {restarted}; "
+            f"failed with one: {failures.get('worker_died', 0)})"
+        )
     devices = Counter(t.device for t in trials if t.device)
     if devices:
         print("trained on: " + ", ".join(f"{d} {n}" for d, n in devices.most_common()))

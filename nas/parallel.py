@@ -159,6 +159,7 @@ class _Running:
     token: str
     submitted: float
     started: float | None = None
+    starts: int = 0  # how many workers began it: more than one after a worker died
 
 
 class SerialEvaluator:
@@ -267,11 +268,12 @@ class RayEvaluator:
                     failpoint("ray:ready")
                 elif not self._head_answers():
                     continue  # the board lived on the head's node: do not wait on it
+                self._note_starts(running)  # first: a ready one's last start is counted
                 for ref in ready:
                     self._progress = time.monotonic()
                     entry = running.pop(ref)
-                    yield self._collect(ref, entry.request, entry.started or entry.submitted)
-                self._note_starts(running)
+                    result = self._collect(ref, entry.request, entry.started or entry.submitted)
+                    yield dataclasses.replace(result, restarts=max(0, entry.starts - 1))
                 yield from self._expire(running)
         except KeyboardInterrupt:
             interrupted = True
@@ -327,7 +329,7 @@ class RayEvaluator:
         if self._board is None:
             return
         try:
-            tokens = set(self._ray.get(self._board.take.remote(), timeout=30))
+            posted = list(self._ray.get(self._board.take.remote(), timeout=30))
         except Exception:
             self._board = None
             for entry in running.values():
@@ -335,9 +337,10 @@ class RayEvaluator:
             return
         now = time.monotonic()
         for entry in running.values():
-            if entry.token in tokens:
+            if entry.token in posted:
                 entry.started = now
-        if tokens:
+                entry.starts += posted.count(entry.token)
+        if posted:
             self._progress = now
 
     def _expire(self, running: dict[Any, _Running]) -> Iterator[EvalResult]:

@@ -289,6 +289,10 @@ class TrialRecord:
     """What the evaluation trained on: "GPU" or "CPU" ("" for a serial run or an old trial)."""
     device_note: str = ""
     """Why it did not train on the GPU Ray reserved for it (TensorFlow saw none); "" else."""
+    restarts: int = 0
+    """How many workers died under this evaluation before the attempt that answered (Ray
+    ran it again each time, up to ``[search] retries``); a death on the last attempt is
+    the failure ``worker_died``."""
     parents: tuple[str, ...] = ()
     """The genome hashes of the parents the strategy made this genome from (NSGA-II's
     crossover and mutation); empty for a genome drawn without parents, a seeded baseline,
@@ -449,6 +453,7 @@ class RunStore:
             "threads": result.threads,
             "device": result.device,
             "device_note": result.device_note,
+            "restarts": result.restarts,
             "weights": weights,
             "baseline": baseline,
             "worker_peak_rss_mb": round(result.peak_rss_mb, 1),
@@ -575,6 +580,7 @@ def _record(number: int, trial: Any) -> TrialRecord:
         threads=attrs.get("threads", 0),
         device=str(attrs.get("device", "")),
         device_note=str(attrs.get("device_note", "")),
+        restarts=int(attrs.get("restarts", 0)),
         weights=_weights_path(number, attrs.get("weights")),
         baseline=attrs.get("baseline"),
         worker_peak_rss_mb=attrs.get("worker_peak_rss_mb", 0.0),

@@ -124,6 +124,7 @@ class EvalResult:
     threads: int = 0  # TensorFlow's threads in the worker (its CPUs from Ray)
     device: str = ""  # what it trained on: "GPU" or "CPU" ("" outside Ray)
     device_note: str = ""  # why not the device Ray reserved (a GPU TensorFlow cannot see)
+    restarts: int = 0  # workers that died under it before the attempt that answered
 
     @property
     def ok(self) -> bool:

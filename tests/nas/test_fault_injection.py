@@ -284,17 +284,23 @@ def _descends_from_us(pid: int) -> bool:
 
 
 class _Killer(threading.Thread):
-    """SIGKILLs every process that runs an evaluation, up to ``limit`` of them."""
+    """SIGKILLs every process that runs an evaluation, up to ``limit`` of them, once it
+    has run one for ``after_seconds``."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, after_seconds: float = 0.0) -> None:
         super().__init__(daemon=True)
         self.limit = limit
+        self.after_seconds = after_seconds
         self.killed: list[int] = []
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        seen: dict[int, float] = {}
         while not self._stop_event.is_set() and len(self.killed) < self.limit:
             for pid in _evaluation_processes():
+                first = seen.setdefault(pid, time.monotonic())
+                if time.monotonic() - first < self.after_seconds:
+                    continue
                 if pid not in self.killed and len(self.killed) < self.limit:
                     os.kill(pid, signal.SIGKILL)
                     self.killed.append(pid)
@@ -344,13 +350,14 @@ def _evaluate(data, request, *, retries: int, timeout: float = 300.0):
 
 def test_a_killed_worker_is_retried_and_the_evaluation_completes(eval_setup):
     data, request = eval_setup
-    killer = _Killer(limit=1)
+    killer = _Killer(limit=1, after_seconds=1.0)  # once the worker has said it started
     killer.start()
     result = _evaluate(data, request, retries=1)
     killer.stop()
     assert len(killer.killed) == 1
     assert result.ok, result.detail
     assert result.pid != killer.killed[0]
+    assert result.restarts == 1  # the death under it is counted, kept with the trial
 
 
 def test_a_worker_killed_every_time_fails_after_the_retries(eval_setup):

@@ -171,7 +171,9 @@ def test_a_guard_hit_is_shown_by_pareto_status_and_kept_in_the_store(tmp_path: P
     assert "1 of 2 candidates were cut" in capsys.readouterr().out
 
 
-def test_the_device_and_an_unseen_gpu_are_kept_and_shown_by_status(tmp_path: Path, capsys):
+def test_the_device_an_unseen_gpu_and_worker_deaths_are_kept_and_shown_by_status(
+    tmp_path: Path, capsys
+):
     from nas.cli import main
 
     run_dir = tmp_path / "run"
@@ -180,19 +182,19 @@ def test_the_device_and_an_unseen_gpu_are_kept_and_shown_by_status(tmp_path: Pat
     for key, device, why in (("a", "CPU", note), ("b", "GPU", ""), ("c", "CPU", note)):
         result = EvalResult(
             genome_hash=key, metrics={"accuracy": 0.5, "params": 10.0}, device=device,
-            device_note=why,
+            device_note=why, restarts=2 if key == "b" else 0,
         )  # fmt: skip
         store.record(result, genome={}, description=key, generation=0, values=(0.5, 10.0))
+    died = EvalResult(genome_hash="d", failure="worker_died", detail="SIGSEGV")
+    store.record(died, genome={}, description="d", generation=0, values=None)
     trials = RunStore.open(run_dir).trials()
-    assert [(t.device, t.device_note) for t in trials] == [
-        ("CPU", note),
-        ("GPU", ""),
-        ("CPU", note),
-    ]
+    kept = [(t.device, t.device_note, t.restarts) for t in trials]
+    assert kept == [("CPU", note, 0), ("GPU", "", 2), ("CPU", note, 0), ("", "", 0)]
     assert main(["status", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "trained on: CPU 2, GPU 1" in out
-    assert f"note: 2 of 3 evaluations: {note}" in out
+    assert "trained on: CPU 3, GPU 1" not in out and "trained on: CPU 2, GPU 1" in out
+    assert f"note: 2 of 4 evaluations: {note}" in out
+    assert "worker deaths: 3 (evaluations run again after one: 1; failed with one: 1)" in out
 
 
 def test_ancestors_follow_the_recorded_parents_nearest_first(tmp_path: Path):
