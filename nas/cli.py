@@ -587,7 +587,9 @@ _STOP_REASONS = {
 
 def _describe_search(experiment) -> str:
     search, budget = experiment.search, experiment.budget
-    limits = [f"{search.generations + 1} generations of {search.population}"]
+    limits = []
+    if not (search.max_evaluations or search.max_minutes) or search.generations < 1000:
+        limits.append(f"{search.generations + 1} generations of {search.population}")
     if search.max_evaluations:
         limits.append(f"{search.max_evaluations} evaluations")
     if search.max_minutes:
@@ -1177,7 +1179,7 @@ class _ProgressListener:
 
     def generation_started(self, generation: int, generations: int, to_train: int) -> None:
         # a search bounded by a budget in minutes or evaluations has no generation count
-        label = f"generation {generation}" + (f"/{generations}" if generations < 10_000 else "")
+        label = f"generation {generation}" + (f"/{generations}" if 0 < generations < 10_000 else "")
         if not self._console.is_terminal:  # no live bars in a log: one line per generation
             self._console.print(f"{label}: {to_train} to train")
             self._task = None

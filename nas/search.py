@@ -771,7 +771,10 @@ def _evolve(
         if left is not None:
             requests = requests[:left]
         if listener:
-            listener.generation_started(generation, search.generations, len(requests))
+            # "generations = 1000" beside a count or a clock only means "until that one"
+            bounded = search.max_evaluations or search.max_minutes
+            shown = 0 if bounded and search.generations >= 1000 else search.generations
+            listener.generation_started(generation, shown, len(requests))
         results = run.evaluator.map(requests, **deadline)
         try:
             for result in results:
