@@ -151,6 +151,9 @@ def collect(out: Path, to: Path) -> int:
     for result in sorted(out.glob(f"*/{RESULT}")):
         target = to / result.parent.name
         target.mkdir(parents=True, exist_ok=True)
+        trials = result.parent / "trials.json"
+        if not trials.exists() and (result.parent / "run" / "run.json").exists():
+            trials.write_text(json.dumps(_trials(result.parent / "run"), indent=1) + "\n")
         for name in KEPT:
             if (result.parent / name).exists():
                 shutil.copy2(result.parent / name, target / name)
