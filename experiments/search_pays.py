@@ -105,13 +105,12 @@ def run_arm(arm: str, seed: int, data: str, out: Path) -> dict[str, Any]:
     metrics = folder / "publictest.json"
     _run(_nas("evaluate", str(export), "--data", data, "--json", str(metrics)), log)
     report = json.loads(metrics.read_text())
-    genome = json.loads((export / "genome.json").read_text())
     result = {
         "arm": arm,
         "seed": seed,
         "accuracy": report["accuracy"],
         "macro_f1": report.get("macro_f1"),
-        "params": genome.get("params"),
+        "params": export_params(export),
         "wall_seconds": wall,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **machine_summary(),
@@ -149,6 +148,10 @@ def collect(out: Path, to: Path) -> int:
     """Copy each finished arm's small files from ``out`` to ``to`` (to be committed)."""
     count = 0
     for result in sorted(out.glob(f"*/{RESULT}")):
+        row = json.loads(result.read_text())
+        if row.get("params") is None and (result.parent / "run" / "final").exists():
+            row["params"] = export_params(result.parent / "run" / "final")
+            result.write_text(json.dumps(row, indent=2) + "\n")
         target = to / result.parent.name
         target.mkdir(parents=True, exist_ok=True)
         trials = result.parent / "trials.json"
@@ -159,6 +162,22 @@ def collect(out: Path, to: Path) -> int:
                 shutil.copy2(result.parent / name, target / name)
         count += 1
     return count
+
+
+def export_params(export: Path) -> int | None:
+    """The delivered net's parameters, counted from its genome (no TensorFlow)."""
+    from nas.space import load_space
+    from nas.task import Task
+
+    document = json.loads((export / "genome.json").read_text())
+    space = load_space(document["space"])
+    genome = space.from_json(document["genome"])
+    task = Task(
+        kind="classification",
+        input_shape=tuple(document["task"]["input_shape"]),
+        num_classes=len(document["task"]["labels"]),
+    )
+    return int(space.cost(genome, task).params)
 
 
 def _vgg_minutes(out: Path, seed: int) -> float:
