@@ -469,9 +469,16 @@ def _model_card(
         f"# {plan.name}",
         "",
         f"Trial {record.number} (`{record.genome_hash}`) of the facenas run `{plan.run_dir}`, "
-        "trained further by `nas train`.",
+        "then trained further on the whole training split.",
         "",
-        f"Architecture ({info.space} space): `{record.description}`",
+        f"Architecture ({info.space} space): `{record.description}`"
+        + (
+            " (the genome's training genes, its last part, were not used: both its search "
+            "and its final training took the standard recipe)"
+            if plan.recipe == "standard"
+            and info.experiment.get("budget", {}).get("recipe") == "standard"
+            else ""
+        ),
         "",
         f"Parameters: {model.count_params():,}. FLOPs per image: "
         f"{int(record.metrics.get('flops', 0)):,}.",
