@@ -875,7 +875,12 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     data = " and ".join(f"{c.path} ({c.task})" for c in experiment.task_configs)
     console.print(
         f"Training baseline [bold]{escape(label)}[/] on {escape(data)}: "
-        f"{budget.epochs} epoch(s), at most {budget.max_train_images or 'all'} images, {budget.train_seconds:g} s cap"
+        + (
+            f"{budget.train_images:,} images"
+            if budget.train_images
+            else f"{budget.epochs} epoch(s) of {budget.max_train_images or 'all'} images"
+        )
+        + f", {budget.train_seconds:g} s cap"
     )
     from nas.store import use_password
 
