@@ -6,6 +6,12 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow 2.21's oneDNN kernels (on by default where the CPU has AVX512) have killed
+# multi-threaded training processes with heap corruption ("free(): invalid next size",
+# SIGABRT): a final training of the search-pays run, and once a pytest worker training a
+# keypoint net in-process, after which pytest-xdist waited forever. The suite trains with
+# them off (Ray workers inherit it), unless the environment says otherwise.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 @pytest.fixture(autouse=True)
