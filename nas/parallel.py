@@ -244,7 +244,6 @@ class RayEvaluator:
         self._lost = False
         self._head = ray.get_runtime_context().gcs_address
         self._head_silent_since: float | None = None
-        self.address = address
 
     def map(
         self, requests: Iterable[EvalRequest], *, deadline: float | None = None
