@@ -14,6 +14,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_written_where_pytest_runs():
+    """No test leaves a storage in the working folder: a relative ``sqlite:///study.db``
+    opened anywhere but in its run folder once created one here (and it was committed)."""
+    stray = Path.cwd() / "study.db"
+    before = stray.exists()
+    yield
+    assert before or not stray.exists(), f"a test created {stray}: a storage opened outside its run"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Each test session parses datasets into its own cache, never the user's."""
