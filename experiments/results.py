@@ -1,4 +1,4 @@
-"""The README's results table, from real runs: baselines and evolved nets trained with `nas train`.
+"""The results table of docs/results.md (and the README's summary of it), from real runs: baselines and evolved nets trained with `nas train`.
 
     python experiments/results.py run --fer FER2013.csv --keypoints training.csv [--runs DIR] [--only KEY ...]
     python experiments/results.py table [--runs DIR] [--markdown FILE]
@@ -284,7 +284,7 @@ def _unseen_accuracy(path: Path) -> float | None:
 
 
 def markdown(results: Sequence[dict[str, Any]]) -> str:
-    """The README's table."""
+    """The results table (docs/results.md)."""
     rows = [
         "| net | task | parameters | MFLOPs | PublicTest accuracy (without Training twins) "
         "/ validation RMSE | flip-averaged | `nas train` | training minutes (threads) | "

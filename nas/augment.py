@@ -5,7 +5,7 @@ images for every epoch. Doing it here instead of with Keras' random preprocessin
 layers keeps the epoch a pure function of ``(images, seed, epoch)``, so a resumed
 training sees the same images as one that never stopped; and it keeps those layers
 out of the process: with TensorFlow 2.21 on CPU they crashed the process (heap
-corruption) in runs of a few minutes, see the README's "Final training".
+corruption) in runs of a few minutes, see docs/reliability.md, "TensorFlow's own crashes".
 
 Each image gets its own affine map: a horizontal flip (probability ``flip``), a zoom
 by a factor in ``[1 - zoom, 1 + zoom]`` about the centre, and a shift of up to

@@ -27,7 +27,7 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script; returns the exit code."""
-    parser = _parser()
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
         return args.command(args)
@@ -48,7 +48,8 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}; see {self.prog} --help")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `nas` command line: every command, its flags and their help."""
     parser = _Parser(
         prog="nas",
         description="Neuroevolution architecture search for face analysis: evolve Keras models "

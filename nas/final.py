@@ -303,7 +303,7 @@ def _run_child(folder: Path, threads: int = 0) -> int:
 
     ``threads`` (0: the plan's) overrides TensorFlow's threads: after a crash before any
     epoch ended, the training goes on with one thread, where TensorFlow 2.21's oneDNN
-    kernels have not crashed here (see the README's "Training the winner").
+    kernels have not crashed here (see docs/reliability.md, "TensorFlow's own crashes").
     """
     command = [sys.executable, "-m", "nas.final_training", str(folder)]
     if threads:

@@ -1,4 +1,4 @@
-"""experiments/results.py: the README's results table read from the lines' exports."""
+"""experiments/results.py: the results table of docs/results.md read from the lines' exports."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_help_is_fast_and_imports_no_tensorflow():
-    code = "import sys; from nas.cli import _parser; _parser(); print('tensorflow' in sys.modules, 'ray' in sys.modules)"
+    code = "import sys; from nas.cli import build_parser; build_parser(); print('tensorflow' in sys.modules, 'ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
 
