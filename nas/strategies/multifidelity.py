@@ -28,36 +28,27 @@ from collections.abc import Mapping, Sequence
 
 from deap import base, tools
 
-from nas.objectives import METRICS, worst_values
+from nas.objectives import at_chance, worst_values
 from nas.strategies.base import Promotable
 
-__all__ = ["CHANCE_MARGIN", "promotable_rule", "promote", "promoted_count"]
-
-CHANCE_MARGIN = 0.02
-"""A candidate whose first objective after rung 0 is no more than this above chance
-(e.g. accuracy <= majority-class share + 0.02) is never promoted: it has learnt nothing
-yet that more images would be sure to build on."""
+__all__ = ["promotable_rule", "promote", "promoted_count"]
 
 
 def promotable_rule(objectives: Sequence[str], chance: Mapping[str, float]) -> Promotable:
     """Whether a candidate with these rung-0 values may be promoted.
 
     Refused: a failed candidate (every objective at its worst value,
-    :func:`nas.objectives.worst_values`), and one whose first objective is within
-    :data:`CHANCE_MARGIN` of ``chance`` for it (``RunInfo.chance``: majority-class
-    accuracy for classification). A metric without a chance figure (e.g. RMSE) skips
-    the second rule.
+    :func:`nas.objectives.worst_values`), and one whose first objective is at chance
+    (:func:`nas.objectives.at_chance`, the same rule that keeps such a candidate off the
+    front): it has learnt nothing yet that more images would be sure to build on. A
+    metric without a chance figure (e.g. RMSE) skips the second rule.
     """
     worst = worst_values(objectives)
-    first = METRICS[objectives[0]]
-    level = chance.get(first.name)
+    first = objectives[0]
 
     def promotable(values: Sequence[float]) -> bool:
         values = tuple(float(v) for v in values)
-        if values == worst:
-            return False
-        # 1e-9: a score exactly CHANCE_MARGIN above chance (0.38 against 0.36) is within
-        return level is None or first.weight * (values[0] - level) > CHANCE_MARGIN + 1e-9
+        return values != worst and not at_chance(first, values[0], chance)
 
     return promotable
 
