@@ -25,12 +25,12 @@ import numpy as np
 import search_spaces.resunet  # noqa: F401  (registers the SoftArgmax layer for loading)
 from nas.datasets import load_emotions, load_keypoints
 from nas.duplicates import exact_twins
-from nas.errors import ConfigError, DataError
-from nas.evaluate import _one_line, inference_function, predict
+from nas.errors import ConfigError, DataError, one_line
 from nas.evaluation_figures import plot_confusion, plot_keypoint_faces
 from nas.flip_average import flip_averaged, is_flip_averaged
 from nas.model_outputs import output_kind_and_names
 from nas.scoring import classification_report, keypoint_report
+from nas.training import inference_function, predict
 
 __all__ = ["Assessment", "ModelUnderTest", "assess", "load_model_under_test"]
 
@@ -100,7 +100,7 @@ def load_model_under_test(path: Path, *, flip_average: bool = False) -> ModelUnd
         model = keras.models.load_model(keras_file, compile=False)
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
         raise ConfigError(
-            f"{keras_file}: cannot load it as a Keras model ({_one_line(exc, 200)}); pass a model.keras "
+            f"{keras_file}: cannot load it as a Keras model ({one_line(exc, 200)}); pass a model.keras "
             "written by nas export or nas train"
         ) from None
     document = _genome_document(keras_file.parent)

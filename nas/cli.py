@@ -485,8 +485,9 @@ def _console() -> Console:
 def _cmd_search(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from nas.config import load_experiment, stored_experiment
     from nas.errors import ConfigError
+    from nas.experiment import load_experiment
+    from nas.migration import stored_experiment
     from nas.pareto import plot_front
     from nas.search import resume_search, run_search
     from nas.store import RunStore, connect_url, use_password
@@ -551,8 +552,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _final_of_search(store: RunStore, experiment) -> None:
     """The ``[final]`` section: train the chosen trial further into ``RUN/final``."""
-    from nas.config import stored_experiment
     from nas.final import FINAL_DIR, plan_final
+    from nas.migration import stored_experiment
     from nas.race import run_race
     from nas.selection import select_trial
 
@@ -755,9 +756,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from nas.config import stored_experiment
     from nas.errors import ConfigError
     from nas.final import plan_final
+    from nas.migration import stored_experiment
     from nas.selection import select_trial
     from nas.store import RunStore
 
@@ -829,8 +830,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from baselines import BASELINES, seed_space
-    from nas.config import experiment_from_dict, load_experiment
     from nas.errors import ConfigError
+    from nas.experiment import changed, experiment_from_dict, load_experiment
     from nas.search import run_baseline
 
     if args.name not in BASELINES and not args.name.endswith(".json"):
@@ -863,9 +864,9 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
                 f"--data {args.data}: a multi-task experiment reads one file per task; set "
                 f"each [[tasks]] path in {args.experiment}"
             )
-        experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))
+        experiment = changed(experiment, data=dataclasses.replace(experiment.data, path=args.data))
     tasks = "multitask" if experiment.multitask else experiment.data.task
-    experiment = experiment.replace(name=f"baseline-{label}-{tasks}", space=space)
+    experiment = changed(experiment, name=f"baseline-{label}-{tasks}", space=space)
     out_dir = args.out or Path("runs") / experiment.name
     console = _console()
     if args.name == "resnet50" and args.weights is None:
@@ -915,8 +916,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         write_json,
         write_markdown,
     )
-    from nas.config import load_experiment
     from nas.errors import ConfigError
+    from nas.experiment import load_experiment
 
     experiment = load_experiment(args.experiment)
     strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
@@ -1221,8 +1222,8 @@ class _ProgressListener:
 def _cmd_fidelity(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from nas.config import load_experiment
     from nas.errors import ConfigError
+    from nas.experiment import changed, load_experiment
     from nas.fidelity import BenchmarkPlan, run_benchmark
     from nas.fidelity_report import write_report
 
@@ -1237,7 +1238,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
             f"{experiment.data.task!r} is not a classification"
         )
     if args.data:
-        experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=args.data))
+        experiment = changed(experiment, data=dataclasses.replace(experiment.data, path=args.data))
     fidelities = _image_counts("--fidelities", args.fidelities)
     scheduled = _image_counts("--scheduled-fidelities", args.scheduled_fidelities)
     signals = tuple(name.strip() for name in args.signals.split(",") if name.strip())

@@ -26,9 +26,10 @@ import numpy as np
 
 from nas.config import Experiment, SearchConfig
 from nas.errors import ConfigError
-from nas.objectives import METRICS, at_chance
+from nas.experiment import changed
+from nas.objectives import METRICS, at_chance, hypervolume
 from nas.parallel import Evaluator
-from nas.pareto import compute_front, hypervolume
+from nas.pareto import compute_front
 from nas.search import SearchListener, SearchSummary, run_search
 from nas.store import RUN_FILE, RunStore, TrialRecord
 from nas.strategies import STRATEGIES
@@ -70,7 +71,7 @@ class Contender:
             search = dataclasses.replace(experiment.search, strategy=self.strategy, **self.settings)
         except (ConfigError, ValueError) as error:
             raise ConfigError(f"--strategies {self.label}: {error}") from None
-        return experiment.replace(search=search)
+        return changed(experiment, search=search)
 
 
 def parse_contender(text: str) -> Contender:
@@ -226,7 +227,8 @@ def comparison_experiment(
         search = dataclasses.replace(search, max_minutes=float(minutes), generations=10_000)
     if evaluations:
         search = dataclasses.replace(search, max_evaluations=evaluations, generations=10_000)
-    return experiment.replace(
+    return changed(
+        experiment,
         name=re.sub(r"[^A-Za-z0-9_.-]", "_", f"{experiment.name}-{label or strategy}-seed{seed}")[
             :64
         ],

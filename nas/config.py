@@ -26,21 +26,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pkgutil
 import re
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nas.errors import ConfigError
-from nas.objectives import METRICS, TASK_METRICS
+from nas.objectives import METRICS
 from nas.recipes import BRIEF_RECIPES, FINAL_RECIPES
-
-if TYPE_CHECKING:
-    from nas.tasks import FaceTask
 
 __all__ = [
     "PRECISIONS",
@@ -50,14 +45,13 @@ __all__ = [
     "Experiment",
     "FinalConfig",
     "SearchConfig",
-    "load_experiment",
-    "stored_experiment",
+    "parse_experiment",
 ]
 
 PRECISIONS: tuple[str, ...] = ("float32", "bf16", "auto")
 """Training precisions: full float32, mixed bfloat16 (Keras' ``mixed_bfloat16``), or
 ``auto``: bf16 where the CPU computes it natively (AVX512_BF16 or AMX), else float32
-(:func:`nas.evaluate.resolved_precision`)."""
+(:func:`nas.training.resolved_precision`)."""
 TASK_SCHEDULES: tuple[str, ...] = ("alternating", "sequential", "joint")
 """How a multi-task candidate trains on its tasks' images (see :class:`Budget`)."""
 
@@ -244,12 +238,6 @@ class SearchConfig:
     promote_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        from nas.strategies import PRESCREEN_RULES, STRATEGIES
-
-        _require(
-            self.strategy in STRATEGIES,
-            f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {self.strategy!r}",
-        )
         _require(
             self.max_evaluations >= 0,
             f"max_evaluations must be >= 0 (0 = no limit), got {self.max_evaluations}",
@@ -298,11 +286,6 @@ class SearchConfig:
             1 <= self.prescreen <= MAX_PRESCREEN,
             f"prescreen must be in 1..{MAX_PRESCREEN} (children generated per child trained; "
             f"1 = off), got {self.prescreen}",
-        )
-        _require(
-            self.prescreen_by in PRESCREEN_RULES,
-            f"prescreen_by must be one of {', '.join(map(repr, PRESCREEN_RULES))}, "
-            f"got {self.prescreen_by!r}",
         )
         _require(
             self.prescreen_by == "size" or self.prescreen > 1,
@@ -489,16 +472,16 @@ class Experiment:
         return reference | {name: float(v) for name, v in self.reference_point.items()}
 
     def replace(self, **changes: Any) -> Experiment:
-        """A copy with top-level fields replaced, its plugins checked again
-        (:func:`with_plugins`); a bad value raises :class:`ConfigError`."""
+        """A copy with top-level fields replaced, its values checked; a bad value raises
+        :class:`ConfigError`. Its plugins are not checked again: see
+        :func:`nas.experiment.changed`."""
         try:
-            changed = dataclasses.replace(self, **changes)
+            return dataclasses.replace(self, **changes)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        return with_plugins(changed)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, the inverse of :func:`experiment_from_dict`: ``tasks`` (a list)
+        """Plain data, the inverse of :func:`nas.experiment.experiment_from_dict`: ``tasks`` (a list)
         for a multi-task experiment, ``data`` for one task."""
         plain = dataclasses.asdict(self)
         if self.multitask:
@@ -509,197 +492,12 @@ class Experiment:
         return plain
 
 
-def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
-    """Load the experiment's task and search space (built-in or importable modules) and
-    check that they fit each other and the objectives, the strategy and ``prescreen``;
-    an empty ``[data] path`` becomes the task's built-in data. Plugins are loaded here,
-    when an experiment is loaded, never in the config dataclasses' constructors.
-
-    Raises :class:`ConfigError` with one line, prefixed with ``where`` when given."""
-    from nas.tasks import load_task
-
-    prefix = f"{where}: " if where else ""
-    section = "[[tasks]]" if experiment.multitask else "[data]"
-    tasks = []
-    for config in experiment.task_configs:
-        try:
-            tasks.append(load_task(config.task))
-        except ConfigError as exc:
-            raise ConfigError(f"{prefix}{section} {exc}") from None
-    try:
-        if experiment.multitask:
-            _check_multitask(experiment, tasks)
-        else:
-            (task,) = tasks
-            _require(
-                experiment.budget.task_schedule == "alternating",
-                "[budget] task_schedule applies to experiments with several [[tasks]]; remove it",
-            )
-            for name in experiment.objectives:
-                _require(
-                    name in TASK_METRICS[task.output_kind],
-                    f"objective {name!r} does not apply to the {task.name} task "
-                    f"(use {', '.join(sorted(TASK_METRICS[task.output_kind]))})",
-                )
-        for task in tasks:
-            _check_space(experiment.space, task, multitask=experiment.multitask)
-        _check_strategy(experiment.search.strategy, experiment.space)
-        _check_prescreen(
-            experiment.search, experiment.objectives, experiment.space, experiment.multitask
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{prefix}{exc}") from None
-    filled = tuple(
-        config if config.path else dataclasses.replace(config, path=task.builtin_data)
-        for config, task in zip(experiment.task_configs, tasks, strict=True)
-    )
-    if experiment.multitask:
-        return dataclasses.replace(experiment, tasks=filled)
-    return dataclasses.replace(experiment, data=filled[0])
-
-
-_NOT_FOR_MULTITASK = {
-    "[search] inherit_weights": lambda e: e.search.inherit_weights,
-    "[search] low_fidelity_images": lambda e: e.search.low_fidelity_images > 0,
-    "[final] epochs or minutes": lambda e: e.final.enabled,
-    '[budget] recipe = "standard"': lambda e: e.budget.recipe != "genome",
-}
-
-
-def _check_multitask(experiment: Experiment, tasks: list[FaceTask]) -> None:
-    """Raise ``ValueError`` unless each objective is a cost or the metric of exactly one
-    task, every task has an objective, and the space and settings allow several tasks."""
-    kinds = [task.output_kind for task in tasks]
-    for kind in set(kinds):
-        same = [task.name for task in tasks if task.output_kind == kind]
-        _require(
-            len(same) == 1,
-            f"[[tasks]] {' and '.join(same)} both output {kind}, so their metrics would share "
-            "names; a multi-task experiment takes tasks of different output kinds",
-        )
-    costs = {"params", "flops", "latency_ms"}
-    for name in experiment.objectives:
-        _require(
-            name in costs or any(name in TASK_METRICS[kind] for kind in kinds),
-            f"objective {name!r} applies to none of the tasks "
-            f"{', '.join(task.name for task in tasks)}",
-        )
-    for task in tasks:
-        own = TASK_METRICS[task.output_kind] - costs
-        _require(
-            any(name in own for name in experiment.objectives),
-            f"task {task.name} has no objective; add one of {', '.join(sorted(own))} to objectives",
-        )
-    from nas.space import load_space
-
-    if not callable(getattr(load_space(experiment.space), "build_multitask", None)):
-        raise ValueError(
-            f"space {experiment.space!r} builds no multi-task models (build_multitask); "
-            "use space = 'cnn'"
-        )
-    for setting, used in _NOT_FOR_MULTITASK.items():
-        _require(not used(experiment), f"{setting} is not available for multi-task experiments yet")
-
-
 _SECTIONS = {
     "data": DataConfig,
     "budget": Budget,
     "search": SearchConfig,
     "final": FinalConfig,
 }
-
-
-def _builtin_spaces() -> list[str]:
-    """The names of the search spaces shipped in ``search_spaces/`` (``cnn``, ...)."""
-    import search_spaces
-
-    return sorted(
-        module.name
-        for module in pkgutil.iter_modules(search_spaces.__path__)
-        if not module.name.startswith("_")
-    )
-
-
-def _check_space(name: Any, task: FaceTask, *, multitask: bool = False) -> None:
-    """Raise ``ValueError`` unless ``name`` loads a search space that can learn ``task``.
-
-    A space may declare the kinds of task output it builds models for as ``task_kinds``
-    (e.g. ``("keypoints",)``), and those its multi-task models can have a head for as
-    ``multitask_kinds``; a space without them is assumed to build any kind.
-    """
-    from nas.space import load_space
-    from nas.tasks import BUILTIN_TASKS, load_task
-
-    builtin = _builtin_spaces()
-    choices = (
-        f"use one of {', '.join(map(repr, builtin))} or an importable module that defines SPACE"
-    )
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"space must be a search space name, got {name!r}; {choices}")
-    if "." not in name and name not in builtin:
-        raise ValueError(f"unknown space {name!r}; {choices}")
-    try:
-        space = load_space(name)
-    except ConfigError as exc:
-        raise ValueError(f"space {name!r} cannot be loaded: {exc}") from None
-    kinds = getattr(space, "task_kinds", None)
-    if multitask:
-        kinds = getattr(space, "multitask_kinds", kinds)
-    kind = task.output_kind
-    if kinds is not None and kind not in kinds:
-        tasks = [t for t in BUILTIN_TASKS if load_task(t).output_kind in kinds]
-        fitting = [
-            other
-            for other in builtin
-            if kind in (getattr(load_space(other), "task_kinds", None) or (kind,))
-        ]
-        raise ValueError(
-            f"space {name!r} builds models for the {' and '.join(tasks)} task only, not "
-            f"{task.name}; set [data] task = {tasks[0]!r}, or use space = "
-            f"{' or '.join(map(repr, fitting))} for {task.name}"
-        )
-
-
-def _check_strategy(name: str, space_name: str) -> None:
-    """Raise ``ValueError`` when the strategy needs something the space does not provide."""
-    from nas.space import load_space
-    from nas.strategies import STRATEGIES
-
-    space = load_space(space_name)
-    needs = STRATEGIES[name].space_needs
-    missing = [need for need in needs if not callable(getattr(space, need, None))]
-    if missing:
-        raise ValueError(
-            f"strategy {name!r} needs the space to provide {missing[0]}(), which space "
-            f"{space_name!r} does not; use strategy 'nsga2' or 'random'"
-        )
-
-
-def _check_prescreen(
-    search: SearchConfig, objectives: tuple[str, ...], space_name: str, multitask: bool = False
-) -> None:
-    """Raise ``ValueError`` when ``[search] prescreen`` above 1 has nothing to screen on.
-
-    Strategies other than NSGA-II ignore it, as they ignore ``crossover_prob``, so one
-    experiment can be compared across strategies (``nas compare``)."""
-    if search.prescreen == 1 or search.prescreen_by == "surrogate":
-        return  # the surrogate learns from the genomes themselves
-    from nas.objectives import FREE_METRICS
-    from nas.space import load_space
-
-    where = f"[search] prescreen = {search.prescreen}"
-    _require(
-        any(name in FREE_METRICS for name in objectives),
-        f"{where} screens children on the objectives known before training "
-        f"({' and '.join(FREE_METRICS)}), and objectives {list(objectives)} has neither; "
-        "add 'params' or 'flops' to objectives, or set prescreen = 1",
-    )
-    counter = "cost_multitask" if multitask else "cost"
-    _require(
-        callable(getattr(load_space(space_name), counter, None)),
-        f"{where} needs the space to count a genome's cost before training ({counter}()), "
-        f"which space {space_name!r} does not; set prescreen = 1",
-    )
 
 
 def _check_low_fidelity(search: SearchConfig, budget: Budget) -> None:
@@ -723,72 +521,10 @@ def _check_low_fidelity(search: SearchConfig, budget: Budget) -> None:
     )
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment file; raise :class:`ConfigError` with one line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such experiment file; pass the path of a .toml file (see experiments/)"
-        ) from None
-    except IsADirectoryError:
-        raise ConfigError(
-            f"{path}: a folder, not an experiment file; pass the path of a .toml file "
-            "(see experiments/)"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read the experiment file ({exc.strerror or exc}); check its "
-            "permissions"
-        ) from None
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not valid TOML: {exc}; fix the syntax (see experiments/ for examples)"
-        ) from None
-    experiment = experiment_from_dict(table, source=str(path))
-    _check_seeds(experiment, str(path))
-    return experiment
-
-
-def _check_seeds(experiment: Experiment, source: str) -> None:
-    """Load every ``[search] seeds`` entry once, so a bad seed names the experiment file."""
-    if not experiment.search.seeds:
-        return
-    from baselines import load_seed
-    from nas.errors import NasError
-    from nas.space import load_space
-
-    space = load_space(experiment.space)
-    for spec in experiment.search.seeds:
-        try:
-            load_seed(spec, space)
-        except NasError as exc:
-            raise ConfigError(f"{source}: [search] {exc}") from None
-
-
-def stored_experiment(table: dict[str, Any], *, source: str) -> Experiment:
-    """The experiment a run stored (its ``run.json``), read so that the run keeps the
-    behaviour it was started with where a key was added since: a run from before
-    ``[data] deduplicate`` existed did not de-duplicate; one from before ``[final] recipe``
-    trained its winner with the genome's own recipe."""
-    data = table.get("data", {})
-    if "tasks" not in table and isinstance(data, dict) and "deduplicate" not in data:
-        table = {**table, "data": {**data, "deduplicate": False}}
-    final = table.get("final", {})
-    if isinstance(final, dict) and "recipe" not in final:
-        table = {**table, "final": {**final, "recipe": "genome"}}
-    return experiment_from_dict(table, source=source)
-
-
-def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -> Experiment:
-    """Build an :class:`Experiment` from parsed TOML (or :meth:`Experiment.to_dict`)."""
+def parse_experiment(table: dict[str, Any], *, source: str = "experiment") -> Experiment:
+    """Build an :class:`Experiment` from parsed TOML (or :meth:`Experiment.to_dict`): its
+    values checked, its plugins (task, space, strategy, seeds) not loaded; for that, see
+    :func:`nas.experiment.experiment_from_dict`."""
     sections: dict[str, Any] = {}
     if "tasks" in table:
         if "data" in table:
@@ -817,8 +553,7 @@ def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -
     top = {k: v for k, v in table.items() if k not in _SECTIONS and k != "tasks"}
     if "name" not in top:
         top.setdefault("name", Path(source).stem if source.endswith(".toml") else "")
-    experiment = _build(Experiment, top | sections, source, nested={*_SECTIONS, "tasks"})
-    return with_plugins(experiment, source)
+    return _build(Experiment, top | sections, source, nested={*_SECTIONS, "tasks"})
 
 
 def _build(cls: type, table: dict[str, Any], where: str, nested: set[str] = frozenset()) -> Any:

@@ -24,6 +24,7 @@ __all__ = [
     "GenomeError",
     "NasError",
     "StorageError",
+    "one_line",
 ]
 
 
@@ -75,3 +76,10 @@ class EvaluationFailure(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason: FailureReason = reason
         self.detail = detail
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, whitespace collapsed, cut to ``limit``
+    characters: what a failed candidate's record and a CLI error line show."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -21,14 +21,15 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from nas.config import experiment_from_dict
 from nas.errors import NasError
-from nas.evaluate import configure_process, evaluate
+from nas.evaluate import evaluate
+from nas.experiment import experiment_from_dict
 from nas.final import FinalPlan, prepare_folder
 from nas.final_training import train_architecture
 from nas.machine import machine_kind
 from nas.search import TaskData, load_task_data
 from nas.space import load_space
+from nas.training import configure_process
 from nas.trial import EvalRequest
 
 __all__ = ["initialise", "measure"]
@@ -188,8 +189,8 @@ def _proxy(job: dict[str, Any]) -> dict[str, Any]:
     import keras
     import numpy as np
 
-    from nas.evaluate import set_precision
     from nas.proxies import zico
+    from nas.training import set_precision
 
     experiment = _state["experiment"]
     space = load_space(experiment.space)

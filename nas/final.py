@@ -165,7 +165,7 @@ def plan_final(
 
     With neither epochs nor minutes given anywhere, it trains :data:`DEFAULT_EPOCHS` epochs.
     """
-    from nas.config import stored_experiment
+    from nas.migration import stored_experiment
 
     experiment = stored_experiment(store.info.experiment, source=str(store.run_dir))
     final = experiment.final

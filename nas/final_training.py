@@ -30,20 +30,8 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from nas.augment import Augmentation, augment
-from nas.config import stored_experiment
 from nas.errors import ConfigError, GenomeError, NasError
-from nas.evaluate import (
-    compile_for_training,
-    configure_process,
-    inference_function,
-    init_keypoint_head,
-    make_optimizer,
-    predict,
-    score_predictions,
-    set_precision,
-    task_loss,
-)
-from nas.export import genome_document, serving_lines, write_export_files
+from nas.export_files import genome_document, serving_lines, write_export_files
 from nas.faults import failpoint
 from nas.final import (
     FAILURE_FILE,
@@ -55,12 +43,24 @@ from nas.final import (
     load_state,
     save_state,
 )
+from nas.migration import stored_experiment
 from nas.objectives import METRICS
 from nas.recipes import Recipe, final_recipe
 from nas.search import TaskData, load_task_data
 from nas.signal_quality import signal_quality
 from nas.space import SearchSpace, load_space
 from nas.store import RunStore, TrialRecord
+from nas.training import (
+    compile_for_training,
+    configure_process,
+    inference_function,
+    init_keypoint_head,
+    make_optimizer,
+    predict,
+    score_predictions,
+    set_precision,
+    task_loss,
+)
 
 __all__ = ["main", "run_training", "train_architecture"]
 

@@ -62,6 +62,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from nas.errors import one_line
 from nas.space import SearchSpace, WeightSource
 from nas.task import Task
 from nas.trial import Inherited, ParentWeights
@@ -150,7 +151,7 @@ def inherit_weights(
         try:
             loaded.append(load_parent(space, genome, parent, task))
         except Exception as exc:  # a bad parent must never fail the child
-            unusable.append(f"parent {index}: {type(exc).__name__}: {_one_line(exc)}")
+            unusable.append(f"parent {index}: {type(exc).__name__}: {one_line(exc, limit=200)}")
             loaded.append(ParentModel({}))
     report = transfer(model, loaded, identity_init=identity_init)
     return dataclasses.replace(report, unusable=tuple(unusable))
@@ -276,8 +277,3 @@ def _start_new_blocks_near_identity(model: keras.Model, inherited: set[str]) -> 
         bn.gamma.assign(np.zeros(tuple(bn.gamma.shape), dtype="float32"))
         zeroed.append(bn.name)
     return zeroed
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

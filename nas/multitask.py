@@ -21,21 +21,20 @@ from typing import Any
 import keras
 import numpy as np
 
-from nas.evaluate import (
-    EvaluationFailure,
-    _latency_ms,
-    _one_line,
-    _training_batches,
-    _weights_bytes,
+from nas.errors import EvaluationFailure, one_line
+from nas.training import (
     checked_size,
     compile_for_training,
     decoded_genome,
     inference_function,
     init_keypoint_head,
+    latency_ms,
     make_optimizer,
     predict,
     score_predictions,
     task_loss,
+    training_batches,
+    weights_bytes,
 )
 from nas.trial import EvalRequest, MultiEvalData
 
@@ -85,7 +84,7 @@ def train_and_score_multitask(
     try:
         model = space.build_multitask(genome, tasks, data.names)
     except (ValueError, TypeError) as exc:
-        raise EvaluationFailure("build_error", _one_line(exc)) from None
+        raise EvaluationFailure("build_error", one_line(exc)) from None
     params = checked_size(model, request.budget)
     budget = request.budget
     heads = task_models(model)
@@ -117,9 +116,9 @@ def train_and_score_multitask(
         if not np.all(np.isfinite(predictions)):
             raise EvaluationFailure("nan_loss", "the trained model predicts NaN")
         metrics |= score_predictions(part.task, part.validation_targets, predictions)
-        latency += _latency_ms(infer, part.validation_images[:1].astype(np.float32))
+        latency += latency_ms(infer, part.validation_images[:1].astype(np.float32))
     metrics |= {"params": float(params), "flops": float(flops), "latency_ms": latency}
-    return metrics, _weights_bytes(model), guard
+    return metrics, weights_bytes(model), guard
 
 
 def _plans(data: MultiEvalData, request: EvalRequest, batch_size: int) -> list[tuple[Any, int]]:
@@ -132,7 +131,7 @@ def _plans(data: MultiEvalData, request: EvalRequest, batch_size: int) -> list[t
             steps = -(-budget.train_images // batch_size)
         else:
             steps = budget.epochs * -(-len(part.train_targets) // batch_size)
-        batches = _training_batches(part, batch_size, request.seed, repeat=True)
+        batches = training_batches(part, batch_size, request.seed, repeat=True)
         plans.append((iter(batches), steps))
     return plans
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import keras
 
-from nas.export import (
+from nas.export_files import (
     ONNX_FILE,
-    _fmt,
-    _lineage_lines,
+    lineage_lines,
+    metric_text,
     named_outputs,
     serving_lines,
     write_export_files,
@@ -138,12 +138,12 @@ def _card(store: RunStore, record: TrialRecord, name: str, model: keras.Model) -
         f"Architecture ({info.space} space; the backbone is shared, each task has its head): "
         f"`{record.description}`",
         "",
-        *_lineage_lines(store, record),
+        *lineage_lines(store, record),
         "## Metrics (each task's validation split)",
         "",
         "| metric | value |",
         "|---|---|",
-        *(f"| {k} | {_fmt(v)} |" for k, v in record.metrics.items()),
+        *(f"| {k} | {metric_text(v)} |" for k, v in record.metrics.items()),
         "",
         f"Parameters: {model.count_params():,} (the backbone counted once). FLOPs: "
         f"{int(record.metrics.get('flops', 0)):,} for one image of each task.",

@@ -15,6 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import moocore
+import numpy as np
+
 if TYPE_CHECKING:
     from nas.space import SearchSpace
     from nas.task import Task
@@ -27,6 +30,8 @@ __all__ = [
     "Metric",
     "at_chance",
     "free_objectives",
+    "hypervolume",
+    "normalise",
     "objective_values",
     "worst_values",
 ]
@@ -147,14 +152,13 @@ def free_objectives(
 
     The function returned maps a genome to one entry per objective: None for those that
     need training, and for the free ones (:data:`FREE_METRICS`, from ``space.cost``) the
-    value on the hypervolume's scale (:func:`nas.pareto.normalise` with ``reference``: 1
+    value on the hypervolume's scale (:func:`normalise` with ``reference``: 1
     at the ideal, 0 at the reference, below 0 past it). A genome that would not build
     gets the worst values, as its evaluation would. None when no objective is free or the
     space has no ``cost``. With ``tasks`` (a multi-task experiment) the costs are those of
     the multi-task model, from ``space.cost_multitask``. No TensorFlow.
     """
     from nas.errors import GenomeError
-    from nas.pareto import normalise
 
     cost = getattr(space, "cost_multitask" if tasks else "cost", None)
     free = [name for name in objectives if name in FREE_METRICS]
@@ -172,3 +176,42 @@ def free_objectives(
         return tuple(scaled.get(name) for name in objectives)
 
     return values
+
+
+def normalise(
+    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float]
+) -> np.ndarray:
+    """Map each objective to [0, 1]: 0 at its reference (worst), 1 at its ideal (best).
+
+    Linear between reference and ideal, or on a log scale for costs that span orders of
+    magnitude (parameters, FLOPs). Values past the ideal count as the ideal; values past
+    the reference come out negative.
+    """
+    points = np.asarray(points, dtype=float).reshape(len(points), len(objectives))
+    scaled = np.empty_like(points)
+    for j, name in enumerate(objectives):
+        metric = METRICS[name]
+        ref, ideal, column = float(reference[name]), metric.ideal, points[:, j]
+        if metric.log_scale:
+            ref, ideal = np.log10(ref), np.log10(ideal)
+            column = np.log10(np.maximum(column, 1e-300))
+        scaled[:, j] = np.minimum((column - ref) / (ideal - ref), 1.0)
+    return scaled
+
+
+def hypervolume(
+    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float]
+) -> float:
+    """Normalised hypervolume in [0, 1] of ``points`` (natural units, one row per candidate).
+
+    Each objective is scaled by :func:`normalise` between the fixed ``reference`` point
+    (worst) and the metric's ideal (best); the result is the fraction of that unit box the
+    points dominate. The reference belongs to the experiment, not to the points, so two
+    runs of one experiment compare, and a huge seeded baseline does not shrink the share
+    of the small nets.
+    """
+    scaled = normalise(points, objectives, reference)
+    inside = np.all(scaled > 0, axis=1)
+    if not inside.any():
+        return 0.0
+    return float(moocore.hypervolume(-scaled[inside], ref=np.zeros(len(objectives))))

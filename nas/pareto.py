@@ -1,4 +1,5 @@
-"""Pareto fronts, hypervolume and the front plot, from a run's stored trials."""
+"""Pareto fronts and the front plot, from a run's stored trials (the hypervolume's
+maths is :mod:`nas.objectives`')."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import moocore
 import numpy as np
 
 from nas.errors import ConfigError
-from nas.objectives import METRICS, at_chance
+from nas.objectives import METRICS, at_chance, hypervolume
 from nas.store import TrialRecord
 
-__all__ = ["Front", "compute_front", "hypervolume", "normalise", "plot_front"]
+__all__ = ["Front", "compute_front", "plot_front"]
 
 
 @dataclass(frozen=True)
@@ -87,45 +88,6 @@ def compute_front(
         low_fidelity,
         useless,
     )
-
-
-def normalise(
-    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float]
-) -> np.ndarray:
-    """Map each objective to [0, 1]: 0 at its reference (worst), 1 at its ideal (best).
-
-    Linear between reference and ideal, or on a log scale for costs that span orders of
-    magnitude (parameters, FLOPs). Values past the ideal count as the ideal; values past
-    the reference come out negative.
-    """
-    points = np.asarray(points, dtype=float).reshape(len(points), len(objectives))
-    scaled = np.empty_like(points)
-    for j, name in enumerate(objectives):
-        metric = METRICS[name]
-        ref, ideal, column = float(reference[name]), metric.ideal, points[:, j]
-        if metric.log_scale:
-            ref, ideal = np.log10(ref), np.log10(ideal)
-            column = np.log10(np.maximum(column, 1e-300))
-        scaled[:, j] = np.minimum((column - ref) / (ideal - ref), 1.0)
-    return scaled
-
-
-def hypervolume(
-    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float]
-) -> float:
-    """Normalised hypervolume in [0, 1] of ``points`` (natural units, one row per candidate).
-
-    Each objective is scaled by :func:`normalise` between the fixed ``reference`` point
-    (worst) and the metric's ideal (best); the result is the fraction of that unit box the
-    points dominate. The reference belongs to the experiment, not to the points, so two
-    runs of one experiment compare, and a huge seeded baseline does not shrink the share
-    of the small nets.
-    """
-    scaled = normalise(points, objectives, reference)
-    inside = np.all(scaled > 0, axis=1)
-    if not inside.any():
-        return 0.0
-    return float(moocore.hypervolume(-scaled[inside], ref=np.zeros(len(objectives))))
 
 
 def plot_front(front: Front, path: Path, *, title: str = "") -> Path:

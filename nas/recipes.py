@@ -60,7 +60,7 @@ class Recipe:
 
     @property
     def training(self) -> TrainingRecipe:
-        """The optimizer part, as :func:`nas.evaluate.make_optimizer` takes it."""
+        """The optimizer part, as :func:`nas.training.make_optimizer` takes it."""
         return TrainingRecipe(
             learning_rate=self.learning_rate,
             batch_size=self.batch_size,

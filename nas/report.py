@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.objectives import METRICS
-from nas.pareto import Front, compute_front, hypervolume
+from nas.objectives import METRICS, hypervolume
+from nas.pareto import Front, compute_front
 from nas.signal_quality import signal_quality
 from nas.store import RunStore, TrialRecord
 

@@ -36,9 +36,11 @@ import numpy as np
 
 from baselines import BASELINES, PRETRAINED, load_seed
 from nas.checkpoint import hold_run_lock, load_checkpoint, remove_temporaries, save_checkpoint
-from nas.config import DataConfig, Experiment, stored_experiment
+from nas.config import DataConfig, Experiment
 from nas.errors import ConfigError, GenomeError, StorageError
+from nas.experiment import changed
 from nas.faults import failpoint
+from nas.migration import stored_experiment
 from nas.objectives import METRICS, free_objectives, objective_values
 from nas.parallel import Evaluator, RayEvaluator, check_address, default_threads
 from nas.pareto import Front, compute_front
@@ -559,13 +561,13 @@ def _settled(experiment: Experiment, *, data_path: str | None, workers: int | No
                 "each [[tasks]] path in the experiment file instead"
             )
         tasks = tuple(dataclasses.replace(c, path=absolute(c.path)) for c in experiment.tasks)
-        experiment = experiment.replace(tasks=tasks)
+        experiment = changed(experiment, tasks=tasks)
     else:
         path = absolute(data_path if data_path is not None else experiment.data.path)
-        experiment = experiment.replace(data=dataclasses.replace(experiment.data, path=path))
+        experiment = changed(experiment, data=dataclasses.replace(experiment.data, path=path))
     if workers is not None:
-        experiment = experiment.replace(
-            search=dataclasses.replace(experiment.search, workers=workers)
+        experiment = changed(
+            experiment, search=dataclasses.replace(experiment.search, workers=workers)
         )
     return experiment
 
@@ -652,7 +654,8 @@ def run_baseline(
         )
     if max_params is None:
         max_params = 10**10 if name in BASELINES else experiment.budget.max_params
-    experiment = experiment.replace(
+    experiment = changed(
+        experiment,
         search=dataclasses.replace(experiment.search, workers=1, seeds=(name,)),
         budget=dataclasses.replace(experiment.budget, max_params=max_params),
     )

@@ -197,15 +197,7 @@ class RunInfo:
     def from_json(cls, data: dict[str, Any]) -> RunInfo:
         task = data["task"]
         objectives = tuple(data["objectives"])
-        reference = data.get("reference")
-        if reference is None:  # a run from before fixed reference points: derive it
-            from nas.config import experiment_from_dict
-            from nas.errors import NasError
-
-            try:
-                reference = experiment_from_dict(data["experiment"]).hypervolume_reference()
-            except NasError:
-                reference = {}
+        reference = data.get("reference", {})
         return cls(
             storage=data["storage"],
             study_name=data["study_name"],

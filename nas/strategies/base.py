@@ -35,7 +35,7 @@ NOVELTY_TRIES = 25
 
 FreeObjectives = Callable[[Any], tuple[float | None, ...]]
 """A genome's objectives known before training, one entry per objective: None for those
-that need training, the others on the hypervolume's scale (:func:`nas.pareto.normalise`:
+that need training, the others on the hypervolume's scale (:func:`nas.objectives.normalise`:
 1 at the metric's ideal, 0 at the reference point, below 0 past it)."""
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from baselines.resnet50 import RESNET50, load_imagenet_weights
 from nas.cli import main
-from nas.config import experiment_from_dict
+from nas.experiment import experiment_from_dict
 from nas.parallel import SerialEvaluator
 from nas.search import run_baseline
 from nas.store import RunStore

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from nas.config import experiment_from_dict
+from nas.experiment import experiment_from_dict
 from nas.search import load_task_data
 from nas.space import genome_hash, load_space
 from nas.trial import EvalRequest, derive_seed

@@ -32,7 +32,7 @@ CHILD = r"""
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 job = json.loads(open(sys.argv[1]).read())
-from nas.config import experiment_from_dict
+from nas.experiment import experiment_from_dict
 from nas.search import load_task_data
 from nas.evaluate import evaluate
 from nas.trial import EvalRequest
@@ -113,7 +113,7 @@ def main() -> int:
     parser.add_argument("--only", default="", help="genome hashes, comma-separated")
     args = parser.parse_args()
 
-    from nas.config import load_experiment
+    from nas.experiment import load_experiment
 
     experiment = load_experiment(Path(args.experiment))
     table = experiment.to_dict()

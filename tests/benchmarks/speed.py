@@ -109,7 +109,7 @@ def _loadavg() -> str:
 
 
 def _experiment(data: Path, budget: dict[str, Any]) -> Any:
-    from nas.config import experiment_from_dict
+    from nas.experiment import experiment_from_dict
 
     return experiment_from_dict(
         {
@@ -367,8 +367,8 @@ def run_plain(request: Any, data: Any, images: int | None = None, epochs: int = 
     """Build, compile and fit the genome with Keras alone (same seed, batch size, epochs)."""
     import keras
 
-    from nas.evaluate import make_optimizer
     from nas.space import load_space
+    from nas.training import make_optimizer
 
     space = load_space(request.space)
     genome = space.from_json(request.genome)
@@ -571,7 +571,7 @@ def main(argv: list[str] | None = None) -> None:
         if "c" in args.sections:
             results["c"] = section_c(args.data, cache_dir)
         if {"a", "b", "d"} & set(args.sections):
-            from nas.evaluate import configure_process
+            from nas.training import configure_process
 
             # before TensorFlow's first op: fixes the thread pools, as a worker does
             configure_process(args.threads, deterministic=True)

@@ -187,7 +187,7 @@ def test_a_candidate_trains_on_a_gpu_worker_with_memory_growth(tmp_path: Path, r
     its memory instead of taking all of it."""
     if not ray_local.cluster_resources().get("GPU"):
         pytest.skip("needs a GPU visible to Ray (none on this machine)")
-    from nas.config import experiment_from_dict
+    from nas.experiment import experiment_from_dict
     from nas.search import run_search
 
     experiment = experiment_from_dict(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nas.compare import comparison_table, run_comparison, summarize_comparison
-from nas.config import experiment_from_dict
+from nas.experiment import experiment_from_dict
 from nas.store import RunStore
 from tests.nas.test_search_budgets import ToyEvaluator
 
@@ -26,7 +26,7 @@ def _experiment(tmp_path: Path):
 
 def test_compare_runs_each_strategy_and_seed_at_equal_evaluations(tmp_path: Path, capsys):
     from nas.cli import main
-    from nas.config import load_experiment
+    from nas.experiment import load_experiment
 
     experiment_file = _experiment(tmp_path)
     out = tmp_path / "cmp"
@@ -97,7 +97,7 @@ def test_a_comparison_run_is_the_experiment_with_its_strategy_seed_and_budget(tm
 
 
 def test_a_contender_changes_search_settings_and_names_its_runs(tmp_path: Path):
-    from nas.config import load_experiment
+    from nas.experiment import load_experiment
 
     out = tmp_path / "cmp"
     run_comparison(

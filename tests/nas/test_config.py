@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from nas.config import Experiment, experiment_from_dict, load_experiment, stored_experiment
+from nas.config import Experiment
 from nas.errors import ConfigError
+from nas.experiment import experiment_from_dict, load_experiment
+from nas.migration import stored_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 

@@ -13,7 +13,7 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 def test_masked_loss_exact_values_and_missing_points_contribute_nothing():
     import tensorflow as tf
 
-    from nas.evaluate import masked_keypoint_loss
+    from nas.training import masked_keypoint_loss
 
     nan = np.nan
     targets = tf.constant([[[10.0, 20.0], [nan, nan]], [[nan, nan], [30.0, 40.0]]])
@@ -32,8 +32,8 @@ def test_masked_loss_exact_values_and_missing_points_contribute_nothing():
 
 
 def test_flips_mirror_images_and_swap_left_and_right_points():
-    from nas.evaluate import _training_batches
     from nas.task import Task
+    from nas.training import training_batches
     from nas.trial import EvalData
 
     rng = np.random.default_rng(0)
@@ -48,7 +48,7 @@ def test_flips_mirror_images_and_swap_left_and_right_points():
         flip_permutation=(1, 0, 2),
     )
     flipped = 0
-    for batch_images, batch_points in _training_batches(data, batch_size=32, seed=1):
+    for batch_images, batch_points in training_batches(data, batch_size=32, seed=1):
         for image, points in zip(batch_images.numpy(), batch_points.numpy(), strict=True):
             index = next(
                 i

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.config import experiment_from_dict
+from nas.experiment import experiment_from_dict
 from nas.faults import ENVIRONMENT_VARIABLE
 from nas.pareto import compute_front
 from nas.store import RunStore

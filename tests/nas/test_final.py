@@ -94,10 +94,10 @@ def test_nas_train_exports_the_best_epoch_ready_to_serve(tiny_search: Path, tmp_
     best = max(state.history, key=lambda h: h["accuracy"])
     assert state.best["accuracy"] == best["accuracy"]
 
-    from nas.config import experiment_from_dict
-    from nas.evaluate import predict
+    from nas.experiment import experiment_from_dict
     from nas.scoring import accuracy
     from nas.search import load_task_data
+    from nas.training import predict
 
     store = RunStore.open(tiny_search)
     data = load_task_data(experiment_from_dict(store.info.experiment), full=True).eval_data

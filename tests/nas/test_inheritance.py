@@ -238,7 +238,7 @@ def test_a_parent_that_cannot_be_loaded_contributes_nothing():
 def test_a_search_with_inherit_weights_records_what_generation_1_inherited(
     tmp_path: Path, faces_csv: Path
 ):
-    from nas.config import experiment_from_dict
+    from nas.experiment import experiment_from_dict
     from nas.parallel import SerialEvaluator
     from nas.search import run_search
     from nas.store import RunStore

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.config import experiment_from_dict, load_experiment
 from nas.errors import ConfigError
+from nas.experiment import experiment_from_dict, load_experiment
 from search_spaces.cnn import SPACE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,8 +175,7 @@ def test_a_resunet_candidate_classifies_from_its_bottleneck_and_draws_keypoints(
 
 
 def test_prescreening_ranks_children_on_the_multitask_models_parameters():
-    from nas.objectives import free_objectives
-    from nas.pareto import normalise
+    from nas.objectives import free_objectives, normalise
     from nas.task import Task
 
     experiment = experiment_from_dict({"name": "m", **TWO_TASKS, "search": {"prescreen": 4}})

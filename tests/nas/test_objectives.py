@@ -9,8 +9,7 @@ import numpy as np
 
 from baselines.resnet50 import RESNET50
 from nas.config import Experiment
-from nas.objectives import free_objectives
-from nas.pareto import normalise
+from nas.objectives import free_objectives, normalise
 from nas.task import Task
 from search_spaces import cnn
 from tests.nas.toy_space import SPACE as TOY

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nas.config import experiment_from_dict, stored_experiment
 from nas.errors import ConfigError
+from nas.experiment import changed, experiment_from_dict
+from nas.migration import stored_experiment
 from nas.pareto import compute_front
 from nas.race import RACE_FILE, race_images, run_race
 from nas.store import RunStore
@@ -35,7 +36,7 @@ def test_the_race_trains_the_best_of_the_front_on_and_records_every_round(
     shutil.copytree(tiny_search, run)
     store = RunStore.open(run)
     experiment = stored_experiment(store.info.experiment, source="run.json")
-    experiment = experiment.replace(final=dataclasses.replace(experiment.final, race=3))
+    experiment = changed(experiment, final=dataclasses.replace(experiment.final, race=3))
     front = compute_front(
         store.trials(), store.info.objectives, store.info.reference, store.info.chance
     )

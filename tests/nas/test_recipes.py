@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from nas.config import experiment_from_dict, stored_experiment
+from nas.experiment import experiment_from_dict
 from nas.learning_curve import extrapolate
+from nas.migration import stored_experiment
 from nas.recipes import STANDARD_BRIEF, STANDARD_FINAL, brief_recipe, final_recipe
 from nas.space import TrainingRecipe
 
@@ -51,18 +52,18 @@ def test_new_experiments_train_their_winner_with_the_standard_recipe_and_old_run
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path):
-    import nas.evaluate as evaluate
+    import nas.training as training
 
     flags = tmp_path / "cpuinfo"
-    real_path = evaluate.Path
+    real_path = training.Path
     monkeypatch.setattr(
-        evaluate, "Path", lambda text: flags if text == "/proc/cpuinfo" else real_path(text)
+        training, "Path", lambda text: flags if text == "/proc/cpuinfo" else real_path(text)
     )
     flags.write_text("flags : fpu sse avx2 avx512f\n")
-    assert evaluate.resolved_precision("auto") == "float32"
+    assert training.resolved_precision("auto") == "float32"
     flags.write_text("flags : fpu avx512f avx512_bf16\n")
-    assert evaluate.resolved_precision("auto") == "bf16"
-    assert evaluate.resolved_precision("float32") == "float32"
+    assert training.resolved_precision("auto") == "bf16"
+    assert training.resolved_precision("float32") == "float32"
 
 
 def test_a_learning_curve_extrapolates_to_its_asymptote_and_falls_back_to_its_last_score():

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.config import experiment_from_dict
+from nas.experiment import experiment_from_dict
 from nas.parallel import SerialEvaluator
 from nas.search import run_search
 from nas.store import RunStore

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nas.checkpoint import load_checkpoint
-from nas.config import experiment_from_dict
+from nas.experiment import experiment_from_dict
 from nas.search import resume_search, run_search
 from nas.store import RunStore
 from nas.strategies import STRATEGIES

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from nas.checkpoint import load_checkpoint
-from nas.config import experiment_from_dict
 from nas.errors import ConfigError
+from nas.experiment import experiment_from_dict
 from nas.pareto import compute_front
 from nas.search import resume_search, run_search
 from nas.store import RunStore, TrialFidelity

@@ -20,7 +20,7 @@ SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"
 
 
 def _export(space_name: str, task: Task, labels: tuple[str, ...], folder: Path):
-    from nas.export import write_saved_model
+    from nas.export_files import write_saved_model
     from nas.space import load_space
 
     space = load_space(space_name)

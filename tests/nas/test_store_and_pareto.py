@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nas.errors import StorageError
-from nas.pareto import compute_front, hypervolume, plot_front
+from nas.objectives import hypervolume
+from nas.pareto import compute_front, plot_front
 from nas.store import RunInfo, RunStore
 from nas.task import Task
 from nas.trial import EvalResult
@@ -217,7 +218,7 @@ def test_ancestors_follow_the_recorded_parents_nearest_first(tmp_path: Path):
 
 
 def test_nsga2_records_the_parents_of_every_child(tmp_path: Path):
-    from nas.config import experiment_from_dict
+    from nas.experiment import experiment_from_dict
     from nas.search import run_search
     from tests.nas.test_search_budgets import ToyEvaluator
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.config import experiment_from_dict, load_experiment
+from nas.experiment import experiment_from_dict, load_experiment
 from nas.parallel import SerialEvaluator
 from nas.search import load_task_data, run_search
 from nas.store import RunStore

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.config import experiment_from_dict
 from nas.errors import ConfigError
+from nas.experiment import experiment_from_dict
 from nas.tasks import load_task
 from tests.nas.tasks.smile import NAMES
 
