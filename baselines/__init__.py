@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.errors import ConfigError, GenomeError
-from nas.space import SearchSpace
+from nas.core.errors import ConfigError, GenomeError
+from nas.core.space import SearchSpace
 
 __all__ = [
     "BASELINES",

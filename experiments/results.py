@@ -32,8 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nas.space import load_space  # noqa: E402
-from nas.task import Task  # noqa: E402
+from nas.core.space import load_space  # noqa: E402
+from nas.core.task import Task  # noqa: E402
 
 EXPERIMENTS = ROOT / "experiments"
 

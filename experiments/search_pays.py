@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nas.machine import machine_summary  # noqa: E402
+from nas.core.machine import machine_summary  # noqa: E402
 
 EXPERIMENT = ROOT / "experiments" / "emotion_35min.toml"
 ARMS = ("search", "random", "vgg")
@@ -122,7 +122,7 @@ def run_arm(arm: str, seed: int, data: str, out: Path) -> dict[str, Any]:
 
 def _trials(run: Path) -> list[dict[str, Any]]:
     """Every trial of the arm's run as stored (a `nas baseline` run has one)."""
-    from nas.store import RunStore
+    from nas.storage.store import RunStore
 
     return [
         {
@@ -166,8 +166,8 @@ def collect(out: Path, to: Path) -> int:
 
 def export_params(export: Path) -> int | None:
     """The delivered net's parameters, counted from its genome (no TensorFlow)."""
-    from nas.space import load_space
-    from nas.task import Task
+    from nas.core.space import load_space
+    from nas.core.task import Task
 
     document = json.loads((export / "genome.json").read_text())
     space = load_space(document["space"])

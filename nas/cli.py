@@ -14,13 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from nas.errors import NasError
+from nas.core.errors import NasError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from nas.pareto import Front
-    from nas.store import RunStore, TrialRecord
+    from nas.storage.front import Front
+    from nas.storage.store import RunStore, TrialRecord
 
 __all__ = ["main"]
 
@@ -43,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the product's error format: one line, exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        from nas.errors import ConfigError
+        from nas.core.errors import ConfigError
 
         raise ConfigError(f"{self.prog}: {message}; see {self.prog} --help")
 
@@ -485,12 +485,12 @@ def _console() -> Console:
 def _cmd_search(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from nas.errors import ConfigError
-    from nas.experiment import load_experiment
-    from nas.migration import stored_experiment
-    from nas.pareto import plot_front
-    from nas.search import resume_search, run_search
-    from nas.store import RunStore, connect_url, use_password
+    from nas.analysis.plots import plot_front
+    from nas.core.errors import ConfigError
+    from nas.engine.experiment import load_experiment
+    from nas.engine.migration import stored_experiment
+    from nas.engine.search import resume_search, run_search
+    from nas.storage.store import RunStore, connect_url, use_password
 
     use_password(args.storage)  # run.json keeps the URL without it
     if args.resume is not None:
@@ -552,10 +552,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _final_of_search(store: RunStore, experiment) -> None:
     """The ``[final]`` section: train the chosen trial further into ``RUN/final``."""
-    from nas.final import FINAL_DIR, plan_final
-    from nas.migration import stored_experiment
-    from nas.race import run_race
-    from nas.selection import select_trial
+    from nas.engine.final import FINAL_DIR, plan_final
+    from nas.engine.migration import stored_experiment
+    from nas.engine.race import run_race
+    from nas.storage.selection import select_trial
 
     if experiment.final.race > 1 and not experiment.multitask:
         console = _console()
@@ -615,9 +615,9 @@ def _resumable(out_dir: Path) -> Iterator[None]:
     evaluations are cancelled, Ray is shut down, and the checkpoint and the store are
     intact. The exit code is 128 + the signal's number.
     """
-    from nas.errors import ClusterLost
-    from nas.parallel import stop_cleanly_on_sigterm, stopped_by
-    from nas.store import RunStore
+    from nas.core.errors import ClusterLost
+    from nas.engine.parallel import stop_cleanly_on_sigterm, stopped_by
+    from nas.storage.store import RunStore
 
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     stop_cleanly_on_sigterm()
@@ -644,8 +644,9 @@ def _resumable(out_dir: Path) -> Iterator[None]:
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:
-    from nas.pareto import compute_front, plot_front
-    from nas.store import RunStore
+    from nas.analysis.plots import plot_front
+    from nas.storage.front import compute_front
+    from nas.storage.store import RunStore
 
     store = RunStore.open(args.run)
     records = store.trials()
@@ -661,8 +662,8 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from nas.errors import ConfigError
-    from nas.store import RunStore
+    from nas.core.errors import ConfigError
+    from nas.storage.store import RunStore
 
     options = {"name": args.name, "onnx": args.onnx, "flip_average": args.flip_average}
     if (args.run / "model.keras").is_file() and not (args.run / "run.json").exists():
@@ -671,13 +672,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 f"{args.run}: an export folder holds one model; drop --rank/--trial, or pass "
                 "the run folder"
             )
-        from nas.export import reexport
+        from nas.export.exporter import reexport
 
         result = reexport(args.run, args.to, **options)
         what = f"the model of {args.run}"
     else:
         store = RunStore.open(args.run)
-        from nas.export import export_trial, select_trial
+        from nas.export.exporter import export_trial, select_trial
 
         record = select_trial(store, rank=args.rank, trial=args.trial)
         result = export_trial(store, record, args.to, **options)
@@ -697,7 +698,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from nas.report import write_report
+    from nas.analysis.report import write_report
 
     path = write_report(args.run, args.out)
     print(f"Report: {path}")
@@ -708,7 +709,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from nas.assessment import assess, load_model_under_test
+    from nas.analysis.assessment import assess, load_model_under_test
 
     subject = load_model_under_test(args.model, flip_average=args.flip_average)
     folder = args.model if args.model.is_dir() else args.model.parent
@@ -756,11 +757,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from nas.errors import ConfigError
-    from nas.final import plan_final
-    from nas.migration import stored_experiment
-    from nas.selection import select_trial
-    from nas.store import RunStore
+    from nas.core.errors import ConfigError
+    from nas.engine.final import plan_final
+    from nas.engine.migration import stored_experiment
+    from nas.storage.selection import select_trial
+    from nas.storage.store import RunStore
 
     store = RunStore.open(args.run)
     experiment = stored_experiment(store.info.experiment, source=str(args.run / "run.json"))
@@ -792,7 +793,7 @@ def _train_and_report(
     store: RunStore, record: TrialRecord, plan, out: Path, restarts: int, resume_hint: str = ""
 ) -> None:
     """Run the final training ``plan`` into ``out`` and print where its export is."""
-    from nas.final import train_final
+    from nas.engine.final import train_final
 
     console = _console()
     length = f"{plan.epochs} epochs" if plan.epochs else "as many epochs as fit"
@@ -830,9 +831,9 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from baselines import BASELINES, seed_space
-    from nas.errors import ConfigError
-    from nas.experiment import changed, experiment_from_dict, load_experiment
-    from nas.search import run_baseline
+    from nas.core.errors import ConfigError
+    from nas.engine.experiment import changed, experiment_from_dict, load_experiment
+    from nas.engine.search import run_baseline
 
     if args.name not in BASELINES and not args.name.endswith(".json"):
         raise ConfigError(
@@ -884,7 +885,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         )
         + f", {budget.train_seconds:g} s cap"
     )
-    from nas.store import use_password
+    from nas.storage.store import use_password
 
     use_password(args.storage)
     record = run_baseline(
@@ -907,7 +908,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.compare import (
+    from nas.core.errors import ConfigError
+    from nas.engine.compare import (
         comparison_table,
         parse_contender,
         plot_hypervolume_over_time,
@@ -916,8 +918,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         write_json,
         write_markdown,
     )
-    from nas.errors import ConfigError
-    from nas.experiment import load_experiment
+    from nas.engine.experiment import load_experiment
 
     experiment = load_experiment(args.experiment)
     strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
@@ -990,8 +991,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from nas.checkpoint import load_checkpoint, lock_holder
-    from nas.store import RunStore
+    from nas.storage.checkpoint import load_checkpoint, lock_holder
+    from nas.storage.store import RunStore
 
     store = RunStore.open(args.run)
     trials = store.trials()
@@ -1064,7 +1065,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from nas.datasets import summarize
+    from nas.data.datasets import summarize
 
     for line in summarize(args.path).lines():
         print(line)
@@ -1199,7 +1200,7 @@ class _ProgressListener:
         self._console.print(text)
 
     def evaluated(self, record: TrialRecord) -> None:
-        from nas.objectives import METRICS
+        from nas.core.objectives import METRICS
 
         if record.ok and record.values:
             value = record.values[0]
@@ -1222,10 +1223,10 @@ class _ProgressListener:
 def _cmd_fidelity(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from nas.errors import ConfigError
-    from nas.experiment import changed, load_experiment
-    from nas.fidelity import BenchmarkPlan, run_benchmark
-    from nas.fidelity_report import write_report
+    from nas.analysis.fidelity_report import write_report
+    from nas.core.errors import ConfigError
+    from nas.engine.experiment import changed, load_experiment
+    from nas.engine.fidelity import BenchmarkPlan, run_benchmark
 
     experiment = load_experiment(args.experiment)
     if experiment.multitask:
@@ -1271,7 +1272,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
 
 
 def _image_counts(flag: str, text: str) -> tuple[int, ...]:
-    from nas.errors import ConfigError
+    from nas.core.errors import ConfigError
 
     try:
         return tuple(int(n) for n in text.split(",") if n.strip())

@@ -1,1 +1,1 @@
-"""Search spaces: one module per space, each exposing ``SPACE`` (see :mod:`nas.space`)."""
+"""Search spaces: one module per space, each exposing ``SPACE`` (see :mod:`nas.core.space`)."""

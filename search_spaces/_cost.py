@@ -3,13 +3,13 @@
 A space's ``cost(genome, task)`` walks its decoder's layers on paper with a
 :class:`CostCounter`, so the driver knows a candidate's ``params`` and ``flops`` before
 any training and without TensorFlow. The counts follow Keras and
-:func:`nas.model_stats.count_flops` exactly:
+:func:`nas.training.model_stats.count_flops` exactly:
 
 * parameters are ``model.count_params()``: every weight, trainable or not, so a
   ``BatchNormalization`` has 4 per channel (gamma, beta, moving mean and variance) and a
   biased ``Conv2D`` ``k*k*c_in*c_out + c_out``;
 * FLOPs are 2 x the multiply-accumulates of the convolution, transposed convolution and
-  ``Dense`` layers (see :mod:`nas.model_stats`), from their static input and output shapes;
+  ``Dense`` layers (see :mod:`nas.training.model_stats`), from their static input and output shapes;
 * ``"same"`` padding gives ``ceil(side / stride)``; a ``"valid"`` 2x2 max-pool with stride
   2 gives ``floor(side / 2)``.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from nas.space import ModelCost
+from nas.core.space import ModelCost
 
 __all__ = ["CostCounter", "Tensor"]
 

@@ -2,7 +2,7 @@
 :mod:`search_spaces.resunet`).
 
 * :class:`GenomeChecks`: validation checks that raise a one-line
-  :class:`~nas.errors.GenomeError` naming the gene, ``invalid {space} genome: {path} ...``,
+  :class:`~nas.core.errors.GenomeError` naming the gene, ``invalid {space} genome: {path} ...``,
   and :func:`is_valid`;
 * :class:`GenomeJson`: parsing of frozen dataclasses from JSON objects with a table of
   field kinds, with errors ``{space} genome JSON: ...`` naming the field's path, and
@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from nas.errors import GenomeError
+from nas.core.errors import GenomeError
 
 __all__ = [
     "FieldKind",

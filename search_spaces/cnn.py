@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.space import (
+from nas.core.space import (
     Decisions,
     ModelCost,
     RandomDecisions,
@@ -79,7 +79,7 @@ from search_spaces._genes import (
 if TYPE_CHECKING:
     import keras
 
-    from nas.task import Task
+    from nas.core.task import Task
 
 __all__ = [
     "SPACE",
@@ -329,7 +329,7 @@ def sample_training(
 
 
 def draw_training(decide: Decisions, batch_sizes: Sequence[int] = SAMPLED_BATCH_SIZES) -> Training:
-    """:func:`sample_training` through named decisions (see :class:`nas.space.Decisions`)."""
+    """:func:`sample_training` through named decisions (see :class:`nas.core.space.Decisions`)."""
     optimizer = decide.choice("training.optimizer", OPTIMIZERS)
     rates = SGD_SAMPLED_LEARNING_RATES if optimizer == "sgd" else ADAM_SAMPLED_LEARNING_RATES
     decays = WEIGHT_DECAYS[1:] if optimizer == "adamw" else WEIGHT_DECAYS
@@ -362,7 +362,7 @@ def mutate_training(
 
 
 def training_recipe(training: Training) -> TrainingRecipe:
-    """The engine's :class:`~nas.space.TrainingRecipe` for ``training``."""
+    """The engine's :class:`~nas.core.space.TrainingRecipe` for ``training``."""
     return TrainingRecipe(
         learning_rate=training.learning_rate,
         batch_size=training.batch_size,
@@ -418,7 +418,7 @@ class CnnSpace:
 
     name = "cnn"
     task_kinds: tuple[str, ...] = ("classification", "keypoints")
-    """The kinds of :class:`~nas.task.Task` it builds models for (checked by nas.config)."""
+    """The kinds of :class:`~nas.core.task.Task` it builds models for (checked by nas.core.config)."""
 
     def __init__(self, *, max_downsampling: int = MAX_DOWNSAMPLING) -> None:
         self.max_downsampling = max_downsampling
@@ -638,7 +638,7 @@ class CnnSpace:
 
     def weight_sources(self, child: CnnGenome, parent: CnnGenome) -> tuple[WeightSource, ...]:
         """Which of ``parent``'s layers correspond to each part of ``child``'s model (no
-        TensorFlow; see :class:`nas.space.WeightSource`).
+        TensorFlow; see :class:`nas.core.space.WeightSource`).
 
         Parts: the stem (``stem_``), each stage (``stage{i}_``, its blocks by position
         within the stage) and each hidden Dense layer (``fc{i}``); stages and Dense layers
@@ -747,7 +747,7 @@ class CnnSpace:
     def cost(self, genome: CnnGenome, task: Task) -> ModelCost:
         """The parameters and FLOPs of ``build(genome, task)``, exactly, without building
         it (no TensorFlow): ``model.count_params()`` and
-        :func:`nas.model_stats.count_flops`. Raises where :meth:`build` does."""
+        :func:`nas.training.model_stats.count_flops`. Raises where :meth:`build` does."""
         height, width, channels = task.input_shape
         _check_square(task)
         self.validate(genome)

@@ -3,7 +3,7 @@
 A genome (:class:`ResUNetGenome`) is frozen plain data: a stem, the encoder levels, a
 bottleneck, the mirrored decoder levels, a heatmap head, one activation for the whole
 net and the training recipe (:class:`search_spaces.cnn.Training`, shared with the CNN
-space). It decodes to a Keras model for a ``keypoints`` :class:`~nas.task.Task` that
+space). It decodes to a Keras model for a ``keypoints`` :class:`~nas.core.task.Task` that
 takes raw pixels (0..255, float32), rescales them to [0, 1], predicts one heatmap per
 keypoint (the layer named ``"heatmaps"``: the dense, pixel-level "mask" prediction) and
 turns each heatmap into pixel coordinates ``(x, y)`` with a differentiable soft-argmax,
@@ -48,7 +48,7 @@ with ``L = 3``)::
   heatmap conv has no BN: its outputs are the soft-argmax logits).
 * Soft-argmax: a softmax over all cells of each heatmap, then the expected cell centre.
   A heatmap cell ``(i, j)`` at stride ``s`` covers input pixels ``s*i .. s*i + s - 1``;
-  with the pixel convention of :mod:`nas.synthetic` (the centre of pixel ``[row, col]``
+  with the pixel convention of :mod:`nas.data.synthetic` (the centre of pixel ``[row, col]``
   is ``(col, row)``) its centre is ``(s*j + (s - 1)/2, s*i + (s - 1)/2)``. Outputs stay
   within ``[0, width - 1] x [0, height - 1]``.
 
@@ -61,25 +61,20 @@ Two ranges matter for every gene (as in the CNN space):
 
 The model is made of Keras' own layers only (the soft-argmax too:
 :func:`soft_argmax_layers`), so a saved ``.keras`` file loads with plain
-``keras.models.load_model`` in a process that never imported this project. Models saved
-by earlier versions used a custom layer, :class:`SoftArgmax`, still registered with Keras
-as ``"facenas>SoftArgmax"`` once this module is imported, so they load too. Only the
-decoder (:meth:`ResUNetSpace.build`, :func:`soft_argmax`, :class:`SoftArgmax`) imports Keras;
+``keras.models.load_model`` in a process that never imported this project. Only the
+decoder (:meth:`ResUNetSpace.build`, :func:`soft_argmax`) imports Keras;
 :meth:`ResUNetSpace.cost` gives its exact parameter and FLOP counts from the genome alone.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import sys
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from nas.space import (
+from nas.core.space import (
     Decisions,
     ModelCost,
     RandomDecisions,
@@ -104,7 +99,7 @@ from search_spaces.cnn import Training
 if TYPE_CHECKING:
     import keras
 
-    from nas.task import Task
+    from nas.core.task import Task
 
 __all__ = [
     "SPACE",
@@ -114,7 +109,6 @@ __all__ = [
     "Head",
     "ResUNetGenome",
     "ResUNetSpace",
-    "SoftArgmax",
     "Stem",
     "Training",
     "cell_centres",
@@ -364,7 +358,7 @@ class ResUNetSpace:
 
     name = "resunet"
     task_kinds: tuple[str, ...] = ("keypoints",)
-    """The kinds of :class:`~nas.task.Task` it builds models for (checked by nas.config)."""
+    """The kinds of :class:`~nas.core.task.Task` it builds models for (checked by nas.core.config)."""
     multitask_kinds: tuple[str, ...] = ("keypoints", "classification")
     """The heads a multi-task model can have: the decoder's keypoints, and classes from
     the pooled bottleneck (:meth:`build_multitask`)."""
@@ -594,7 +588,7 @@ class ResUNetSpace:
         self, child: ResUNetGenome, parent: ResUNetGenome
     ) -> tuple[WeightSource, ...]:
         """Which of ``parent``'s layers correspond to each part of ``child``'s model (no
-        TensorFlow; see :class:`nas.space.WeightSource`).
+        TensorFlow; see :class:`nas.core.space.WeightSource`).
 
         Parts: the stem (``stem_``), each level (``enc{i}_`` and its mirrored ``dec{i}_``),
         the bottleneck (``bottleneck_``) and the heatmap conv (``heatmaps``). Levels are
@@ -748,7 +742,7 @@ class ResUNetSpace:
     def cost(self, genome: ResUNetGenome, task: Task) -> ModelCost:
         """The parameters and FLOPs of ``build(genome, task)``, exactly, without building
         it (no TensorFlow): ``model.count_params()`` and
-        :func:`nas.model_stats.count_flops`. Raises where :meth:`build` does."""
+        :func:`nas.training.model_stats.count_flops`. Raises where :meth:`build` does."""
         self._check_buildable(genome, task)
         counter = CostCounter()
         x, skips = _encoder_cost(counter, genome, Tensor(*task.input_shape))
@@ -1007,107 +1001,6 @@ def soft_argmax_layers(heatmaps: Any, *, stride: int, prefix: str = "") -> Any:
         )
     return layers.Concatenate(axis=-1, name=f"{prefix}keypoints", dtype="float32")(axes)
 
-
-# --- the SoftArgmax layer of models saved before soft_argmax_layers -----------------------
-# Exports written by earlier versions hold this custom layer; it stays registered so they
-# still load (with this module imported). New models use soft_argmax_layers.
-
-_REGISTERED_NAME = "facenas>SoftArgmax"
-_soft_argmax_class: type | None = None
-
-
-def _define_soft_argmax() -> type:
-    import keras
-
-    existing = keras.saving.get_custom_objects().get(_REGISTERED_NAME)
-    if existing is not None:  # e.g. after importlib.reload of this module
-        return existing
-
-    class SoftArgmax(keras.layers.Layer):
-        """Heatmap logits ``(batch, H, W, K)`` -> input-pixel coordinates ``(batch, K, 2)``
-        (see :func:`search_spaces.resunet.soft_argmax`); ``stride`` is the number of
-        input pixels per heatmap cell along each side."""
-
-        def __init__(self, stride: int = 1, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.stride = int(stride)
-
-        def call(self, heatmaps: Any) -> Any:
-            return soft_argmax(heatmaps, stride=self.stride)
-
-        def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple:
-            return (input_shape[0], input_shape[3], 2)
-
-        def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "stride": self.stride}
-
-    SoftArgmax.__qualname__ = "SoftArgmax"
-    SoftArgmax.__module__ = __name__
-    return keras.saving.register_keras_serializable(package="facenas")(SoftArgmax)
-
-
-def _soft_argmax_layer() -> type:
-    global _soft_argmax_class
-    if _soft_argmax_class is None:
-        _soft_argmax_class = _define_soft_argmax()
-    return _soft_argmax_class
-
-
-def __getattr__(name: str) -> Any:
-    """``SoftArgmax`` is created on first access (it subclasses a Keras layer)."""
-    if name == "SoftArgmax":
-        return _soft_argmax_layer()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
-    """Defines and registers :class:`SoftArgmax` right after ``keras`` is first imported,
-    so a saved ResUNet loads with plain ``keras.models.load_model`` in any process that
-    imported this module, without this module importing TensorFlow itself."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "keras" or self not in sys.meta_path:
-            return None
-        for finder in list(sys.meta_path):
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        run = loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            run(module)
-            _unhook()
-            try:
-                _soft_argmax_layer()
-            except Exception as exc:  # pragma: no cover - never break `import keras`
-                warnings.warn(f"could not register SoftArgmax: {exc}", stacklevel=2)
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-def _unhook() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterAfterKeras)]
-
-
-def _register_when_keras_loads() -> None:
-    if "keras" in sys.modules:
-        _soft_argmax_layer()
-    elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterAfterKeras())
-
-
-_register_when_keras_loads()
-
-if TYPE_CHECKING:
-    SoftArgmax: type[keras.layers.Layer]
 
 SPACE = ResUNetSpace()
 """The space ``load_space("resunet")`` returns."""

@@ -33,7 +33,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 @pytest.fixture(scope="session")
 def faces_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic FER2013-layout file: 400 faces, 80% Training, 20% PublicTest."""
-    from nas.synthetic import write_emotion_csv
+    from nas.data.synthetic import write_emotion_csv
 
     path = tmp_path_factory.mktemp("data") / "faces.csv.gz"
     write_emotion_csv(path, n=400, seed=7)
@@ -46,7 +46,7 @@ def ray_local():
     spaces and tasks (``tests.nas.failing_space``, ...) are shipped with the project."""
     import ray
 
-    from nas.parallel import _start_ray
+    from nas.engine.parallel import _start_ray
 
     if not ray.is_initialized():
         _start_ray(ray, address=None, num_cpus=2, modules=["tests"])

@@ -94,3 +94,26 @@ def test_the_site_lists_every_page_and_only_pages_that_exist():
 
 def test_the_readme_stays_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+
+
+_PATH = re.compile(r"(?<![\w/.-])((?:nas|tests|search_spaces|baselines|experiments)/[\w/.-]*\w)")
+_DOTTED = re.compile(r"(?<![\w/.])(nas(?:\.\w+)+)")
+
+
+def _exists_as_module(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for end in range(len(parts), 1, -1):
+        path = ROOT.joinpath(*parts[:end])
+        if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+            return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_file_and_module_a_page_names_exists(page: Path):
+    text = page.read_text()
+    paths = {p for p in _PATH.findall(text) if "*" not in p and "<" not in p}
+    missing = sorted(p for p in paths if not (ROOT / p).exists() and not p.endswith("/"))
+    modules = {m for m in _DOTTED.findall(" ".join(_snippets(text)))}
+    missing += sorted(m for m in modules if not _exists_as_module(m))
+    assert missing == []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nas.errors import ConfigError
+from nas.core.errors import ConfigError
 from nas.strategies.base import PRESCREEN_RULES, Strategy, StrategySettings, TrialParameters
 
 __all__ = [

@@ -3,7 +3,7 @@
 A strategy proposes genomes in batches (:meth:`Strategy.ask`), learns from their
 objective values (:meth:`Strategy.tell`), and can be frozen to plain JSON data and thawed
 again (:meth:`Strategy.state`, :meth:`Strategy.restore`), so a killed search continues
-where it stopped. The driver (:mod:`nas.search`) knows nothing else about it, as in
+where it stopped. The driver (:mod:`nas.engine.search`) knows nothing else about it, as in
 Optuna's ask/tell interface and pymoo's ``Algorithm``.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from nas.space import SearchSpace, genome_hash
+from nas.core.space import SearchSpace, genome_hash
 
 __all__ = [
     "PRESCREEN_RULES",
@@ -35,7 +35,7 @@ NOVELTY_TRIES = 25
 
 FreeObjectives = Callable[[Any], tuple[float | None, ...]]
 """A genome's objectives known before training, one entry per objective: None for those
-that need training, the others on the hypervolume's scale (:func:`nas.objectives.normalise`:
+that need training, the others on the hypervolume's scale (:func:`nas.core.objectives.normalise`:
 1 at the metric's ideal, 0 at the reference point, below 0 past it)."""
 
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 
 from deap import base, tools
 
-from nas.objectives import at_chance, worst_values
+from nas.core.objectives import at_chance, worst_values
 from nas.strategies.base import Promotable
 
 __all__ = ["promotable_rule", "promote", "promoted_count"]
@@ -38,8 +38,8 @@ def promotable_rule(objectives: Sequence[str], chance: Mapping[str, float]) -> P
     """Whether a candidate with these rung-0 values may be promoted.
 
     Refused: a failed candidate (every objective at its worst value,
-    :func:`nas.objectives.worst_values`), and one whose first objective is at chance
-    (:func:`nas.objectives.at_chance`, the same rule that keeps such a candidate off the
+    :func:`nas.core.objectives.worst_values`), and one whose first objective is at chance
+    (:func:`nas.core.objectives.at_chance`, the same rule that keeps such a candidate off the
     front): it has learnt nothing yet that more images would be sure to build on. A
     metric without a chance figure (e.g. RMSE) skips the second rule.
     """

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from nas.ranking import kendall_tau
-from nas.space import SearchSpace, genome_hash
+from nas.core.ranking import kendall_tau
+from nas.core.space import SearchSpace, genome_hash
 from nas.strategies import multifidelity
 from nas.strategies import prescreen as screening
 from nas.strategies import surrogate as surrogates

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.errors import ConfigError
-from nas.space import SearchSpace, genome_hash
+from nas.core.errors import ConfigError
+from nas.core.space import SearchSpace, genome_hash
 from nas.strategies.base import Fidelity, StrategySettings, TrialParameters, check_told
 
 __all__ = ["OptunaStrategy", "nsga2_from_settings", "tpe_from_settings"]

@@ -9,7 +9,7 @@ no members.
 
 The rule. Every free objective is measured on the hypervolume's own scale (1 at the
 metric's ideal, 0 at the experiment's reference point, log scale for parameters and FLOPs:
-:func:`nas.objectives.normalise`), so "a gap" means the same thing as in the hypervolume the
+:func:`nas.core.objectives.normalise`), so "a gap" means the same thing as in the hypervolume the
 search is judged by. On each free axis, the *occupied* values are the non-dominated
 members of the current population (on all objectives) plus the two ends of the box, 0 and
 1 (so a child beyond the front's extremes is valued by the stretch it opens up to the end

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.space import SearchSpace
+from nas.core.space import SearchSpace
 from nas.strategies.base import (
     Fidelity,
     StrategySettings,

@@ -26,7 +26,7 @@ proxies.
 
 Its running quality is reported as the search goes: for each generation the children
 kept on a prediction are compared, once trained, with what was predicted
-(:func:`nas.ranking.kendall_tau` over every such pair so far).
+(:func:`nas.core.ranking.kendall_tau` over every such pair so far).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.ranking import rank
+from nas.core.ranking import rank
 
 __all__ = [
     "MIN_TRIALS",

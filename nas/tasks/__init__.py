@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-from nas.errors import ConfigError
+from nas.core.errors import ConfigError
 from nas.tasks.base import FaceTask, TaskSplits
 
 __all__ = ["BUILTIN_TASKS", "FaceTask", "TaskSplits", "load_task"]

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nas.task import Task
+from nas.core.task import Task
 
 if TYPE_CHECKING:
-    from nas.config import DataConfig
+    from nas.core.config import DataConfig
 
 __all__ = ["FaceTask", "TaskSplits"]
 
@@ -51,7 +51,7 @@ class FaceTask(ABC):
 
     @abstractmethod
     def load(self, config: DataConfig, *, seed: int) -> TaskSplits:
-        """Read and check ``config.path``, and split it; raise :class:`nas.errors.DataError`
+        """Read and check ``config.path``, and split it; raise :class:`nas.core.errors.DataError`
         with one line naming the file, row or field and the fix."""
 
     def chance(self, splits: TaskSplits) -> dict[str, float]:

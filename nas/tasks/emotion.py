@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nas.datasets import BUILTIN_FACES, load_emotions
+from nas.data.datasets import BUILTIN_FACES, load_emotions
 from nas.tasks.base import FaceTask, TaskSplits
 
 if TYPE_CHECKING:
-    from nas.config import DataConfig
+    from nas.core.config import DataConfig
 
 __all__ = ["TASK", "EmotionTask"]
 

@@ -7,11 +7,11 @@ import pytest
 
 from baselines.resnet50 import RESNET50, load_imagenet_weights
 from nas.cli import main
-from nas.experiment import experiment_from_dict
-from nas.parallel import SerialEvaluator
-from nas.search import run_baseline
-from nas.store import RunStore
-from nas.task import Task
+from nas.core.task import Task
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.parallel import SerialEvaluator
+from nas.engine.search import run_baseline
+from nas.storage.store import RunStore
 
 
 @pytest.fixture(scope="module")

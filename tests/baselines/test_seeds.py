@@ -7,8 +7,8 @@ import pytest
 
 from baselines import load_seed
 from baselines.resnet50 import RESNET50
-from nas.errors import ConfigError, GenomeError
-from nas.space import load_space
+from nas.core.errors import ConfigError, GenomeError
+from nas.core.space import load_space
 
 
 def test_baseline_by_name():
@@ -18,7 +18,7 @@ def test_baseline_by_name():
 
 def test_the_vgg_baseline_is_a_small_plain_net_under_400k_parameters():
     from baselines.vgg import VGG
-    from nas.task import Task
+    from nas.core.task import Task
 
     space = load_space("cnn")
     assert load_seed("vgg", space).genome == VGG

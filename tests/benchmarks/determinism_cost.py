@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from nas.experiment import experiment_from_dict
-from nas.search import load_task_data
-from nas.space import genome_hash, load_space
-from nas.trial import EvalRequest, derive_seed
+from nas.core.space import genome_hash, load_space
+from nas.core.trial import EvalRequest, derive_seed
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.search import load_task_data
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     data = load_task_data(experiment).eval_data
     space = load_space("cnn")
     rng = np.random.default_rng(1)
-    from nas.evaluate import evaluate
+    from nas.training.evaluate import evaluate
 
     seconds, digest = 0.0, hashlib.sha256()
     for _ in range(count):

@@ -5,7 +5,7 @@
 
 Each genome (the keypoints experiment's seeded `resunet` and draws of the `resunet`
 space, seed 0, or the trials of ``--run RUN``) is trained exactly as a search candidate
-trains (`nas.evaluate.evaluate` at the experiment's budget, capped at ``--images``), each
+trains (`nas.training.evaluate.evaluate` at the experiment's budget, capped at ``--images``), each
 attempt in a fresh Python process, as a Ray worker would be; the table gives each
 attempt's exit: 0, a Python error, or the signal that killed it (SIGSEGV, SIGABRT with
 glibc's message). ``--gdb`` runs each attempt under gdb and prints the crashing thread's
@@ -32,10 +32,10 @@ CHILD = r"""
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 job = json.loads(open(sys.argv[1]).read())
-from nas.experiment import experiment_from_dict
-from nas.search import load_task_data
-from nas.evaluate import evaluate
-from nas.trial import EvalRequest
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.search import load_task_data
+from nas.training.evaluate import evaluate
+from nas.core.trial import EvalRequest
 import dataclasses
 experiment = experiment_from_dict(job["experiment"], source="crash benchmark")
 data = load_task_data(experiment).eval_data
@@ -53,11 +53,11 @@ def genomes(experiment, count: int, run: Path | None) -> list[tuple[str, str, di
     or of the trials of ``run``."""
     import numpy as np
 
-    from nas.space import genome_hash, load_space
+    from nas.core.space import genome_hash, load_space
 
     space = load_space("resunet")
     if run is not None:
-        from nas.store import RunStore
+        from nas.storage.store import RunStore
 
         return [(t.genome_hash, t.description, t.genome) for t in RunStore.open(run).trials()]
     from baselines import load_seed
@@ -113,7 +113,7 @@ def main() -> int:
     parser.add_argument("--only", default="", help="genome hashes, comma-separated")
     args = parser.parse_args()
 
-    from nas.experiment import load_experiment
+    from nas.engine.experiment import load_experiment
 
     experiment = load_experiment(Path(args.experiment))
     table = experiment.to_dict()

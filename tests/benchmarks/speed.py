@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/speed.py [--data PATH] [--sections abcd] [sizes...]
 
-a. ``nas.evaluate.evaluate`` against a plain ``model.compile(); model.fit(x, y, ...)`` of
+a. ``nas.training.evaluate.evaluate`` against a plain ``model.compile(); model.fit(x, y, ...)`` of
    the same genome on the same FER images, batch size, epochs and threads, in this
    process, alternating, ``--repeats`` times; prints the median training time of both,
    their ratio (goal <= 1.05x), the parts of ``evaluate`` outside training (build, FLOP
@@ -11,9 +11,9 @@ a. ``nas.evaluate.evaluate`` against a plain ``model.compile(); model.fit(x, y, 
 b. this machine's matrix-multiply peak (float32 and bfloat16 ``tf.linalg.matmul`` with
    the same threads) and the training FLOP/s the model reaches (``count_flops`` per image
    x 3 for forward and backward x images per second), as a share of the peak.
-c. loading FER2013 with ``nas.datasets.load_emotions``: the first call (a parse when the
+c. loading FER2013 with ``nas.data.datasets.load_emotions``: the first call (a parse when the
    cache is empty), a second, cached call, and a cached call in a fresh process.
-d. evaluations per hour on Ray (``nas.parallel.RayEvaluator``) with 1 worker x 2 threads
+d. evaluations per hour on Ray (``nas.engine.parallel.RayEvaluator``) with 1 worker x 2 threads
    and 2 workers x 1 thread, on the same sampled genomes and a small FER budget.
 
 The default run took 10-12 minutes on 2 cores shared with other work (less when idle).
@@ -109,7 +109,7 @@ def _loadavg() -> str:
 
 
 def _experiment(data: Path, budget: dict[str, Any]) -> Any:
-    from nas.experiment import experiment_from_dict
+    from nas.engine.experiment import experiment_from_dict
 
     return experiment_from_dict(
         {
@@ -123,16 +123,16 @@ def _experiment(data: Path, budget: dict[str, Any]) -> Any:
 
 
 def _load_task_data(experiment: Any) -> Any:
-    """The images every candidate sees: ``nas.search.load_task_data``, the product's path."""
-    from nas.search import load_task_data
+    """The images every candidate sees: ``nas.engine.search.load_task_data``, the product's path."""
+    from nas.engine.search import load_task_data
 
     return load_task_data(experiment).eval_data
 
 
 def _request(space: Any, genome: Any, budget: Any, threads: int) -> Any:
-    """An EvalRequest built as ``nas.search`` builds them."""
-    from nas.space import genome_hash
-    from nas.trial import EvalRequest, derive_seed
+    """An EvalRequest built as ``nas.engine.search`` builds them."""
+    from nas.core.space import genome_hash
+    from nas.core.trial import EvalRequest, derive_seed
 
     key = genome_hash(space, genome)
     return EvalRequest(
@@ -150,7 +150,7 @@ def _request(space: Any, genome: Any, budget: Any, threads: int) -> Any:
 _FRESH_LOAD = """
 import sys, time
 t = time.perf_counter()
-from nas.datasets import load_emotions
+from nas.data.datasets import load_emotions
 imported = time.perf_counter() - t
 t = time.perf_counter()
 load_emotions(sys.argv[1], classes=5)
@@ -159,9 +159,9 @@ print(imported, time.perf_counter() - t)
 
 
 def section_c(data: Path, cache_dir: Path) -> dict[str, Any]:
-    from nas.datasets import load_emotions
+    from nas.data.datasets import load_emotions
 
-    section = Section("c. FER2013 load (nas.datasets.load_emotions, 5 classes)")
+    section = Section("c. FER2013 load (nas.data.datasets.load_emotions, 5 classes)")
     cached_before = any(cache_dir.glob("parsed-*.npz"))
     started = time.perf_counter()
     emotions = load_emotions(data, classes=5)
@@ -194,7 +194,7 @@ def section_c(data: Path, cache_dir: Path) -> dict[str, Any]:
     print(f"   second call (cached):            {second:7.2f} s")
     print(
         f"   fresh process (cached):          {fresh_load:7.2f} s "
-        f"(+ {fresh_import:.2f} s to import nas.datasets)"
+        f"(+ {fresh_import:.2f} s to import nas.data.datasets)"
     )
     print(f"   of a cached call, SHA-256 of the file alone: {hashing:.2f} s")
     section.end()
@@ -294,10 +294,10 @@ def _epoch_timer() -> Any:
 
 @contextlib.contextmanager
 def _timed_evaluate_parts(times: dict[str, float], timer: Any) -> Iterator[None]:
-    """Wrap the pieces of ``nas.evaluate`` in timers (and add ``timer`` to its fit)."""
+    """Wrap the pieces of ``nas.training.evaluate`` in timers (and add ``timer`` to its fit)."""
     import keras
 
-    import nas.evaluate as ev
+    import nas.training.evaluate as ev
     from search_spaces.cnn import CnnSpace
 
     def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -343,7 +343,7 @@ def _timed_evaluate_parts(times: dict[str, float], timer: Any) -> Iterator[None]
 
 
 def run_evaluate(request: Any, data: Any) -> dict[str, Any]:
-    from nas.evaluate import evaluate
+    from nas.training.evaluate import evaluate
 
     times: dict[str, float] = {}
     timer = _epoch_timer()
@@ -367,8 +367,8 @@ def run_plain(request: Any, data: Any, images: int | None = None, epochs: int = 
     """Build, compile and fit the genome with Keras alone (same seed, batch size, epochs)."""
     import keras
 
-    from nas.space import load_space
-    from nas.training import make_optimizer
+    from nas.core.space import load_space
+    from nas.training.core import make_optimizer
 
     space = load_space(request.space)
     genome = space.from_json(request.genome)
@@ -464,7 +464,7 @@ def pick_genomes(count: int, seed: int, max_mflops: float, task: Any) -> list[An
     """The first ``count`` genomes sampled from ``seed`` at or under ``max_mflops``."""
     import keras
 
-    from nas.model_stats import count_flops
+    from nas.training.model_stats import count_flops
     from search_spaces.cnn import SPACE
 
     rng = np.random.default_rng(seed)
@@ -483,7 +483,7 @@ def pick_genomes(count: int, seed: int, max_mflops: float, task: Any) -> list[An
 
 
 def section_d(data: Any, budget: Any, genomes: list[Any]) -> dict[str, Any]:
-    from nas.parallel import RayEvaluator
+    from nas.engine.parallel import RayEvaluator
     from search_spaces.cnn import SPACE
 
     cores = os.cpu_count() or 1
@@ -571,7 +571,7 @@ def main(argv: list[str] | None = None) -> None:
         if "c" in args.sections:
             results["c"] = section_c(args.data, cache_dir)
         if {"a", "b", "d"} & set(args.sections):
-            from nas.training import configure_process
+            from nas.training.core import configure_process
 
             # before TensorFlow's first op: fixes the thread pools, as a worker does
             configure_process(args.threads, deterministic=True)

@@ -11,8 +11,8 @@ from types import ModuleType
 import pytest
 
 from baselines.vgg import VGG
-from nas.space import load_space
-from nas.task import Task
+from nas.core.space import load_space
+from nas.core.task import Task
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "results.py"
 

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from nas.experiment import experiment_from_dict
+from nas.engine.experiment import experiment_from_dict
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "search_pays.py"
 

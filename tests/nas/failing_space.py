@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nas.space import genome_hash
+from nas.core.space import genome_hash
 from search_spaces.cnn import CnnSpace
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.datasets import BUILTIN_KEYPOINT_FACES, load_emotions, load_keypoints
-from nas.scoring import keypoint_rmse
-from nas.task import Task
+from nas.core.scoring import keypoint_rmse
+from nas.core.task import Task
+from nas.data.datasets import BUILTIN_KEYPOINT_FACES, load_emotions, load_keypoints
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -51,8 +51,6 @@ def keypoint_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _predict(folder: Path, images: np.ndarray) -> np.ndarray:
     import keras
-
-    import search_spaces.resunet  # noqa: F401  (SoftArgmax)
 
     model = keras.models.load_model(folder / "model.keras", compile=False)
     return np.asarray(model.predict(images.astype(np.float32), verbose=0))

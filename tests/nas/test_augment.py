@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas.augment import Augmentation, augment
+from nas.data.augment import Augmentation, augment
 
 OFF = Augmentation(flip=0.0, shift=0.0, zoom=0.0)
 

@@ -4,7 +4,7 @@ The rule: one line on stderr, ``nas: error: <place>: <what is wrong>; <what to d
 naming the file, line, section, key or field; exit code 2; no traceback; nothing
 written (no run directory at ``--out``, no export folder at ``--to``, no parsed-data
 cache). Each case below builds its inputs under ``tmp_path`` from valid files (the
-synthetic writers of :mod:`nas.synthetic`, the baseline genomes, a run store filled
+synthetic writers of :mod:`nas.data.synthetic`, the baseline genomes, a run store filled
 without training), breaks one thing, and runs ``nas.cli.main``.
 
 No case trains or starts Ray: the ``_no_evaluation`` fixture makes the Ray evaluator
@@ -26,8 +26,8 @@ import pytest
 from baselines.resnet50 import RESNET50
 from baselines.resunet import RESUNET
 from nas.cli import main
-from nas.space import load_space
-from nas.synthetic import render_faces, write_emotion_csv, write_keypoint_csv
+from nas.core.space import load_space
+from nas.data.synthetic import render_faces, write_emotion_csv, write_keypoint_csv
 
 # --- valid inputs, built once ------------------------------------------------------------
 
@@ -60,12 +60,12 @@ def valid(tmp_path_factory: pytest.TempPathFactory) -> Valid:
 def _no_evaluation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Bad input must stop a command before any evaluation; parsed data go to a cache we
     can check is left empty."""
-    import nas.parallel
+    import nas.engine.parallel
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the command got past its input checks and started Ray")
 
-    monkeypatch.setattr(nas.parallel.RayEvaluator, "__init__", refuse)
+    monkeypatch.setattr(nas.engine.parallel.RayEvaluator, "__init__", refuse)
     monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
 
 
@@ -581,9 +581,9 @@ SEARCH_DATA_CASES: list[tuple[str, str, Callable, tuple[str, ...]]] = [
 def _run(tmp: Path, *, completed: bool = True) -> Path:
     """``tmp / "run"``: trial 0 completed with damaged weights, trial 1 failed, trial 2
     completed without its weights file (or only a failed trial)."""
-    from nas.store import RunInfo, RunStore
-    from nas.task import Task
-    from nas.trial import EvalResult
+    from nas.core.task import Task
+    from nas.core.trial import EvalResult
+    from nas.storage.store import RunInfo, RunStore
     from search_spaces.cnn import CnnGenome, Stage, Stem
 
     run = tmp / "run"

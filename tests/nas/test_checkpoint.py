@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from nas.checkpoint import (
+from nas.cli import main
+from nas.core.errors import StorageError
+from nas.storage.checkpoint import (
     hold_run_lock,
     load_checkpoint,
     lock_holder,
     remove_temporaries,
     save_checkpoint,
 )
-from nas.cli import main
-from nas.errors import StorageError
 
 
 def test_checkpoint_round_trip_and_missing(tmp_path: Path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.store import RunStore
+from nas.storage.store import RunStore
 
 
 def _trials(run: Path) -> list[tuple]:
@@ -115,10 +115,10 @@ def test_a_head_that_dies_mid_run_stops_the_driver_in_one_line_and_resume_ends_t
 QUEUED = """
 import sys
 import numpy as np
-from nas import parallel
-from nas.config import Budget
-from nas.task import Task
-from nas.trial import EvalData, EvalRequest, EvalResult
+from nas.engine import parallel
+from nas.core.config import Budget
+from nas.core.task import Task
+from nas.core.trial import EvalData, EvalRequest, EvalResult
 
 def slow(request, data, board=None, token=""):
     import time
@@ -160,9 +160,9 @@ def test_the_time_out_counts_from_when_a_worker_starts_the_evaluation(ray_addres
 def test_gpus_per_worker_is_dropped_with_a_note_on_a_machine_without_gpus(ray_local):
     import numpy as np
 
-    from nas.parallel import RayEvaluator
-    from nas.task import Task
-    from nas.trial import EvalData
+    from nas.core.task import Task
+    from nas.core.trial import EvalData
+    from nas.engine.parallel import RayEvaluator
 
     if ray_local.cluster_resources().get("GPU"):
         pytest.skip("this Ray cluster has a GPU: see the GPU test")
@@ -187,8 +187,8 @@ def test_a_candidate_trains_on_a_gpu_worker_with_memory_growth(tmp_path: Path, r
     its memory instead of taking all of it."""
     if not ray_local.cluster_resources().get("GPU"):
         pytest.skip("needs a GPU visible to Ray (none on this machine)")
-    from nas.experiment import experiment_from_dict
-    from nas.search import run_search
+    from nas.engine.experiment import experiment_from_dict
+    from nas.engine.search import run_search
 
     experiment = experiment_from_dict(
         {
@@ -208,7 +208,7 @@ def test_a_reserved_gpu_that_tensorflow_cannot_see_is_named_in_one_line():
     why, naming the install GPU nodes need; without a reserved GPU there is nothing to say."""
     import tensorflow as tf
 
-    from nas.parallel import GPU_INSTALL, _training_device
+    from nas.engine.parallel import GPU_INSTALL, _training_device
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("TensorFlow sees a GPU here")
@@ -225,12 +225,12 @@ def test_workers_run_the_code_shipped_with_the_job_not_the_source_tree(ray_local
     @ray_local.remote
     def where() -> list[str]:
         import baselines
-        import nas.parallel
+        import nas.engine.parallel
         import search_spaces.cnn
         import tests.nas.failing_space
 
         return [
-            nas.parallel.__file__,
+            nas.engine.parallel.__file__,
             search_spaces.cnn.__file__,
             next(iter(baselines.__path__)),
             tests.nas.failing_space.__file__,
@@ -241,7 +241,7 @@ def test_workers_run_the_code_shipped_with_the_job_not_the_source_tree(ray_local
 
 
 def test_threads_on_a_cluster_share_its_cpus_without_spanning_nodes():
-    from nas.parallel import cluster_threads
+    from nas.engine.parallel import cluster_threads
 
     def node(cpus: int, alive: bool = True) -> dict:
         return {"Alive": alive, "Resources": {"CPU": float(cpus)}}

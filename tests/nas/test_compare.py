@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nas.compare import comparison_table, run_comparison, summarize_comparison
-from nas.experiment import experiment_from_dict
-from nas.store import RunStore
+from nas.engine.compare import comparison_table, run_comparison, summarize_comparison
+from nas.engine.experiment import experiment_from_dict
+from nas.storage.store import RunStore
 from tests.nas.test_search_budgets import ToyEvaluator
 
 
@@ -26,7 +26,7 @@ def _experiment(tmp_path: Path):
 
 def test_compare_runs_each_strategy_and_seed_at_equal_evaluations(tmp_path: Path, capsys):
     from nas.cli import main
-    from nas.experiment import load_experiment
+    from nas.engine.experiment import load_experiment
 
     experiment_file = _experiment(tmp_path)
     out = tmp_path / "cmp"
@@ -88,7 +88,7 @@ def test_compare_refuses_an_unknown_strategy_in_one_line(tmp_path: Path, capsys,
 
 
 def test_a_comparison_run_is_the_experiment_with_its_strategy_seed_and_budget(tmp_path: Path):
-    from nas.compare import comparison_experiment
+    from nas.engine.compare import comparison_experiment
 
     experiment = experiment_from_dict({"name": "e", "seed": 2})
     run = comparison_experiment(experiment, "optuna-tpe", 3, minutes=8.0, evaluations=None)
@@ -97,7 +97,7 @@ def test_a_comparison_run_is_the_experiment_with_its_strategy_seed_and_budget(tm
 
 
 def test_a_contender_changes_search_settings_and_names_its_runs(tmp_path: Path):
-    from nas.experiment import load_experiment
+    from nas.engine.experiment import load_experiment
 
     out = tmp_path / "cmp"
     run_comparison(
@@ -116,7 +116,7 @@ def test_a_contender_changes_search_settings_and_names_its_runs(tmp_path: Path):
 
 
 def test_contenders_are_read_with_their_settings():
-    from nas.compare import parse_contender
+    from nas.engine.compare import parse_contender
 
     contender = parse_contender("nsga2+inherit_weights+prescreen=4+promote_fraction=0.25")
     assert contender.strategy == "nsga2"

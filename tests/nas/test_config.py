@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from nas.config import Experiment
-from nas.errors import ConfigError
-from nas.experiment import experiment_from_dict, load_experiment
-from nas.migration import stored_experiment
+from nas.core.config import Experiment
+from nas.core.errors import ConfigError
+from nas.engine.experiment import experiment_from_dict, load_experiment
+from nas.engine.migration import stored_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 

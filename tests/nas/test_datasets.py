@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nas.datasets as datasets
-from nas.datasets import (
+import nas.data.datasets as datasets
+from nas.core.errors import DataError
+from nas.core.task import Task
+from nas.data.datasets import (
     FER_CLASS_NAMES,
     FIVE_CLASS_NAMES,
     default_cache_dir,
@@ -15,8 +17,6 @@ from nas.datasets import (
     resolve_data_path,
     summarize,
 )
-from nas.errors import DataError
-from nas.task import Task
 
 REAL_FER = (
     Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fer2013" / "fer2013.csv.gz"

@@ -1,10 +1,10 @@
-"""nas.duplicates: exact twins across splits and near-identical frames."""
+"""nas.data.duplicates: exact twins across splits and near-identical frames."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from nas.duplicates import exact_twins, near_identical_groups
+from nas.data.duplicates import exact_twins, near_identical_groups
 
 
 def test_exact_twins_compare_whole_images_byte_for_byte():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.store import RunStore
+from nas.storage.store import RunStore
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def test_export_loads_in_keras_and_tf_serving_layout_with_the_same_prediction(
     import keras
     import tensorflow as tf
 
-    from nas.export import load_trained_model, select_trial
-    from nas.space import load_space
+    from nas.core.space import load_space
+    from nas.export.exporter import load_trained_model, select_trial
 
     target = tmp_path / "export"
     assert (
@@ -111,7 +111,7 @@ def test_resuming_a_finished_run_trains_nothing(cli_run: Path, capsys):
 def test_export_onnx_writes_a_model_onnxruntime_agrees_with(cli_run: Path, tmp_path: Path):
     import onnxruntime
 
-    from nas.export import load_trained_model, select_trial
+    from nas.export.exporter import load_trained_model, select_trial
 
     target = tmp_path / "export"
     assert main(["export", str(cli_run), "--to", str(target), "--onnx"]) == 0

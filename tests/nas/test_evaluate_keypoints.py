@@ -13,7 +13,7 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 def test_masked_loss_exact_values_and_missing_points_contribute_nothing():
     import tensorflow as tf
 
-    from nas.training import masked_keypoint_loss
+    from nas.training.core import masked_keypoint_loss
 
     nan = np.nan
     targets = tf.constant([[[10.0, 20.0], [nan, nan]], [[nan, nan], [30.0, 40.0]]])
@@ -32,9 +32,9 @@ def test_masked_loss_exact_values_and_missing_points_contribute_nothing():
 
 
 def test_flips_mirror_images_and_swap_left_and_right_points():
-    from nas.task import Task
-    from nas.training import training_batches
-    from nas.trial import EvalData
+    from nas.core.task import Task
+    from nas.core.trial import EvalData
+    from nas.training.core import training_batches
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(32, 8, 8, 1), dtype=np.uint8)
@@ -73,12 +73,12 @@ def test_real_sparse_kaggle_labels_with_generated_images_train_with_the_masked_l
         pytest.skip("the real Kaggle label table is not in ../shared/data")
     import pandas as pd
 
-    from nas.config import Budget
-    from nas.datasets import load_keypoints
-    from nas.evaluate import evaluate
-    from nas.space import genome_hash, load_space
-    from nas.synthetic import render_faces, write_keypoint_csv
-    from nas.trial import EvalData, EvalRequest
+    from nas.core.config import Budget
+    from nas.core.space import genome_hash, load_space
+    from nas.core.trial import EvalData, EvalRequest
+    from nas.data.datasets import load_keypoints
+    from nas.data.synthetic import render_faces, write_keypoint_csv
+    from nas.training.evaluate import evaluate
 
     table = pd.read_csv(labels_file).sample(160, random_state=0)
     points = table.to_numpy(dtype=np.float32).reshape(len(table), 15, 2)

@@ -1,7 +1,7 @@
 """Fault injection, done for real: SIGKILL the search driver, kill Ray workers, time out.
 
 The driver runs as a separate ``python -m nas search`` process on Ray. Failpoints
-(:mod:`nas.faults`) make it send itself a signal at exact places: SIGKILL before the
+(:mod:`nas.core.faults`) make it send itself a signal at exact places: SIGKILL before the
 first checkpoint, in the middle of a checkpoint write, between two evaluations while
 others run, between a tell and its checkpoint, between writing weights and recording the
 trial; Ctrl-C just as a result comes in; SIGTERM between two evaluations. Each time the
@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.experiment import experiment_from_dict
-from nas.faults import ENVIRONMENT_VARIABLE
-from nas.pareto import compute_front
-from nas.store import RunStore
+from nas.core.faults import ENVIRONMENT_VARIABLE
+from nas.engine.experiment import experiment_from_dict
+from nas.storage.front import compute_front
+from nas.storage.store import RunStore
 
 pytestmark = pytest.mark.slow
 
@@ -157,10 +157,10 @@ def test_a_search_stopped_at_nine_points_ends_like_an_uninterrupted_one(
 RACE = """
 import os, sys
 import numpy as np
-from nas import parallel
-from nas.config import Budget
-from nas.task import Task
-from nas.trial import EvalData, EvalRequest, EvalResult
+from nas.engine import parallel
+from nas.core.config import Budget
+from nas.core.task import Task
+from nas.core.trial import EvalData, EvalRequest, EvalResult
 
 def quick(request, data, board=None, token=""):
     import random, time
@@ -313,9 +313,9 @@ class _Killer(threading.Thread):
 
 @pytest.fixture(scope="module")
 def eval_setup(faces_csv: Path, ray_local):
-    from nas.search import load_task_data
-    from nas.space import genome_hash, load_space
-    from nas.trial import EvalRequest
+    from nas.core.space import genome_hash, load_space
+    from nas.core.trial import EvalRequest
+    from nas.engine.search import load_task_data
 
     experiment = experiment_from_dict(
         {
@@ -336,7 +336,7 @@ def eval_setup(faces_csv: Path, ray_local):
 
 
 def _evaluate(data, request, *, retries: int, timeout: float = 300.0):
-    from nas.parallel import RayEvaluator
+    from nas.engine.parallel import RayEvaluator
 
     evaluator = RayEvaluator(
         data, workers=1, threads=1, timeout_seconds=timeout, retries=retries, poll_seconds=0.2

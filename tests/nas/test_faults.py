@@ -11,7 +11,7 @@ import pytest
 
 SCRIPT = """
 import signal
-from nas.faults import failpoint
+from nas.core.faults import failpoint
 signal.signal(signal.SIGUSR1, lambda *_: print("!", flush=True))
 for i in range(1, 6):
     print(i, flush=True)
@@ -48,7 +48,7 @@ def test_failpoint_signals_at_the_armed_hit(spec: str | None, printed: str, retu
 
 
 def test_a_raise_action_raises_instead_of_killing(monkeypatch: pytest.MonkeyPatch):
-    from nas import faults
+    from nas.core import faults
 
     monkeypatch.setenv("NAS_FAILPOINTS", "final:epoch@2=raise")
     monkeypatch.setattr(faults, "_hits", faults.Counter())

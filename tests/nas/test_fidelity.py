@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nas.analysis.fidelity_report import member_features, signal_table, surrogate_signals
 from nas.cli import main
-from nas.errors import ConfigError
-from nas.experiment import experiment_from_dict
-from nas.fidelity import (
+from nas.core.errors import ConfigError
+from nas.core.task import Task
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.fidelity import (
     SIGNALS_FILE,
     TRUTHS_FILE,
     BenchmarkPlan,
@@ -20,8 +22,6 @@ from nas.fidelity import (
     load_panel,
     plan_jobs,
 )
-from nas.fidelity_report import member_features, signal_table, surrogate_signals
-from nas.task import Task
 
 TASK = Task(kind="classification", input_shape=(48, 48, 1), num_classes=5)
 
@@ -178,7 +178,7 @@ def test_a_measurement_process_ends_when_the_benchmark_process_is_killed(tmp_pat
     script.write_text(
         "import multiprocessing as mp, os, sys, time\n"
         "def work(path):\n"
-        "    from nas.fidelity_worker import _end_with_parent\n"
+        "    from nas.engine.fidelity_worker import _end_with_parent\n"
         "    _end_with_parent()\n"
         "    open(path, 'w').write(str(os.getpid()))\n"
         "    time.sleep(600)\n"
@@ -213,7 +213,7 @@ def test_the_surrogate_rows_predict_each_member_from_the_others():
         for m in members
     }
     tables = surrogate_signals(values, {m.genome_hash: m for m in members})
-    from nas.ranking import kendall_tau
+    from nas.core.ranking import kendall_tau
 
     hashes = list(values)
     predicted = [tables["surrogate"][h][0][0] for h in hashes]
@@ -227,7 +227,7 @@ def test_the_surrogate_rows_predict_each_member_from_the_others():
 def test_the_size_row_learns_how_much_the_size_makes_up_for_once_trained():
     """Truths that are a line in the brief score and the log size are predicted, leave
     one out, exactly; with fewer than 6 members there is no row."""
-    from nas.fidelity_report import size_corrected_signal
+    from nas.analysis.fidelity_report import size_corrected_signal
 
     members = build_panel(_experiment(), TASK, 8, draws=2000)
     rng = np.random.default_rng(0)
@@ -301,7 +301,7 @@ def test_the_benchmark_runs_resumes_and_reports(
 
 
 def test_the_report_and_card_sentence_reads_the_panel_of_the_run_experiment(tmp_path: Path):
-    from nas.signal_quality import signal_quality
+    from nas.core.signal_quality import signal_quality
 
     row = {
         "signal": "genome",

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.errors import ConfigError
-from nas.faults import ENVIRONMENT_VARIABLE
-from nas.final import FinalPlan, load_state, plan_final, train_final
-from nas.selection import select_trial
-from nas.store import RunStore
+from nas.core.errors import ConfigError
+from nas.core.faults import ENVIRONMENT_VARIABLE
+from nas.engine.final import FinalPlan, load_state, plan_final, train_final
+from nas.storage.selection import select_trial
+from nas.storage.store import RunStore
 
 
 def _plan(run: Path, **changes) -> FinalPlan:
@@ -94,10 +94,10 @@ def test_nas_train_exports_the_best_epoch_ready_to_serve(tiny_search: Path, tmp_
     best = max(state.history, key=lambda h: h["accuracy"])
     assert state.best["accuracy"] == best["accuracy"]
 
-    from nas.experiment import experiment_from_dict
-    from nas.scoring import accuracy
-    from nas.search import load_task_data
-    from nas.training import predict
+    from nas.core.scoring import accuracy
+    from nas.engine.experiment import experiment_from_dict
+    from nas.engine.search import load_task_data
+    from nas.training.core import predict
 
     store = RunStore.open(tiny_search)
     data = load_task_data(experiment_from_dict(store.info.experiment), full=True).eval_data
@@ -169,7 +169,7 @@ def test_a_final_section_trains_the_winner_after_the_search(tmp_path: Path, ray_
 
 
 def test_a_minutes_only_training_plans_its_length_again_after_every_epoch():
-    from nas.final import epochs_that_fit
+    from nas.engine.final import epochs_that_fit
 
     # the first epoch also traces the model: alone it is the only measure
     assert epochs_that_fit([30.0], 300.0) == 1 + 9

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.datasets import FIVE_CLASS_NAMES, FLIP_PAIRS
-from nas.synthetic import KEYPOINT_NAMES
-from nas.task import Task
+from nas.core.task import Task
+from nas.data.datasets import FIVE_CLASS_NAMES, FLIP_PAIRS
+from nas.data.synthetic import KEYPOINT_NAMES
 
 EMOTIONS = Task(kind="classification", input_shape=(48, 48, 1), num_classes=5)
 KEYPOINTS = Task(kind="keypoints", input_shape=(96, 96, 1), num_keypoints=15)
@@ -36,7 +36,7 @@ def _faces(task: Task, count: int = 4) -> np.ndarray:
 
 
 def test_the_mirror_permutation_swaps_left_and_right_by_name():
-    from nas.flip_average import mirror_permutation
+    from nas.export.flip_average import mirror_permutation
 
     expected = list(range(len(KEYPOINT_NAMES)))
     for left, right in FLIP_PAIRS:
@@ -47,7 +47,7 @@ def test_the_mirror_permutation_swaps_left_and_right_by_name():
 
 @pytest.mark.slow
 def test_class_probabilities_are_averaged_and_no_longer_see_the_mirror():
-    from nas.flip_average import flip_averaged, is_flip_averaged
+    from nas.export.flip_average import flip_averaged, is_flip_averaged
 
     model = _model(EMOTIONS, 1)
     wrapped = flip_averaged(model, "classification")
@@ -63,7 +63,7 @@ def test_class_probabilities_are_averaged_and_no_longer_see_the_mirror():
 
 @pytest.mark.slow
 def test_keypoints_found_on_the_mirror_are_mapped_back_before_averaging():
-    from nas.flip_average import flip_averaged
+    from nas.export.flip_average import flip_averaged
 
     model = _model(KEYPOINTS, 2)
     wrapped = flip_averaged(model, "keypoints", KEYPOINT_NAMES)

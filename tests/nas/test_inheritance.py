@@ -1,4 +1,4 @@
-"""Weight inheritance (nas/inheritance.py): which layers a child takes from which parent.
+"""Weight inheritance (nas/training/inheritance.py): which layers a child takes from which parent.
 
 The unit tests build tiny CNNs (24x24 inputs) and compare weights layer by layer with the
 parents' and with a fresh build of the child at the same seed; the last test runs a tiny
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.space import WeightSource, load_space
-from nas.task import Task
+from nas.core.space import WeightSource, load_space
+from nas.core.task import Task
 from search_spaces.cnn import CnnGenome, Head, Stage, Stem
 
 TASK = Task(kind="classification", input_shape=(24, 24, 1), num_classes=3)
@@ -110,8 +110,8 @@ def _weights(model) -> dict[str, list[np.ndarray]]:
 
 
 def _inherit(child: CnnGenome, parents, seed: int = 11, **options):
-    from nas.inheritance import inherit_weights
-    from nas.trial import ParentWeights
+    from nas.core.trial import ParentWeights
+    from nas.training.inheritance import inherit_weights
 
     model = _build(child, seed)
     report = inherit_weights(
@@ -238,10 +238,10 @@ def test_a_parent_that_cannot_be_loaded_contributes_nothing():
 def test_a_search_with_inherit_weights_records_what_generation_1_inherited(
     tmp_path: Path, faces_csv: Path
 ):
-    from nas.experiment import experiment_from_dict
-    from nas.parallel import SerialEvaluator
-    from nas.search import run_search
-    from nas.store import RunStore
+    from nas.engine.experiment import experiment_from_dict
+    from nas.engine.parallel import SerialEvaluator
+    from nas.engine.search import run_search
+    from nas.storage.store import RunStore
 
     experiment = experiment_from_dict(
         {

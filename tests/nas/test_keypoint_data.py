@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nas.datasets as datasets
-from nas.datasets import (
+import nas.data.datasets as datasets
+from nas.core.errors import DataError
+from nas.core.task import Task
+from nas.data.datasets import (
     FLIP_PAIRS,
     KEYPOINT_NAMES,
     load_emotions,
@@ -18,9 +20,7 @@ from nas.datasets import (
     resolve_data_path,
     summarize,
 )
-from nas.errors import DataError
-from nas.synthetic import render_faces, write_keypoint_csv
-from nas.task import Task
+from nas.data.synthetic import render_faces, write_keypoint_csv
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "keypoints"
 

@@ -1,10 +1,10 @@
-"""nas.machine: the processor kind recorded beside timed figures."""
+"""nas.core.machine: the processor kind recorded beside timed figures."""
 
 from __future__ import annotations
 
 import platform
 
-from nas import machine
+from nas.core import machine
 
 
 def test_the_kind_names_the_architecture_and_the_widest_vector_unit(monkeypatch):

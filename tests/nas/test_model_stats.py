@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nas.model_stats import count_flops
+from nas.training.model_stats import count_flops
 
 
 def test_count_flops_by_hand():

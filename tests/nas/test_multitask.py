@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.errors import ConfigError
-from nas.experiment import experiment_from_dict, load_experiment
+from nas.core.errors import ConfigError
+from nas.engine.experiment import experiment_from_dict, load_experiment
 from search_spaces.cnn import SPACE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,8 +85,8 @@ class _Head:
 
 
 def _two_task_data(rows: tuple[int, int]):
-    from nas.task import Task
-    from nas.trial import EvalData, MultiEvalData
+    from nas.core.task import Task
+    from nas.core.trial import EvalData, MultiEvalData
 
     rng = np.random.default_rng(0)
     emotion = EvalData(
@@ -114,9 +114,9 @@ def _two_task_data(rows: tuple[int, int]):
     ],
 )
 def test_the_task_schedule_orders_the_heads_batches(schedule: str, expected: list[int]):
-    from nas.config import Budget
-    from nas.multitask import _train_in_turns, _train_jointly
-    from nas.trial import EvalRequest
+    from nas.core.config import Budget
+    from nas.core.trial import EvalRequest
+    from nas.training.multitask import _train_in_turns, _train_jointly
 
     data = _two_task_data((16, 12))
     budget = Budget(epochs=1, task_schedule=schedule)
@@ -132,9 +132,9 @@ def test_the_task_schedule_orders_the_heads_batches(schedule: str, expected: lis
 def test_a_resunet_candidate_classifies_from_its_bottleneck_and_draws_keypoints():
     """The ResUNet space's multi-task model trained for real (joint schedule, built-in
     faces): each head scored on its own task, parameters as the space counts them."""
-    from nas.evaluate import evaluate
-    from nas.search import load_task_data
-    from nas.trial import EvalRequest
+    from nas.core.trial import EvalRequest
+    from nas.engine.search import load_task_data
+    from nas.training.evaluate import evaluate
     from search_spaces.resunet import SPACE as RESUNET
     from search_spaces.resunet import Bottleneck, DecoderLevel, EncoderLevel, ResUNetGenome, Stem
 
@@ -175,8 +175,8 @@ def test_a_resunet_candidate_classifies_from_its_bottleneck_and_draws_keypoints(
 
 
 def test_prescreening_ranks_children_on_the_multitask_models_parameters():
-    from nas.objectives import free_objectives, normalise
-    from nas.task import Task
+    from nas.core.objectives import free_objectives, normalise
+    from nas.core.task import Task
 
     experiment = experiment_from_dict({"name": "m", **TWO_TASKS, "search": {"prescreen": 4}})
     tasks = (
@@ -218,8 +218,8 @@ def test_a_multitask_search_exports_one_model_with_a_signature_per_task(
     assert main(["search", str(toml), "--out", str(run)]) == 0
     info = json.loads((run / "run.json").read_text())
     assert [t["name"] for t in info["tasks"]] == ["emotion", "keypoints"]
-    from nas.store import RunStore
-    from nas.task import Task
+    from nas.core.task import Task
+    from nas.storage.store import RunStore
 
     tasks = [
         Task(kind="classification", input_shape=(48, 48, 1), num_classes=5),

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 
 from baselines.resnet50 import RESNET50
-from nas.config import Experiment
-from nas.objectives import free_objectives, normalise
-from nas.task import Task
+from nas.core.config import Experiment
+from nas.core.objectives import free_objectives, normalise
+from nas.core.task import Task
 from search_spaces import cnn
 from tests.nas.toy_space import SPACE as TOY
 
@@ -47,8 +47,8 @@ def test_no_free_objective_or_no_cost_gives_none():
 
 def test_the_driver_computes_them_without_tensorflow():
     code = (
-        "import sys, numpy as np; from nas.objectives import free_objectives; "
-        "from nas.task import Task; from search_spaces import cnn; "
+        "import sys, numpy as np; from nas.core.objectives import free_objectives; "
+        "from nas.core.task import Task; from search_spaces import cnn; "
         "t = Task(kind='classification', input_shape=(48, 48, 1), num_classes=5); "
         "f = free_objectives(cnn.SPACE, ('accuracy', 'params'), t, {'accuracy': 0, 'params': 5e6}); "
         "f(cnn.SPACE.sample(np.random.default_rng(0))); "

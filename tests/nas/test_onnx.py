@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.datasets import BUILTIN_FACES, BUILTIN_KEYPOINT_FACES, load_emotions, load_keypoints
-from nas.task import Task
+from nas.core.task import Task
+from nas.data.datasets import BUILTIN_FACES, BUILTIN_KEYPOINT_FACES, load_emotions, load_keypoints
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
@@ -39,8 +39,8 @@ def test_onnxruntime_matches_keras(tmp_path: Path, space_name: str, task: Task, 
     import keras
     import onnxruntime
 
-    from nas.onnx_export import ONNX_INPUT, export_onnx
-    from nas.space import load_space
+    from nas.core.space import load_space
+    from nas.export.onnx import ONNX_INPUT, export_onnx
 
     space = load_space(space_name)
     genome = space.sample(np.random.default_rng(seed))

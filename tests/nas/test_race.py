@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from nas.errors import ConfigError
-from nas.experiment import changed, experiment_from_dict
-from nas.migration import stored_experiment
-from nas.pareto import compute_front
-from nas.race import RACE_FILE, race_images, run_race
-from nas.store import RunStore
+from nas.core.errors import ConfigError
+from nas.engine.experiment import changed, experiment_from_dict
+from nas.engine.migration import stored_experiment
+from nas.engine.race import RACE_FILE, race_images, run_race
+from nas.storage.front import compute_front
+from nas.storage.store import RunStore
 
 
 def test_race_settings_are_checked_and_the_first_round_defaults_to_the_budget():

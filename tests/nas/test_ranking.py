@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from nas.ranking import kendall_tau, rank, regret, spearman_rho, top_k_overlap
+from nas.core.ranking import kendall_tau, rank, regret, spearman_rho, top_k_overlap
 
 
 def test_kendall_tau_counts_concordant_and_discordant_pairs():

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from nas.experiment import experiment_from_dict
-from nas.learning_curve import extrapolate
-from nas.migration import stored_experiment
-from nas.recipes import STANDARD_BRIEF, STANDARD_FINAL, brief_recipe, final_recipe
-from nas.space import TrainingRecipe
+from nas.core.learning_curve import extrapolate
+from nas.core.recipes import STANDARD_BRIEF, STANDARD_FINAL, brief_recipe, final_recipe
+from nas.core.space import TrainingRecipe
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.migration import stored_experiment
 
 GENOME = TrainingRecipe(learning_rate=0.1, batch_size=128, optimizer="sgd", weight_decay=1e-3)
 
@@ -52,7 +52,7 @@ def test_new_experiments_train_their_winner_with_the_standard_recipe_and_old_run
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path):
-    import nas.training as training
+    import nas.training.core as training
 
     flags = tmp_path / "cpuinfo"
     real_path = training.Path
@@ -78,7 +78,7 @@ def test_a_learning_curve_extrapolates_to_its_asymptote_and_falls_back_to_its_la
 
 
 def test_the_curve_objective_needs_its_images_and_a_budget_in_images():
-    from nas.errors import ConfigError
+    from nas.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="needs \\[budget\\] curve_images"):
         experiment_from_dict({"name": "x", "objectives": ["accuracy_curve", "params"]})
@@ -99,10 +99,10 @@ def test_a_candidate_scored_on_its_curve_reports_where_it_is_heading(faces_csv):
     import dataclasses
 
     from baselines.vgg import VGG
-    from nas.evaluate import evaluate
-    from nas.search import load_task_data
-    from nas.space import genome_hash, load_space
-    from nas.trial import EvalRequest
+    from nas.core.space import genome_hash, load_space
+    from nas.core.trial import EvalRequest
+    from nas.engine.search import load_task_data
+    from nas.training.evaluate import evaluate
 
     experiment = experiment_from_dict(
         {
@@ -140,7 +140,7 @@ def test_a_candidate_scored_on_its_curve_reports_where_it_is_heading(faces_csv):
 
 
 def test_repeats_average_the_quality_and_keep_the_costs():
-    from nas.evaluate import _averaged
+    from nas.training.evaluate import _averaged
 
     first = {"accuracy": 0.4, "macro_f1": 0.2, "params": 1000.0, "accuracy@64": 0.3}
     second = {"accuracy": 0.6, "macro_f1": 0.4, "params": 1000.0, "accuracy@64": 0.5}

@@ -13,10 +13,10 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 
 from nas.cli import main
-from nas.pareto import compute_front
-from nas.store import RunInfo, RunStore
-from nas.task import Task
-from nas.trial import EvalResult
+from nas.core.task import Task
+from nas.core.trial import EvalResult
+from nas.storage.front import compute_front
+from nas.storage.store import RunInfo, RunStore
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

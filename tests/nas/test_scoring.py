@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas.scoring import accuracy, macro_f1
+from nas.core.scoring import accuracy, macro_f1
 
 
 def test_accuracy():

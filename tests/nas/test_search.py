@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.experiment import experiment_from_dict
-from nas.parallel import SerialEvaluator
-from nas.search import run_search
-from nas.store import RunStore
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.parallel import SerialEvaluator
+from nas.engine.search import run_search
+from nas.storage.store import RunStore
 
 
 def _experiment(data: Path, max_params: int = 200_000, **search):
@@ -82,7 +82,7 @@ def test_failing_candidates_are_recorded_and_the_search_goes_on(tmp_path: Path, 
 def test_same_seed_same_first_generation(tmp_path: Path, faces_csv: Path):
     """The genomes asked for depend only on the seed (training results aside)."""
 
-    from nas.space import genome_hash, load_space
+    from nas.core.space import genome_hash, load_space
     from nas.strategies.nsga2 import Nsga2
 
     space = load_space("cnn")

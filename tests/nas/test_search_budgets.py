@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from nas.checkpoint import load_checkpoint
-from nas.experiment import experiment_from_dict
-from nas.search import resume_search, run_search
-from nas.store import RunStore
+from nas.core.trial import EvalRequest, EvalResult
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.search import resume_search, run_search
+from nas.storage.checkpoint import load_checkpoint
+from nas.storage.store import RunStore
 from nas.strategies import STRATEGIES
-from nas.trial import EvalRequest, EvalResult
 from tests.nas.toy_space import SPACE, zdt1
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from nas.checkpoint import load_checkpoint
-from nas.errors import ConfigError
-from nas.experiment import experiment_from_dict
-from nas.pareto import compute_front
-from nas.search import resume_search, run_search
-from nas.store import RunStore, TrialFidelity
+from nas.core.errors import ConfigError
+from nas.core.trial import EvalRequest, EvalResult
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.search import resume_search, run_search
+from nas.storage.checkpoint import load_checkpoint
+from nas.storage.front import compute_front
+from nas.storage.store import RunStore, TrialFidelity
 from nas.strategies.multifidelity import CHANCE_MARGIN
-from nas.trial import EvalRequest, EvalResult
 from tests.nas.test_search_budgets import Killed
 from tests.nas.toy_space import SPACE, zdt1
 
@@ -256,14 +256,14 @@ def test_a_search_killed_anywhere_resumes_to_the_uninterrupted_one(
 ):
     run_dir = tmp_path / "killed"
     kill = _KillAt(name, count)
-    monkeypatch.setattr("nas.search.failpoint", kill)
-    monkeypatch.setattr("nas.store.failpoint", kill)
+    monkeypatch.setattr("nas.engine.search.failpoint", kill)
+    monkeypatch.setattr("nas.storage.store.failpoint", kill)
     first: list[EvalRequest] = []
     with pytest.raises(Killed):
         _search(run_dir, first)
     recorded = len(RunStore.open(run_dir).trials())
-    monkeypatch.setattr("nas.search.failpoint", lambda name: None)
-    monkeypatch.setattr("nas.store.failpoint", lambda name: None)
+    monkeypatch.setattr("nas.engine.search.failpoint", lambda name: None)
+    monkeypatch.setattr("nas.storage.store.failpoint", lambda name: None)
     second: list[EvalRequest] = []
     summary = resume_search(run_dir, make_evaluator=lambda d: RungEvaluator(second))
     assert summary.restored == recorded and summary.stopped == "generations"
@@ -321,8 +321,8 @@ def test_promote_fraction_one_and_other_strategies_are_accepted():
 def test_real_training_continues_from_the_rung_0_weights(tmp_path: Path, faces_csv: Path):
     """Tiny CNNs on a few dozen faces: each promoted candidate inherits all its rung-0
     weights, and its two trainings add up to the budget's images."""
-    from nas.parallel import SerialEvaluator
-    from nas.space import load_space
+    from nas.core.space import load_space
+    from nas.engine.parallel import SerialEvaluator
     from search_spaces.cnn import CnnGenome, Stage, Stem, Training
 
     cnn = load_space("cnn")

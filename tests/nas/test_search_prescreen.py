@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nas.experiment import experiment_from_dict
-from nas.search import resume_search, run_search
+from nas.engine.experiment import experiment_from_dict
+from nas.engine.search import resume_search, run_search
 from tests.nas.test_search_budgets import Killed, ToyEvaluator, _trials
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.datasets import FIVE_CLASS_NAMES
-from nas.synthetic import KEYPOINT_NAMES
-from nas.task import Task
+from nas.core.task import Task
+from nas.data.datasets import FIVE_CLASS_NAMES
+from nas.data.synthetic import KEYPOINT_NAMES
 
 SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"
 
 
 def _export(space_name: str, task: Task, labels: tuple[str, ...], folder: Path):
-    from nas.export_files import write_saved_model
-    from nas.space import load_space
+    from nas.core.space import load_space
+    from nas.export.files import write_saved_model
 
     space = load_space(space_name)
     model = space.build(space.sample(np.random.default_rng(2)), task)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from nas.checkpoint import hold_run_lock
-from nas.errors import StorageError
-from nas.search import resume_search, run_search
-from nas.store import RunStore
+from nas.core.errors import StorageError
+from nas.engine.search import resume_search, run_search
+from nas.storage.checkpoint import hold_run_lock
+from nas.storage.store import RunStore
 from tests.nas.test_search_budgets import Killed, ToyEvaluator, _experiment, _trials
 from tests.postgres import PostgresServer, postgres_bin, postgres_server
 
@@ -157,7 +157,7 @@ def test_a_password_is_never_written_or_printed(
     if postgres_bin() is None:
         pytest.skip("needs PostgreSQL's initdb and pg_ctl: apt-get install postgresql")
     from nas.cli import main
-    from nas.errors import ConfigError
+    from nas.core.errors import ConfigError
 
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))

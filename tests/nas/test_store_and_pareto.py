@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.errors import StorageError
-from nas.objectives import hypervolume
-from nas.pareto import compute_front, plot_front
-from nas.store import RunInfo, RunStore
-from nas.task import Task
-from nas.trial import EvalResult
+from nas.analysis.plots import plot_front
+from nas.core.errors import StorageError
+from nas.core.objectives import hypervolume
+from nas.core.task import Task
+from nas.core.trial import EvalResult
+from nas.storage.front import compute_front
+from nas.storage.store import RunInfo, RunStore
 
 
 def _info(run_dir: Path, storage: str | None = None) -> RunInfo:
@@ -199,7 +200,7 @@ def test_the_device_an_unseen_gpu_and_worker_deaths_are_kept_and_shown_by_status
 
 
 def test_ancestors_follow_the_recorded_parents_nearest_first(tmp_path: Path):
-    from nas.store import ancestors
+    from nas.storage.store import ancestors
 
     store = RunStore.create(tmp_path / "run", _info(tmp_path / "run"))
     _record(store, "seed", 0.5, 100, baseline="vgg")
@@ -218,8 +219,8 @@ def test_ancestors_follow_the_recorded_parents_nearest_first(tmp_path: Path):
 
 
 def test_nsga2_records_the_parents_of_every_child(tmp_path: Path):
-    from nas.experiment import experiment_from_dict
-    from nas.search import run_search
+    from nas.engine.experiment import experiment_from_dict
+    from nas.engine.search import run_search
     from tests.nas.test_search_budgets import ToyEvaluator
 
     experiment = experiment_from_dict(
@@ -272,13 +273,13 @@ def test_a_weights_path_outside_models_read_from_storage_is_refused(tmp_path: Pa
     ],
 )
 def test_a_storage_url_is_shown_without_its_password(url: str, shown: str):
-    from nas.store import redact
+    from nas.storage.store import redact
 
     assert redact(url) == shown
 
 
 def test_a_run_keeps_its_own_sqlite_file_relative_and_others_absolute(tmp_path: Path):
-    from nas.store import connect_url, portable_storage
+    from nas.storage.store import connect_url, portable_storage
 
     run = tmp_path / "run"
     assert portable_storage(f"sqlite:///{run / 'study.db'}", run) == "sqlite:///study.db"

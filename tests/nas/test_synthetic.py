@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.datasets import load_emotions, resolve_data_path, summarize
-from nas.synthetic import EMOTION_IDS, KEYPOINT_NAMES, render_faces, write_emotion_csv
+from nas.data.datasets import load_emotions, resolve_data_path, summarize
+from nas.data.synthetic import EMOTION_IDS, KEYPOINT_NAMES, render_faces, write_emotion_csv
 
 
 def test_same_seed_same_faces_other_seed_other_faces() -> None:

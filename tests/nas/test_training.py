@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from nas.experiment import experiment_from_dict, load_experiment
-from nas.parallel import SerialEvaluator
-from nas.search import load_task_data, run_search
-from nas.store import RunStore
-from nas.trial import EvalRequest
+from nas.core.trial import EvalRequest
+from nas.engine.experiment import experiment_from_dict, load_experiment
+from nas.engine.parallel import SerialEvaluator
+from nas.engine.search import load_task_data, run_search
+from nas.storage.store import RunStore
 from search_spaces.cnn import SPACE, CnnGenome, Head, Stage, Stem, Training
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def test_a_candidate_learns_far_above_chance_at_the_quickstart_budget():
     """A small ResNet-style net, trained as the quickstart trains every candidate, on the
     built-in faces. A broken training path (the BatchNorm momentum bug, a wrong loss,
     unscaled inputs, labels shuffled apart from images) stays near chance."""
-    from nas.evaluate import evaluate
+    from nas.training.evaluate import evaluate
 
     experiment = load_experiment(ROOT / "experiments" / "quickstart.toml")
     data = load_task_data(experiment).eval_data
@@ -99,7 +99,7 @@ def test_the_same_experiment_gives_the_same_trials_under_other_machine_load(
 
 
 def test_train_images_counts_images_whatever_the_batch_size(faces_csv: Path):
-    from nas.evaluate import evaluate
+    from nas.training.evaluate import evaluate
 
     experiment = experiment_from_dict(
         {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.space import ModelCost
+from nas.core.space import ModelCost
 from tests.nas.toy_space import VectorSpace, zdt1
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.errors import GenomeError
-from nas.space import TrainingRecipe
+from nas.core.errors import GenomeError
+from nas.core.space import TrainingRecipe
 
 
 class VectorSpace:

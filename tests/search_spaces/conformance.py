@@ -1,4 +1,4 @@
-"""A conformance suite every search space must pass, written against nas.space only.
+"""A conformance suite every search space must pass, written against nas.core.space only.
 
 Two ways to use it:
 
@@ -16,7 +16,7 @@ It checks the protocol, the JSON round trip and the genome hash, the operators
 (``sample`` / ``mutate`` / ``crossover`` always give valid genomes, ``mutate`` always
 changes something, a seed fixes every sequence and no operator touches the global
 ``random`` / ``numpy.random`` state), the rejection of malformed JSON with a
-:class:`~nas.errors.GenomeError` naming the field, and that a few genomes decode to models
+:class:`~nas.core.errors.GenomeError` naming the field, and that a few genomes decode to models
 mapping a batch of images to the task's output: class probabilities for a classification
 task, pixel coordinates ``(x, y)`` of each keypoint for a keypoints task. Only the last
 check imports Keras.
@@ -32,9 +32,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from nas.errors import GenomeError
-from nas.space import SearchSpace, TrainingRecipe, canonical_json, genome_hash
-from nas.task import Task
+from nas.core.errors import GenomeError
+from nas.core.space import SearchSpace, TrainingRecipe, canonical_json, genome_hash
+from nas.core.task import Task
 
 __all__ = [
     "SearchSpaceConformance",
@@ -65,7 +65,7 @@ def sample_genomes(space: SearchSpace, n: int, seed: int = 0) -> list[Any]:
 
 
 def check_protocol(space: SearchSpace) -> None:
-    """``space`` follows :class:`nas.space.SearchSpace` and has a name."""
+    """``space`` follows :class:`nas.core.space.SearchSpace` and has a name."""
     assert isinstance(space, SearchSpace)
     assert isinstance(space.name, str) and space.name
 

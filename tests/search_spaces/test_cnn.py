@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from baselines.resnet50 import RESNET50
-from nas.errors import GenomeError
-from nas.space import genome_hash, load_space
-from nas.task import Task
+from nas.core.errors import GenomeError
+from nas.core.space import genome_hash, load_space
+from nas.core.task import Task
 from search_spaces import cnn
 from search_spaces._genes import step
 from search_spaces.cnn import SPACE, CnnGenome, Head, Stage, Stem, Training, backbone
@@ -46,7 +46,7 @@ def test_load_space_finds_it():
 
 def test_importing_the_space_does_not_import_tensorflow():
     code = (
-        "import sys, search_spaces.cnn, baselines.resnet50, nas.model_stats; "
+        "import sys, search_spaces.cnn, baselines.resnet50, nas.training.model_stats; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

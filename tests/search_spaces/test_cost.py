@@ -11,10 +11,10 @@ import pytest
 
 from baselines.resnet50 import RESNET50
 from baselines.resunet import RESUNET
-from nas.errors import GenomeError
-from nas.model_stats import count_flops
-from nas.space import ModelCost
-from nas.task import Task
+from nas.core.errors import GenomeError
+from nas.core.space import ModelCost
+from nas.core.task import Task
+from nas.training.model_stats import count_flops
 from search_spaces import cnn, resunet
 
 SEEDS = range(30)
@@ -120,7 +120,7 @@ def test_cost_raises_where_build_does():
 
 def test_cost_does_not_import_tensorflow():
     code = (
-        "import sys; from nas.task import Task; "
+        "import sys; from nas.core.task import Task; "
         "from baselines.resnet50 import RESNET50; from baselines.resunet import RESUNET; "
         "from search_spaces import cnn, resunet; "
         "t = Task(kind='keypoints', input_shape=(96, 96, 1), num_keypoints=15); "

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from baselines.resunet import RESUNET
-from nas.errors import GenomeError
-from nas.space import genome_hash, load_space
-from nas.task import Task
+from nas.core.errors import GenomeError
+from nas.core.space import genome_hash, load_space
+from nas.core.task import Task
 from search_spaces import resunet
 from search_spaces.resunet import (
     SPACE,
@@ -279,7 +279,7 @@ def test_build_rejects_other_tasks_and_indivisible_inputs():
 def test_resunet_baseline_structure():
     import keras
 
-    from nas.model_stats import count_flops
+    from nas.training.model_stats import count_flops
 
     model = SPACE.build(RESUNET, FACES)
     counts = _layer_counts(model)

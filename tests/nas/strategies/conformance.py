@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from nas.space import genome_hash
+from nas.core.space import genome_hash
 from nas.strategies import StrategySettings, make_strategy
 from tests.nas.toy_space import VectorSpace, zdt1
 

@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from nas.errors import ConfigError
+from nas.core.errors import ConfigError
 from nas.strategies import STRATEGIES, StrategySettings, make_strategy
 from tests.nas.strategies.conformance import CHECKS, zdt1_hypervolume
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from nas.space import genome_hash
+from nas.core.space import genome_hash
 from nas.strategies.nsga2 import Nsga2
 from tests.nas.toy_space import VectorSpace, zdt1
 

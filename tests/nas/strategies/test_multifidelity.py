@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from nas.objectives import CHANCE_MARGIN, worst_values
-from nas.space import genome_hash
+from nas.core.objectives import CHANCE_MARGIN, worst_values
+from nas.core.space import genome_hash
 from nas.strategies import StrategySettings, make_strategy
 from nas.strategies.base import Fidelity
 from nas.strategies.multifidelity import (
@@ -92,7 +92,7 @@ def test_the_rule_refuses_failures_and_near_chance_accuracy():
     assert not rule((0.37, 1e4))  # exactly the margin above, whatever floating point says
     assert not rule((0.10, 1e4))  # below chance
     assert rule((0.36 + CHANCE_MARGIN + 0.001, 1e4))
-    assert CHANCE_MARGIN == 0.01  # the front's rule too (nas.objectives.at_chance)
+    assert CHANCE_MARGIN == 0.01  # the front's rule too (nas.core.objectives.at_chance)
 
 
 def test_the_rule_skips_chance_for_a_metric_without_one():

@@ -4,7 +4,7 @@ import moocore
 import numpy as np
 import pytest
 
-from nas.space import genome_hash
+from nas.core.space import genome_hash
 from nas.strategies.nsga2 import Nsga2
 from tests.nas.toy_space import VectorSpace, zdt1
 

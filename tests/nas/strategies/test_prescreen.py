@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from nas.space import genome_hash
+from nas.core.space import genome_hash
 from nas.strategies import StrategySettings, make_strategy
 from nas.strategies.nsga2 import Nsga2
 from nas.strategies.prescreen import select

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from nas.ranking import kendall_tau
+from nas.core.ranking import kendall_tau
 from nas.strategies import surrogate
 from nas.strategies.nsga2 import Nsga2
 from nas.strategies.surrogate import Surrogate, genome_features, rank_targets

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nas.datasets import BUILTIN_FACES, load_emotions
-from nas.task import Task
+from nas.core.task import Task
+from nas.data.datasets import BUILTIN_FACES, load_emotions
 from nas.tasks import FaceTask, TaskSplits
 
 if TYPE_CHECKING:
-    from nas.config import DataConfig
+    from nas.core.config import DataConfig
 
 NAMES = ("not smiling", "smiling")
 

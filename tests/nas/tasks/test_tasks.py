@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from nas.cli import main
-from nas.errors import ConfigError
-from nas.experiment import experiment_from_dict
+from nas.core.errors import ConfigError
+from nas.engine.experiment import experiment_from_dict
 from nas.tasks import load_task
 from tests.nas.tasks.smile import NAMES
 
@@ -51,7 +51,7 @@ def test_a_plugin_task_is_loaded_with_the_experiment_and_checks_its_objectives()
 
 
 def test_the_task_loads_and_splits_its_data(faces_csv: Path):
-    from nas.search import load_task_data
+    from nas.engine.search import load_task_data
 
     experiment = experiment_from_dict(
         {"name": "s", "data": {"task": SMILE, "path": str(faces_csv)}}

@@ -1,0 +1,2 @@
+"""Reading results: the front plot, the HTML report, scoring an export on a dataset, and
+the fidelity report."""

@@ -1,0 +1,255 @@
+"""Score a trained model on a labelled file: ``nas evaluate``. Imports TensorFlow.
+
+The model is a ``.keras`` file or a folder holding ``model.keras`` (an export of ``nas
+export`` or ``nas train``, or a run's ``final/``). What it is for comes from the model
+itself (``(batch, C)`` class probabilities or ``(batch, K, 2)`` keypoints) and, when the
+export has one, from its ``genome.json`` (class or keypoint names, how the run split its
+data). The data is any file of the task's layout; emotions are scored on a ``Usage``
+split (PublicTest by default), keypoints on the same seeded validation split the run
+used (or all rows). Every check fails with one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+from nas.analysis.evaluation_figures import plot_confusion, plot_keypoint_faces
+from nas.core.errors import ConfigError, DataError, one_line
+from nas.core.scoring import classification_report, keypoint_report
+from nas.data.datasets import load_emotions, load_keypoints
+from nas.data.duplicates import exact_twins
+from nas.export.flip_average import flip_averaged, is_flip_averaged
+from nas.export.model_outputs import output_kind_and_names
+from nas.training.core import inference_function, predict
+
+__all__ = ["Assessment", "ModelUnderTest", "assess", "load_model_under_test"]
+
+EMOTION_SPLITS = {
+    "publictest": "validation",
+    "validation": "validation",
+    "privatetest": "test",
+    "test": "test",
+    "training": "train",
+    "train": "train",
+    "all": "all",
+}
+KEYPOINT_SPLITS = {"validation": "validation", "train": "train", "all": "all"}
+
+
+@dataclass(frozen=True)
+class ModelUnderTest:
+    """A loaded model and what it is for."""
+
+    path: Path
+    model: Any
+    kind: str
+    """``classification`` or ``keypoints``."""
+    input_shape: tuple[int, int, int]
+    labels: tuple[str, ...]
+    """Class names or keypoint names, in output order."""
+    split: dict[str, Any] = field(default_factory=dict)
+    """How the run split its data (``seed``, ``validation_fraction``, ``deduplicate``), when
+    known; exports from before ``deduplicate`` existed did not de-duplicate."""
+    flip_averaged: bool = False
+    """Whether the model averages its answers for each face and its mirror image."""
+
+    @property
+    def description(self) -> str:
+        """E.g. ``an emotion classifier (5 classes, 48x48x1 images)``."""
+        shape = "x".join(map(str, self.input_shape))
+        averaged = ", flip-averaged" if self.flip_averaged else ""
+        if self.kind == "classification":
+            return f"an emotion classifier ({len(self.labels)} classes, {shape} images{averaged})"
+        return f"a keypoint model ({len(self.labels)} points, {shape} images{averaged})"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What ``nas evaluate`` measured and where it wrote it."""
+
+    report: dict[str, Any]
+    json_file: Path
+    figure: Path
+
+
+def load_model_under_test(path: Path, *, flip_average: bool = False) -> ModelUnderTest:
+    """Load the model at ``path`` (a ``.keras`` file, or a folder holding ``model.keras``);
+    with ``flip_average``, wrapped to average each face's answer with its mirror image's
+    (:mod:`nas.export.flip_average`)."""
+    keras_file = path / "model.keras" if path.is_dir() else path
+    if path.is_dir() and not keras_file.exists():
+        hint = (
+            "a run folder: export a trial first (nas export RUN --to DIR) or pass RUN/final"
+            if (path / "run.json").exists()
+            else "pass an export folder of nas export or nas train, or a .keras file"
+        )
+        raise ConfigError(f"{path}: holds no model.keras; {hint}")
+    if not keras_file.exists():
+        raise ConfigError(f"{path}: no such file; pass a .keras file or an export folder")
+    try:
+        model = keras.models.load_model(keras_file, compile=False)
+    except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
+        raise ConfigError(
+            f"{keras_file}: cannot load it as a Keras model ({one_line(exc, 200)}); pass a model.keras "
+            "written by nas export or nas train"
+        ) from None
+    document = _genome_document(keras_file.parent)
+    task = document.get("task", {})
+    input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    if len(input_shape) != 3:
+        raise ConfigError(f"{keras_file}: takes inputs of shape {input_shape}, not images")
+    kind, labels = output_kind_and_names(model, document, keras_file)
+    split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
+    if flip_average:
+        model = flip_averaged(model, kind, labels)
+    return ModelUnderTest(
+        keras_file,
+        model,
+        kind,
+        input_shape,  # type: ignore[arg-type]
+        labels,
+        split,
+        flip_averaged=is_flip_averaged(model),
+    )
+
+
+def assess(
+    subject: ModelUnderTest,
+    data_path: str,
+    *,
+    split: str | None,
+    out_dir: Path,
+    json_file: Path | None = None,
+) -> Assessment:
+    """Score ``subject`` on ``split`` of ``data_path``; write the report (JSON) and the
+    figure (``confusion.png`` or ``keypoints.png``) into ``out_dir``."""
+    images, targets, split_name, twins = _load_split(subject, data_path, split)
+    if images.shape[1:] != subject.input_shape:
+        height, width, channels = images.shape[1:]
+        raise ConfigError(
+            f"--data {data_path}: its images are {height}x{width}x{channels} but {subject.path} "
+            f"takes {'x'.join(map(str, subject.input_shape))}; evaluate it on data of its task"
+        )
+    infer = inference_function(subject.model, subject.input_shape)
+    predictions = predict(infer, images)
+    title = (
+        f"{subject.path.parent.name or subject.path.name} on {Path(data_path).name} ({split_name})"
+    )
+    if subject.kind == "classification":
+        report = classification_report(targets, predictions, subject.labels)
+        if twins is not None:
+            report["training_twins"] = _twin_accuracy(targets, predictions, twins)
+        figure = plot_confusion(report, out_dir / "confusion.png", title=title)
+    else:
+        report = keypoint_report(targets, predictions, subject.labels)
+        figure = plot_keypoint_faces(
+            images, targets, predictions, out_dir / "keypoints.png", title=title
+        )
+    report = {
+        "model": str(subject.path),
+        "data": data_path,
+        "split": split_name,
+        "task": subject.kind,
+        "flip_averaged": subject.flip_averaged,
+        **report,
+    }
+    json_file = json_file or out_dir / "metrics.json"
+    json_file.parent.mkdir(parents=True, exist_ok=True)
+    json_file.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
+    return Assessment(report, json_file, figure)
+
+
+def _twin_accuracy(labels: np.ndarray, probabilities: np.ndarray, twins: np.ndarray) -> dict:
+    """Accuracy apart on the faces with a byte-identical Training image and on the rest."""
+    correct = np.asarray(probabilities).argmax(axis=1) == labels
+    return {
+        "images": int(twins.sum()),
+        "accuracy": float(correct[twins].mean()) if twins.any() else None,
+        "unseen_images": int((~twins).sum()),
+        "unseen_accuracy": float(correct[~twins].mean()) if (~twins).any() else None,
+    }
+
+
+def _load_split(
+    subject: ModelUnderTest, data_path: str, split: str | None
+) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
+    """The images and targets of ``split`` (the task's default when None), its name, and
+    for held-out emotion splits which faces have a byte-identical Training image.
+
+    Emotions are read without de-duplication: the held-out splits are the same either
+    way, and ``Training`` means every Training row of the file."""
+    seed = int(subject.split.get("seed", 0))
+    try:
+        if subject.kind == "classification":
+            role = _role(
+                split or "PublicTest", EMOTION_SPLITS, "PublicTest, PrivateTest, Training, all"
+            )
+            if len(subject.labels) not in (5, 7):
+                raise ConfigError(
+                    f"{subject.path}: {len(subject.labels)} classes; FER2013 files give 5 or 7"
+                )
+            data = load_emotions(
+                data_path,
+                classes=len(subject.labels),
+                seed=seed,
+                validation_fraction=float(subject.split.get("validation_fraction", 0.1)),
+            )
+            parts = {"train": data.train, "validation": data.validation, "test": data.test}
+            if role == "test" and data.test is None:
+                raise ConfigError(
+                    f"--data {data_path}: has no PrivateTest rows; use --split PublicTest"
+                )
+            chosen = [p for r, p in parts.items() if p is not None and role in (r, "all")]
+            images = np.concatenate([p.images for p in chosen])
+            targets = np.concatenate([p.labels for p in chosen])
+            name = {"train": "Training", "validation": "PublicTest", "test": "PrivateTest"}
+            twins = (
+                exact_twins(images, data.train.images) if role in ("validation", "test") else None
+            )
+            return images, targets, name.get(role, "all"), twins
+        role = _role(split or "validation", KEYPOINT_SPLITS, "validation, train, all")
+        drawn = ("seed", "validation_fraction")
+        if role != "all" and not all(key in subject.split for key in drawn):
+            raise ConfigError(
+                f"{subject.path}: the export does not say how its {role} split was drawn "
+                "(genome.json beside it lacks the split's seed and validation_fraction), so "
+                "it could hold training faces; score it with --split all, or export the run "
+                "again with nas export"
+            )
+        data = load_keypoints(
+            data_path,
+            seed=seed,
+            validation_fraction=float(subject.split.get("validation_fraction", 0.15)),
+            deduplicate=bool(subject.split.get("deduplicate", False)),
+        )
+        chosen = [data.train, data.validation] if role == "all" else [getattr(data, role)]
+        images = np.concatenate([p.images for p in chosen])
+        targets = np.concatenate([p.keypoints for p in chosen])
+        return images, targets, role, None
+    except DataError as exc:
+        raise DataError(f"{exc} (the model is {subject.description})") from None
+
+
+def _role(split: str, known: dict[str, str], names: str) -> str:
+    role = known.get(split.lower())
+    if role is None:
+        raise ConfigError(f"--split {split}: not a split of this model's task; use one of {names}")
+    return role
+
+
+def _genome_document(folder: Path) -> dict[str, Any]:
+    """The export's ``genome.json`` beside the model; empty when absent or unreadable."""
+    try:
+        document = json.loads((folder / "genome.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}

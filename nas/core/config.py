@@ -1,0 +1,612 @@
+"""Experiments: one TOML file plus a seed, loaded into frozen, validated dataclasses.
+
+Every section is a keyword-only dataclass whose constructor rejects bad values with a
+sentence that says what to do. :func:`load_experiment` adds the file and the section to
+that sentence and raises :class:`nas.core.errors.ConfigError`, which the CLI prints as one line.
+
+Example (``experiments/quickstart.toml``)::
+
+    name = "quickstart"
+    seed = 0
+    space = "cnn"
+    objectives = ["accuracy", "params"]
+
+    [data]
+    path = "builtin:faces"
+
+    [budget]
+    epochs = 1
+
+    [search]
+    population = 8
+    generations = 3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.core.errors import ConfigError
+from nas.core.objectives import METRICS
+from nas.core.recipes import BRIEF_RECIPES, FINAL_RECIPES
+
+__all__ = [
+    "PRECISIONS",
+    "TASK_SCHEDULES",
+    "Budget",
+    "DataConfig",
+    "Experiment",
+    "FinalConfig",
+    "SearchConfig",
+    "parse_experiment",
+]
+
+PRECISIONS: tuple[str, ...] = ("float32", "bf16", "auto")
+"""Training precisions: full float32, mixed bfloat16 (Keras' ``mixed_bfloat16``), or
+``auto``: bf16 where the CPU computes it natively (AVX512_BF16 or AMX), else float32
+(:func:`nas.training.core.resolved_precision`)."""
+TASK_SCHEDULES: tuple[str, ...] = ("alternating", "sequential", "joint")
+"""How a multi-task candidate trains on its tasks' images (see :class:`Budget`)."""
+
+
+MAX_PRESCREEN = 64
+"""The most children ``[search] prescreen`` may generate per child trained."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Where the images come from and what is learnt from them.
+
+    ``task`` names a task of :mod:`nas.tasks`: ``"emotion"`` (classification of
+    FER2013-layout files), ``"keypoints"`` (Kaggle Facial Keypoints layout), or an
+    importable module defining ``TASK``. ``path`` is relative to the working directory;
+    empty means the task's built-in synthetic faces (``builtin:faces`` /
+    ``builtin:keypoint-faces``), filled in when the experiment is loaded.
+    ``deduplicate`` keeps validation honest: emotion training rows byte-identical to a
+    validation or test face are left out, and near-identical keypoint frames stay on one
+    side of the split (see :mod:`nas.data.duplicates`). Runs stored before it existed did
+    neither, and keep doing so (:func:`stored_experiment`).
+    """
+
+    task: str = "emotion"
+    path: str = ""
+    classes: int = 5
+    validation_fraction: float = 0.1
+    deduplicate: bool = True
+
+    def __post_init__(self) -> None:
+        _require(bool(self.task), "task must name a task, e.g. 'emotion' or 'keypoints'")
+        _require(self.classes in (5, 7), f"classes must be 5 or 7, got {self.classes}")
+        _require(
+            0.0 < self.validation_fraction < 0.5,
+            f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """How much each candidate is trained: the same for all, and part of the report.
+
+    Training is counted in images, never in seconds, so a budget means the same on every
+    machine and under any load: each candidate sees ``train_images`` images (in shuffled
+    passes over the training subset, as many optimizer steps as that takes at its batch
+    size), or ``epochs`` passes when ``train_images`` is 0. ``train_seconds`` is only a
+    guard against a pathological candidate; a candidate it stops is marked in every table.
+    Short budgets favour small nets that converge fast; compare candidates only at equal
+    budget. ``0`` for an image cap means "all". ``deterministic`` turns on TensorFlow's op
+    determinism, so a genome trains to the same weights every time (a candidate stopped
+    by ``train_seconds`` is the exception: where the clock stops it is not reproducible).
+    ``precision = "bf16"`` trains in mixed bfloat16 (float32 weights, bfloat16 compute;
+    fast on CPUs with AVX512_BF16 or AMX), ``"float32"`` in full precision, ``"auto"`` bf16
+    where the CPU has those instructions and float32 elsewhere (on an AVX2-only CPU,
+    TensorFlow emulates bfloat16 and it buys nothing: the `vgg` baseline trained at 70
+    images/s in bf16 and 71 in float32 on one thread).
+    ``task_schedule`` says how a multi-task candidate (``[[tasks]]``) meets its tasks'
+    images (each task gets the whole budget in every schedule): ``"alternating"`` one
+    batch of each task in turn, each through its own loss and optimizer;
+    ``"sequential"`` all of the first task's batches, then the next task's;
+    ``"joint"`` one batch of every task per step, one optimizer on the sum of the losses.
+    ``recipe`` (:mod:`nas.core.recipes`) is how a candidate trains: ``"genome"`` with the
+    training genes it carries (optimizer, rate, batch), at a constant rate; ``"standard"``
+    with one recipe for every architecture (AdamW, warm-up, a cosine that ends with the
+    budget, label smoothing, batch 32), so the budget ranks architectures, not recipes.
+    """
+
+    epochs: int = 1
+    train_images: int = 0
+    max_train_images: int = 0
+    max_validation_images: int = 0
+    train_seconds: float = 600.0
+    timeout_seconds: float = 1800.0
+    max_params: int = 5_000_000
+    deterministic: bool = True
+    precision: str = "float32"
+    task_schedule: str = "alternating"
+    recipe: str = "genome"
+    curve_images: int = 0
+    repeats: int = 1
+
+    def __post_init__(self) -> None:
+        _require(
+            self.recipe in BRIEF_RECIPES,
+            f"recipe must be {' or '.join(map(repr, BRIEF_RECIPES))}, got {self.recipe!r}",
+        )
+        _require(1 <= self.epochs <= 1000, f"epochs must be in 1..1000, got {self.epochs}")
+        _require(1 <= self.repeats <= 8, f"repeats must be in 1..8, got {self.repeats}")
+        _require(
+            self.curve_images >= 0,
+            f"curve_images must be >= 0 (0 = no learning curve), got {self.curve_images}",
+        )
+        _require(
+            not self.curve_images or self.train_images >= 4,
+            "curve_images needs train_images (the curve is scored at a quarter, a half and all "
+            "of them); set [budget] train_images",
+        )
+        _require(
+            self.train_images >= 0,
+            f"train_images must be >= 0 (0 means epochs passes), got {self.train_images}",
+        )
+        _require(
+            self.max_train_images >= 0,
+            f"max_train_images must be >= 0 (0 means all), got {self.max_train_images}",
+        )
+        _require(
+            self.max_validation_images >= 0,
+            f"max_validation_images must be >= 0 (0 means all), got {self.max_validation_images}",
+        )
+        _require(self.train_seconds > 0, f"train_seconds must be > 0, got {self.train_seconds}")
+        _require(
+            self.timeout_seconds > self.train_seconds,
+            f"timeout_seconds ({self.timeout_seconds}) must exceed train_seconds "
+            f"({self.train_seconds}): it also covers building and scoring",
+        )
+        _require(self.max_params >= 1000, f"max_params must be >= 1000, got {self.max_params}")
+        _require(
+            self.precision in PRECISIONS,
+            f"precision must be {' or '.join(map(repr, PRECISIONS))}, got {self.precision!r}",
+        )
+        _require(
+            self.task_schedule in TASK_SCHEDULES,
+            f"task_schedule must be {', '.join(map(repr, TASK_SCHEDULES))}, "
+            f"got {self.task_schedule!r}",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """The strategy, its settings, the search's budget and the degree of parallelism.
+
+    ``strategy`` names one of :data:`nas.strategies.STRATEGIES`. ``generations`` counts
+    the batches (generations) after the initial one, so a search evaluates at most
+    ``population * (generations + 1)`` genomes; ``max_evaluations`` and ``max_minutes``
+    (0: no limit) stop it sooner, whichever comes first, and hold across resumes. An evaluation
+    whose worker process dies (killed, out of memory) is run again up to ``retries``
+    times, then recorded as failed. Each worker process is replaced after
+    ``recycle_after`` evaluations (0: never), which keeps memory flat over long runs.
+    ``inherit_weights`` (off by default) starts each child of NSGA-II from its parents'
+    trained weights (LEMONADE's Lamarckian inheritance, :mod:`nas.training.inheritance`) instead
+    of from scratch, then trains it with the same budget; strategies without parents
+    (random, Optuna's samplers) train every genome from scratch either way.
+    ``prescreen`` K (1 = off) makes NSGA-II generate K x ``population`` children per
+    generation and train the ``population`` of them that best fill the gaps of the front
+    along the objectives known before training (``params``, ``flops``;
+    :mod:`nas.strategies.prescreen`); with ``prescreen_by = "surrogate"`` it keeps those
+    NSGA-II would select on the trained objectives predicted by a ridge model of the run's
+    own trials and the free ones (:mod:`nas.strategies.surrogate`); other strategies
+    ignore both.
+    ``low_fidelity_images`` N (0 = off; needs ``[budget] train_images`` above N) turns on
+    multi-fidelity in NSGA-II (successive halving, :mod:`nas.strategies.multifidelity`):
+    every child of a generation first trains N images; the best ``promote_fraction`` of
+    them (not near chance) continue from those weights to ``train_images`` images in all,
+    and only they compete for survival and for the front. Each rung counts as one
+    evaluation for ``max_evaluations``. Other strategies ignore both keys.
+    ``threads_per_worker`` (0 = auto: this machine's cores, or a cluster's CPUs, shared
+    by ``workers``) is each evaluation's CPU reservation in Ray; ``gpus_per_worker`` its
+    GPU reservation (Ray's ``num_gpus``; 0.5 puts two evaluations on one GPU; ignored
+    with a note when the cluster has no GPU).
+    """
+
+    strategy: str = "nsga2"
+    population: int = 8
+    generations: int = 3
+    max_evaluations: int = 0
+    max_minutes: float = 0.0
+    crossover_prob: float = 0.5
+    mutation_prob: float = 0.8
+    workers: int = 2
+    threads_per_worker: int = 0
+    gpus_per_worker: float = 0.0
+    seeds: tuple[str, ...] = ()
+    retries: int = 1
+    recycle_after: int = 10
+    inherit_weights: bool = False
+    prescreen: int = 1
+    prescreen_by: str = "size"
+    low_fidelity_images: int = 0
+    promote_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        _require(
+            self.max_evaluations >= 0,
+            f"max_evaluations must be >= 0 (0 = no limit), got {self.max_evaluations}",
+        )
+        _require(
+            self.max_minutes >= 0,
+            f"max_minutes must be >= 0 (0 = no limit), got {self.max_minutes}",
+        )
+        _require(
+            self.population >= 4 and self.population % 4 == 0,
+            f"population must be a multiple of 4 (NSGA-II's tournament pairs them), "
+            f"got {self.population}; try {max(4, (self.population + 3) // 4 * 4)}",
+        )
+        _require(
+            0 <= self.generations <= 10_000,
+            f"generations must be in 0..10000, got {self.generations}",
+        )
+        _require(
+            0.0 <= self.crossover_prob <= 1.0,
+            f"crossover_prob must be in [0, 1], got {self.crossover_prob}",
+        )
+        _require(
+            0.0 <= self.mutation_prob <= 1.0,
+            f"mutation_prob must be in [0, 1], got {self.mutation_prob}",
+        )
+        _require(1 <= self.workers <= 4096, f"workers must be in 1..4096, got {self.workers}")
+        _require(
+            self.threads_per_worker >= 0,
+            f"threads_per_worker must be >= 0 (0 = auto), got {self.threads_per_worker}",
+        )
+        _require(
+            0 <= self.gpus_per_worker <= 8,
+            f"gpus_per_worker must be in 0..8 (a fraction shares a GPU), got {self.gpus_per_worker}",
+        )
+        _require(0 <= self.retries <= 10, f"retries must be in 0..10, got {self.retries}")
+        _require(
+            self.recycle_after >= 0,
+            f"recycle_after must be >= 0 (0 = never recycle), got {self.recycle_after}",
+        )
+        _require(
+            len(self.seeds) <= self.population,
+            f"{len(self.seeds)} seeds do not fit a population of {self.population}; "
+            "list fewer seeds or raise population",
+        )
+        _require(
+            1 <= self.prescreen <= MAX_PRESCREEN,
+            f"prescreen must be in 1..{MAX_PRESCREEN} (children generated per child trained; "
+            f"1 = off), got {self.prescreen}",
+        )
+        _require(
+            self.prescreen_by == "size" or self.prescreen > 1,
+            "prescreen_by = 'surrogate' chooses among prescreen x population children, "
+            f"and prescreen is {self.prescreen}; set prescreen = 4 (for example)",
+        )
+        _require(
+            self.low_fidelity_images >= 0,
+            f"low_fidelity_images must be >= 0 (images per candidate before promotion; "
+            f"0 = off), got {self.low_fidelity_images}",
+        )
+        _require(
+            0.0 < self.promote_fraction <= 1.0,
+            f"promote_fraction must be in (0, 1] (the share of each generation trained to "
+            f"the full budget), got {self.promote_fraction}",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinalConfig:
+    """The final training of the search's winner, run by ``nas search`` after the search.
+
+    ``epochs`` passes over the whole training split (augmented, cosine learning-rate
+    decay, keeping the epoch best on the validation split), or, when ``epochs`` is 0,
+    as many as ``minutes`` allows at the speed of the first epoch. ``minutes`` also
+    stops a longer training at that wall time (0: no limit). Nothing runs when both are 0.
+    ``rank`` picks the architecture: rank K of the front by the first objective.
+    ``start = "search"`` continues from the weights the search trained, ``"scratch"``
+    starts anew. ``patience`` stops after that many epochs without a better validation
+    score (0: never). ``augment`` turns on flips, shifts and zooms. A crashed training
+    process is restarted from its last epoch up to ``restarts`` times. ``recipe``
+    (:mod:`nas.core.recipes`): ``"standard"`` trains with its own optimizer, batch and schedule
+    (AdamW, batch 64, warm-up, cosine, label smoothing), whatever the search used;
+    ``"genome"`` with the winner's own training genes and a cosine decay (runs stored
+    before the key existed). ``race`` K (0 or 1: off) races the front's best K by the
+    first objective on before the final training, successive-halving style, from
+    ``race_images`` more images each (0: the budget's ``train_images``), doubling as the
+    field halves; the last one standing is trained (:mod:`nas.engine.race`).
+    """
+
+    epochs: int = 0
+    minutes: float = 0.0
+    rank: int = 1
+    start: str = "search"
+    patience: int = 0
+    augment: bool = True
+    restarts: int = 3
+    recipe: str = "standard"
+    race: int = 0
+    race_images: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            0 <= self.race <= 32,
+            f"race must be in 0..32 (the front's best that race on before the final training; "
+            f"0 or 1 = off), got {self.race}",
+        )
+        _require(
+            self.race_images >= 0,
+            f"race_images must be >= 0 (0 = [budget] train_images), got {self.race_images}",
+        )
+        _require(
+            self.recipe in FINAL_RECIPES,
+            f"recipe must be {' or '.join(map(repr, FINAL_RECIPES))}, got {self.recipe!r}",
+        )
+        _require(0 <= self.epochs <= 10_000, f"epochs must be in 0..10000, got {self.epochs}")
+        _require(self.minutes >= 0, f"minutes must be >= 0 (0 = no limit), got {self.minutes}")
+        _require(self.rank >= 1, f"rank must be >= 1 (1 = the best), got {self.rank}")
+        _require(
+            self.start in ("search", "scratch"),
+            f"start must be 'search' (continue the search's weights) or 'scratch', "
+            f"got {self.start!r}",
+        )
+        _require(self.patience >= 0, f"patience must be >= 0 (0 = never), got {self.patience}")
+        _require(0 <= self.restarts <= 100, f"restarts must be in 0..100, got {self.restarts}")
+
+    @property
+    def enabled(self) -> bool:
+        """True when ``nas search`` should train its winner after the search."""
+        return bool(self.epochs or self.minutes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Experiment:
+    """A complete, reproducible experiment.
+
+    ``reference_point`` fixes the worst value of each objective for the hypervolume;
+    objectives it leaves out take :meth:`hypervolume_reference`'s defaults. ``tasks``
+    (``[[tasks]]`` in TOML, each with the keys of ``[data]``) makes it a multi-task
+    experiment: every individual is one backbone with a head per task, trained on each
+    task's data (:mod:`nas.training.multitask`); ``data`` is then unused.
+    """
+
+    name: str
+    seed: int = 0
+    space: str = "cnn"
+    objectives: tuple[str, ...] = ("accuracy", "params")
+    reference_point: dict[str, float] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    tasks: tuple[DataConfig, ...] = ()
+    budget: Budget = field(default_factory=Budget)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    final: FinalConfig = field(default_factory=FinalConfig)
+
+    def __post_init__(self) -> None:
+        _require(
+            re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name) is not None,
+            f"name must be 1-64 letters, digits, '_', '.' or '-', got {self.name!r}; "
+            'set name = "my-experiment" (it names the run and the study)',
+        )
+        _require(0 <= self.seed < 2**32, f"seed must be in 0..2**32-1, got {self.seed}")
+        _require(
+            len(self.objectives) >= 2,
+            f"objectives needs at least two metrics to trade off, got {list(self.objectives)}; "
+            f"add one of {', '.join(METRICS)}",
+        )
+        for name in self.objectives:
+            _require(name in METRICS, f"unknown objective {name!r} (known: {', '.join(METRICS)})")
+        repeated = sorted({name for name in self.objectives if self.objectives.count(name) > 1})
+        _require(
+            not repeated, f"objectives repeat {', '.join(map(repr, repeated))}; list each once"
+        )
+        if self.tasks:
+            _require(
+                len(self.tasks) >= 2,
+                "[[tasks]] lists one task; a multi-task experiment needs two or more "
+                "(for one task, use [data])",
+            )
+            names = [config.task for config in self.tasks]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"[[tasks]] lists the task {twice[0]!r} twice; list each once")
+        for name, value in self.reference_point.items():
+            _require(
+                name in self.objectives,
+                f"reference_point names {name!r}, which is not an objective "
+                f"({', '.join(self.objectives)})",
+            )
+            _require(math.isfinite(value), f"reference_point {name} must be finite, got {value}")
+        for name, value in self.hypervolume_reference().items():
+            metric = METRICS[name]
+            worse = value < metric.ideal if metric.direction == "maximize" else value > metric.ideal
+            source = (
+                f"reference_point {name}"
+                if name in self.reference_point
+                else (
+                    "[budget] max_params (the params reference)"
+                    if name == "params"
+                    else f"the default reference of {name}"
+                )
+            )
+            _require(
+                worse,
+                f"{source} is {value:g}, not worse than the objective's ideal {metric.ideal:g}, "
+                "so the hypervolume would have no width there; choose a "
+                f"{'smaller' if metric.direction == 'maximize' else 'larger'} value",
+            )
+        _require(
+            "accuracy_curve" not in self.objectives or self.budget.curve_images > 0,
+            "objective 'accuracy_curve' needs [budget] curve_images (the images to read the "
+            "learning curve at, e.g. 200_000)",
+        )
+        _check_low_fidelity(self.search, self.budget)
+
+    @property
+    def multitask(self) -> bool:
+        """Whether the experiment lists several ``[[tasks]]``."""
+        return bool(self.tasks)
+
+    @property
+    def task_configs(self) -> tuple[DataConfig, ...]:
+        """The data of each task: the ``[[tasks]]``, or ``[data]`` alone."""
+        return self.tasks or (self.data,)
+
+    def hypervolume_reference(self) -> dict[str, float]:
+        """The fixed hypervolume reference point: declared values, else the defaults.
+
+        The defaults are each metric's ``reference`` (accuracy 0, RMSE 24 px, ...) and,
+        for ``params``, the budget's ``max_params``: a larger candidate is never trained.
+        """
+        reference = {name: METRICS[name].reference for name in self.objectives}
+        if "params" in reference:
+            reference["params"] = float(self.budget.max_params)
+        return reference | {name: float(v) for name, v in self.reference_point.items()}
+
+    def replace(self, **changes: Any) -> Experiment:
+        """A copy with top-level fields replaced, its values checked; a bad value raises
+        :class:`ConfigError`. Its plugins are not checked again: see
+        :func:`nas.engine.experiment.changed`."""
+        try:
+            return dataclasses.replace(self, **changes)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, the inverse of :func:`nas.engine.experiment.experiment_from_dict`: ``tasks`` (a list)
+        for a multi-task experiment, ``data`` for one task."""
+        plain = dataclasses.asdict(self)
+        if self.multitask:
+            del plain["data"]
+            plain["tasks"] = list(plain["tasks"])
+        else:
+            del plain["tasks"]
+        return plain
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "budget": Budget,
+    "search": SearchConfig,
+    "final": FinalConfig,
+}
+
+
+def _check_low_fidelity(search: SearchConfig, budget: Budget) -> None:
+    """Raise ``ValueError`` unless ``[search] low_fidelity_images`` is off or below the
+    image budget per candidate (``[budget] train_images``), which promoted candidates reach.
+
+    Strategies other than NSGA-II ignore it, as they ignore ``prescreen``."""
+    images = search.low_fidelity_images
+    if not images:
+        return
+    where = f"[search] low_fidelity_images = {images}"
+    _require(
+        budget.train_images > 0,
+        f"{where} needs an image budget per candidate to promote to: set [budget] "
+        f"train_images above {images}, or low_fidelity_images = 0",
+    )
+    _require(
+        images < budget.train_images,
+        f"{where} must be below [budget] train_images ({budget.train_images}), which promoted "
+        "candidates reach in all; lower it, or set low_fidelity_images = 0",
+    )
+
+
+def parse_experiment(table: dict[str, Any], *, source: str = "experiment") -> Experiment:
+    """Build an :class:`Experiment` from parsed TOML (or :meth:`Experiment.to_dict`): its
+    values checked, its plugins (task, space, strategy, seeds) not loaded; for that, see
+    :func:`nas.engine.experiment.experiment_from_dict`."""
+    sections: dict[str, Any] = {}
+    if "tasks" in table:
+        if "data" in table:
+            raise ConfigError(
+                f"{source}: both [data] and [[tasks]]; give [data] for one task or a [[tasks]] "
+                "table per task for several, not both"
+            )
+        entries = table["tasks"]
+        if not isinstance(entries, list | tuple) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(
+                f"{source}: tasks must be [[tasks]] tables (one per task, each with the keys "
+                f"of [data]), got {_type_name(entries)}"
+            )
+        sections["tasks"] = tuple(
+            _build(DataConfig, entry, f"{source}: [[tasks]] #{i}")
+            for i, entry in enumerate(entries, start=1)
+        )
+    for key, cls in _SECTIONS.items():
+        value = table.get(key, {})
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{source}: [{key}] must be a table, got {_type_name(value)}; write a [{key}] "
+                "section with its keys on the lines below it"
+            )
+        sections[key] = _build(cls, value, f"{source}: [{key}]")
+    top = {k: v for k, v in table.items() if k not in _SECTIONS and k != "tasks"}
+    if "name" not in top:
+        top.setdefault("name", Path(source).stem if source.endswith(".toml") else "")
+    return _build(Experiment, top | sections, source, nested={*_SECTIONS, "tasks"})
+
+
+def _build(cls: type, table: dict[str, Any], where: str, nested: set[str] = frozenset()) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in table:
+        if key not in hints:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(names)})")
+    values = {}
+    for key, value in table.items():
+        values[key] = value if key in nested else _coerce(value, hints[key], f"{where}: {key}")
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table, got {_type_name(value)}")
+        return {
+            _coerce(k, key_hint, where): _coerce(v, value_hint, f"{where}.{k}")
+            for k, v in value.items()
+        }
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list, got {_type_name(value)}")
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (types.UnionType, typing.Union):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where} has the wrong type {_type_name(value)}")
+    if hint is type(None):
+        if value is not None:
+            raise ConfigError(f"{where} must be empty")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value}")
+    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {_type_name(value)} {value!r}")
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a table", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )

@@ -1,0 +1,217 @@
+"""The metrics a search can optimise, with their natural direction and worst value.
+
+Directions belong to the metric, not to the experiment: nobody maximises parameters.
+An experiment names the metrics to trade off, e.g. ``objectives = ["accuracy", "params"]``.
+A failed candidate gets the worst value of every objective (never NaN, which would
+break dominance), so it can only survive selection behind every working one.
+
+``params`` and ``flops`` are *free*: a space with a ``cost`` method knows them from the
+genome alone, before any training (:func:`free_objectives`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import moocore
+import numpy as np
+
+if TYPE_CHECKING:
+    from nas.core.space import SearchSpace
+    from nas.core.task import Task
+
+__all__ = [
+    "CHANCE_MARGIN",
+    "FREE_METRICS",
+    "METRICS",
+    "TASK_METRICS",
+    "Metric",
+    "at_chance",
+    "free_objectives",
+    "hypervolume",
+    "normalise",
+    "objective_values",
+    "worst_values",
+]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measurable property of a trained candidate."""
+
+    name: str
+    direction: Literal["maximize", "minimize"]
+    worst: float
+    description: str
+    reference: float
+    """Default hypervolume reference: the value that earns no share of the hypervolume."""
+    ideal: float
+    """The value that earns the whole share (the hypervolume's other corner)."""
+    log_scale: bool = False
+    """Normalised on a log scale (costs that span orders of magnitude)."""
+
+    @property
+    def weight(self) -> float:
+        """DEAP fitness weight: +1 to maximise, -1 to minimise."""
+        return 1.0 if self.direction == "maximize" else -1.0
+
+
+METRICS: Mapping[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", "maximize", 0.0, "validation accuracy", 0.0, 1.0),
+        Metric("macro_f1", "maximize", 0.0, "validation macro-averaged F1", 0.0, 1.0),
+        Metric(
+            "accuracy_curve",
+            "maximize",
+            0.0,
+            "validation accuracy where the brief training's learning curve is heading "
+            "([budget] curve_images)",
+            0.0,
+            1.0,
+        ),
+        Metric(
+            "rmse",
+            "minimize",
+            1e6,
+            "validation keypoint RMSE in pixels over present points",
+            24.0,
+            0.0,
+        ),
+        Metric("params", "minimize", 1e12, "number of parameters", 5e6, 1e3, log_scale=True),
+        Metric(
+            "flops",
+            "minimize",
+            1e15,
+            "floating-point operations per image",
+            1e10,
+            1e5,
+            log_scale=True,
+        ),
+        Metric(
+            "latency_ms", "minimize", 1e6, "median single-image inference time (ms)", 100.0, 0.0
+        ),
+    )
+}
+
+
+TASK_METRICS: Mapping[str, frozenset[str]] = {
+    "classification": frozenset(
+        {"accuracy", "accuracy_curve", "macro_f1", "params", "flops", "latency_ms"}
+    ),
+    "keypoints": frozenset({"rmse", "params", "flops", "latency_ms"}),
+}
+
+
+def objective_values(
+    objectives: Sequence[str], metrics: Mapping[str, float] | None
+) -> tuple[float, ...]:
+    """The objective tuple of a candidate; the worst tuple when ``metrics`` is None (failed)."""
+    if metrics is None:
+        return worst_values(objectives)
+    return tuple(float(metrics[name]) for name in objectives)
+
+
+def worst_values(objectives: Sequence[str]) -> tuple[float, ...]:
+    """The tuple given to a failed candidate."""
+    return tuple(METRICS[name].worst for name in objectives)
+
+
+CHANCE_MARGIN = 0.01
+"""A trained candidate whose first objective is within this of what a useless model scores
+(``RunInfo.chance``: the majority class's share for accuracy) is *at chance*: it learnt
+nothing. It is never a front member, adds nothing to the hypervolume, and plots mark it."""
+
+
+def at_chance(metric: str, value: float, chance: Mapping[str, float]) -> bool:
+    """Whether ``value`` of ``metric`` is within :data:`CHANCE_MARGIN` of ``chance[metric]``
+    or worse; False for a metric without a chance level (e.g. RMSE, parameters). The
+    prediction ``accuracy_curve`` has accuracy's chance level."""
+    level = chance.get(metric, chance.get("accuracy") if metric == "accuracy_curve" else None)
+    if level is None:
+        return False
+    # 1e-9: a score exactly CHANCE_MARGIN above chance is within it
+    return METRICS[metric].weight * (float(value) - level) <= CHANCE_MARGIN + 1e-9
+
+
+FREE_METRICS: tuple[str, ...] = ("params", "flops")
+"""The metrics a space's ``cost(genome, task)`` gives before training (``ModelCost`` fields)."""
+
+
+def free_objectives(
+    space: SearchSpace,
+    objectives: Sequence[str],
+    task: Task,
+    reference: Mapping[str, float],
+    *,
+    tasks: Sequence[Task] = (),
+) -> Callable[[Any], tuple[float | None, ...]] | None:
+    """The objectives of a genome known before training, as strategies take them.
+
+    The function returned maps a genome to one entry per objective: None for those that
+    need training, and for the free ones (:data:`FREE_METRICS`, from ``space.cost``) the
+    value on the hypervolume's scale (:func:`normalise` with ``reference``: 1
+    at the ideal, 0 at the reference, below 0 past it). A genome that would not build
+    gets the worst values, as its evaluation would. None when no objective is free or the
+    space has no ``cost``. With ``tasks`` (a multi-task experiment) the costs are those of
+    the multi-task model, from ``space.cost_multitask``. No TensorFlow.
+    """
+    from nas.core.errors import GenomeError
+
+    cost = getattr(space, "cost_multitask" if tasks else "cost", None)
+    free = [name for name in objectives if name in FREE_METRICS]
+    if not free or not callable(cost):
+        return None
+    subject: Any = tuple(tasks) if tasks else task
+
+    def values(genome: Any) -> tuple[float | None, ...]:
+        try:
+            counted = cost(genome, subject)._asdict()
+            raw = [float(counted[name]) for name in free]
+        except (ValueError, GenomeError):
+            raw = list(worst_values(free))
+        scaled = dict(zip(free, normalise([raw], free, reference)[0].tolist(), strict=True))
+        return tuple(scaled.get(name) for name in objectives)
+
+    return values
+
+
+def normalise(
+    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float]
+) -> np.ndarray:
+    """Map each objective to [0, 1]: 0 at its reference (worst), 1 at its ideal (best).
+
+    Linear between reference and ideal, or on a log scale for costs that span orders of
+    magnitude (parameters, FLOPs). Values past the ideal count as the ideal; values past
+    the reference come out negative.
+    """
+    points = np.asarray(points, dtype=float).reshape(len(points), len(objectives))
+    scaled = np.empty_like(points)
+    for j, name in enumerate(objectives):
+        metric = METRICS[name]
+        ref, ideal, column = float(reference[name]), metric.ideal, points[:, j]
+        if metric.log_scale:
+            ref, ideal = np.log10(ref), np.log10(ideal)
+            column = np.log10(np.maximum(column, 1e-300))
+        scaled[:, j] = np.minimum((column - ref) / (ideal - ref), 1.0)
+    return scaled
+
+
+def hypervolume(
+    points: np.ndarray, objectives: Sequence[str], reference: Mapping[str, float]
+) -> float:
+    """Normalised hypervolume in [0, 1] of ``points`` (natural units, one row per candidate).
+
+    Each objective is scaled by :func:`normalise` between the fixed ``reference`` point
+    (worst) and the metric's ideal (best); the result is the fraction of that unit box the
+    points dominate. The reference belongs to the experiment, not to the points, so two
+    runs of one experiment compare, and a huge seeded baseline does not shrink the share
+    of the small nets.
+    """
+    scaled = normalise(points, objectives, reference)
+    inside = np.all(scaled > 0, axis=1)
+    if not inside.any():
+        return 0.0
+    return float(moocore.hypervolume(-scaled[inside], ref=np.zeros(len(objectives))))

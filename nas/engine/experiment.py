@@ -1,0 +1,273 @@
+"""An experiment loaded: its file read, its values checked (:mod:`nas.core.config`), and its
+plugins (the task, the search space, the strategy, the seed genomes) loaded and checked
+against each other and the objectives.
+
+The dataclasses of :mod:`nas.core.config` hold and check values only; every check that needs
+a plugin lives here, so the experiment stays plain data below the strategies, the tasks
+and the spaces. Raises :class:`nas.core.errors.ConfigError` with one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pkgutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from nas.core.config import Experiment, SearchConfig, _require, parse_experiment
+from nas.core.errors import ConfigError, NasError
+from nas.core.objectives import FREE_METRICS, TASK_METRICS
+from nas.core.space import load_space
+from nas.strategies import PRESCREEN_RULES, STRATEGIES
+from nas.tasks import BUILTIN_TASKS, FaceTask, load_task
+
+__all__ = ["changed", "experiment_from_dict", "load_experiment", "with_plugins"]
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment file; raise :class:`ConfigError` with one line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such experiment file; pass the path of a .toml file (see experiments/)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path}: a folder, not an experiment file; pass the path of a .toml file "
+            "(see experiments/)"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the experiment file ({exc.strerror or exc}); check its "
+            "permissions"
+        ) from None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid TOML: {exc}; fix the syntax (see experiments/ for examples)"
+        ) from None
+    experiment = experiment_from_dict(table, source=str(path))
+    _check_seeds(experiment, str(path))
+    return experiment
+
+
+def _check_seeds(experiment: Experiment, source: str) -> None:
+    """Load every ``[search] seeds`` entry once, so a bad seed names the experiment file."""
+    if not experiment.search.seeds:
+        return
+    from baselines import load_seed
+
+    space = load_space(experiment.space)
+    for spec in experiment.search.seeds:
+        try:
+            load_seed(spec, space)
+        except NasError as exc:
+            raise ConfigError(f"{source}: [search] {exc}") from None
+
+
+def changed(experiment: Experiment, **changes: Any) -> Experiment:
+    """A copy of a loaded experiment with top-level fields replaced, its values and its
+    plugins checked again (:func:`with_plugins`); raises :class:`ConfigError`."""
+    return with_plugins(experiment.replace(**changes))
+
+
+def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -> Experiment:
+    """Build an :class:`Experiment` from parsed TOML (or :meth:`Experiment.to_dict`), its
+    plugins loaded and checked (:func:`with_plugins`)."""
+    return with_plugins(parse_experiment(table, source=source), source)
+
+
+def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
+    """Load the experiment's task and search space (built-in or importable modules) and
+    check that they fit each other and the objectives, the strategy and ``prescreen``;
+    an empty ``[data] path`` becomes the task's built-in data. Plugins are loaded here,
+    when an experiment is loaded, never in the config dataclasses' constructors.
+
+    Raises :class:`ConfigError` with one line, prefixed with ``where`` when given."""
+
+    prefix = f"{where}: " if where else ""
+    search = experiment.search
+    if search.strategy not in STRATEGIES:
+        raise ConfigError(
+            f"{prefix}[search]: strategy must be one of {', '.join(map(repr, STRATEGIES))}, "
+            f"got {search.strategy!r}"
+        )
+    if search.prescreen_by not in PRESCREEN_RULES:
+        raise ConfigError(
+            f"{prefix}[search]: prescreen_by must be one of "
+            f"{', '.join(map(repr, PRESCREEN_RULES))}, got {search.prescreen_by!r}"
+        )
+    section = "[[tasks]]" if experiment.multitask else "[data]"
+    tasks = []
+    for config in experiment.task_configs:
+        try:
+            tasks.append(load_task(config.task))
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}{section} {exc}") from None
+    try:
+        if experiment.multitask:
+            _check_multitask(experiment, tasks)
+        else:
+            (task,) = tasks
+            _require(
+                experiment.budget.task_schedule == "alternating",
+                "[budget] task_schedule applies to experiments with several [[tasks]]; remove it",
+            )
+            for name in experiment.objectives:
+                _require(
+                    name in TASK_METRICS[task.output_kind],
+                    f"objective {name!r} does not apply to the {task.name} task "
+                    f"(use {', '.join(sorted(TASK_METRICS[task.output_kind]))})",
+                )
+        for task in tasks:
+            _check_space(experiment.space, task, multitask=experiment.multitask)
+        _check_strategy(experiment.search.strategy, experiment.space)
+        _check_prescreen(
+            experiment.search, experiment.objectives, experiment.space, experiment.multitask
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
+    filled = tuple(
+        config if config.path else dataclasses.replace(config, path=task.builtin_data)
+        for config, task in zip(experiment.task_configs, tasks, strict=True)
+    )
+    if experiment.multitask:
+        return dataclasses.replace(experiment, tasks=filled)
+    return dataclasses.replace(experiment, data=filled[0])
+
+
+_NOT_FOR_MULTITASK = {
+    "[search] inherit_weights": lambda e: e.search.inherit_weights,
+    "[search] low_fidelity_images": lambda e: e.search.low_fidelity_images > 0,
+    "[final] epochs or minutes": lambda e: e.final.enabled,
+    '[budget] recipe = "standard"': lambda e: e.budget.recipe != "genome",
+}
+
+
+def _check_multitask(experiment: Experiment, tasks: list[FaceTask]) -> None:
+    """Raise ``ValueError`` unless each objective is a cost or the metric of exactly one
+    task, every task has an objective, and the space and settings allow several tasks."""
+    kinds = [task.output_kind for task in tasks]
+    for kind in set(kinds):
+        same = [task.name for task in tasks if task.output_kind == kind]
+        _require(
+            len(same) == 1,
+            f"[[tasks]] {' and '.join(same)} both output {kind}, so their metrics would share "
+            "names; a multi-task experiment takes tasks of different output kinds",
+        )
+    costs = {"params", "flops", "latency_ms"}
+    for name in experiment.objectives:
+        _require(
+            name in costs or any(name in TASK_METRICS[kind] for kind in kinds),
+            f"objective {name!r} applies to none of the tasks "
+            f"{', '.join(task.name for task in tasks)}",
+        )
+    for task in tasks:
+        own = TASK_METRICS[task.output_kind] - costs
+        _require(
+            any(name in own for name in experiment.objectives),
+            f"task {task.name} has no objective; add one of {', '.join(sorted(own))} to objectives",
+        )
+
+    if not callable(getattr(load_space(experiment.space), "build_multitask", None)):
+        raise ValueError(
+            f"space {experiment.space!r} builds no multi-task models (build_multitask); "
+            "use space = 'cnn'"
+        )
+    for setting, used in _NOT_FOR_MULTITASK.items():
+        _require(not used(experiment), f"{setting} is not available for multi-task experiments yet")
+
+
+def _builtin_spaces() -> list[str]:
+    """The names of the search spaces shipped in ``search_spaces/`` (``cnn``, ...)."""
+    import search_spaces
+
+    return sorted(
+        module.name
+        for module in pkgutil.iter_modules(search_spaces.__path__)
+        if not module.name.startswith("_")
+    )
+
+
+def _check_space(name: Any, task: FaceTask, *, multitask: bool = False) -> None:
+    """Raise ``ValueError`` unless ``name`` loads a search space that can learn ``task``.
+
+    A space may declare the kinds of task output it builds models for as ``task_kinds``
+    (e.g. ``("keypoints",)``), and those its multi-task models can have a head for as
+    ``multitask_kinds``; a space without them is assumed to build any kind.
+    """
+
+    builtin = _builtin_spaces()
+    choices = (
+        f"use one of {', '.join(map(repr, builtin))} or an importable module that defines SPACE"
+    )
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"space must be a search space name, got {name!r}; {choices}")
+    if "." not in name and name not in builtin:
+        raise ValueError(f"unknown space {name!r}; {choices}")
+    try:
+        space = load_space(name)
+    except ConfigError as exc:
+        raise ValueError(f"space {name!r} cannot be loaded: {exc}") from None
+    kinds = getattr(space, "task_kinds", None)
+    if multitask:
+        kinds = getattr(space, "multitask_kinds", kinds)
+    kind = task.output_kind
+    if kinds is not None and kind not in kinds:
+        tasks = [t for t in BUILTIN_TASKS if load_task(t).output_kind in kinds]
+        fitting = [
+            other
+            for other in builtin
+            if kind in (getattr(load_space(other), "task_kinds", None) or (kind,))
+        ]
+        raise ValueError(
+            f"space {name!r} builds models for the {' and '.join(tasks)} task only, not "
+            f"{task.name}; set [data] task = {tasks[0]!r}, or use space = "
+            f"{' or '.join(map(repr, fitting))} for {task.name}"
+        )
+
+
+def _check_strategy(name: str, space_name: str) -> None:
+    """Raise ``ValueError`` when the strategy needs something the space does not provide."""
+
+    space = load_space(space_name)
+    needs = STRATEGIES[name].space_needs
+    missing = [need for need in needs if not callable(getattr(space, need, None))]
+    if missing:
+        raise ValueError(
+            f"strategy {name!r} needs the space to provide {missing[0]}(), which space "
+            f"{space_name!r} does not; use strategy 'nsga2' or 'random'"
+        )
+
+
+def _check_prescreen(
+    search: SearchConfig, objectives: tuple[str, ...], space_name: str, multitask: bool = False
+) -> None:
+    """Raise ``ValueError`` when ``[search] prescreen`` above 1 has nothing to screen on.
+
+    Strategies other than NSGA-II ignore it, as they ignore ``crossover_prob``, so one
+    experiment can be compared across strategies (``nas compare``)."""
+    if search.prescreen == 1 or search.prescreen_by == "surrogate":
+        return  # the surrogate learns from the genomes themselves
+
+    where = f"[search] prescreen = {search.prescreen}"
+    _require(
+        any(name in FREE_METRICS for name in objectives),
+        f"{where} screens children on the objectives known before training "
+        f"({' and '.join(FREE_METRICS)}), and objectives {list(objectives)} has neither; "
+        "add 'params' or 'flops' to objectives, or set prescreen = 1",
+    )
+    counter = "cost_multitask" if multitask else "cost"
+    _require(
+        callable(getattr(load_space(space_name), counter, None)),
+        f"{where} needs the space to count a genome's cost before training ({counter}()), "
+        f"which space {space_name!r} does not; set prescreen = 1",
+    )
