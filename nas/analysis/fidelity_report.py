@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from nas.core.files import write_atomically
 from nas.core.learning_curve import extrapolate
 from nas.core.objectives import CHANCE_MARGIN
 from nas.core.ranking import kendall_tau, regret, spearman_rho, top_k_overlap
 from nas.engine.fidelity import BenchmarkPlan, PanelMember, load_panel, measured_rows, panel_chance
-from nas.storage.store import write_atomically
 from nas.strategies.surrogate import Surrogate, genome_features, rank_targets
 
 __all__ = [

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from nas.core.errors import DataError
+from nas.core.files import write_through
 from nas.core.task import Task
 from nas.data.duplicates import NEAR_IDENTICAL_MEAN_ABS_DIFF, exact_twins
 from nas.data.face_csv import (
@@ -716,25 +716,19 @@ def _checked_keypoints(parsed: ParsedKeypoints) -> ParsedKeypoints | None:
 
 def _write_cache(cache_file: Path, parsed: ParsedEmotions | ParsedKeypoints) -> None:
     """Write the arrays atomically; a cache that cannot be written is only a warning."""
-    tmp: str | None = None
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=cache_file.parent, prefix=f".{cache_file.stem}.", suffix=".tmp"
-        )
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **parsed.arrays())
-        os.replace(tmp, cache_file)
-        tmp = None
+        write_through(cache_file, lambda path: _save_arrays(path, parsed))
     except OSError as exc:
         warnings.warn(
             f"cannot cache the parsed data in {cache_file.parent} ({exc}); "
             "set NAS_CACHE_DIR to a writable folder to load faster next time",
             stacklevel=3,
         )
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+
+
+def _save_arrays(path: Path, parsed: ParsedEmotions | ParsedKeypoints) -> None:
+    with open(path, "wb") as handle:  # a handle: np.savez would add ".npz" to a name
+        np.savez(handle, **parsed.arrays())
 
 
 def _stratified_split(

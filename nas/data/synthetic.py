@@ -18,11 +18,11 @@ Keypoints ``training.csv`` (read back by :func:`nas.data.datasets.load_keypoints
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from nas.core.files import write_atomically
 
 __all__ = [
     "EMOTION_IDS",
@@ -130,7 +130,7 @@ def write_emotion_csv(
         usage = "Training" if i < n - n_val else "PublicTest"
         pixels = " ".join(map(str, images[i].ravel().tolist()))
         lines.append(f"{labels[i]},{pixels},{usage}\n")
-    _write_atomically(path, "".join(lines).encode("ascii"))
+    _write_file(path, "".join(lines).encode("ascii"))
 
 
 def write_keypoint_csv(path: Path | str, images: np.ndarray, keypoints: np.ndarray) -> None:
@@ -181,22 +181,14 @@ def write_keypoint_csv(path: Path | str, images: np.ndarray, keypoints: np.ndarr
         )
         pixels = _PIXEL_TEXT[image][_PIXEL_KEEP[image]].tobytes()[:-1]  # no trailing space
         lines.append(coordinates.encode("ascii") + b"," + pixels + b"\n")
-    _write_atomically(path, b"".join(lines))
+    _write_file(path, b"".join(lines))
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_file(path: Path, data: bytes) -> None:
     """Write ``data`` (gzipped, reproducibly, if ``path`` ends with ``.gz``) atomically."""
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=4, mtime=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data)
 
 
 def _sample_params(

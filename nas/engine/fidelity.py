@@ -45,9 +45,9 @@ import numpy as np
 
 from nas.core.config import Experiment
 from nas.core.errors import ConfigError
+from nas.core.files import write_atomically
 from nas.core.space import SearchSpace, genome_hash, load_space
 from nas.core.task import Task
-from nas.storage.store import write_atomically
 
 __all__ = [
     "FIDELITIES",

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import ConfigError
-from nas.storage.store import RunStore, TrialRecord, write_atomically
+from nas.core.files import write_atomically
+from nas.storage.store import RunStore, TrialRecord
 
 __all__ = [
     "FAILURE_FILE",

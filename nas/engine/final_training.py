@@ -31,6 +31,7 @@ from tensorflow.core.framework import summary_pb2
 
 from nas.core.errors import ConfigError, GenomeError, NasError
 from nas.core.faults import failpoint
+from nas.core.files import replace_synced, write_through
 from nas.core.objectives import METRICS
 from nas.core.recipes import Recipe, final_recipe
 from nas.core.signal_quality import signal_quality
@@ -322,18 +323,18 @@ class _Trainer:
         return ""
 
     def _save_weights(self, path: Path) -> None:
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.weights.h5")
-        self.model.save_weights(temporary)
-        os.replace(temporary, path)
+        write_through(path, self.model.save_weights, suffix=".weights.h5")
 
     def _checkpoint(self, state: TrainingState) -> None:
         """This epoch's weights and optimizer state, then the state that points to them."""
         epoch = state.epochs_done
         self._save_weights(self.training / f"epoch-{epoch}.weights.h5")
         variables = {f"v{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)}
-        temporary = self.training / f".epoch-{epoch}.optimizer.{os.getpid()}.tmp.npz"
-        np.savez(temporary, **variables)
-        os.replace(temporary, self.training / f"epoch-{epoch}.optimizer.npz")
+        write_through(
+            self.training / f"epoch-{epoch}.optimizer.npz",
+            lambda path: np.savez(path, **variables),
+            suffix=".npz",
+        )
         save_state(self.folder, state)
         for old in self.training.glob("epoch-*"):
             if not old.name.startswith(f"epoch-{epoch}."):
@@ -434,7 +435,7 @@ def _export(
             target = folder / entry.name
             if target.is_dir():
                 shutil.rmtree(target)
-            os.replace(entry, target)  # the card last: its presence marks a whole export
+            replace_synced(entry, target)  # the card last: its presence marks a whole export
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

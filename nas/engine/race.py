@@ -24,10 +24,11 @@ from typing import Any
 
 from nas.core.config import Experiment
 from nas.core.errors import ConfigError
+from nas.core.files import write_atomically
 from nas.core.objectives import METRICS
 from nas.core.trial import EvalData, ParentWeights, derive_seed
 from nas.storage.front import compute_front
-from nas.storage.store import RunStore, TrialRecord, write_atomically
+from nas.storage.store import RunStore, TrialRecord
 
 __all__ = ["RACE_FILE", "race_images", "run_race"]
 

@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
 from nas.core.errors import ConfigError, GenomeError
+from nas.core.files import replace_synced
 from nas.core.space import load_space
 from nas.export.files import (
     ONNX_FILE,
@@ -227,7 +228,7 @@ def _write_atomically(to: Path, write: Callable[[Path], None]) -> None:
         write(staging)
         if to.exists():
             to.rmdir()
-        os.replace(staging, to)
+        replace_synced(staging, to)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

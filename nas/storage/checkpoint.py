@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import StorageError
-from nas.storage.store import write_atomically
+from nas.core.files import write_atomically
 
 __all__ = [
     "CHECKPOINT_FILE",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import StorageError
-from nas.core.faults import failpoint
+from nas.core.files import write_atomically
 from nas.core.objectives import METRICS, objective_values
 from nas.core.task import Task
 from nas.core.trial import EvalResult
@@ -42,7 +42,6 @@ __all__ = [
     "portable_storage",
     "redact",
     "use_password",
-    "write_atomically",
 ]
 
 RUN_FILE = "run.json"
@@ -637,15 +636,3 @@ def _open_study(info: RunInfo, *, create: bool) -> Any:
             f"storage {redact(info.storage)!r} cannot be opened: {reason}; check the URL "
             "(e.g. sqlite:///runs/study.db) and that its database and driver are reachable" + hint
         ) from None
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` so that readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    failpoint(f"write:{path.name}")  # tests kill here: the new file is written, not yet in place
-    os.replace(temporary, path)

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from nas.core.errors import ConfigError
+from nas.core.objectives import CHANCE_MARGIN
 from nas.core.trial import EvalRequest, EvalResult
 from nas.engine.experiment import experiment_from_dict
 from nas.engine.search import resume_search, run_search
 from nas.storage.checkpoint import load_checkpoint
 from nas.storage.front import compute_front
 from nas.storage.store import RunStore, TrialFidelity
-from nas.strategies.multifidelity import CHANCE_MARGIN
 from tests.nas.test_search_budgets import Killed
 from tests.nas.toy_space import SPACE, zdt1
 
