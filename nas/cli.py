@@ -710,10 +710,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from nas.analysis.assessment import assess, load_model_under_test
+    from nas.kinds import output_kind
 
     subject = load_model_under_test(args.model, flip_average=args.flip_average)
     folder = args.model if args.model.is_dir() else args.model.parent
-    split = args.split or ("PublicTest" if subject.kind == "classification" else "validation")
+    kind = output_kind(subject.kind)
+    split = args.split or kind.default_split
     out_dir = args.out or folder / f"evaluation-{split}{'-flip' if args.flip_average else ''}"
     result = assess(subject, args.data, split=args.split, out_dir=out_dir, json_file=args.json)
     report = result.report
@@ -722,28 +724,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"{escape(str(subject.path))}: {subject.description}, on {report['images']:,} faces "
         f"of {escape(args.data)} ({report['split']})"
     )
-    if subject.kind == "classification":
-        table = Table(title=f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}")
-        for column in ("class", "precision", "recall", "F1", "faces"):
-            table.add_column(column, justify="left" if column == "class" else "right")
-        for name, row in report["per_class"].items():
-            table.add_row(
-                name,
-                f"{row['precision']:.3f}",
-                f"{row['recall']:.3f}",
-                f"{row['f1']:.3f}",
-                f"{row['support']:,}",
-            )
-    else:
-        table = Table(
-            title=f"RMSE {report['rmse']:.3f} px over {report['points']:,} points "
-            f"(mean distance {report['mean_distance']:.3f} px)"
-        )
-        for column in ("keypoint", "RMSE (px)", "faces"):
-            table.add_column(column, justify="left" if column == "keypoint" else "right")
-        for name, row in report["per_keypoint"].items():
-            rmse = "-" if row["rmse"] is None else f"{row['rmse']:.3f}"
-            table.add_row(name, rmse, f"{row['faces']:,}")
+    title, columns, rows = kind.report_table(report)
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     twins = report.get("training_twins")
     if twins and twins["images"]:
@@ -1231,9 +1217,10 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     if experiment.multitask:
         raise ConfigError(f"{args.experiment}: nas fidelity measures one-task experiments only")
+    from nas.kinds import output_kind
     from nas.tasks import load_task
 
-    if load_task(experiment.data.task).output_kind != "classification":
+    if not output_kind(load_task(experiment.data.task).output_kind).has_accuracy:
         raise ConfigError(
             f"{args.experiment}: nas fidelity ranks by accuracy so far; its task "
             f"{experiment.data.task!r} is not a classification"

@@ -22,13 +22,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
-from nas.analysis.evaluation_figures import plot_confusion, plot_keypoint_faces
 from nas.core.errors import ConfigError, DataError, one_line
-from nas.core.scoring import classification_report, keypoint_report
 from nas.data.datasets import load_emotions, load_keypoints
 from nas.data.duplicates import exact_twins
 from nas.export.flip_average import flip_averaged, is_flip_averaged
 from nas.export.model_outputs import output_kind_and_names
+from nas.kinds import output_kind
 from nas.training.core import inference_function, predict
 
 __all__ = ["Assessment", "ModelUnderTest", "assess", "load_model_under_test"]
@@ -67,9 +66,7 @@ class ModelUnderTest:
         """E.g. ``an emotion classifier (5 classes, 48x48x1 images)``."""
         shape = "x".join(map(str, self.input_shape))
         averaged = ", flip-averaged" if self.flip_averaged else ""
-        if self.kind == "classification":
-            return f"an emotion classifier ({len(self.labels)} classes, {shape} images{averaged})"
-        return f"a keypoint model ({len(self.labels)} points, {shape} images{averaged})"
+        return output_kind(self.kind).describe(self.labels, shape) + f"{averaged})"
 
 
 @dataclass(frozen=True)
@@ -144,16 +141,11 @@ def assess(
     title = (
         f"{subject.path.parent.name or subject.path.name} on {Path(data_path).name} ({split_name})"
     )
-    if subject.kind == "classification":
-        report = classification_report(targets, predictions, subject.labels)
-        if twins is not None:
-            report["training_twins"] = _twin_accuracy(targets, predictions, twins)
-        figure = plot_confusion(report, out_dir / "confusion.png", title=title)
-    else:
-        report = keypoint_report(targets, predictions, subject.labels)
-        figure = plot_keypoint_faces(
-            images, targets, predictions, out_dir / "keypoints.png", title=title
-        )
+    kind = output_kind(subject.kind)
+    report = kind.report(targets, predictions, subject.labels)
+    if twins is not None:
+        report["training_twins"] = _twin_accuracy(targets, predictions, twins)
+    figure = kind.figure(report, images, targets, predictions, out_dir, title=title)
     report = {
         "model": str(subject.path),
         "data": data_path,

@@ -36,7 +36,7 @@ from nas.core.objectives import METRICS
 from nas.core.recipes import Recipe, final_recipe
 from nas.core.signal_quality import signal_quality
 from nas.core.space import SearchSpace, load_space
-from nas.data.augment import Augmentation, augment
+from nas.data.augment import augment
 from nas.engine.final import (
     FAILURE_FILE,
     PLAN_FILE,
@@ -50,17 +50,15 @@ from nas.engine.final import (
 from nas.engine.migration import stored_experiment
 from nas.engine.search import TaskData, load_task_data
 from nas.export.files import genome_document, serving_lines, write_export_files
+from nas.kinds import output_kind
 from nas.storage.store import RunStore, TrialRecord
 from nas.training.core import (
     compile_for_training,
     configure_process,
     inference_function,
-    init_keypoint_head,
     make_optimizer,
     predict,
-    score_predictions,
     set_precision,
-    task_loss,
 )
 
 __all__ = ["main", "run_training", "train_architecture"]
@@ -169,10 +167,12 @@ def train_architecture(
         model.load_weights(training / f"epoch-{state.epochs_done}.weights.h5")
     elif start_weights is not None:
         model.load_weights(start_weights)
-    elif task.kind == "keypoints":
-        init_keypoint_head(model, data.eval_data.train_targets, task.input_shape[1])
+    else:
+        output_kind(task.kind).prepare_head(model, data.eval_data.train_targets, task)
     optimizer = make_optimizer(recipe.training)
-    compile_for_training(model, optimizer, task_loss(task, recipe.label_smoothing))
+    compile_for_training(
+        model, optimizer, output_kind(task.kind).loss(task, recipe.label_smoothing)
+    )
     if state.epochs_done:
         _load_optimizer(optimizer, model, training / f"epoch-{state.epochs_done}.optimizer.npz")
     _Trainer(plan, folder, metric, data, model, recipe).run(state)
@@ -200,11 +200,8 @@ class _Trainer:
         self.batch_size = recipe.batch_size
         self.metric = metric
         self.steps_per_epoch = math.ceil(len(self.data.train_targets) / recipe.batch_size)
-        self.augmentation = (
-            Augmentation(flip=0.5, shift=0.1, zoom=0.1)
-            if self.data.task.kind == "classification"
-            else Augmentation(flip=0.5, shift=0.05, zoom=0.05)
-        )
+        self.kind = output_kind(self.data.task.kind)
+        self.augmentation = self.kind.augmentation
         self.board = tf.summary.create_file_writer(plan.tensorboard) if plan.tensorboard else None
 
     def run(self, state: TrainingState) -> None:
@@ -275,7 +272,7 @@ class _Trainer:
         """The epoch's training images (augmented when the plan says so), shuffled."""
         rng = np.random.default_rng([self.plan.seed, epoch])
         data = self.data
-        keypoints = data.train_targets if data.task.kind == "keypoints" else None
+        keypoints = data.train_targets if self.kind.spatial_targets else None
         if self.plan.augment:
             images, moved = augment(
                 data.train_images,
@@ -301,7 +298,7 @@ class _Trainer:
         predictions = predict(infer, self.data.validation_images)
         if not np.all(np.isfinite(predictions)):
             return {}
-        return score_predictions(self.data.task, self.data.validation_targets, predictions)
+        return self.kind.score(self.data.task, self.data.validation_targets, predictions)
 
     def _better(self, metrics: dict[str, float], best: dict[str, float]) -> bool:
         if self.metric not in metrics:

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
+from nas.kinds import output_kind
 from nas.storage.store import RunInfo, RunStore, TrialRecord, ancestors
 
 __all__ = [
@@ -123,13 +124,11 @@ def named_outputs(model: keras.Model, kind: str, labels: Sequence[str]):
 
     names = tf.constant(list(labels))
 
+    of_kind = output_kind(kind)
+
     def named(images: tf.Tensor) -> dict[str, tf.Tensor]:
         outputs = model(tf.cast(images, tf.float32), training=False)
-        every = tf.tile(names[tf.newaxis], [tf.shape(outputs)[0], 1])
-        if kind == "keypoints":
-            return {"keypoints": outputs, "keypoint_names": every}
-        label = tf.gather(names, tf.argmax(outputs, axis=-1))
-        return {"probabilities": outputs, "label": label, "label_names": every}
+        return of_kind.named_outputs(outputs, tf.tile(names[tf.newaxis], [tf.shape(outputs)[0], 1]))
 
     return named
 
@@ -138,18 +137,15 @@ def serving_lines(info: RunInfo, name: str) -> list[str]:
     """The model card's "Serving" section: signatures, inputs, outputs and a TF Serving
     REST example."""
     height, width, channels = info.task.input_shape
-    outputs = (
-        "`keypoints` (batch, K, 2) pixel (x, y) and `keypoint_names`"
-        if info.task.kind == "keypoints"
-        else "`probabilities` (batch, C), `label` (the most likely class) and `label_names`"
-    )
+    kind = output_kind(info.task.kind)
+    outputs = kind.serving_text()
     return [
         "## Serving",
         "",
         f"Signature `serving_default`: input `images`, uint8 grey pixels, shape (batch, {height}, "
         f"{width}, {channels}); outputs {outputs}. Signature `serve`: the same model on float32 "
         "pixels in 0..255 (the model scales them itself), returning the bare output.",
-        _output_line(info),
+        kind.output_line(info.task, info.output_names),
         "",
         "```",
         f"docker run -p 8501:8501 -v $PWD/{name}:/models/{name} -e MODEL_NAME={name} tensorflow/serving",
@@ -174,13 +170,6 @@ def lineage_lines(store: RunStore, record: TrialRecord) -> list[str]:
         + ".",
         "",
     ]
-
-
-def _output_line(info: RunInfo) -> str:
-    names = ", ".join(info.output_names)
-    if info.task.kind == "keypoints":
-        return f"Output: pixel coordinates (x, y), shape (batch, {info.task.num_keypoints}, 2), in the order {names}."
-    return f"Output: class probabilities, shape (batch, {info.task.num_classes}), in the order {names}."
 
 
 def metric_text(value: float) -> str:

@@ -20,24 +20,12 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-__all__ = ["FLIP_AVERAGED", "flip_averaged", "is_flip_averaged", "mirror_permutation"]
+from nas.kinds import output_kind
+
+__all__ = ["FLIP_AVERAGED", "flip_averaged", "is_flip_averaged"]
 
 FLIP_AVERAGED = "flip_averaged"
 """The wrapper model's name, by which a loaded model is known to be one."""
-
-
-def mirror_permutation(names: Sequence[str]) -> tuple[int, ...]:
-    """Keypoint ``i`` of a mirrored face is keypoint ``permutation[i]`` of the face: names
-    with ``left`` and ``right`` swapped (``mouth_left_corner`` <-> ``mouth_right_corner``);
-    a name without a mirrored twin (``nose_tip``) stays."""
-    index = {name: i for i, name in enumerate(names)}
-
-    def mirrored(name: str) -> str:
-        parts = name.split("_")
-        swap = {"left": "right", "right": "left"}
-        return "_".join(swap.get(part, part) for part in parts)
-
-    return tuple(index.get(mirrored(name), i) for i, name in enumerate(names))
 
 
 def is_flip_averaged(model: keras.Model) -> bool:
@@ -45,12 +33,12 @@ def is_flip_averaged(model: keras.Model) -> bool:
     return model.name == FLIP_AVERAGED
 
 
-def flip_averaged(model: keras.Model, kind: str, keypoint_names: Sequence[str] = ()) -> keras.Model:
+def flip_averaged(model: keras.Model, kind: str, names: Sequence[str] = ()) -> keras.Model:
     """``model`` wrapped to average its answers for each image and its mirror image.
 
-    ``kind`` is ``classification`` (outputs ``(batch, C)``) or ``keypoints`` (outputs
-    ``(batch, K, 2)`` pixel coordinates named ``keypoint_names``). The weights are
-    ``model``'s own, shared, not copied.
+    ``kind`` names the output kind (:mod:`nas.kinds`), whose ``mirror_map`` maps the
+    mirror's answer back (keypoints: left and right swapped by ``names``, ``x`` mirrored;
+    class probabilities: unchanged). The weights are ``model``'s own, shared, not copied.
     """
     if is_flip_averaged(model):
         return model
@@ -58,10 +46,11 @@ def flip_averaged(model: keras.Model, kind: str, keypoint_names: Sequence[str] =
     images = keras.Input((height, width, channels), name="pixels")
     mirrored = _mirror_images(images, width)
     plain, of_mirror = model(images), model(mirrored)
-    if kind == "keypoints":
-        of_mirror = _unmirror_keypoints(of_mirror, keypoint_names, width)
-    elif kind != "classification":
-        raise ValueError(f"unknown task kind {kind!r}")
+    if len(names) and len(names) != int(of_mirror.shape[1]):
+        raise ValueError(f"{int(of_mirror.shape[1])} outputs but {len(names)} names")
+    mapping = output_kind(kind).mirror_map(names, width)
+    if mapping is not None:
+        of_mirror = _unmirror(of_mirror, *mapping)
     averaged = keras.layers.Average(name="average", dtype="float32")([plain, of_mirror])
     return keras.Model(images, averaged, name=FLIP_AVERAGED)
 
@@ -83,19 +72,11 @@ def _mirror_images(images, width: int):
     return keras.layers.Permute((1, 3, 2), name="mirrored")(flipped)
 
 
-def _unmirror_keypoints(points, names: Sequence[str], width: int):
-    """Points found on a mirrored face -> the face's points: swap left and right, and
-    ``x -> W - 1 - x``; one fixed affine map of the flattened ``(K, 2)`` coordinates."""
-    count = int(points.shape[1])
-    if len(names) != count:
-        raise ValueError(f"{count} keypoints but {len(names)} keypoint names")
-    permutation = mirror_permutation(names)
-    kernel = np.zeros((2 * count, 2 * count), dtype=np.float32)
-    bias = np.zeros(2 * count, dtype=np.float32)
-    for k, source in enumerate(permutation):
-        kernel[2 * source, 2 * k] = -1.0
-        kernel[2 * source + 1, 2 * k + 1] = 1.0
-        bias[2 * k] = width - 1.0
-    flat = keras.layers.Reshape((2 * count,), name="mirror_points_flat")(points)
-    moved = _fixed_dense(2 * count, kernel, bias, "unmirror_points")(flat)
-    return keras.layers.Reshape((count, 2), name="unmirrored_points")(moved)
+def _unmirror(points, kernel: np.ndarray, bias: np.ndarray):
+    """An answer for a mirrored face -> the face's answer: the kind's fixed affine map
+    (:meth:`nas.kinds.OutputKind.mirror_map`) of the flattened outputs."""
+    shape = tuple(int(d) for d in points.shape[1:])
+    size = int(np.prod(shape))
+    flat = keras.layers.Reshape((size,), name="mirror_points_flat")(points)
+    moved = _fixed_dense(size, kernel, bias, "unmirror_points")(flat)
+    return keras.layers.Reshape(shape, name="unmirrored_points")(moved)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nas.core.task import Task
+from nas.kinds import output_kind
 
 if TYPE_CHECKING:
     from nas.core.config import DataConfig
@@ -58,7 +59,7 @@ class FaceTask(ABC):
         """What a useless model scores on the validation split, per metric (here: the
         majority class's share, for classification)."""
         labels = splits.validation_targets
-        if self.output_kind != "classification" or not len(labels):
+        if not output_kind(self.output_kind).has_accuracy or not len(labels):
             return {}
         counts = np.bincount(np.asarray(labels, dtype=np.int64))
         return {"accuracy": float(counts.max() / counts.sum())}

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nas.data.datasets import BUILTIN_KEYPOINT_FACES, FLIP_PAIRS, load_keypoints
+from nas.data.datasets import BUILTIN_KEYPOINT_FACES, load_keypoints
+from nas.kinds.keypoints import mirror_permutation
 from nas.tasks.base import FaceTask, TaskSplits
 
 if TYPE_CHECKING:
     from nas.core.config import DataConfig
 
-__all__ = ["TASK", "KeypointTask", "flip_permutation"]
-
-
-def flip_permutation(count: int) -> tuple[int, ...]:
-    """Keypoint ``i`` of a mirrored face is keypoint ``result[i]`` (:data:`FLIP_PAIRS`)."""
-    permutation = list(range(count))
-    for left, right in FLIP_PAIRS:
-        permutation[left], permutation[right] = right, left
-    return tuple(permutation)
+__all__ = ["TASK", "KeypointTask"]
 
 
 class KeypointTask(FaceTask):
@@ -46,7 +39,7 @@ class KeypointTask(FaceTask):
             validation_images=data.validation.images,
             validation_targets=data.validation.keypoints,
             output_names=tuple(data.keypoint_names),
-            flip_permutation=flip_permutation(len(data.keypoint_names)),
+            flip_permutation=mirror_permutation(data.keypoint_names),
         )
 
 

@@ -22,7 +22,6 @@ import tensorflow as tf
 
 from nas.core.config import Budget
 from nas.core.errors import EvaluationFailure, GenomeError
-from nas.core.scoring import accuracy, keypoint_rmse, macro_f1
 from nas.core.space import SearchSpace, TrainingRecipe, load_space
 from nas.core.task import Task
 from nas.core.trial import EvalData, EvalRequest
@@ -34,16 +33,12 @@ __all__ = [
     "counted_size",
     "decoded_genome",
     "inference_function",
-    "init_keypoint_head",
     "latency_ms",
     "make_optimizer",
-    "masked_keypoint_loss",
     "peak_rss_mb",
     "predict",
     "resolved_precision",
-    "score_predictions",
     "set_precision",
-    "task_loss",
     "training_batches",
     "weights_bytes",
 ]
@@ -91,30 +86,6 @@ def set_precision(precision: str) -> None:
     """
     policy = "mixed_bfloat16" if resolved_precision(precision) == "bf16" else "float32"
     keras.mixed_precision.set_global_policy(policy)
-
-
-def init_keypoint_head(
-    model: keras.Model, targets: np.ndarray, side: int, *, layer: str = "keypoints_raw"
-) -> bool:
-    """Start a keypoint regressor at the mean face of ``targets`` instead of the image centre.
-
-    The output layer ``layer`` (``keypoints_raw``) maps to pixels through ``(side - 1) / 2 * (1 + y)``;
-    its bias is set to the training split's mean keypoints in that scale and its kernel
-    shrunk tenfold, so an untrained net predicts the mean face (which alone scores about
-    3.2 px RMSE on Kaggle's faces) and training learns the deviations from it. Returns
-    False (and changes nothing) when the model has no such layer (e.g. a heatmap head).
-    """
-    try:
-        output = model.get_layer(layer)
-    except ValueError:
-        return False
-    mean = np.nanmean(targets.reshape(len(targets), -1).astype(np.float64), axis=0)
-    if not np.all(np.isfinite(mean)):
-        return False
-    half = (side - 1) / 2.0
-    kernel, _ = output.get_weights()
-    output.set_weights([kernel * 0.1, ((mean - half) / half).astype(np.float32)])
-    return True
 
 
 def make_optimizer(recipe: TrainingRecipe) -> keras.optimizers.Optimizer:
@@ -186,49 +157,6 @@ def checked_size(model: keras.Model, budget: Budget) -> int:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def masked_keypoint_loss(scale: float):
-    """Mean squared error over the coordinates present, in units of ``scale`` pixels.
-
-    Targets hold NaN where a point is missing: those coordinates add nothing to the loss
-    or to its gradient, and the mean is over the coordinates present in the batch.
-    """
-
-    def loss(targets: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
-        present = tf.math.is_finite(targets)
-        error = tf.where(present, (predicted - tf.where(present, targets, 0.0)) / scale, 0.0)
-        count = tf.reduce_sum(tf.cast(present, error.dtype))
-        return tf.reduce_sum(tf.square(error)) / tf.maximum(count, 1.0)
-
-    return loss
-
-
-def task_loss(task: Task, label_smoothing: float = 0.0):
-    """The training loss of ``task``: cross-entropy (with ``label_smoothing``, that share
-    of a uniform target mixed into the one-hot one), or the masked keypoint loss."""
-    if task.kind == "keypoints":
-        return masked_keypoint_loss(float(max(task.input_shape[:2])))
-    if not label_smoothing:
-        return "sparse_categorical_crossentropy"
-    smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-
-    def loss(targets: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
-        labels = tf.cast(tf.reshape(targets, [-1]), tf.int32)
-        return smoothed(tf.one_hot(labels, task.num_classes, dtype=predicted.dtype), predicted)
-
-    return loss
-
-
-def score_predictions(task: Task, targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
-    """The task's quality metrics of ``predictions`` against ``targets``."""
-    if task.kind == "keypoints":
-        return {"rmse": keypoint_rmse(targets, predictions)}
-    predicted = predictions.argmax(axis=1)
-    return {
-        "accuracy": accuracy(targets, predicted),
-        "macro_f1": macro_f1(targets, predicted, task.num_classes),
-    }
 
 
 def training_batches(

@@ -24,6 +24,7 @@ from nas.core.recipes import Recipe, brief_recipe
 from nas.core.scoring import accuracy
 from nas.core.task import Task
 from nas.core.trial import EvalData, EvalRequest, EvalResult, Inherited, MultiEvalData
+from nas.kinds import output_kind
 from nas.training.core import (
     checked_size,
     compile_for_training,
@@ -31,13 +32,10 @@ from nas.training.core import (
     counted_size,
     decoded_genome,
     inference_function,
-    init_keypoint_head,
     latency_ms,
     make_optimizer,
     peak_rss_mb,
     predict,
-    score_predictions,
-    task_loss,
     training_batches,
     weights_bytes,
 )
@@ -131,8 +129,9 @@ def _train_and_score(
     params = checked_size(model, request.budget)
     budget = request.budget
     flops = count_flops(model)
-    if data.task.kind == "keypoints" and request.pretrained is None:
-        init_keypoint_head(model, data.train_targets, data.task.input_shape[1])
+    kind = output_kind(data.task.kind)
+    if request.pretrained is None:
+        kind.prepare_head(model, data.train_targets, data.task)
     inherited = None
     if request.parents:  # weight inheritance: start from the parents' trained weights
         from nas.training.inheritance import inherit_weights
@@ -142,7 +141,7 @@ def _train_and_score(
 
     recipe = brief_recipe(budget.recipe, space.recipe(genome))
     compile_for_training(
-        model, make_optimizer(recipe.training), task_loss(data.task, recipe.label_smoothing)
+        model, make_optimizer(recipe.training), kind.loss(data.task, recipe.label_smoothing)
     )
     batch = recipe.batch_size
     if budget.train_images:  # a count of images, whatever the batch size: full batches
@@ -183,7 +182,7 @@ def _train_and_score(
     predictions = predict(infer, data.validation_images)
     if not np.all(np.isfinite(predictions)):
         raise EvaluationFailure("nan_loss", "the trained model predicts NaN")
-    metrics = score_predictions(data.task, data.validation_targets, predictions) | {
+    metrics = kind.score(data.task, data.validation_targets, predictions) | {
         **(curve.scores if curve is not None else {}),
         **_curve_objective(budget, curve, data.task, predictions, data.validation_targets),
         "params": float(params),
@@ -202,7 +201,7 @@ def _curve_objective(
 ) -> dict[str, float]:
     """``accuracy_curve`` (``[budget] curve_images``): the learning curve through the scores
     at a quarter, a half and all of the images, read at ``curve_images``."""
-    if not budget.curve_images or curve is None or task.kind != "classification":
+    if not budget.curve_images or curve is None or not output_kind(task.kind).has_accuracy:
         return {}
     n = budget.train_images
     last = accuracy(targets, predictions.argmax(axis=1))
@@ -240,7 +239,8 @@ class _ScoreAt(keras.callbacks.Callback):
             self._infer = inference_function(self.model, self.data.task.input_shape)
         predictions = predict(self._infer, self.data.validation_images)
         if np.all(np.isfinite(predictions)):
-            scored = score_predictions(self.data.task, self.data.validation_targets, predictions)
+            task = self.data.task
+            scored = output_kind(task.kind).score(task, self.data.validation_targets, predictions)
             name, value = next(iter(scored.items()))
             self.scores[f"{name}@{self.at[self._steps]}"] = value
         if self.clock:  # the process's CPU clock once scored: a caller subtracts its start

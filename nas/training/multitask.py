@@ -23,17 +23,15 @@ import numpy as np
 
 from nas.core.errors import EvaluationFailure, one_line
 from nas.core.trial import EvalRequest, MultiEvalData
+from nas.kinds import output_kind
 from nas.training.core import (
     checked_size,
     compile_for_training,
     decoded_genome,
     inference_function,
-    init_keypoint_head,
     latency_ms,
     make_optimizer,
     predict,
-    score_predictions,
-    task_loss,
     training_batches,
     weights_bytes,
 )
@@ -93,17 +91,18 @@ def train_and_score_multitask(
     flops = space.cost_multitask(genome, tasks).flops
     recipe = space.recipe(genome)
     for name, head, part in zip(data.names, heads, data.parts, strict=True):
-        if part.task.kind == "keypoints":
-            init_keypoint_head(
-                head, part.train_targets, part.task.input_shape[1], layer=f"{name}_keypoints_raw"
-            )
+        output_kind(part.task.kind).prepare_head(
+            head, part.train_targets, part.task, layer_prefix=f"{name}_"
+        )
     if budget.task_schedule == "joint":
-        losses = [task_loss(part.task) for part in data.parts]
+        losses = [output_kind(part.task.kind).loss(part.task) for part in data.parts]
         compile_for_training(model, make_optimizer(recipe), losses)
         guard = _train_jointly(model, data, request, recipe.batch_size)
     else:
         for head, part in zip(heads, data.parts, strict=True):
-            compile_for_training(head, make_optimizer(recipe), task_loss(part.task))
+            compile_for_training(
+                head, make_optimizer(recipe), output_kind(part.task.kind).loss(part.task)
+            )
         guard = _train_in_turns(heads, data, request, recipe.batch_size)
     if guard.diverged:
         raise EvaluationFailure("nan_loss", guard.diverged)
@@ -115,7 +114,9 @@ def train_and_score_multitask(
         predictions = predict(infer, part.validation_images)
         if not np.all(np.isfinite(predictions)):
             raise EvaluationFailure("nan_loss", "the trained model predicts NaN")
-        metrics |= score_predictions(part.task, part.validation_targets, predictions)
+        metrics |= output_kind(part.task.kind).score(
+            part.task, part.validation_targets, predictions
+        )
         latency += latency_ms(infer, part.validation_images[:1].astype(np.float32))
     metrics |= {"params": float(params), "flops": float(flops), "latency_ms": latency}
     return metrics, weights_bytes(model), guard

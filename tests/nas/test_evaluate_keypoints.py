@@ -13,7 +13,7 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 def test_masked_loss_exact_values_and_missing_points_contribute_nothing():
     import tensorflow as tf
 
-    from nas.training.core import masked_keypoint_loss
+    from nas.kinds.keypoints import masked_keypoint_loss
 
     nan = np.nan
     targets = tf.constant([[[10.0, 20.0], [nan, nan]], [[nan, nan], [30.0, 40.0]]])

@@ -36,7 +36,7 @@ def _faces(task: Task, count: int = 4) -> np.ndarray:
 
 
 def test_the_mirror_permutation_swaps_left_and_right_by_name():
-    from nas.export.flip_average import mirror_permutation
+    from nas.kinds.keypoints import mirror_permutation
 
     expected = list(range(len(KEYPOINT_NAMES)))
     for left, right in FLIP_PAIRS:

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = (
     "core",
     "data",
+    "kinds",
     "tasks",
     "strategies",
     "storage",
