@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from nas.core.errors import NasError
 from nas.core.machine import machine_kind
 from nas.core.space import load_space

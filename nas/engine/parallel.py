@@ -33,6 +33,8 @@ from typing import Any, Protocol
 
 from nas.core.errors import ClusterLost, ConfigError, FailureReason
 from nas.core.faults import failpoint
+from nas.core.tensorflow_logs import ENVIRONMENT as TENSORFLOW_ENVIRONMENT
+from nas.core.tensorflow_logs import import_tensorflow_quietly, set_log_level
 from nas.core.trial import EvalData, EvalRequest, EvalResult
 
 __all__ = [
@@ -89,7 +91,7 @@ def _evaluate_in_worker(
     In Ray it first tells ``board`` that ``token`` has started (the driver's time-out
     counts from then), sizes TensorFlow to the CPUs Ray gave the task on this node, and
     records the node."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    set_log_level()
     node, device, note = "", "", ""
     if board is not None:
         import ray
@@ -118,6 +120,7 @@ def _training_device(reserved_gpus: float) -> tuple[str, str]:
     reserved a GPU that TensorFlow cannot see, the one line that says so. With a GPU,
     TensorFlow grows its memory as it needs it, so that evaluations sharing one
     (``gpus_per_worker`` below 1) do not each reserve all of it."""
+    import_tensorflow_quietly()
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -445,14 +448,14 @@ def _start_ray(
     The job's ``working_dir`` is an empty folder: with one, Ray no longer puts the
     driver's own folder first on the workers' ``sys.path``, where the source tree would
     shadow the shipped copies."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    set_log_level()
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     empty = tempfile.mkdtemp(prefix="facenas-job-")
     runtime_env = {
         "working_dir": empty,
         "py_modules": shipped_packages(modules),
         "excludes": ["__pycache__", "*.pyc"],
-        "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"},
+        "env_vars": dict(TENSORFLOW_ENVIRONMENT),
     }
     try:
         ray.init(

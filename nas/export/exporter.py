@@ -16,14 +16,16 @@ end, so a failed export leaves nothing behind. An export folder (of ``nas export
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nas.core.tensorflow_logs import import_tensorflow_quietly
+
+# ruff: noqa: E402 (TensorFlow is imported, its start-up noise dropped, before Keras)
+import_tensorflow_quietly()
 
 import keras
 

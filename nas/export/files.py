@@ -6,13 +6,15 @@ TF Serving with its named outputs, ``genome.json``, and the model card's shared 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nas.core.tensorflow_logs import import_tensorflow_quietly
+
+# ruff: noqa: E402 (TensorFlow is imported, its start-up noise dropped, before Keras)
+import_tensorflow_quietly()
 
 import keras
 

@@ -7,14 +7,16 @@ inference, latency, sizes. Imports TensorFlow.
 
 from __future__ import annotations
 
-import os
 import resource
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nas.core.tensorflow_logs import import_tensorflow_quietly
+
+# ruff: noqa: E402 (TensorFlow is imported, its start-up noise dropped, before Keras)
+import_tensorflow_quietly()
 
 import keras
 import numpy as np

@@ -11,7 +11,10 @@ import os
 import socket
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from nas.core.tensorflow_logs import import_tensorflow_quietly
+
+# ruff: noqa: E402 (TensorFlow is imported, its start-up noise dropped, before Keras)
+import_tensorflow_quietly()
 
 import keras
 import numpy as np

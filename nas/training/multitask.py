@@ -18,6 +18,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from nas.core.tensorflow_logs import import_tensorflow_quietly
+
+# ruff: noqa: E402 (TensorFlow is imported, its start-up noise dropped, before Keras)
+import_tensorflow_quietly()
+
 import keras
 import numpy as np
 
