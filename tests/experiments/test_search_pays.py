@@ -60,3 +60,28 @@ def test_an_unknown_arm_is_one_line_and_exit_code_2(pays: ModuleType, capsys):
         pays.main(["run", "--data", "x.csv", "--out", "out", "--arms", "search,grid"])
     assert stopped.value.code == 2
     assert "unknown arm 'grid'" in capsys.readouterr().err
+
+
+def test_vgg_minutes_replaces_the_searchs_wall_time_and_is_recorded(
+    pays: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    searched = tmp_path / "search-s1"
+    searched.mkdir()
+    (searched / pays.RESULT).write_text(json.dumps({"wall_seconds": 4200.0}))
+    commands: list[list[str]] = []
+
+    def run(command: list[str], log: Path) -> None:  # the nas commands, not run
+        commands.append(command)
+        if "evaluate" in command:
+            Path(command[command.index("--json") + 1]).write_text('{"accuracy": 0.5}')
+
+    monkeypatch.setattr(pays, "_run", run)
+    monkeypatch.setattr(pays, "_trials", lambda run_dir: [])
+    monkeypatch.setattr(pays, "export_params", lambda export: 1000)
+    for minutes, expected, source in ((None, 70.0, "search wall time"), (56.6, 56.6, "--vgg")):
+        result = pays.run_arm("vgg", 1, "faces.csv", tmp_path, vgg_minutes=minutes)
+        train = next(c for c in commands if "train" in c)
+        given = float(train[train.index("--minutes") + 1])
+        assert expected - 0.1 <= given <= expected  # less what the baseline step took
+        assert result["budget_minutes"] == expected and source in result["budget_source"]
+        commands.clear()
