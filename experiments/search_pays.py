@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -171,8 +172,23 @@ def collect(out: Path, to: Path) -> int:
         for name in KEPT:
             if (result.parent / name).exists():
                 shutil.copy2(result.parent / name, target / name)
+        metrics = target / "publictest.json"
+        if metrics.exists():
+            portable = portable_paths(json.loads(metrics.read_text()), out)
+            metrics.write_text(json.dumps(portable, indent=2) + "\n")
         count += 1
     return count
+
+
+def portable_paths(metrics: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``nas evaluate``'s metrics with no path of this machine in them: the model under
+    ``out`` as ``RUNS/...``, the data relative to the repository (``../shared/...``)."""
+    model, data = Path(metrics.get("model", "")), Path(metrics.get("data", ""))
+    if model.is_absolute() and model.is_relative_to(out.resolve()):
+        metrics["model"] = str(Path("RUNS") / model.relative_to(out.resolve()))
+    if data.is_absolute():
+        metrics["data"] = os.path.relpath(data, ROOT)
+    return metrics
 
 
 def export_params(export: Path) -> int | None:

@@ -85,3 +85,21 @@ def test_vgg_minutes_replaces_the_searchs_wall_time_and_is_recorded(
         assert expected - 0.1 <= given <= expected  # less what the baseline step took
         assert result["budget_minutes"] == expected and source in result["budget_source"]
         commands.clear()
+
+
+def test_collected_metrics_name_no_path_of_the_machine_they_ran_on(
+    pays: ModuleType, tmp_path: Path
+):
+    out, to = tmp_path / "out", tmp_path / "kept"
+    arm = out / "vgg-s1"
+    arm.mkdir(parents=True)
+    (arm / pays.RESULT).write_text(json.dumps({"arm": "vgg", "seed": 1, "params": 10}))
+    (arm / "trials.json").write_text("[]")
+    data = pays.ROOT.parent / "shared" / "data" / "fer2013.csv.gz"
+    metrics = {"model": str(arm / "run" / "final" / "model.keras"), "data": str(data)}
+    (arm / "publictest.json").write_text(json.dumps({**metrics, "accuracy": 0.5}))
+    assert pays.collect(out, to) == 1
+    kept = json.loads((to / "vgg-s1" / "publictest.json").read_text())
+    assert kept["model"] == "RUNS/vgg-s1/run/final/model.keras"
+    assert kept["data"] == "../shared/data/fer2013.csv.gz" and kept["accuracy"] == 0.5
+    assert str(tmp_path) not in (to / "vgg-s1" / "publictest.json").read_text()
