@@ -1,6 +1,6 @@
 """Does the search pay? The shipped 35-minute search against no search, at equal wall time.
 
-    python experiments/search_pays.py run --data FER2013.csv --out DIR [--seeds 0,1,2] [--arms search,random,vgg]
+    python experiments/search_pays.py run --data FER2013.csv --out DIR [--seeds 0,1,2] [--arms search,random,vgg] [--vgg-minutes M]
     python experiments/search_pays.py table --out DIR [--markdown FILE] [--json FILE]
     python experiments/search_pays.py collect --out DIR --to experiments/results/search_pays
 
@@ -95,11 +95,11 @@ def run_arm(
         _run(_nas("search", str(experiment), "--data", data, "--out", str(folder / "run")), log)
         export = folder / "run" / "final"
     else:
-        budget = _vgg_minutes(out, seed) if vgg_minutes is None else vgg_minutes
-        budgets = {"budget_minutes": round(budget, 2)}
-        budgets["budget_source"] = (
-            "the same seed's search wall time" if vgg_minutes is None else "--vgg-minutes"
-        )
+        if vgg_minutes is None:
+            budget, source = _vgg_minutes(out, seed), "the same seed's search wall time"
+        else:
+            budget, source = vgg_minutes, "--vgg-minutes"
+        budgets = {"budget_minutes": round(budget, 2), "budget_source": source}
         _run(
             _nas("baseline", "vgg", "--experiment", str(experiment), "--data", data,
                  "--out", str(folder / "run")),
@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--vgg-minutes",
         type=float,
-        help="the vgg arm's budget instead of the same seed's search wall time (recorded)",
+        help="every vgg arm's budget instead of its seed's search wall time (recorded)",
     )
     keep = commands.add_parser("collect", help="copy the finished arms' small files")
     keep.add_argument("--out", type=Path, required=True)
