@@ -1,0 +1,174 @@
+"""``nas search``: run an architecture search from an experiment file, or continue
+one (``--resume``); print the front, then train the winner as ``[final]`` says.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nas.cli.arguments import positive_int
+from nas.cli.output import STOP_REASONS, make_console, print_front
+from nas.cli.progress import ProgressListener, resumable
+from nas.cli.train import train_and_report
+
+if TYPE_CHECKING:
+    from nas.storage.store import RunStore
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    """``nas search`` and its flags."""
+    search = commands.add_parser(
+        "search",
+        help="run an architecture search from an experiment file",
+        description="Evolve architectures as the experiment file says; print the Pareto front "
+        "and write RUN/pareto.png at the end. Every evaluation is a trial in RUN/study.db. "
+        "A search that stopped (killed, crashed, interrupted) continues where it stopped with "
+        "--resume RUN, or when started again with the same experiment and --out.",
+    )
+    search.add_argument(
+        "experiment", type=Path, nargs="?", help="experiment TOML file (see experiments/)"
+    )
+    search.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="continue the search in run directory RUN with its own settings",
+    )
+    search.add_argument("--data", metavar="PATH", help="dataset file, overrides [data] path")
+    search.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/NAME)")
+    search.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="Ray cluster to use (host:port or 'auto'); default: start Ray here",
+    )
+    search.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="parallel evaluations, overrides [search] workers",
+    )
+    search.add_argument(
+        "--storage", metavar="URL", help="Optuna storage URL (default sqlite:///RUN/study.db)"
+    )
+    search.set_defaults(command=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Do ``nas search`` as ``args`` say; the exit code."""
+    from rich.markup import escape
+
+    from nas.analysis.plots import plot_front
+    from nas.core.errors import ConfigError
+    from nas.engine.experiment import load_experiment
+    from nas.engine.migration import stored_experiment
+    from nas.engine.search import resume_search, run_search
+    from nas.storage.store import RunStore, connect_url, use_password
+
+    use_password(args.storage)  # run.json keeps the URL without it
+    if args.resume is not None:
+        clashing = [
+            flag
+            for flag, value in (
+                ("EXPERIMENT", args.experiment),
+                ("--out", args.out),
+                ("--data", args.data),
+                ("--storage", args.storage),
+            )
+            if value is not None
+        ]
+        if clashing:
+            raise ConfigError(
+                f"--resume {args.resume} continues the run with its own settings; drop {clashing[0]}"
+            )
+        out_dir = args.resume
+        store = RunStore.open(out_dir)
+        experiment = stored_experiment(store.info.experiment, source=str(out_dir / "run.json"))
+    elif args.experiment is None:
+        raise ConfigError("nas search needs an EXPERIMENT file, or --resume RUN")
+    else:
+        experiment = load_experiment(args.experiment)
+        out_dir = args.out or Path("runs") / experiment.name
+    console = make_console()
+    console.print(f"[bold]{experiment.name}[/]: {_describe_search(experiment)} -> {out_dir}")
+    with ProgressListener(console, experiment.objectives[0]) as listener, resumable(out_dir):
+        if args.resume is not None:
+            summary = resume_search(
+                out_dir, address=args.address, workers=args.workers, listener=listener
+            )
+        else:
+            summary = run_search(
+                experiment,
+                out_dir=out_dir,
+                data_path=args.data,
+                storage=args.storage,
+                address=args.address,
+                workers=args.workers,
+                listener=listener,
+            )
+
+    store = RunStore.open(out_dir)
+    print_front(console, store, summary.front)
+    plot = plot_front(summary.front, out_dir / "pareto.png", title=experiment.name)
+    console.print(
+        f"{summary.evaluations} evaluations ({summary.failures} failed, {summary.reused} repeats not "
+        f"retrained, {summary.restored} restored from the store) in {summary.wall_seconds:.0f} s; "
+        f"stopped by {escape(str(STOP_REASONS.get(summary.stopped or '', summary.stopped)))} after "
+        f"{summary.search_seconds / 60:.1f} search minutes. Front plot: {plot}\n"
+        f"Trials: optuna-dashboard {connect_url(store.info.storage, store.run_dir)}\n"
+        f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
+    )
+    if experiment.final.enabled:
+        _final_of_search(store, experiment)
+    return 0
+
+
+def _final_of_search(store: RunStore, experiment) -> None:
+    """The ``[final]`` section: train the chosen trial further into ``RUN/final``."""
+    from nas.engine.final import FINAL_DIR, plan_final
+    from nas.engine.migration import stored_experiment
+    from nas.engine.race import run_race
+    from nas.storage.selection import select_trial
+
+    if experiment.final.race > 1 and not experiment.multitask:
+        console = make_console()
+        console.print(
+            f"Race: the front's best {experiment.final.race} train on, the better half "
+            "each round, before the final training"
+        )
+        # the run's own experiment: the data path as the search read it (--data included)
+        ran = stored_experiment(store.info.experiment, source=str(store.run_dir / "run.json"))
+        record = run_race(ran, store.run_dir, echo=console.print)
+        console.print(f"Race won by trial {record.number} ({record.description})")
+    else:
+        record = select_trial(store, rank=experiment.final.rank)
+    plan = plan_final(store, record)
+    train_and_report(
+        store,
+        record,
+        plan,
+        store.run_dir / FINAL_DIR,
+        experiment.final.restarts,
+        resume_hint=f"nas search --resume {store.run_dir}",
+    )
+
+
+def _describe_search(experiment) -> str:
+    search, budget = experiment.search, experiment.budget
+    limits = []
+    if not (search.max_evaluations or search.max_minutes) or search.generations < 1000:
+        limits.append(f"{search.generations + 1} generations of {search.population}")
+    if search.max_evaluations:
+        limits.append(f"{search.max_evaluations} evaluations")
+    if search.max_minutes:
+        limits.append(f"{search.max_minutes:g} minutes")
+    training = (
+        f"{budget.train_images:,} images" if budget.train_images else f"{budget.epochs} epoch(s)"
+    )
+    return (
+        f"strategy {search.strategy}, space {experiment.space}, objectives "
+        f"{', '.join(experiment.objectives)}, until {' or '.join(limits)}"
+        f"{' (whichever first)' if len(limits) > 1 else ''}, "
+        f"{training} per candidate, seed {experiment.seed}"
+    )
