@@ -93,7 +93,7 @@ class SearchSpace(Protocol):
     A space may also provide ``suggest(trial) -> genome``, the define-by-run mapping that
     lets Optuna's samplers drive it (``strategy = "optuna-tpe"``): every decision of
     :meth:`sample` asked of an ``optuna.Trial`` by a fixed name. Writing ``sample`` once
-    against :class:`Decisions` gives both (see ``search_spaces/cnn.py``).
+    against :class:`Decisions` gives both (see ``search_spaces/cnn/space.py``).
 
     A space may also provide ``weight_sources(child, parent) -> tuple[WeightSource, ...]``
     (pure, no TensorFlow), which says which layers of a parent's model correspond to each

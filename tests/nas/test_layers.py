@@ -91,7 +91,7 @@ def test_each_layer_imports_only_the_layers_below_it():
 def test_plugins_import_only_the_core_and_nas_names_them_only_where_listed():
     wrong = []
     for package in PLUGINS:
-        for path in sorted((ROOT / package).glob("*.py")):
+        for path in sorted((ROOT / package).rglob("*.py")):
             for name in _imports(path):
                 parts = name.split(".")
                 if parts[0] == "nas" and (len(parts) < 2 or parts[1] != "core"):

@@ -114,14 +114,14 @@ def test_sampling_stays_on_the_small_grids():
     rng = np.random.default_rng(5)
     for _ in range(300):
         g = SPACE.sample(rng)
-        assert g.stem.width in cnn.STEM_WIDTHS and g.stem.kernel in cnn.STEM_KERNELS
-        assert 1 <= len(g.stages) <= cnn.MAX_STAGES
-        assert cnn.downsampling(g) <= cnn.MAX_DOWNSAMPLING
+        assert g.stem.width in cnn.genome.STEM_WIDTHS and g.stem.kernel in cnn.genome.STEM_KERNELS
+        assert 1 <= len(g.stages) <= cnn.genome.MAX_STAGES
+        assert cnn.downsampling(g) <= cnn.genome.MAX_DOWNSAMPLING
         for s in g.stages:
-            assert s.depth in cnn.STAGE_DEPTHS and s.width in cnn.STAGE_WIDTHS
-            assert s.kernel in cnn.STAGE_KERNELS and s.expansion in cnn.EXPANSIONS
-        assert len(g.head.dense) <= cnn.MAX_DENSE
-        assert g.training.batch_size in cnn.SAMPLED_BATCH_SIZES
+            assert s.depth in cnn.genome.STAGE_DEPTHS and s.width in cnn.genome.STAGE_WIDTHS
+            assert s.kernel in cnn.genome.STAGE_KERNELS and s.expansion in cnn.genome.EXPANSIONS
+        assert len(g.head.dense) <= cnn.genome.MAX_DENSE
+        assert g.training.batch_size in cnn.genome.SAMPLED_BATCH_SIZES
 
 
 def test_mutation_and_crossover_keep_the_downsampling_bound():
@@ -132,7 +132,7 @@ def test_mutation_and_crossover_keep_the_downsampling_bound():
         child = SPACE.mutate(a, rng)
         kids = SPACE.crossover(a, b, rng)
         for kid in (child, *kids):
-            assert cnn.downsampling(kid) <= cnn.MAX_DOWNSAMPLING
+            assert cnn.downsampling(kid) <= cnn.genome.MAX_DOWNSAMPLING
         lengths = sorted((len(a.stages), len(b.stages)))
         assert all(lengths[0] <= len(k.stages) <= lengths[1] for k in kids)
         genomes[int(rng.integers(50))] = child
@@ -197,10 +197,10 @@ def test_from_json_names_the_path():
 def test_resnet50_is_valid_and_mutates_back_towards_the_grid():
     SPACE.validate(RESNET50)
     rng = np.random.default_rng(0)
-    assert step(512, cnn.STAGE_WIDTHS, rng) == 128  # off the grid: the nearest value
-    assert step(6, cnn.STAGE_DEPTHS, rng) == 3
-    assert {step(20, cnn.STAGE_WIDTHS, rng) for _ in range(30)} == {16, 24}
-    assert {step(32, cnn.STAGE_WIDTHS, rng) for _ in range(30)} == {24, 48}
+    assert step(512, cnn.genome.STAGE_WIDTHS, rng) == 128  # off the grid: the nearest value
+    assert step(6, cnn.genome.STAGE_DEPTHS, rng) == 3
+    assert {step(20, cnn.genome.STAGE_WIDTHS, rng) for _ in range(30)} == {16, 24}
+    assert {step(32, cnn.genome.STAGE_WIDTHS, rng) for _ in range(30)} == {24, 48}
     for _ in range(200):
         child = SPACE.mutate(RESNET50, rng)
         SPACE.validate(child)

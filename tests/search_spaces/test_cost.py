@@ -158,7 +158,7 @@ def test_resunet_multitask_cost_counts_the_shared_encoder_once():
         counted = resunet.SPACE.cost_multitask(genome, tasks)
         assert counted.params == model.count_params()
         pixels = keras.Input(shape=(48, 48, 1))
-        bottom, _ = resunet._apply_encoder(genome, keras.layers.Rescaling(1 / 255)(pixels))
+        bottom, _ = resunet.build.apply_encoder(genome, keras.layers.Rescaling(1 / 255)(pixels))
         pooled = keras.layers.GlobalAveragePooling2D()(bottom)
         emotion_alone = keras.Model(pixels, keras.layers.Dense(5)(pooled))
         keypoints_alone = _built(resunet.SPACE, genome, tasks[1])

@@ -151,21 +151,24 @@ def test_sampling_stays_on_the_small_grids():
     halves = 0
     for _ in range(300):
         g = SPACE.sample(rng)
-        assert 1 <= len(g.encoder) <= resunet.MAX_LEVELS
+        assert 1 <= len(g.encoder) <= resunet.genome.MAX_LEVELS
         assert 96 % resunet.downsampling(g) == 0 and 48 % resunet.downsampling(g) == 0
-        assert g.stem.width in resunet.STEM_WIDTHS
-        assert g.stem.kernel in resunet.SAMPLED_STEM_KERNELS
+        assert g.stem.width in resunet.genome.STEM_WIDTHS
+        assert g.stem.kernel in resunet.genome.SAMPLED_STEM_KERNELS
         for e in g.encoder:
-            assert e.width in resunet.WIDTHS and e.width <= resunet.MAX_SAMPLED_WIDTH
-            assert e.blocks in resunet.BLOCKS and e.kernel in resunet.KERNELS
+            assert e.width in resunet.genome.WIDTHS and e.width <= resunet.genome.MAX_SAMPLED_WIDTH
+            assert e.blocks in resunet.genome.BLOCKS and e.kernel in resunet.genome.KERNELS
         widths = [e.width for e in g.encoder]
         assert widths == sorted(widths), "a pyramid"
-        assert g.bottleneck.width <= resunet.MAX_SAMPLED_WIDTH
-        assert g.bottleneck.blocks in resunet.SAMPLED_BOTTLENECK_BLOCKS
+        assert g.bottleneck.width <= resunet.genome.MAX_SAMPLED_WIDTH
+        assert g.bottleneck.blocks in resunet.genome.SAMPLED_BOTTLENECK_BLOCKS
         for d in g.decoder:
-            assert d.width in resunet.WIDTHS and d.blocks in resunet.SAMPLED_DECODER_BLOCKS
+            assert (
+                d.width in resunet.genome.WIDTHS
+                and d.blocks in resunet.genome.SAMPLED_DECODER_BLOCKS
+            )
         halves += g.head.heatmap_resolution == "half"
-        assert g.training.batch_size in resunet.SAMPLED_BATCH_SIZES
+        assert g.training.batch_size in resunet.genome.SAMPLED_BATCH_SIZES
     assert 30 < halves < 150
 
 
@@ -178,13 +181,13 @@ def test_mutation_and_crossover_keep_the_net_mirrored_and_shallow():
         kids = SPACE.crossover(a, b, rng)
         for kid in (child, *kids):
             SPACE.validate(kid)  # the decoder mirrors the encoder
-            assert len(kid.encoder) <= resunet.MAX_LEVELS
+            assert len(kid.encoder) <= resunet.genome.MAX_LEVELS
         lengths = sorted((len(a.encoder), len(b.encoder)))
         assert all(lengths[0] <= len(k.encoder) <= lengths[1] for k in kids)
         # every encoder level of a child comes with a decoder level of the same parent
-        pairs = [pair for g in (a, b) for pair in resunet._pairs(g)]
+        pairs = [pair for g in (a, b) for pair in resunet.genome.level_pairs(g)]
         for kid in kids:
-            for e, d in resunet._pairs(kid)[1:]:
+            for e, d in resunet.genome.level_pairs(kid)[1:]:
                 assert any(e is pe and d is pd for pe, pd in pairs)
         genomes[int(rng.integers(40))] = child
 
@@ -252,7 +255,7 @@ def test_from_json_names_the_path():
 
 def test_resunet_is_valid_and_mutates_back_towards_the_grid():
     SPACE.validate(RESUNET)
-    assert RESUNET.bottleneck.width > resunet.MAX_SAMPLED_WIDTH  # a seed, not a sample
+    assert RESUNET.bottleneck.width > resunet.genome.MAX_SAMPLED_WIDTH  # a seed, not a sample
     rng = np.random.default_rng(0)
     for _ in range(200):
         child = SPACE.mutate(RESUNET, rng)
