@@ -9,6 +9,7 @@ A command module has ``add_to(commands)``, which declares the command and its fl
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -51,13 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return args.command(args)
+        code = args.command(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below
+        return code
     except NasError as exc:
         print(f"nas: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("nas: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. nas pareto RUN | head: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Do ``nas data`` as ``args`` say; the exit code."""
-    from nas.data.datasets import summarize
+    from nas.data.summary import summarize
 
     for line in summarize(args.path).lines():
         print(line)

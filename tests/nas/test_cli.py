@@ -19,6 +19,20 @@ def test_help_is_fast_and_imports_no_tensorflow():
     assert out.stdout.strip() == "False False"
 
 
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path):
+    """``nas data FILE | head -1``: the pipe closes before nas has written; nas stops
+    quietly, as a Unix filter does."""
+    nas = Path(sys.executable).with_name("nas")
+    done = subprocess.run(
+        ["bash", "-c", f"'{nas}' data builtin:faces | true; echo \"${{PIPESTATUS[0]}}\""],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "NAS_CACHE_DIR": str(tmp_path)},
+        check=True,
+    )
+    assert done.stderr == "" and done.stdout.strip() in ("0", "1")
+
+
 @pytest.mark.parametrize("command", ["search", "pareto", "export", "train", "data"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exit_:

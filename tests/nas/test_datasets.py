@@ -6,17 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import nas.data.cache as cache_module
 import nas.data.datasets as datasets
 from nas.core.errors import DataError
 from nas.core.task import Task
-from nas.data.datasets import (
-    FER_CLASS_NAMES,
-    FIVE_CLASS_NAMES,
-    default_cache_dir,
-    load_emotions,
-    resolve_data_path,
-    summarize,
-)
+from nas.data.cache import default_cache_dir
+from nas.data.datasets import FER_CLASS_NAMES, FIVE_CLASS_NAMES, load_emotions, resolve_data_path
+from nas.data.summary import summarize
 
 REAL_FER = (
     Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
@@ -159,7 +155,7 @@ def test_cache_hit_returns_equal_arrays_and_a_changed_file_gets_a_new_key(
         raise AssertionError("the cache was not used")
 
     with monkeypatch.context() as m:
-        m.setattr(datasets, "read_face_csv", no_parsing)
+        m.setattr(cache_module, "read_face_csv", no_parsing)
         second = load_emotions(path, classes=7, cache_dir=cache)
         five = load_emotions(path, classes=5, cache_dir=cache)  # same cache for 5 classes
     for a, b in ((first.train, second.train), (first.validation, second.validation)):

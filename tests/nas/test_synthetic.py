@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.data.datasets import load_emotions, resolve_data_path, summarize
+from nas.data.datasets import load_emotions, resolve_data_path
+from nas.data.summary import summarize
 from nas.data.synthetic import EMOTION_IDS, KEYPOINT_NAMES, render_faces, write_emotion_csv
 
 
