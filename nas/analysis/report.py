@@ -22,7 +22,8 @@ import numpy as np
 from nas.core.objectives import METRICS, hypervolume
 from nas.core.signal_quality import signal_quality
 from nas.storage.front import Front, compute_front
-from nas.storage.store import RunStore, TrialRecord
+from nas.storage.records import TrialRecord
+from nas.storage.store import RunStore
 
 __all__ = ["hypervolume_by_generation", "write_report"]
 

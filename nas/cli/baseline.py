@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         )
         + f", {budget.train_seconds:g} s cap"
     )
-    from nas.storage.store import use_password
+    from nas.storage.urls import use_password
 
     use_password(args.storage)
     record = run_baseline(

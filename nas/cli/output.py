@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from nas.storage.front import Front
-    from nas.storage.store import RunStore, TrialRecord
+    from nas.storage.records import TrialRecord
+    from nas.storage.store import RunStore
 
 
 def make_console() -> Console:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from nas.storage.store import TrialRecord
+    from nas.storage.records import TrialRecord
 
 
 @contextmanager

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from nas.engine.experiment import load_experiment
     from nas.engine.migration import stored_experiment
     from nas.engine.search import resume_search, run_search
-    from nas.storage.store import RunStore, connect_url, use_password
+    from nas.storage.store import RunStore
+    from nas.storage.urls import connect_url, use_password
 
     use_password(args.storage)  # run.json keeps the URL without it
     if args.resume is not None:

@@ -13,7 +13,8 @@ from nas.cli.arguments import add_trial_choice, non_negative_int, positive_float
 from nas.cli.output import make_console
 
 if TYPE_CHECKING:
-    from nas.storage.store import RunStore, TrialRecord
+    from nas.storage.records import TrialRecord
+    from nas.storage.store import RunStore
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:

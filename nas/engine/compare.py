@@ -32,7 +32,8 @@ from nas.engine.experiment import changed
 from nas.engine.parallel import Evaluator
 from nas.engine.search import SearchListener, SearchSummary, run_search
 from nas.storage.front import compute_front
-from nas.storage.store import RUN_FILE, RunStore, TrialRecord
+from nas.storage.records import TrialRecord
+from nas.storage.store import RUN_FILE, RunStore
 from nas.strategies import STRATEGIES
 
 __all__ = [

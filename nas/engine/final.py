@@ -33,7 +33,8 @@ from typing import Any
 
 from nas.core.errors import ConfigError
 from nas.core.files import write_atomically
-from nas.storage.store import RunStore, TrialRecord
+from nas.storage.records import TrialRecord
+from nas.storage.store import RunStore
 
 __all__ = [
     "FAILURE_FILE",

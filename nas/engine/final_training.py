@@ -54,7 +54,8 @@ from nas.engine.migration import stored_experiment
 from nas.engine.search import TaskData, load_task_data
 from nas.export.files import genome_document, serving_lines, write_export_files
 from nas.kinds import output_kind
-from nas.storage.store import RunStore, TrialRecord
+from nas.storage.records import TrialRecord
+from nas.storage.store import RunStore
 from nas.training.core import (
     compile_for_training,
     configure_process,

@@ -28,7 +28,8 @@ from nas.core.files import write_atomically
 from nas.core.objectives import METRICS
 from nas.core.trial import EvalData, ParentWeights, derive_seed
 from nas.storage.front import compute_front
-from nas.storage.store import RunStore, TrialRecord
+from nas.storage.records import TrialRecord
+from nas.storage.store import RunStore
 
 __all__ = ["RACE_FILE", "race_images", "run_race"]
 

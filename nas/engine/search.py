@@ -59,17 +59,9 @@ from nas.storage.checkpoint import (
     save_checkpoint,
 )
 from nas.storage.front import Front, compute_front
-from nas.storage.store import (
-    RUN_FILE,
-    RunInfo,
-    RunStore,
-    TaskOutputs,
-    TrialFidelity,
-    TrialRecord,
-    new_study_name,
-    portable_storage,
-    redact,
-)
+from nas.storage.records import RunInfo, TaskOutputs, TrialFidelity, TrialRecord
+from nas.storage.store import RUN_FILE, RunStore, new_study_name
+from nas.storage.urls import portable_storage, redact
 from nas.strategies import Strategy, StrategySettings, TrialParameters, make_strategy
 from nas.strategies.base import Fidelity
 from nas.strategies.multifidelity import promotable_rule

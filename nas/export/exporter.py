@@ -43,8 +43,9 @@ from nas.export.files import (
 )
 from nas.export.flip_average import flip_averaged, is_flip_averaged
 from nas.export.model_outputs import output_kind_and_names
+from nas.storage.records import TrialRecord
 from nas.storage.selection import select_trial
-from nas.storage.store import RunStore, TrialRecord
+from nas.storage.store import RunStore
 
 __all__ = [
     "export_trial",

@@ -19,7 +19,8 @@ import_tensorflow_quietly()
 import keras
 
 from nas.kinds import output_kind
-from nas.storage.store import RunInfo, RunStore, TrialRecord, ancestors
+from nas.storage.records import RunInfo, TrialRecord, ancestors
+from nas.storage.store import RunStore
 
 __all__ = [
     "ONNX_FILE",

@@ -33,7 +33,8 @@ from nas.export.files import (
     serving_lines,
     write_export_files,
 )
-from nas.storage.store import RunInfo, RunStore, TaskOutputs, TrialRecord
+from nas.storage.records import RunInfo, TaskOutputs, TrialRecord
+from nas.storage.store import RunStore
 from nas.training.multitask import task_models
 
 __all__ = ["write_multitask_export"]

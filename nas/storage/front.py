@@ -11,7 +11,7 @@ import moocore
 import numpy as np
 
 from nas.core.objectives import METRICS, at_chance, hypervolume
-from nas.storage.store import TrialRecord
+from nas.storage.records import TrialRecord
 
 __all__ = ["Front", "compute_front"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from nas.core.errors import ConfigError
 from nas.storage.front import compute_front
-from nas.storage.store import RunStore, TrialRecord
+from nas.storage.records import TrialRecord
+from nas.storage.store import RunStore
 
 __all__ = ["select_trial"]
 

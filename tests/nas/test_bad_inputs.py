@@ -583,7 +583,8 @@ def _run(tmp: Path, *, completed: bool = True) -> Path:
     completed without its weights file (or only a failed trial)."""
     from nas.core.task import Task
     from nas.core.trial import EvalResult
-    from nas.storage.store import RunInfo, RunStore
+    from nas.storage.records import RunInfo
+    from nas.storage.store import RunStore
     from search_spaces.cnn import CnnGenome, Stage, Stem
 
     run = tmp / "run"

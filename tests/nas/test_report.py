@@ -16,7 +16,8 @@ from nas.cli import main
 from nas.core.task import Task
 from nas.core.trial import EvalResult
 from nas.storage.front import compute_front
-from nas.storage.store import RunInfo, RunStore
+from nas.storage.records import RunInfo
+from nas.storage.store import RunStore
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -22,7 +22,8 @@ from nas.engine.experiment import experiment_from_dict
 from nas.engine.search import resume_search, run_search
 from nas.storage.checkpoint import load_checkpoint
 from nas.storage.front import compute_front
-from nas.storage.store import RunStore, TrialFidelity
+from nas.storage.records import TrialFidelity
+from nas.storage.store import RunStore
 from tests.nas.test_search_budgets import Killed
 from tests.nas.toy_space import SPACE, zdt1
 

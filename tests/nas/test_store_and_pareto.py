@@ -11,7 +11,8 @@ from nas.core.objectives import hypervolume
 from nas.core.task import Task
 from nas.core.trial import EvalResult
 from nas.storage.front import compute_front
-from nas.storage.store import RunInfo, RunStore
+from nas.storage.records import RunInfo
+from nas.storage.store import RunStore
 
 
 def _info(run_dir: Path, storage: str | None = None) -> RunInfo:
@@ -200,7 +201,7 @@ def test_the_device_an_unseen_gpu_and_worker_deaths_are_kept_and_shown_by_status
 
 
 def test_ancestors_follow_the_recorded_parents_nearest_first(tmp_path: Path):
-    from nas.storage.store import ancestors
+    from nas.storage.records import ancestors
 
     store = RunStore.create(tmp_path / "run", _info(tmp_path / "run"))
     _record(store, "seed", 0.5, 100, baseline="vgg")
@@ -273,13 +274,13 @@ def test_a_weights_path_outside_models_read_from_storage_is_refused(tmp_path: Pa
     ],
 )
 def test_a_storage_url_is_shown_without_its_password(url: str, shown: str):
-    from nas.storage.store import redact
+    from nas.storage.urls import redact
 
     assert redact(url) == shown
 
 
 def test_a_run_keeps_its_own_sqlite_file_relative_and_others_absolute(tmp_path: Path):
-    from nas.storage.store import connect_url, portable_storage
+    from nas.storage.urls import connect_url, portable_storage
 
     run = tmp_path / "run"
     assert portable_storage(f"sqlite:///{run / 'study.db'}", run) == "sqlite:///study.db"

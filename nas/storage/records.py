@@ -1,0 +1,305 @@
+"""What the store keeps about a run and its trials, as plain data: the run's
+:class:`RunInfo` (``run.json``), a trial's :class:`TrialRecord` read back from its Optuna
+trial, its multi-fidelity :class:`TrialFidelity`, and a genome's lineage (:func:`ancestors`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.core.errors import StorageError
+from nas.core.task import Task
+
+__all__ = [
+    "RunInfo",
+    "TaskOutputs",
+    "TrialFidelity",
+    "TrialRecord",
+    "ancestors",
+    "record_from_trial",
+]
+
+
+@dataclass(frozen=True)
+class TaskOutputs:
+    """One task of a multi-task run: its name, model contract and output names."""
+
+    name: str
+    task: Task
+    output_names: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **_task_json(self.task), "output_names": list(self.output_names)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskOutputs:
+        return cls(data["name"], _task_from_json(data), tuple(data["output_names"]))
+
+
+def _task_json(task: Task) -> dict[str, Any]:
+    return {
+        "kind": task.kind,
+        "input_shape": list(task.input_shape),
+        "num_classes": task.num_classes,
+        "num_keypoints": task.num_keypoints,
+    }
+
+
+def _task_from_json(task: dict[str, Any]) -> Task:
+    return Task(
+        kind=task["kind"],
+        input_shape=tuple(task["input_shape"]),
+        num_classes=task["num_classes"],
+        num_keypoints=task.get("num_keypoints", 0),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunInfo:
+    """What ``run.json`` says about a run."""
+
+    storage: str
+    """As ``run.json`` keeps it: no password, a SQLite file of the run relative to it
+    (:func:`portable_storage`)."""
+    study_name: str
+    space: str
+    objectives: tuple[str, ...]
+    task: Task
+    output_names: tuple[str, ...]
+    experiment: dict[str, Any]
+    reference: dict[str, float] = field(default_factory=dict)
+    """The fixed hypervolume reference point (:meth:`nas.core.config.Experiment.hypervolume_reference`);
+    empty: each metric's default."""
+    chance: dict[str, float] = field(default_factory=dict)
+    """What a useless model scores, e.g. the majority class's share of the validation split."""
+    tasks: tuple[TaskOutputs, ...] = ()
+    """A multi-task run's tasks, in order (``task`` and ``output_names`` are the first's);
+    empty for one task."""
+    connect: str = field(default="", compare=False, repr=False)
+    """The URL this process opens the storage with (a password given on the command line
+    stays here, never in ``run.json``); empty: ``storage``."""
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (exports and titles use it; the study's name is unique
+        to the run, see :func:`new_study_name`)."""
+        return str(self.experiment.get("name") or self.study_name)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "storage": self.storage,
+            "study_name": self.study_name,
+            "space": self.space,
+            "objectives": list(self.objectives),
+            "task": _task_json(self.task),
+            "output_names": list(self.output_names),
+            "experiment": self.experiment,
+            "reference": self.reference,
+            "chance": self.chance,
+        }
+        if self.tasks:
+            data["tasks"] = [task.to_json() for task in self.tasks]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunInfo:
+        task = data["task"]
+        objectives = tuple(data["objectives"])
+        reference = data.get("reference", {})
+        return cls(
+            storage=data["storage"],
+            study_name=data["study_name"],
+            space=data["space"],
+            objectives=objectives,
+            task=_task_from_json(task),
+            output_names=tuple(data.get("output_names", data.get("class_names", ()))),
+            experiment=data["experiment"],
+            reference={k: float(v) for k, v in reference.items() if k in objectives},
+            chance=dict(data.get("chance", {})),
+            tasks=tuple(TaskOutputs.from_json(t) for t in data.get("tasks", ())),
+        )
+
+
+@dataclass(frozen=True)
+class TrialFidelity:
+    """The fidelity of a trial of a multi-fidelity run (``[search] low_fidelity_images``).
+
+    ``rung`` 0: the candidate's low-fidelity training; 1: a promoted candidate's training
+    continued from its rung-0 weights to the full budget. ``images``: the images budgeted
+    for this rung's training; ``total_images_seen``: the images the model has seen over
+    its rungs, this one's included (the budget's ``train_images`` once promoted).
+    """
+
+    rung: int
+    images: int
+    total_images_seen: int
+
+    @property
+    def low(self) -> bool:
+        """True below the full budget (rung 0): such values never compete with full ones."""
+        return self.rung == 0
+
+    def to_json(self) -> dict[str, int]:
+        """Plain data for the trial's user attributes."""
+        return {
+            "rung": self.rung,
+            "images": self.images,
+            "total_images_seen": self.total_images_seen,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialRecord:
+    """One evaluation as stored."""
+
+    number: int
+    genome_hash: str
+    genome: dict[str, Any]
+    description: str
+    generation: int
+    ok: bool
+    values: tuple[float, ...] | None
+    metrics: dict[str, float]
+    failure: str | None
+    detail: str
+    seconds: float
+    worker: str
+    weights: str | None
+    baseline: str | None
+    worker_peak_rss_mb: float = 0.0
+    driver_peak_rss_mb: float = 0.0
+    stopped_early: bool = False
+    """Training was cut by the ``train_seconds`` guard, not ended by the image budget."""
+    train_steps: int = 0
+    images_seen: int = 0
+    search_seconds: float = 0.0
+    """The search's clock when the evaluation was recorded (over resumes)."""
+    inherited: dict[str, float] | None = None
+    """What the model inherited from its parents (:meth:`nas.core.trial.Inherited.to_json`:
+    layers copied ``whole``, ``partial`` or left ``fresh``, and the ``fraction`` of weight
+    values copied); None when it trained from scratch."""
+    fidelity: TrialFidelity | None = None
+    """The trial's rung in a multi-fidelity run; None without multi-fidelity (every trial
+    trained the whole budget)."""
+    node: str = ""
+    """The Ray node the evaluation ran on (its id; "" for a serial run or an old trial)."""
+    threads: int = 0
+    """TensorFlow's threads in that worker: the CPUs Ray gave the evaluation (0: unknown)."""
+    device: str = ""
+    """What the evaluation trained on: "GPU" or "CPU" ("" for a serial run or an old trial)."""
+    device_note: str = ""
+    """Why it did not train on the GPU Ray reserved for it (TensorFlow saw none); "" else."""
+    restarts: int = 0
+    """How many workers died under this evaluation before the attempt that answered (Ray
+    ran it again each time, up to ``[search] retries``); a death on the last attempt is
+    the failure ``worker_died``."""
+    parents: tuple[str, ...] = ()
+    """The genome hashes of the parents the strategy made this genome from (NSGA-II's
+    crossover and mutation); empty for a genome drawn without parents, a seeded baseline,
+    and a multi-fidelity promotion (its rung-0 trial names them)."""
+
+    @property
+    def low_fidelity(self) -> bool:
+        """True for a multi-fidelity trial below the full budget (rung 0): it is not on the
+        front, and its values never compete with full-fidelity ones."""
+        return self.fidelity is not None and self.fidelity.low
+
+    @property
+    def rung(self) -> int | None:
+        """The multi-fidelity rung (None without multi-fidelity): ``known_values``' key."""
+        return None if self.fidelity is None else self.fidelity.rung
+
+
+def ancestors(trials: Sequence[TrialRecord], genome_hash: str) -> list[TrialRecord]:
+    """Every recorded ancestor of ``genome_hash``: its parents, theirs, and so on, nearest
+    first, one trial per genome (the first recorded). A run recorded before trials named
+    their parents has none."""
+    first: dict[str, TrialRecord] = {}
+    parents: dict[str, set[str]] = {}
+    for trial in trials:
+        first.setdefault(trial.genome_hash, trial)
+        parents.setdefault(trial.genome_hash, set()).update(trial.parents)
+    found: list[TrialRecord] = []
+    seen = {genome_hash}
+    frontier = [genome_hash]
+    while frontier:
+        following = []
+        for key in frontier:
+            for parent in sorted(parents.get(key, ())):
+                if parent not in seen and parent in first:
+                    seen.add(parent)
+                    found.append(first[parent])
+                    following.append(parent)
+        frontier = following
+    return found
+
+
+def _weights_path(number: int, value: Any) -> str | None:
+    """A trial's weights file as the storage names it, refused unless it is one file
+    directly in the run's ``models/`` (a shared database is not trusted to point
+    elsewhere: ``../``, an absolute path, another folder)."""
+    if value is None:
+        return None
+    path = Path(str(value))
+    if (
+        not isinstance(value, str)
+        or path.is_absolute()
+        or len(path.parts) != 2
+        or path.parts[0] != "models"
+        or not path.name.endswith(".weights.h5")
+        or path.name.startswith(".")
+    ):
+        raise StorageError(
+            f"trial {number}: the storage names its weights {str(value)[:120]!r}, which is "
+            "not a file in the run's models/ folder; this run did not write that row: open "
+            "the run with its own storage"
+        )
+    return str(path)
+
+
+def record_from_trial(number: int, trial: Any) -> TrialRecord:
+    """The record of Optuna trial ``trial`` (numbered ``number`` in the run), from its
+    user attributes; a weights path outside the run's ``models/`` is a :class:`StorageError`."""
+    attrs = trial.user_attrs
+    return TrialRecord(
+        number=number,
+        genome_hash=attrs["genome_hash"],
+        genome=attrs["genome"],
+        description=attrs.get("description", ""),
+        generation=attrs.get("generation", 0),
+        ok=attrs.get("failure") is None,
+        values=tuple(trial.values) if trial.values is not None else None,
+        metrics=attrs.get("metrics", {}),
+        failure=attrs.get("failure"),
+        detail=attrs.get("detail", ""),
+        seconds=attrs.get("seconds", 0.0),
+        worker=attrs.get("worker", ""),
+        node=attrs.get("node", ""),
+        threads=attrs.get("threads", 0),
+        device=str(attrs.get("device", "")),
+        device_note=str(attrs.get("device_note", "")),
+        restarts=int(attrs.get("restarts", 0)),
+        weights=_weights_path(number, attrs.get("weights")),
+        baseline=attrs.get("baseline"),
+        worker_peak_rss_mb=attrs.get("worker_peak_rss_mb", 0.0),
+        driver_peak_rss_mb=attrs.get("driver_peak_rss_mb", 0.0),
+        stopped_early=bool(attrs.get("stopped_early", False)),
+        train_steps=attrs.get("train_steps", 0),
+        images_seen=attrs.get("images_seen", 0),
+        search_seconds=attrs.get("search_seconds", 0.0),
+        inherited=attrs.get("inherited"),
+        fidelity=_fidelity(attrs.get("fidelity")),
+        parents=tuple(attrs.get("parents", ())),
+    )
+
+
+def _fidelity(data: dict[str, Any] | None) -> TrialFidelity | None:
+    if not data:  # a run without multi-fidelity, or one recorded before it existed
+        return None
+    return TrialFidelity(
+        rung=int(data["rung"]),
+        images=int(data.get("images", 0)),
+        total_images_seen=int(data.get("total_images_seen", 0)),
+    )
