@@ -15,7 +15,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from nas.core.config import Experiment, SearchConfig, _require, parse_experiment
+from nas.core.config import Experiment, SearchConfig, _require
+from nas.core.config_table import parse_experiment
 from nas.core.errors import ConfigError, NasError
 from nas.core.objectives import FREE_METRICS, TASK_METRICS
 from nas.core.space import load_space
