@@ -20,16 +20,24 @@ import fnmatch
 import os
 import signal
 from collections import Counter
+from collections.abc import Callable
 
-__all__ = ["ENVIRONMENT_VARIABLE", "failpoint"]
+__all__ = ["ENVIRONMENT_VARIABLE", "failpoint", "observer"]
 
 ENVIRONMENT_VARIABLE = "NAS_FAILPOINTS"
 
 _hits: Counter[str] = Counter()
 
+observer: Callable[[str], None] | None = None
+"""Called with every failpoint's name before the variable is read: an in-process test
+sets it (e.g. to raise at the 3rd ``evaluation:recorded``) whichever module the
+failpoint is in."""
+
 
 def failpoint(name: str) -> None:
     """Signal this process (SIGKILL unless told) if ``NAS_FAILPOINTS`` arms ``name`` now."""
+    if observer is not None:
+        observer(name)
     spec = os.environ.get(ENVIRONMENT_VARIABLE)
     if not spec:
         return

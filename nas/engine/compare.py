@@ -28,9 +28,10 @@ from nas.core.config import Experiment, SearchConfig
 from nas.core.errors import ConfigError
 from nas.core.objectives import METRICS, at_chance, hypervolume
 from nas.core.trial import EvalData
+from nas.engine.evolve import SearchListener
 from nas.engine.experiment import changed
 from nas.engine.parallel import Evaluator
-from nas.engine.search import SearchListener, SearchSummary, run_search
+from nas.engine.search import SearchSummary, run_search
 from nas.storage.front import compute_front
 from nas.storage.records import TrialRecord
 from nas.storage.store import RUN_FILE, RunStore

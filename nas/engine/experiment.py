@@ -19,7 +19,7 @@ from nas.core.config import Experiment, SearchConfig, _require
 from nas.core.config_table import parse_experiment
 from nas.core.errors import ConfigError, NasError
 from nas.core.objectives import FREE_METRICS, TASK_METRICS
-from nas.core.space import load_space
+from nas.core.space import SearchSpace, load_space
 from nas.strategies import PRESCREEN_RULES, STRATEGIES
 from nas.tasks import BUILTIN_TASKS, FaceTask, load_task
 
@@ -72,6 +72,13 @@ def _check_seeds(experiment: Experiment, source: str) -> None:
             load_seed(spec, space)
         except NasError as exc:
             raise ConfigError(f"{source}: [search] {exc}") from None
+
+
+def seed_genomes(experiment: Experiment, space: SearchSpace) -> list[tuple[str, Any]]:
+    """Each ``[search] seeds`` entry with its genome in ``space``, in the file's order."""
+    from baselines import load_seed
+
+    return [(spec, load_seed(spec, space).genome) for spec in experiment.search.seeds]
 
 
 def changed(experiment: Experiment, **changes: Any) -> Experiment:

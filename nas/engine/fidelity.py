@@ -458,7 +458,7 @@ def run_benchmark(
     ``only`` (``"truths"`` or ``"signals"``) runs one kind, so two commands can share the
     machine's cores; ``max_jobs`` stops after that many measurements (0: all).
     """
-    from nas.engine.search import load_task_data
+    from nas.engine.task_data import load_task_data
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / WORK_DIR).mkdir(exist_ok=True)

@@ -26,7 +26,7 @@ from nas.core.trial import EvalRequest
 from nas.engine.experiment import experiment_from_dict
 from nas.engine.final import FinalPlan, prepare_folder
 from nas.engine.final_training import train_architecture
-from nas.engine.search import TaskData, load_task_data
+from nas.engine.task_data import TaskData, load_task_data
 from nas.training.core import configure_process
 from nas.training.evaluate import evaluate
 

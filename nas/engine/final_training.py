@@ -51,7 +51,7 @@ from nas.engine.final import (
     save_state,
 )
 from nas.engine.migration import stored_experiment
-from nas.engine.search import TaskData, load_task_data
+from nas.engine.task_data import TaskData, load_task_data
 from nas.export.files import genome_document, serving_lines, write_export_files
 from nas.kinds import output_kind
 from nas.storage.records import TrialRecord

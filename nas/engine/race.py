@@ -59,7 +59,7 @@ def run_race(
     """Race the front's best ``[final] race`` members; return the winner's trial.
 
     A race already finished (``RUN/race.json``) returns its winner without training."""
-    from nas.engine.search import _open_run
+    from nas.engine.run import open_run
 
     store = RunStore.open(run_dir)
     done = _finished(run_dir, store)
@@ -74,7 +74,7 @@ def run_race(
         raise ConfigError(f"{run_dir}: no front member has stored weights to race with")
     metric = METRICS[store.info.objectives[0]]
     rounds: list[dict[str, Any]] = []
-    with _open_run(
+    with open_run(
         experiment,
         out_dir=run_dir,
         storage=None,
@@ -85,7 +85,7 @@ def run_race(
     ) as run:
         subset = 0
         if not (experiment.final.race_images or experiment.budget.train_images):
-            from nas.engine.search import load_task_data
+            from nas.engine.task_data import load_task_data
 
             subset = len(load_task_data(experiment).eval_data.train_targets)  # type: ignore[union-attr]
         images = race_images(experiment, subset)

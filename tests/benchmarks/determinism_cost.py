@@ -20,7 +20,7 @@ import numpy as np
 from nas.core.space import genome_hash, load_space
 from nas.core.trial import EvalRequest, derive_seed
 from nas.engine.experiment import experiment_from_dict
-from nas.engine.search import load_task_data
+from nas.engine.task_data import load_task_data
 
 
 def main() -> None:

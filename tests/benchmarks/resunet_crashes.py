@@ -33,7 +33,7 @@ import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 job = json.loads(open(sys.argv[1]).read())
 from nas.engine.experiment import experiment_from_dict
-from nas.engine.search import load_task_data
+from nas.engine.task_data import load_task_data
 from nas.training.evaluate import evaluate
 from nas.core.trial import EvalRequest
 import dataclasses

@@ -123,8 +123,8 @@ def _experiment(data: Path, budget: dict[str, Any]) -> Any:
 
 
 def _load_task_data(experiment: Any) -> Any:
-    """The images every candidate sees: ``nas.engine.search.load_task_data``, the product's path."""
-    from nas.engine.search import load_task_data
+    """The images every candidate sees: ``nas.engine.task_data.load_task_data``, the product's path."""
+    from nas.engine.task_data import load_task_data
 
     return load_task_data(experiment).eval_data
 

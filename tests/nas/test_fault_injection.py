@@ -315,7 +315,7 @@ class _Killer(threading.Thread):
 def eval_setup(faces_csv: Path, ray_local):
     from nas.core.space import genome_hash, load_space
     from nas.core.trial import EvalRequest
-    from nas.engine.search import load_task_data
+    from nas.engine.task_data import load_task_data
 
     experiment = experiment_from_dict(
         {

@@ -96,7 +96,7 @@ def test_nas_train_exports_the_best_epoch_ready_to_serve(tiny_search: Path, tmp_
 
     from nas.core.scoring import accuracy
     from nas.engine.experiment import experiment_from_dict
-    from nas.engine.search import load_task_data
+    from nas.engine.task_data import load_task_data
     from nas.training.core import predict
 
     store = RunStore.open(tiny_search)

@@ -123,3 +123,16 @@ def test_no_module_imports_a_module_that_imports_it_back():
                     seen.add(nxt)
                     stack.append((nxt, (*trail, nxt)))
     assert cycles == []
+
+
+MAX_LINES = 600
+
+
+def test_no_module_is_longer_than_a_reader_can_hold():
+    long = [
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for package in ("nas", *PLUGINS)
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > MAX_LINES
+    ]
+    assert long == [], f"split these into modules of at most {MAX_LINES} lines"

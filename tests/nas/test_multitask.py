@@ -133,7 +133,7 @@ def test_a_resunet_candidate_classifies_from_its_bottleneck_and_draws_keypoints(
     """The ResUNet space's multi-task model trained for real (joint schedule, built-in
     faces): each head scored on its own task, parameters as the space counts them."""
     from nas.core.trial import EvalRequest
-    from nas.engine.search import load_task_data
+    from nas.engine.task_data import load_task_data
     from nas.training.evaluate import evaluate
     from search_spaces.resunet import SPACE as RESUNET
     from search_spaces.resunet import Bottleneck, DecoderLevel, EncoderLevel, ResUNetGenome, Stem

@@ -101,7 +101,7 @@ def test_a_candidate_scored_on_its_curve_reports_where_it_is_heading(faces_csv):
     from baselines.vgg import VGG
     from nas.core.space import genome_hash, load_space
     from nas.core.trial import EvalRequest
-    from nas.engine.search import load_task_data
+    from nas.engine.task_data import load_task_data
     from nas.training.evaluate import evaluate
 
     experiment = experiment_from_dict(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from nas.core import faults
 from nas.core.errors import ConfigError
 from nas.core.objectives import CHANCE_MARGIN
 from nas.core.trial import EvalRequest, EvalResult
@@ -257,14 +258,12 @@ def test_a_search_killed_anywhere_resumes_to_the_uninterrupted_one(
 ):
     run_dir = tmp_path / "killed"
     kill = _KillAt(name, count)
-    monkeypatch.setattr("nas.engine.search.failpoint", kill)
-    monkeypatch.setattr("nas.core.files.failpoint", kill)
+    monkeypatch.setattr(faults, "observer", kill)
     first: list[EvalRequest] = []
     with pytest.raises(Killed):
         _search(run_dir, first)
     recorded = len(RunStore.open(run_dir).trials())
-    monkeypatch.setattr("nas.engine.search.failpoint", lambda name: None)
-    monkeypatch.setattr("nas.core.files.failpoint", lambda name: None)
+    monkeypatch.setattr(faults, "observer", None)
     second: list[EvalRequest] = []
     summary = resume_search(run_dir, make_evaluator=lambda d: RungEvaluator(second))
     assert summary.restored == recorded and summary.stopped == "generations"

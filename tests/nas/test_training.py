@@ -11,7 +11,8 @@ import pytest
 from nas.core.trial import EvalRequest
 from nas.engine.experiment import experiment_from_dict, load_experiment
 from nas.engine.parallel import SerialEvaluator
-from nas.engine.search import load_task_data, run_search
+from nas.engine.search import run_search
+from nas.engine.task_data import load_task_data
 from nas.storage.store import RunStore
 from search_spaces.cnn import SPACE, CnnGenome, Head, Stage, Stem, Training
 

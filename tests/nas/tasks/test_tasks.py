@@ -51,7 +51,7 @@ def test_a_plugin_task_is_loaded_with_the_experiment_and_checks_its_objectives()
 
 
 def test_the_task_loads_and_splits_its_data(faces_csv: Path):
-    from nas.engine.search import load_task_data
+    from nas.engine.task_data import load_task_data
 
     experiment = experiment_from_dict(
         {"name": "s", "data": {"task": SMILE, "path": str(faces_csv)}}

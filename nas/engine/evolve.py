@@ -1,0 +1,184 @@
+"""The search loop: ask, evaluate, record, tell, checkpoint, one batch at a time, until
+the stop rule says why to stop; and the requests of a batch (warm starts, rungs)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from nas.core.errors import StorageError
+from nas.core.faults import failpoint
+from nas.core.objectives import objective_values
+from nas.core.space import genome_hash
+from nas.core.stopping import Progress, SearchClock, stop_rule
+from nas.engine.run import OpenRun, PlannedEvaluation
+from nas.storage.checkpoint import (
+    load_checkpoint,
+    save_checkpoint,
+)
+from nas.storage.records import TrialRecord
+from nas.strategies import Strategy
+from nas.strategies.base import Fidelity
+
+__all__ = ["Outcome", "SearchListener", "evolve"]
+
+
+class SearchListener(Protocol):
+    """Receives progress events (the CLI draws them; tests may record them)."""
+
+    def resumed(self, generation: int, restored: int) -> None: ...
+
+    def generation_started(self, generation: int, generations: int, to_train: int) -> None: ...
+
+    def evaluated(self, record: TrialRecord) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What one session of the loop did, and why it stopped."""
+
+    evaluations: int = 0
+    failures: int = 0
+    reused: int = 0
+    restored: int = 0
+    stopped: str | None = None
+    seconds: float = 0.0
+
+
+def _pass_note(strategy: Strategy, listener: SearchListener | None) -> None:
+    """Hand the listener a strategy's line about itself (NSGA-II's surrogate), if any."""
+    note = getattr(strategy, "note", None)
+    noted = getattr(listener, "noted", None)
+    if callable(note) and callable(noted):
+        text = note()
+        if text:
+            noted(text)
+
+
+def evolve(
+    run: OpenRun, strategy: Strategy, listener: SearchListener | None, labels: dict[str, str]
+) -> Outcome:
+    """Ask, evaluate, record, tell, checkpoint, until the stop rule says why to stop."""
+    run_dir = run.store.run_dir
+    checkpoint = load_checkpoint(run_dir)
+    if checkpoint is not None:
+        try:
+            strategy.restore(checkpoint.strategy)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StorageError(f"{run_dir}/checkpoint.json does not fit this run ({exc})") from None
+    clock = SearchClock(checkpoint.seconds if checkpoint is not None else 0.0)
+    search = run.experiment.search
+    rule = stop_rule(max_evaluations=search.max_evaluations, max_minutes=search.max_minutes)
+    deadline = {}
+    if search.max_minutes:  # the evaluator cancels what runs when the clock runs out
+        deadline["deadline"] = time.monotonic() + 60.0 * search.max_minutes - clock.seconds()
+    known = run.store.known_values()
+    outcome = Outcome(restored=len(known))
+    if outcome.restored and listener:
+        listener.resumed(strategy.generation, outcome.restored)
+
+    def progress() -> Progress:
+        return Progress(len(known), clock.seconds(), strategy.done)
+
+    def save(stopped: str | None = None) -> None:
+        finished = stopped is not None
+        save_checkpoint(
+            run_dir, strategy.state(), finished=finished, seconds=clock.seconds(), stopped=stopped
+        )
+
+    stopped = rule.reason(progress())
+    saved_final = False
+    while stopped is None:
+        generation = strategy.generation
+        genomes = strategy.ask()
+        save()
+        failpoint("generation:asked")
+        fidelity = strategy.fidelity()
+        rung = None if fidelity is None else fidelity.rung
+        pending: dict[str, Any] = {}
+        for genome in genomes:
+            key = genome_hash(run.space, genome)
+            if (key, rung) in known or key in pending:
+                outcome.reused += 1
+            else:
+                pending[key] = genome
+        planned = _plan(run, strategy, pending, fidelity)
+        requests = [plan.request for plan in planned.values()]
+        left = rule.evaluations_left(progress())
+        if left is not None:
+            requests = requests[:left]
+        if listener:
+            # "generations = 1000" beside a count or a clock only means "until that one"
+            bounded = search.max_evaluations or search.max_minutes
+            shown = 0 if bounded and search.generations >= 1000 else search.generations
+            listener.generation_started(generation, shown, len(requests))
+        results = run.evaluator.map(requests, **deadline)
+        try:
+            for result in results:
+                genome = pending[result.genome_hash]
+                record = run.record(
+                    genome,
+                    result,
+                    generation,
+                    labels.get(result.genome_hash),
+                    parameters=strategy.parameters(genome),
+                    search_seconds=clock.seconds(),
+                    fidelity=planned[result.genome_hash].fidelity(result),
+                    parents=strategy.lineage(genome),
+                )
+                known[(result.genome_hash, rung)] = objective_values(
+                    run.experiment.objectives, result.metrics
+                )
+                outcome.evaluations += 1
+                outcome.failures += not result.ok
+                if listener:
+                    listener.evaluated(record)
+                failpoint("evaluation:recorded")
+        finally:
+            results.close()  # cancels what still runs when the budget cut the batch short
+        if any((key, rung) not in known for key in pending):  # a budget ran out mid-batch
+            stopped = rule.reason(progress()) or "max_minutes"
+            break
+        strategy.tell([known[(genome_hash(run.space, g), rung)] for g in genomes])
+        failpoint("generation:told")
+        _pass_note(strategy, listener)
+        stopped = rule.reason(progress())
+        save(stopped)
+        saved_final = stopped is not None
+    if not saved_final:
+        save(stopped)
+    outcome.stopped = stopped
+    outcome.seconds = clock.seconds()
+    return outcome
+
+
+def _plan(
+    run: OpenRun, strategy: Strategy, pending: dict[str, Any], fidelity: Fidelity | None
+) -> dict[str, PlannedEvaluation]:
+    """The requests for the genomes of a batch still to train, by genome hash.
+
+    Rung 1 of multi-fidelity continues each genome from its own rung-0 weights
+    (:meth:`OpenRun.promotion`); otherwise a genome inherits from its lineage's stored
+    weights when ``[search] inherit_weights`` is on, the best-trained of each parent
+    (a promoted parent's full-fidelity weights, not its rung-0 ones).
+    """
+    inherit = run.experiment.search.inherit_weights
+    rung = None if fidelity is None else fidelity.rung
+    trials = run.store.trials() if inherit or rung == 1 else []
+    if rung == 1:
+        low = {t.genome_hash: t for t in trials if t.rung == 0}
+        return {key: run.promotion(genome, key, low.get(key)) for key, genome in pending.items()}
+    # per genome, the trial with weights and the highest rung wins (later ones on a tie)
+    ranked = sorted(trials, key=lambda t: (t.weights is not None, -1 if t.rung is None else t.rung))
+    records = {t.genome_hash: t for t in ranked}
+    images = None if fidelity is None else fidelity.images
+    return {
+        key: PlannedEvaluation(
+            run.request(
+                genome, key, parents=run.parents(strategy.lineage(genome), records), images=images
+            ),
+            rung=rung,
+        )
+        for key, genome in pending.items()
+    }
