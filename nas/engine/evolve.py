@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from nas.core.errors import StorageError
 from nas.core.faults import failpoint
@@ -19,7 +19,7 @@ from nas.storage.checkpoint import (
 )
 from nas.storage.records import TrialRecord
 from nas.strategies import Strategy
-from nas.strategies.base import Fidelity
+from nas.strategies.base import Proposal
 
 __all__ = ["Outcome", "SearchListener", "evolve"]
 
@@ -48,12 +48,10 @@ class Outcome:
 
 def _pass_note(strategy: Strategy, listener: SearchListener | None) -> None:
     """Hand the listener a strategy's line about itself (NSGA-II's surrogate), if any."""
-    note = getattr(strategy, "note", None)
     noted = getattr(listener, "noted", None)
-    if callable(note) and callable(noted):
-        text = note()
-        if text:
-            noted(text)
+    text = strategy.note()
+    if text and callable(noted):
+        noted(text)
 
 
 def evolve(
@@ -91,19 +89,17 @@ def evolve(
     saved_final = False
     while stopped is None:
         generation = strategy.generation
-        genomes = strategy.ask()
+        proposals = strategy.propose()
         save()
         failpoint("generation:asked")
-        fidelity = strategy.fidelity()
-        rung = None if fidelity is None else fidelity.rung
-        pending: dict[str, Any] = {}
-        for genome in genomes:
-            key = genome_hash(run.space, genome)
-            if (key, rung) in known or key in pending:
+        pending: dict[str, Proposal] = {}
+        for proposal in proposals:
+            key = genome_hash(run.space, proposal.genome)
+            if (key, proposal.rung) in known or key in pending:
                 outcome.reused += 1
             else:
-                pending[key] = genome
-        planned = _plan(run, strategy, pending, fidelity)
+                pending[key] = proposal
+        planned = _plan(run, pending)
         requests = [plan.request for plan in planned.values()]
         left = rule.evaluations_left(progress())
         if left is not None:
@@ -116,18 +112,18 @@ def evolve(
         results = run.evaluator.map(requests, **deadline)
         try:
             for result in results:
-                genome = pending[result.genome_hash]
+                proposal = pending[result.genome_hash]
                 record = run.record(
-                    genome,
+                    proposal.genome,
                     result,
                     generation,
                     labels.get(result.genome_hash),
-                    parameters=strategy.parameters(genome),
+                    parameters=proposal.parameters,
                     search_seconds=clock.seconds(),
                     fidelity=planned[result.genome_hash].fidelity(result),
-                    parents=strategy.lineage(genome),
+                    parents=proposal.parents,
                 )
-                known[(result.genome_hash, rung)] = objective_values(
+                known[(result.genome_hash, proposal.rung)] = objective_values(
                     run.experiment.objectives, result.metrics
                 )
                 outcome.evaluations += 1
@@ -137,10 +133,10 @@ def evolve(
                 failpoint("evaluation:recorded")
         finally:
             results.close()  # cancels what still runs when the budget cut the batch short
-        if any((key, rung) not in known for key in pending):  # a budget ran out mid-batch
+        if any((key, p.rung) not in known for key, p in pending.items()):  # a budget ran out
             stopped = rule.reason(progress()) or "max_minutes"
             break
-        strategy.tell([known[(genome_hash(run.space, g), rung)] for g in genomes])
+        strategy.tell([known[(genome_hash(run.space, p.genome), p.rung)] for p in proposals])
         failpoint("generation:told")
         _pass_note(strategy, listener)
         stopped = rule.reason(progress())
@@ -153,32 +149,28 @@ def evolve(
     return outcome
 
 
-def _plan(
-    run: OpenRun, strategy: Strategy, pending: dict[str, Any], fidelity: Fidelity | None
-) -> dict[str, PlannedEvaluation]:
-    """The requests for the genomes of a batch still to train, by genome hash.
+def _plan(run: OpenRun, pending: dict[str, Proposal]) -> dict[str, PlannedEvaluation]:
+    """The requests for the proposals of a batch still to train, by genome hash.
 
-    Rung 1 of multi-fidelity continues each genome from its own rung-0 weights
-    (:meth:`OpenRun.promotion`); otherwise a genome inherits from its lineage's stored
+    A proposal that ``continues`` a rung goes on from its own weights of that rung
+    (:meth:`OpenRun.continuation`); otherwise a genome inherits from its parents' stored
     weights when ``[search] inherit_weights`` is on, the best-trained of each parent
     (a promoted parent's full-fidelity weights, not its rung-0 ones).
     """
     inherit = run.experiment.search.inherit_weights
-    rung = None if fidelity is None else fidelity.rung
-    trials = run.store.trials() if inherit or rung == 1 else []
-    if rung == 1:
-        low = {t.genome_hash: t for t in trials if t.rung == 0}
-        return {key: run.promotion(genome, key, low.get(key)) for key, genome in pending.items()}
+    continuing = any(p.continues is not None for p in pending.values())
+    trials = run.store.trials() if inherit or continuing else []
     # per genome, the trial with weights and the highest rung wins (later ones on a tie)
     ranked = sorted(trials, key=lambda t: (t.weights is not None, -1 if t.rung is None else t.rung))
     records = {t.genome_hash: t for t in ranked}
-    images = None if fidelity is None else fidelity.images
-    return {
-        key: PlannedEvaluation(
-            run.request(
-                genome, key, parents=run.parents(strategy.lineage(genome), records), images=images
-            ),
-            rung=rung,
-        )
-        for key, genome in pending.items()
-    }
+    by_rung = {(t.genome_hash, t.rung): t for t in trials}
+    planned = {}
+    for key, proposal in pending.items():
+        if proposal.continues is not None:
+            own = by_rung.get((key, proposal.continues))
+            planned[key] = run.continuation(proposal.genome, key, own, rung=proposal.rung)
+        else:
+            parents = run.parents(proposal.parents, records) if inherit else ()
+            request = run.request(proposal.genome, key, parents=parents, images=proposal.images)
+            planned[key] = PlannedEvaluation(request, rung=proposal.rung)
+    return planned

@@ -75,18 +75,25 @@ class OpenRun:
             parents=parents,
         )
 
-    def promotion(self, genome: Any, key: str, low: TrialRecord | None) -> PlannedEvaluation:
-        """Rung 1 of multi-fidelity: ``genome`` continues from its own rung-0 weights
-        (``low``'s, sent as its only parent: it inherits all of them) for the budget's
-        ``train_images`` less the images it has seen, at least one batch. Without
-        readable rung-0 weights it trains the whole budget from scratch instead."""
+    def continuation(
+        self, genome: Any, key: str, earlier: TrialRecord | None, *, rung: int | None
+    ) -> PlannedEvaluation:
+        """``genome`` continues from its own weights of an ``earlier`` training (sent as its
+        only parent: it inherits all of them) for the budget's ``train_images`` less the
+        images it has seen, at least one batch, as trial ``rung`` (multi-fidelity's
+        promotion). Without readable earlier weights it trains the whole budget from
+        scratch instead."""
         total = self.experiment.budget.train_images
-        own = self.weights(low) if low is not None else None
+        rung_seed = rung or 0
+        own = self.weights(earlier) if earlier is not None else None
         if own is None:
-            return PlannedEvaluation(self.request(genome, key, images=total, rung=1), rung=1)
-        seen = low.images_seen if low is not None else 0
-        request = self.request(genome, key, parents=(own,), images=max(1, total - seen), rung=1)
-        return PlannedEvaluation(request, rung=1, prior_images=seen)
+            request = self.request(genome, key, images=total, rung=rung_seed)
+            return PlannedEvaluation(request, rung=rung)
+        seen = earlier.images_seen if earlier is not None else 0
+        request = self.request(
+            genome, key, parents=(own,), images=max(1, total - seen), rung=rung_seed
+        )
+        return PlannedEvaluation(request, rung=rung, prior_images=seen)
 
     def weights(self, record: TrialRecord) -> ParentWeights | None:
         """``record``'s genome with its stored weights; None without them (failed, or the

@@ -11,12 +11,14 @@ every recorded evaluation from the store, and runs again only the evaluations th
 not completed; with a deterministic budget it ends with the same genomes and the same
 front as a search that was never interrupted.
 
-With multi-fidelity (``[search] low_fidelity_images``, NSGA-II only) the strategy asks
-for each generation twice (:meth:`nas.strategies.base.Strategy.fidelity`): rung 0 trains
-every genome ``low_fidelity_images`` images; rung 1 continues each promoted genome from
-its own rung-0 weights (read from the store, whatever ``inherit_weights`` says) for the
-rest of the budget. Evaluations are keyed by (genome hash, rung), so a genome's two
-trainings are two trials and a resumed search retrains neither.
+The loop itself is :mod:`nas.engine.evolve`; it runs the strategy's proposals
+(:class:`nas.strategies.base.Proposal`), each carrying its own fidelity. With
+multi-fidelity (``[search] low_fidelity_images``, NSGA-II only) NSGA-II proposes each
+generation twice: rung 0 trains every genome ``low_fidelity_images`` images; rung 1
+continues each promoted genome from its own rung-0 weights (read from the store,
+whatever ``inherit_weights`` says) for the rest of the budget. Evaluations are keyed by
+(genome hash, rung), so a genome's two trainings are two trials and a resumed search
+retrains neither.
 """
 
 from __future__ import annotations

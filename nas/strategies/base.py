@@ -3,12 +3,16 @@
 A strategy proposes genomes in batches (:meth:`Strategy.ask`), learns from their
 objective values (:meth:`Strategy.tell`), and can be frozen to plain JSON data and thawed
 again (:meth:`Strategy.state`, :meth:`Strategy.restore`), so a killed search continues
-where it stopped. The driver (:mod:`nas.engine.search`) knows nothing else about it, as in
-Optuna's ask/tell interface and pymoo's ``Algorithm``.
+where it stopped. The driver (:mod:`nas.engine.evolve`) runs :meth:`Strategy.propose`'s
+proposals, each carrying its genome's parents, trial parameters and fidelity, and knows
+nothing else about it, as in Optuna's ask/tell interface and pymoo's ``Algorithm``. A new
+strategy subclasses :class:`BaseStrategy`, which has defaults for all but the five
+members every strategy must write.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -19,9 +23,11 @@ from nas.core.space import SearchSpace, genome_hash
 
 __all__ = [
     "PRESCREEN_RULES",
+    "BaseStrategy",
     "Fidelity",
     "FreeObjectives",
     "Promotable",
+    "Proposal",
     "Strategy",
     "StrategySettings",
     "TrialParameters",
@@ -63,6 +69,29 @@ class Fidelity:
 
     rung: int
     images: int | None = None
+    continues: int | None = None
+    """The rung whose own weights each genome of the batch continues from, for the rest
+    of the budget (None: it starts from scratch or from its parents')."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One training a strategy asks for, with everything the driver needs to run it
+    (Syne Tune's ``TrialSuggestion`` is the model): the genome; ``parents``, the genomes it
+    was made from, in order of preference for weight inheritance; its Optuna trial
+    ``parameters`` when it was proposed as such; and its fidelity: ``images`` to train
+    (None: the budget's ``train_images``), ``rung`` (a key of its own, so one genome's
+    trainings at two fidelities are two trials; None without multi-fidelity) and
+    ``continues``, the rung of its own earlier training whose weights it continues from
+    for the rest of the budget. The driver knows no algorithm's rungs: it runs proposals.
+    """
+
+    genome: Any
+    parents: tuple[Any, ...] = ()
+    parameters: TrialParameters | None = None
+    images: int | None = None
+    rung: int | None = None
+    continues: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +195,78 @@ class Strategy(Protocol):
         """The fidelity of the current batch (:class:`Fidelity`), or None when the strategy
         evaluates every genome once at the experiment's whole budget. Part of :meth:`state`."""
         ...
+
+    def propose(self) -> list[Proposal]:
+        """The current batch as the driver runs it: :meth:`ask`'s genomes, each with its
+        lineage, parameters and the batch's fidelity."""
+        ...
+
+    def note(self) -> str | None:
+        """A line about the strategy itself after a :meth:`tell` (NSGA-II's surrogate),
+        or None."""
+        ...
+
+
+class BaseStrategy(ABC):
+    """What a strategy inherits (Optuna's ``BaseSampler`` is the model): it writes
+    :meth:`ask`, :meth:`tell`, :meth:`state`, :meth:`restore` and :attr:`done`; the rest
+    has defaults for a strategy that draws genomes without parents or trial parameters
+    and trains each once at the whole budget."""
+
+    generation: int = 0
+
+    @property
+    @abstractmethod
+    def done(self) -> bool:
+        """True once every batch the settings allow has been told."""
+
+    @abstractmethod
+    def ask(self) -> list[Any]:
+        """The genomes of the current batch; asking again before :meth:`tell` repeats them."""
+
+    @abstractmethod
+    def tell(self, values: Sequence[Sequence[float]]) -> None:
+        """Objective values of the last :meth:`ask`'s genomes, in the same order."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """Everything :meth:`ask` and :meth:`tell` depend on, as plain JSON-ready data."""
+
+    @abstractmethod
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state` of a strategy built with the same settings."""
+
+    def parameters(self, genome: Any) -> TrialParameters | None:
+        """None: the strategy proposes genomes, not trial parameters."""
+        return None
+
+    def lineage(self, genome: Any) -> tuple[Any, ...]:
+        """Empty: the strategy draws genomes without parents."""
+        return ()
+
+    def fidelity(self) -> Fidelity | None:
+        """None: every genome trains once at the whole budget."""
+        return None
+
+    def note(self) -> str | None:
+        """None: nothing to say after a batch."""
+        return None
+
+    def propose(self) -> list[Proposal]:
+        """:meth:`ask`'s genomes as proposals, with :meth:`lineage`, :meth:`parameters`
+        and the batch's :meth:`fidelity`."""
+        fidelity = self.fidelity()
+        return [
+            Proposal(
+                genome,
+                parents=self.lineage(genome),
+                parameters=self.parameters(genome),
+                images=None if fidelity is None else fidelity.images,
+                rung=None if fidelity is None else fidelity.rung,
+                continues=None if fidelity is None else fidelity.continues,
+            )
+            for genome in self.ask()
+        ]
 
 
 def novel_genomes(

@@ -36,11 +36,11 @@ from nas.strategies import surrogate as surrogates
 from nas.strategies.base import (
     NOVELTY_TRIES,
     PRESCREEN_RULES,
+    BaseStrategy,
     Fidelity,
     FreeObjectives,
     Promotable,
     StrategySettings,
-    TrialParameters,
     check_told,
     novel_genomes,
 )
@@ -66,7 +66,7 @@ class _Individual:
         self.fitness = fitness
 
 
-class Nsga2:
+class Nsga2(BaseStrategy):
     """NSGA-II over ``space``: :meth:`ask` for genomes, :meth:`tell` their objective values.
 
     ``weights`` holds +1.0 for each objective to maximise and -1.0 for each to minimise.
@@ -168,10 +168,6 @@ class Nsga2:
         """True once generation ``generations`` (after the initial one) has been told."""
         return self.generation > self.generations
 
-    def parameters(self, genome: Any) -> TrialParameters | None:
-        """None: NSGA-II varies genomes, not trial parameters."""
-        return None
-
     def lineage(self, genome: Any) -> tuple[Any, ...]:
         """The parents a child of the open batch was made from: both parents of a
         crossover child (the one its first stages come from first), the one parent of a
@@ -189,7 +185,7 @@ class Nsga2:
         if not self.low_fidelity_images:
             return None
         if self._promoted is not None:
-            return Fidelity(rung=1)
+            return Fidelity(rung=1, continues=0)
         return Fidelity(rung=0, images=self.low_fidelity_images)
 
     @property

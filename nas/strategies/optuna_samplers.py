@@ -24,7 +24,7 @@ import numpy as np
 
 from nas.core.errors import ConfigError
 from nas.core.space import SearchSpace, genome_hash
-from nas.strategies.base import Fidelity, StrategySettings, TrialParameters, check_told
+from nas.strategies.base import BaseStrategy, StrategySettings, TrialParameters, check_told
 
 __all__ = ["OptunaStrategy", "nsga2_from_settings", "tpe_from_settings"]
 
@@ -32,7 +32,7 @@ SamplerFactory = Callable[[int], Any]
 """Makes an Optuna sampler from a seed."""
 
 
-class OptunaStrategy:
+class OptunaStrategy(BaseStrategy):
     """Batches of ``population_size`` trials asked of an Optuna sampler, mapped to genomes."""
 
     def __init__(
@@ -104,14 +104,6 @@ class OptunaStrategy:
         for entry in reversed((self._asked or []) + self._history):
             if entry["params"] is not None and entry["hash"] == key:
                 return TrialParameters(entry["params"], entry["distributions"])
-        return None
-
-    def lineage(self, genome: Any) -> tuple[Any, ...]:
-        """Empty: Optuna's samplers propose parameters, not children of genomes."""
-        return ()
-
-    def fidelity(self) -> Fidelity | None:
-        """None: every genome trains once at the whole budget (no multi-fidelity)."""
         return None
 
     def _ask_batch(self) -> list[dict[str, Any]]:

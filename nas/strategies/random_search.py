@@ -15,9 +15,8 @@ import numpy as np
 
 from nas.core.space import SearchSpace
 from nas.strategies.base import (
-    Fidelity,
+    BaseStrategy,
     StrategySettings,
-    TrialParameters,
     check_told,
     novel_genomes,
 )
@@ -25,7 +24,7 @@ from nas.strategies.base import (
 __all__ = ["RandomSearch", "from_settings"]
 
 
-class RandomSearch:
+class RandomSearch(BaseStrategy):
     """Batches of ``population_size`` fresh samples of ``space``, for ``generations + 1`` batches."""
 
     def __init__(
@@ -83,18 +82,6 @@ class RandomSearch:
         asked = state["asked"]
         self._asked = None if asked is None else [self.space.from_json(g) for g in asked]
         self._seen = set(state["seen"])
-
-    def parameters(self, genome: Any) -> TrialParameters | None:
-        """None: random search draws genomes, not trial parameters."""
-        return None
-
-    def lineage(self, genome: Any) -> tuple[Any, ...]:
-        """Empty: random search draws genomes without parents."""
-        return ()
-
-    def fidelity(self) -> Fidelity | None:
-        """None: every genome trains once at the whole budget (no multi-fidelity)."""
-        return None
 
 
 def from_settings(settings: StrategySettings) -> RandomSearch:

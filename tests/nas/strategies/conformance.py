@@ -125,6 +125,26 @@ def check_one_fidelity_without_low_fidelity_images(name: str) -> None:
         strategy.tell([zdt1(g) for g in genomes])
 
 
+def check_proposals_are_the_asked_genomes_with_their_parents(name: str) -> None:
+    """``propose`` is the open batch as the driver runs it: the genomes ``ask`` gives, in
+    its order, each with its ``lineage`` and ``parameters``, at the batch's fidelity; and
+    it keeps the batch open (asking again repeats it)."""
+    strategy = make_strategy(name, settings(4))
+    space = VectorSpace(dims=4)
+    for _ in range(2):
+        proposals = strategy.propose()
+        genomes = strategy.ask()
+        assert [genome_hash(space, p.genome) for p in proposals] == [
+            genome_hash(space, g) for g in genomes
+        ]
+        for proposal in proposals:
+            assert proposal.parents == strategy.lineage(proposal.genome)
+            assert proposal.parameters == strategy.parameters(proposal.genome)
+            assert (proposal.images, proposal.rung, proposal.continues) == (None, None, None)
+        strategy.tell([zdt1(g) for g in genomes])
+    assert strategy.note() is None or isinstance(strategy.note(), str)
+
+
 def check_asks_mostly_new_genomes(name: str) -> None:
     hashes = [key for batch in history(name, 1) for key in batch]
     assert len(set(hashes)) >= 0.9 * len(hashes)
@@ -152,4 +172,5 @@ CHECKS = [
     check_asks_mostly_new_genomes,
     check_lineage_is_parents_and_survives_restore,
     check_one_fidelity_without_low_fidelity_images,
+    check_proposals_are_the_asked_genomes_with_their_parents,
 ]

@@ -54,7 +54,7 @@ def _generation(strategy: Nsga2) -> tuple[list, list]:
     """One multi-fidelity generation: rung 0 told ``_low``, rung 1 told ZDT1."""
     batch = strategy.ask()
     strategy.tell([_low(g) for g in batch])
-    promoted = strategy.ask() if strategy.fidelity() == Fidelity(rung=1) else []
+    promoted = strategy.ask() if strategy.fidelity() == Fidelity(rung=1, continues=0) else []
     if promoted:
         strategy.tell([zdt1(g) for g in promoted])
     return batch, promoted
@@ -112,7 +112,9 @@ def test_a_generation_asks_rung_0_then_the_promoted_continuing_from_themselves()
     assert len(batch) == 8 and strategy.fidelity() == Fidelity(rung=0, images=100)
     assert strategy.generation == 0
     strategy.tell([_low(g) for g in batch])
-    assert strategy.generation == 0 and strategy.fidelity() == Fidelity(rung=1, images=None)
+    assert strategy.generation == 0 and strategy.fidelity() == Fidelity(
+        rung=1, images=None, continues=0
+    )
     promoted = strategy.ask()
     assert strategy.ask() == promoted, "asking again before tell repeats the batch"
     assert len(promoted) == 4 and set(_keys(promoted)) <= set(_keys(batch))
@@ -120,6 +122,10 @@ def test_a_generation_asks_rung_0_then_the_promoted_continuing_from_themselves()
     assert _keys(promoted) == _keys([batch[i] for i in expected])
     for genome in promoted:
         assert strategy.lineage(genome) == (genome,)
+    # what the driver runs: each promoted genome continues its own rung-0 training as rung 1
+    proposals = strategy.propose()
+    assert [p.genome for p in proposals] == promoted
+    assert {(p.rung, p.continues, p.images) for p in proposals} == {(1, 0, None)}
     strategy.tell([zdt1(g) for g in promoted])
     assert strategy.generation == 1 and strategy.fidelity() == Fidelity(rung=0, images=100)
 
@@ -212,7 +218,7 @@ def test_state_and_restore_between_the_rungs_continue_identically(cut: str):
     restored = _nsga2(5)
     restored.restore(json.loads(json.dumps(original.state())))
     assert restored.generation == original.generation == 1
-    assert restored.fidelity() == original.fidelity() == Fidelity(rung=1)
+    assert restored.fidelity() == original.fidelity() == Fidelity(rung=1, continues=0)
     while not original.done:
         expected = original.ask()
         assert _keys(restored.ask()) == _keys(expected)
