@@ -16,7 +16,7 @@ from tests.nas.test_search_budgets import ToyEvaluator
 def _experiment(tmp_path: Path):
     path = tmp_path / "toy.toml"
     path.write_text(
-        'name = "toy"\nseed = 5\nspace = "tests.nas.toy_space"\n'
+        'name = "toy"\nseed = 5\nspace = "nas.testing.toy_space"\n'
         'objectives = ["accuracy", "params"]\n'
         "[budget]\nmax_train_images = 32\nmax_validation_images = 16\n"
         "[search]\npopulation = 4\ngenerations = 2\n"

@@ -64,7 +64,7 @@ def test_defaults_and_name_from_file(tmp_path: Path):
             "has neither; add 'params' or 'flops' to objectives, or set prescreen = 1",
         ),
         (
-            "space = 'tests.nas.toy_space'\n[search]\nprescreen = 4\n",
+            "space = 'nas.testing.toy_space'\n[search]\nprescreen = 4\n",
             "needs the space to count a genome's cost before training (cost())",
         ),
         (

@@ -22,9 +22,11 @@ LAYERS = (
     "export",
     "engine",
     "analysis",
+    "testing",
     "cli",
 )
-"""Bottom to top. ``cli`` is ``nas/cli/`` and ``nas/__main__.py``."""
+"""Bottom to top. ``cli`` is ``nas/cli/`` and ``nas/__main__.py``; ``testing`` holds the
+conformance suites a plugin's own tests run."""
 
 PLUGINS = ("search_spaces", "baselines")
 """Found by name (``load_space``, ``load_seed``); they import only ``nas.core``."""

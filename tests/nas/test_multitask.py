@@ -44,7 +44,7 @@ def test_a_multitask_experiment_lists_its_tasks_and_round_trips():
             {"objectives": ["accuracy", "params"]},
             "task keypoints has no objective; add one of rmse",
         ),
-        ({"space": "tests.nas.toy_space"}, "builds no multi-task models"),
+        ({"space": "nas.testing.toy_space"}, "builds no multi-task models"),
         ({"budget": {"task_schedule": "mixed"}}, "task_schedule must be 'alternating', "),
         ({"search": {"inherit_weights": True}}, "inherit_weights is not available for multi-task"),
         ({"final": {"epochs": 3}}, "[final] epochs or minutes is not available for multi-task"),

@@ -11,8 +11,8 @@ from baselines.resnet50 import RESNET50
 from nas.core.config import Experiment
 from nas.core.objectives import free_objectives, normalise
 from nas.core.task import Task
+from nas.testing.toy_space import SPACE as TOY
 from search_spaces import cnn
-from tests.nas.toy_space import SPACE as TOY
 
 TASK = Task(kind="classification", input_shape=(48, 48, 1), num_classes=5)
 OBJECTIVES = ("accuracy", "params", "flops")

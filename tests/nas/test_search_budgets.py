@@ -16,7 +16,7 @@ from nas.engine.search import resume_search, run_search
 from nas.storage.checkpoint import load_checkpoint
 from nas.storage.store import RunStore
 from nas.strategies import STRATEGIES
-from tests.nas.toy_space import SPACE, zdt1
+from nas.testing.toy_space import SPACE, zdt1
 
 
 class Killed(BaseException):
@@ -61,7 +61,7 @@ def _experiment(strategy: str = "nsga2", **search):
         {
             "name": "toy",
             "seed": 11,
-            "space": "tests.nas.toy_space",
+            "space": "nas.testing.toy_space",
             "objectives": ["accuracy", "params"],
             "budget": {"max_train_images": 32, "max_validation_images": 16},
             "search": {"strategy": strategy, "population": 4, "generations": 3} | search,

@@ -25,8 +25,8 @@ from nas.storage.checkpoint import load_checkpoint
 from nas.storage.front import compute_front
 from nas.storage.records import TrialFidelity
 from nas.storage.store import RunStore
+from nas.testing.toy_space import SPACE, zdt1
 from tests.nas.test_search_budgets import Killed
-from tests.nas.toy_space import SPACE, zdt1
 
 TOTAL, LOW, POPULATION = 400, 100, 8
 
@@ -78,7 +78,7 @@ def _experiment(low: int = LOW, **search):
         {
             "name": "toy-rungs",
             "seed": 11,
-            "space": "tests.nas.toy_space",
+            "space": "nas.testing.toy_space",
             "objectives": ["accuracy", "params"],
             "budget": {
                 "train_images": TOTAL,

@@ -228,7 +228,7 @@ def test_nsga2_records_the_parents_of_every_child(tmp_path: Path):
         {
             "name": "lineage",
             "seed": 2,
-            "space": "tests.nas.toy_space",
+            "space": "nas.testing.toy_space",
             "objectives": ["accuracy", "params"],
             "search": {"population": 4, "generations": 2},
         }

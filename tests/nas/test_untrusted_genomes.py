@@ -32,8 +32,8 @@ CASES = {
     "unknown space": ({"space": "nope", "genome": {}}, "not a built-in space"),
     "a plugin module": ({"space": "os", "genome": {}}, "never chooses code to import"),
     "a dotted module": (
-        {"space": "tests.nas.toy_space", "genome": {"x": [0.5]}},
-        "pass --space tests.nas.toy_space",
+        {"space": "nas.testing.toy_space", "genome": {"x": [0.5]}},
+        "pass --space nas.testing.toy_space",
     ),
     "a long module name": ({"space": "a" * 500, "genome": {}}, "not a built-in space"),
     "oversized widths": (

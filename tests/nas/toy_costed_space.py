@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from nas.core.space import ModelCost
-from tests.nas.toy_space import VectorSpace, zdt1
+from nas.testing.toy_space import VectorSpace, zdt1
 
 
 class CostedVectorSpace(VectorSpace):

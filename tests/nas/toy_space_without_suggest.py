@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.nas.toy_space import VectorSpace
+from nas.testing.toy_space import VectorSpace
 
 
 class VectorSpaceWithoutSuggest(VectorSpace):

@@ -14,10 +14,10 @@ from baselines.resnet50 import RESNET50
 from nas.core.errors import GenomeError
 from nas.core.space import genome_hash, load_space
 from nas.core.task import Task
+from nas.testing.space_conformance import SearchSpaceConformance
 from search_spaces import cnn
 from search_spaces._genes import step
 from search_spaces.cnn import SPACE, CnnGenome, Head, Stage, Stem, Training, backbone
-from tests.search_spaces.conformance import SearchSpaceConformance
 
 TASK = Task(kind="classification", input_shape=(48, 48, 1), num_classes=5)
 

@@ -17,6 +17,7 @@ from baselines.resunet import RESUNET
 from nas.core.errors import GenomeError
 from nas.core.space import genome_hash, load_space
 from nas.core.task import Task
+from nas.testing.space_conformance import SearchSpaceConformance, check_output
 from search_spaces import resunet
 from search_spaces.resunet import (
     SPACE,
@@ -30,7 +31,6 @@ from search_spaces.resunet import (
     soft_argmax,
     soft_argmax_layers,
 )
-from tests.search_spaces.conformance import SearchSpaceConformance, check_output
 
 TASK = Task(kind="keypoints", input_shape=(32, 32, 1), num_keypoints=15)
 FACES = Task(kind="keypoints", input_shape=(96, 96, 1), num_keypoints=15)

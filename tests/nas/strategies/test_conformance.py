@@ -6,7 +6,7 @@ import pytest
 
 from nas.core.errors import ConfigError
 from nas.strategies import STRATEGIES, StrategySettings, make_strategy
-from tests.nas.strategies.conformance import CHECKS, zdt1_hypervolume
+from nas.testing.strategy_conformance import CHECKS, zdt1_hypervolume
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
@@ -31,7 +31,7 @@ def test_an_unknown_strategy_is_one_line():
 
 
 def test_optuna_strategies_need_the_define_by_run_mapping():
-    from tests.nas.toy_space import VectorSpace
+    from nas.testing.toy_space import VectorSpace
 
     class WithoutSuggest(VectorSpace):
         suggest = None

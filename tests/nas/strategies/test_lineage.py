@@ -8,7 +8,7 @@ import numpy as np
 
 from nas.core.space import genome_hash
 from nas.strategies.nsga2 import Nsga2
-from tests.nas.toy_space import VectorSpace, zdt1
+from nas.testing.toy_space import VectorSpace, zdt1
 
 
 def _nsga2(crossover_prob: float = 0.5) -> Nsga2:

@@ -20,7 +20,7 @@ from nas.strategies.multifidelity import (
     promoted_count,
 )
 from nas.strategies.nsga2 import Nsga2
-from tests.nas.toy_space import VectorSpace, zdt1
+from nas.testing.toy_space import VectorSpace, zdt1
 
 SPACE = VectorSpace(dims=4)
 

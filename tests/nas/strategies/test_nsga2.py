@@ -6,7 +6,7 @@ import pytest
 
 from nas.core.space import genome_hash
 from nas.strategies.nsga2 import Nsga2
-from tests.nas.toy_space import VectorSpace, zdt1
+from nas.testing.toy_space import VectorSpace, zdt1
 
 
 def _run(seed: int, generations: int, population: int = 40, initial=()) -> Nsga2:

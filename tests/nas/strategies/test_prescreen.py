@@ -11,7 +11,7 @@ from nas.core.space import genome_hash
 from nas.strategies import StrategySettings, make_strategy
 from nas.strategies.nsga2 import Nsga2
 from nas.strategies.prescreen import select
-from tests.nas.toy_space import VectorSpace, zdt1
+from nas.testing.toy_space import VectorSpace, zdt1
 
 GAP = (0.3, 0.7)  # the sizes the constructed front lacks
 

@@ -11,7 +11,7 @@ from nas.core.ranking import kendall_tau
 from nas.strategies import surrogate
 from nas.strategies.nsga2 import Nsga2
 from nas.strategies.surrogate import Surrogate, genome_features, rank_targets
-from tests.nas.toy_space import VectorSpace, zdt1
+from nas.testing.toy_space import VectorSpace, zdt1
 
 
 def test_genome_features_flatten_numbers_flags_choices_and_lists():

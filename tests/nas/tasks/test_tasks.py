@@ -33,7 +33,7 @@ def test_the_builtin_tasks_say_what_they_learn_from_what():
     [
         ("age", "unknown task 'age'; use 'emotion' or 'keypoints'"),
         ("tests.nas.tasks.absent", "task 'tests.nas.tasks.absent' cannot be imported"),
-        ("tests.nas.toy_space", "defines no TASK that is a nas.tasks.FaceTask"),
+        ("nas.testing.toy_space", "defines no TASK that is a nas.tasks.FaceTask"),
     ],
 )
 def test_a_task_that_cannot_be_loaded_is_one_line(name: str, message: str):

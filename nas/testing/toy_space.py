@@ -67,4 +67,4 @@ def zdt1(x: tuple[float, ...]) -> tuple[float, float]:
 
 
 SPACE = VectorSpace(dims=4)
-"""The toy space by name (``space = "tests.nas.toy_space"``), for searches that train nothing."""
+"""The toy space by name (``space = "nas.testing.toy_space"``), for searches that train nothing."""

@@ -1,7 +1,8 @@
 """What every search strategy must do, checked on the toy vector space without training.
 
 A new strategy registered in :data:`nas.strategies.STRATEGIES` is covered by
-``test_conformance.py`` automatically.
+``tests/nas/strategies/test_conformance.py`` automatically; an outside strategy
+calls each of :data:`CHECKS` with its registered name from its own tests.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from nas.core.space import genome_hash
 from nas.strategies import StrategySettings, make_strategy
-from tests.nas.toy_space import VectorSpace, zdt1
+from nas.testing.toy_space import VectorSpace, zdt1
 
 
 def settings(seed: int = 0, *, population: int = 8, generations: int = 3, initial=()):
