@@ -185,7 +185,8 @@ class Budget:
 class SearchConfig:
     """The strategy, its settings, the search's budget and the degree of parallelism.
 
-    ``strategy`` names one of :data:`nas.strategies.STRATEGIES`. ``generations`` counts
+    ``strategy`` names one of :data:`nas.strategies.STRATEGIES`, or a module that defines
+    ``STRATEGY`` (:func:`nas.strategies.strategy_entry`). ``generations`` counts
     the batches (generations) after the initial one, so a search evaluates at most
     ``population * (generations + 1)`` genomes; ``max_evaluations`` and ``max_minutes``
     (0: no limit) stop it sooner, whichever comes first, and hold across resumes. An evaluation

@@ -35,7 +35,7 @@ from nas.engine.search import SearchSummary, run_search
 from nas.storage.front import compute_front
 from nas.storage.records import TrialRecord
 from nas.storage.store import RUN_FILE, RunStore
-from nas.strategies import STRATEGIES
+from nas.strategies import strategy_entry
 
 __all__ = [
     "Contender",
@@ -84,10 +84,10 @@ def parse_contender(text: str) -> Contender:
     the experiment configures it and ``nsga2+prescreen=1`` the same without pre-screening.
     """
     name, *parts = text.strip().split("+")
-    if name not in STRATEGIES:
-        raise ConfigError(
-            f"--strategies: unknown strategy {name!r} (known: {', '.join(STRATEGIES)})"
-        )
+    try:
+        strategy_entry(name)
+    except ConfigError as exc:
+        raise ConfigError(f"--strategies: {exc}") from None
     defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
     settings: dict[str, bool | int | float | str] = {}
     for part in parts:

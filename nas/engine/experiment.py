@@ -20,7 +20,7 @@ from nas.core.config_table import parse_experiment
 from nas.core.errors import ConfigError, NasError
 from nas.core.objectives import FREE_METRICS, TASK_METRICS
 from nas.core.space import SearchSpace, load_space
-from nas.strategies import PRESCREEN_RULES, STRATEGIES
+from nas.strategies import PRESCREEN_RULES, STRATEGIES, strategy_entry
 from nas.tasks import BUILTIN_TASKS, FaceTask, load_task
 
 __all__ = ["changed", "experiment_from_dict", "load_experiment", "with_plugins"]
@@ -103,11 +103,15 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
 
     prefix = f"{where}: " if where else ""
     search = experiment.search
-    if search.strategy not in STRATEGIES:
+    if "." not in search.strategy and search.strategy not in STRATEGIES:
         raise ConfigError(
             f"{prefix}[search]: strategy must be one of {', '.join(map(repr, STRATEGIES))}, "
-            f"got {search.strategy!r}"
+            f"or an importable module's name that defines STRATEGY; got {search.strategy!r}"
         )
+    try:
+        strategy_entry(search.strategy)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}[search]: {exc}") from None
     if search.prescreen_by not in PRESCREEN_RULES:
         raise ConfigError(
             f"{prefix}[search]: prescreen_by must be one of "
@@ -247,7 +251,7 @@ def _check_strategy(name: str, space_name: str) -> None:
     """Raise ``ValueError`` when the strategy needs something the space does not provide."""
 
     space = load_space(space_name)
-    needs = STRATEGIES[name].space_needs
+    needs = strategy_entry(name).space_needs
     missing = [need for need in needs if not callable(getattr(space, need, None))]
     if missing:
         raise ValueError(

@@ -6,11 +6,15 @@ and the command line only ever see this registry:
 - ``nsga2``: NSGA-II with the space's own crossover and mutation (the default);
 - ``random``: the space's own sampler, the baseline any search must beat;
 - ``optuna-nsga2``, ``optuna-tpe``: Optuna's samplers driving the same genomes through the
-  space's ``suggest(trial)`` mapping.
+  space's ``suggest(trial)`` mapping;
+- any importable module's dotted name (``strategy = "my_pkg.my_strategy"``) whose
+  ``STRATEGY`` is a :class:`StrategyEntry`: a new strategy is one module, as a new space
+  is, and :mod:`nas.testing.strategy_conformance` checks it.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +30,7 @@ __all__ = [
     "StrategySettings",
     "TrialParameters",
     "make_strategy",
+    "strategy_entry",
 ]
 
 
@@ -72,9 +77,31 @@ STRATEGIES: dict[str, StrategyEntry] = {
 DEFAULT_STRATEGY = "nsga2"
 
 
-def make_strategy(name: str, settings: StrategySettings) -> Strategy:
-    """Build the strategy registered as ``name``; a bad name raises :class:`ConfigError`."""
+def strategy_entry(name: str) -> StrategyEntry:
+    """The strategy registered as ``name``, or the ``STRATEGY`` of the module a dotted
+    ``name`` imports; a bad name raises :class:`ConfigError` with one line."""
     entry = STRATEGIES.get(name)
-    if entry is None:
-        raise ConfigError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})")
-    return entry.build(settings)
+    if entry is not None:
+        return entry
+    known = f"known: {', '.join(STRATEGIES)}; or an importable module that defines STRATEGY"
+    if "." not in name:
+        raise ConfigError(f"unknown strategy {name!r} ({known})")
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not name.startswith(exc.name):
+            raise  # the module exists but one of its own imports is missing
+        raise ConfigError(f"unknown strategy {name!r}: no module {name!r} ({known})") from exc
+    entry = getattr(module, "STRATEGY", None)
+    if not isinstance(entry, StrategyEntry):
+        raise ConfigError(
+            f"module {name!r} has no STRATEGY that is a nas.strategies.StrategyEntry "
+            "(build, summary): define one to use it as a strategy"
+        )
+    return entry
+
+
+def make_strategy(name: str, settings: StrategySettings) -> Strategy:
+    """Build the strategy ``name`` names (:func:`strategy_entry`); a bad name raises
+    :class:`ConfigError`."""
+    return strategy_entry(name).build(settings)
