@@ -11,7 +11,6 @@ recipe have the same hash and are never trained twice in a run.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeVar, r
 import numpy as np
 
 from nas.core.errors import ConfigError
+from nas.core.plugins import import_plugin
 
 if TYPE_CHECKING:
     import keras
@@ -227,14 +227,12 @@ def load_space(name: str) -> SearchSpace:
     """
     module_name = name if "." in name else f"search_spaces.{name}"
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not module_name.startswith(exc.name):
-            raise  # the module exists but one of its own imports is missing
+        module = import_plugin(module_name)
+    except ConfigError as exc:
         raise ConfigError(
-            f"unknown search space {name!r}: no module {module_name!r} "
+            f"unknown search space {name!r}: {exc} "
             "(built in: 'cnn', 'resunet'; or give an importable module that defines SPACE)"
-        ) from exc
+        ) from None
     space = getattr(module, "SPACE", None)
     if not isinstance(space, SearchSpace):
         raise ConfigError(

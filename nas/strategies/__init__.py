@@ -14,11 +14,11 @@ and the command line only ever see this registry:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from nas.core.errors import ConfigError
+from nas.core.plugins import import_plugin
 from nas.strategies.base import PRESCREEN_RULES, Strategy, StrategySettings, TrialParameters
 
 __all__ = [
@@ -87,11 +87,9 @@ def strategy_entry(name: str) -> StrategyEntry:
     if "." not in name:
         raise ConfigError(f"unknown strategy {name!r} ({known})")
     try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not name.startswith(exc.name):
-            raise  # the module exists but one of its own imports is missing
-        raise ConfigError(f"unknown strategy {name!r}: no module {name!r} ({known})") from exc
+        module = import_plugin(name)
+    except ConfigError as exc:
+        raise ConfigError(f"unknown strategy {name!r}: {exc} ({known})") from None
     entry = getattr(module, "STRATEGY", None)
     if not isinstance(entry, StrategyEntry):
         raise ConfigError(

@@ -13,9 +13,8 @@ Keypoints layout); ``[data] task`` may also name an importable module that defin
 
 from __future__ import annotations
 
-import importlib
-
 from nas.core.errors import ConfigError
+from nas.core.plugins import import_plugin
 from nas.tasks.base import FaceTask, TaskSplits
 
 __all__ = ["BUILTIN_TASKS", "FaceTask", "TaskSplits", "load_task"]
@@ -42,8 +41,8 @@ def load_task(name: str) -> FaceTask:
             raise ConfigError(f"unknown task {name!r}; {known}")
         module_name = name
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
+        module = import_plugin(module_name)
+    except ConfigError as exc:
         raise ConfigError(f"task {name!r} cannot be imported ({exc}); {known}") from None
     task = getattr(module, "TASK", None)
     if not isinstance(task, FaceTask):

@@ -18,10 +18,13 @@ import numpy as np
 
 from nas.core.space import genome_hash
 from nas.strategies import StrategyEntry
-from nas.strategies.base import BaseStrategy, StrategySettings, check_told, novel_genomes
-
-NOVELTY_TRIES = 25
-"""Mutations tried per child before one already seen is accepted."""
+from nas.strategies.base import (
+    NOVELTY_TRIES,
+    BaseStrategy,
+    StrategySettings,
+    check_told,
+    novel_genomes,
+)
 
 
 class MutationClimber(BaseStrategy):

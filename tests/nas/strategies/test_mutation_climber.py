@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from nas.core.errors import ConfigError
-from nas.engine.experiment import experiment_from_dict
 from nas.engine.search import resume_search, run_search
 from nas.storage.store import RunStore
 from nas.strategies import strategy_entry
 from nas.testing.strategy_conformance import CHECKS
-from tests.nas.test_search_budgets import Killed, ToyEvaluator
+from tests.nas.test_search_budgets import Killed, ToyEvaluator, _experiment
 
 NAME = "tests.nas.strategies.mutation_climber"
 
@@ -24,19 +23,6 @@ def test_the_climber_conforms(check):
     check(NAME)
 
 
-def _experiment(**search):
-    return experiment_from_dict(
-        {
-            "name": "climb",
-            "seed": 4,
-            "space": "nas.testing.toy_space",
-            "objectives": ["accuracy", "params"],
-            "budget": {"max_train_images": 32, "max_validation_images": 16},
-            "search": {"strategy": NAME, "population": 4, "generations": 3} | search,
-        }
-    )
-
-
 def _trials(run_dir: Path) -> list[tuple]:
     return sorted(
         (t.generation, t.genome_hash, t.values, t.parents) for t in RunStore.open(run_dir).trials()
@@ -44,7 +30,7 @@ def _trials(run_dir: Path) -> list[tuple]:
 
 
 def test_a_search_runs_it_by_name_records_its_parents_and_resumes_it(tmp_path: Path):
-    experiment = _experiment()
+    experiment = _experiment(NAME)
     summary = run_search(
         experiment, out_dir=tmp_path / "whole", make_evaluator=lambda d: ToyEvaluator()
     )
@@ -74,5 +60,5 @@ def test_a_module_that_is_no_strategy_is_one_line(name: str, message: str):
     with pytest.raises(ConfigError, match=message):
         strategy_entry(name)
     with pytest.raises(ConfigError) as caught:
-        _experiment(strategy=name)
+        _experiment(name)
     assert message in str(caught.value) and "\n" not in str(caught.value)
