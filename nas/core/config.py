@@ -53,10 +53,6 @@ TASK_SCHEDULES: tuple[str, ...] = ("alternating", "sequential", "joint")
 """How a multi-task candidate trains on its tasks' images (see :class:`Budget`)."""
 
 
-MAX_PRESCREEN = 64
-"""The most children ``[search] prescreen`` may generate per child trained."""
-
-
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -197,19 +193,13 @@ class SearchConfig:
     trained weights (LEMONADE's Lamarckian inheritance, :mod:`nas.training.inheritance`) instead
     of from scratch, then trains it with the same budget; strategies without parents
     (random, Optuna's samplers) train every genome from scratch either way.
-    ``prescreen`` K (1 = off) makes NSGA-II generate K x ``population`` children per
-    generation and train the ``population`` of them that best fill the gaps of the front
-    along the objectives known before training (``params``, ``flops``;
-    :mod:`nas.strategies.prescreen`); with ``prescreen_by = "surrogate"`` it keeps those
-    NSGA-II would select on the trained objectives predicted by a ridge model of the run's
-    own trials and the free ones (:mod:`nas.strategies.surrogate`); other strategies
-    ignore both.
-    ``low_fidelity_images`` N (0 = off; needs ``[budget] train_images`` above N) turns on
-    multi-fidelity in NSGA-II (successive halving, :mod:`nas.strategies.multifidelity`):
-    every child of a generation first trains N images; the best ``promote_fraction`` of
-    them (not near chance) continue from those weights to ``train_images`` images in all,
-    and only they compete for survival and for the front. Each rung counts as one
-    evaluation for ``max_evaluations``. Other strategies ignore both keys.
+    Every other key of ``[search]`` is a strategy's own setting, kept as given in
+    ``options`` and read by the strategy that declares it (NSGA-II's ``crossover_prob``,
+    ``mutation_prob``, ``prescreen``, ``prescreen_by``, ``low_fidelity_images``,
+    ``promote_fraction``: :class:`nas.strategies.nsga2.Nsga2Settings`); the keys of another
+    built-in strategy are checked and ignored, so one experiment runs under every strategy
+    (``nas compare``), and a key no strategy declares is an error
+    (:func:`nas.engine.experiment.with_plugins` checks them all).
     ``threads_per_worker`` (0 = auto: this machine's cores, or a cluster's CPUs, shared
     by ``workers``) is each evaluation's CPU reservation in Ray; ``gpus_per_worker`` its
     GPU reservation (Ray's ``num_gpus``; 0.5 puts two evaluations on one GPU; ignored
@@ -221,8 +211,6 @@ class SearchConfig:
     generations: int = 3
     max_evaluations: int = 0
     max_minutes: float = 0.0
-    crossover_prob: float = 0.5
-    mutation_prob: float = 0.8
     workers: int = 2
     threads_per_worker: int = 0
     gpus_per_worker: float = 0.0
@@ -230,10 +218,7 @@ class SearchConfig:
     retries: int = 1
     recycle_after: int = 10
     inherit_weights: bool = False
-    prescreen: int = 1
-    prescreen_by: str = "size"
-    low_fidelity_images: int = 0
-    promote_fraction: float = 0.5
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _require(
@@ -253,14 +238,6 @@ class SearchConfig:
             0 <= self.generations <= 10_000,
             f"generations must be in 0..10000, got {self.generations}",
         )
-        _require(
-            0.0 <= self.crossover_prob <= 1.0,
-            f"crossover_prob must be in [0, 1], got {self.crossover_prob}",
-        )
-        _require(
-            0.0 <= self.mutation_prob <= 1.0,
-            f"mutation_prob must be in [0, 1], got {self.mutation_prob}",
-        )
         _require(1 <= self.workers <= 4096, f"workers must be in 1..4096, got {self.workers}")
         _require(
             self.threads_per_worker >= 0,
@@ -275,30 +252,16 @@ class SearchConfig:
             self.recycle_after >= 0,
             f"recycle_after must be >= 0 (0 = never recycle), got {self.recycle_after}",
         )
+        generic = set(self.options) & {f.name for f in dataclasses.fields(self)} - {"options"}
+        _require(
+            not generic,
+            f"options holds strategies' own keys, not {', '.join(sorted(generic))}; "
+            "set those as the fields they are",
+        )
         _require(
             len(self.seeds) <= self.population,
             f"{len(self.seeds)} seeds do not fit a population of {self.population}; "
             "list fewer seeds or raise population",
-        )
-        _require(
-            1 <= self.prescreen <= MAX_PRESCREEN,
-            f"prescreen must be in 1..{MAX_PRESCREEN} (children generated per child trained; "
-            f"1 = off), got {self.prescreen}",
-        )
-        _require(
-            self.prescreen_by == "size" or self.prescreen > 1,
-            "prescreen_by = 'surrogate' chooses among prescreen x population children, "
-            f"and prescreen is {self.prescreen}; set prescreen = 4 (for example)",
-        )
-        _require(
-            self.low_fidelity_images >= 0,
-            f"low_fidelity_images must be >= 0 (images per candidate before promotion; "
-            f"0 = off), got {self.low_fidelity_images}",
-        )
-        _require(
-            0.0 < self.promote_fraction <= 1.0,
-            f"promote_fraction must be in (0, 1] (the share of each generation trained to "
-            f"the full budget), got {self.promote_fraction}",
         )
 
 
@@ -446,7 +409,6 @@ class Experiment:
             "objective 'accuracy_curve' needs [budget] curve_images (the images to read the "
             "learning curve at, e.g. 200_000)",
         )
-        _check_low_fidelity(self.search, self.budget)
 
     @property
     def multitask(self) -> bool:
@@ -482,30 +444,10 @@ class Experiment:
         """Plain data, the inverse of :func:`nas.engine.experiment.experiment_from_dict`: ``tasks`` (a list)
         for a multi-task experiment, ``data`` for one task."""
         plain = dataclasses.asdict(self)
+        plain["search"] |= plain["search"].pop("options")  # a strategy's keys, as written
         if self.multitask:
             del plain["data"]
             plain["tasks"] = list(plain["tasks"])
         else:
             del plain["tasks"]
         return plain
-
-
-def _check_low_fidelity(search: SearchConfig, budget: Budget) -> None:
-    """Raise ``ValueError`` unless ``[search] low_fidelity_images`` is off or below the
-    image budget per candidate (``[budget] train_images``), which promoted candidates reach.
-
-    Strategies other than NSGA-II ignore it, as they ignore ``prescreen``."""
-    images = search.low_fidelity_images
-    if not images:
-        return
-    where = f"[search] low_fidelity_images = {images}"
-    _require(
-        budget.train_images > 0,
-        f"{where} needs an image budget per candidate to promote to: set [budget] "
-        f"train_images above {images}, or low_fidelity_images = 0",
-    )
-    _require(
-        images < budget.train_images,
-        f"{where} must be below [budget] train_images ({budget.train_images}), which promoted "
-        "candidates reach in all; lower it, or set low_fidelity_images = 0",
-    )

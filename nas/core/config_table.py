@@ -15,7 +15,7 @@ from typing import Any
 from nas.core.config import Budget, DataConfig, Experiment, FinalConfig, SearchConfig
 from nas.core.errors import ConfigError
 
-__all__ = ["parse_experiment"]
+__all__ = ["parse_experiment", "parse_section"]
 
 _SECTIONS = {
     "data": DataConfig,
@@ -53,11 +53,22 @@ def parse_experiment(table: dict[str, Any], *, source: str = "experiment") -> Ex
                 f"{source}: [{key}] must be a table, got {_type_name(value)}; write a [{key}] "
                 "section with its keys on the lines below it"
             )
+        if cls is SearchConfig:  # the keys it does not know are strategies' own
+            generic = {f.name for f in dataclasses.fields(SearchConfig)} - {"options"}
+            options = {k: v for k, v in value.items() if k not in generic}
+            value = {k: v for k, v in value.items() if k in generic} | {"options": options}
         sections[key] = _build(cls, value, f"{source}: [{key}]")
     top = {k: v for k, v in table.items() if k not in _SECTIONS and k != "tasks"}
     if "name" not in top:
         top.setdefault("name", Path(source).stem if source.endswith(".toml") else "")
     return _build(Experiment, top | sections, source, nested={*_SECTIONS, "tasks"})
+
+
+def parse_section(cls: type, table: dict[str, Any], where: str) -> Any:
+    """``cls`` (a keyword-only dataclass) built from a TOML table: a key it has no field
+    for, a value of the wrong type or not finite, or a ``ValueError`` of its constructor
+    is one :class:`ConfigError` that starts with ``where`` (e.g. ``exp.toml: [search]``)."""
+    return _build(cls, table, where)
 
 
 def _build(cls: type, table: dict[str, Any], where: str, nested: set[str] = frozenset()) -> Any:
@@ -76,6 +87,8 @@ def _build(cls: type, table: dict[str, Any], where: str, nested: set[str] = froz
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
+    if hint is Any:  # checked by whoever reads it (a strategy's own keys)
+        return value
     origin = typing.get_origin(hint)
     if origin is dict:
         key_hint, value_hint = typing.get_args(hint)

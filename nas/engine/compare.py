@@ -18,6 +18,7 @@ import dataclasses
 import json
 import re
 import statistics
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from nas.engine.search import SearchSummary, run_search
 from nas.storage.front import compute_front
 from nas.storage.records import TrialRecord
 from nas.storage.store import RUN_FILE, RunStore
-from nas.strategies import strategy_entry
+from nas.strategies import setting_names, strategy_entry
 
 __all__ = [
     "Contender",
@@ -48,14 +49,15 @@ __all__ = [
 ]
 
 
-CONTENDER_KEYS = (
-    "inherit_weights",
-    "prescreen",
-    "prescreen_by",
-    "low_fidelity_images",
-    "promote_fraction",
-)
-"""The ``[search]`` settings a contender may set after its strategy's name."""
+GENERIC_CONTENDER_KEYS = ("inherit_weights",)
+"""The ``[search]`` settings any contender may set after its strategy's name; its
+strategy's own keys (:func:`nas.strategies.setting_names`) as well."""
+
+
+def contender_keys(strategy: str) -> tuple[str, ...]:
+    """What ``STRATEGY+KEY=VALUE`` may set for ``strategy``: the generic keys and its own
+    (NSGA-II's ``prescreen``, ``low_fidelity_images``, ...)."""
+    return GENERIC_CONTENDER_KEYS + setting_names(strategy_entry(strategy))
 
 
 @dataclass(frozen=True)
@@ -69,35 +71,45 @@ class Contender:
 
     def search(self, experiment: Experiment) -> Experiment:
         """``experiment`` with this contender's strategy and settings (checked by the config)."""
+        generic = {k: v for k, v in self.settings.items() if k in GENERIC_CONTENDER_KEYS}
+        own = {k: v for k, v in self.settings.items() if k not in GENERIC_CONTENDER_KEYS}
         try:
-            search = dataclasses.replace(experiment.search, strategy=self.strategy, **self.settings)
+            search = dataclasses.replace(
+                experiment.search,
+                strategy=self.strategy,
+                options=experiment.search.options | own,
+                **generic,
+            )
+            return changed(experiment, search=search)
         except (ConfigError, ValueError) as error:
             raise ConfigError(f"--strategies {self.label}: {error}") from None
-        return changed(experiment, search=search)
 
 
 def parse_contender(text: str) -> Contender:
     """Read ``STRATEGY[+KEY=VALUE...]``: a strategy and the ``[search]`` settings it changes.
 
-    ``KEY`` is one of :data:`CONTENDER_KEYS`; a bare ``+inherit_weights`` means ``=true``.
+    ``KEY`` is one of :func:`contender_keys`; a bare ``+inherit_weights`` means ``=true``.
     Settings not named stay as the experiment has them, so ``nsga2`` alone is NSGA-II as
     the experiment configures it and ``nsga2+prescreen=1`` the same without pre-screening.
     """
     name, *parts = text.strip().split("+")
     try:
-        strategy_entry(name)
+        entry = strategy_entry(name)
     except ConfigError as exc:
         raise ConfigError(f"--strategies: {exc}") from None
-    defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
+    known = contender_keys(name)
+    types = typing.get_type_hints(SearchConfig)
+    if entry.settings is not None:
+        types |= typing.get_type_hints(entry.settings)
     settings: dict[str, bool | int | float | str] = {}
     for part in parts:
         key, _, value = part.partition("=")
-        if key not in CONTENDER_KEYS:
+        if key not in known:
             raise ConfigError(
                 f"--strategies {text}: unknown setting {key!r} after {name!r} "
-                f"(known: {', '.join(CONTENDER_KEYS)}; e.g. nsga2+prescreen=4)"
+                f"(known: {', '.join(known)}; e.g. nsga2+prescreen=4)"
             )
-        settings[key] = _setting_value(text, key, value or "true", type(defaults[key]))
+        settings[key] = _setting_value(text, key, value or "true", types[key])
     return Contender(label=text.strip(), strategy=name, settings=settings)
 
 

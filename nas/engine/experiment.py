@@ -18,9 +18,15 @@ from typing import Any
 from nas.core.config import Experiment, SearchConfig, _require
 from nas.core.config_table import parse_experiment
 from nas.core.errors import ConfigError, NasError
-from nas.core.objectives import FREE_METRICS, TASK_METRICS
+from nas.core.objectives import TASK_METRICS
 from nas.core.space import SearchSpace, load_space
-from nas.strategies import PRESCREEN_RULES, STRATEGIES, strategy_entry
+from nas.strategies import (
+    STRATEGIES,
+    StrategyEntry,
+    setting_names,
+    strategy_entry,
+    strategy_options,
+)
 from nas.tasks import BUILTIN_TASKS, FaceTask, load_task
 
 __all__ = ["changed", "experiment_from_dict", "load_experiment", "with_plugins"]
@@ -95,7 +101,8 @@ def experiment_from_dict(table: dict[str, Any], *, source: str = "experiment") -
 
 def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
     """Load the experiment's task and search space (built-in or importable modules) and
-    check that they fit each other and the objectives, the strategy and ``prescreen``;
+    check that they fit each other and the objectives, and the strategies' own keys of
+    ``[search]`` (each strategy checks its own);
     an empty ``[data] path`` becomes the task's built-in data. Plugins are loaded here,
     when an experiment is loaded, never in the config dataclasses' constructors.
 
@@ -112,11 +119,7 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
         strategy_entry(search.strategy)
     except ConfigError as exc:
         raise ConfigError(f"{prefix}[search]: {exc}") from None
-    if search.prescreen_by not in PRESCREEN_RULES:
-        raise ConfigError(
-            f"{prefix}[search]: prescreen_by must be one of "
-            f"{', '.join(map(repr, PRESCREEN_RULES))}, got {search.prescreen_by!r}"
-        )
+    options = _strategy_keys(experiment, prefix)
     section = "[[tasks]]" if experiment.multitask else "[data]"
     tasks = []
     for config in experiment.task_configs:
@@ -142,23 +145,60 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
         for task in tasks:
             _check_space(experiment.space, task, multitask=experiment.multitask)
         _check_strategy(experiment.search.strategy, experiment.space)
-        _check_prescreen(
-            experiment.search, experiment.objectives, experiment.space, experiment.multitask
-        )
+        for entry, settings in options.values():
+            if entry.check is not None:
+                entry.check(settings, experiment)
     except ValueError as exc:
         raise ConfigError(f"{prefix}{exc}") from None
     filled = tuple(
         config if config.path else dataclasses.replace(config, path=task.builtin_data)
         for config, task in zip(experiment.task_configs, tasks, strict=True)
     )
+    # the strategies' keys as they read them: coerced, and the chosen strategy's defaults
+    # written out, so run.json records every setting the run used
+    written = dict(search.options)
+    for name, (entry, settings) in options.items():
+        if settings is not None:
+            chosen = name == search.strategy
+            written |= {
+                key: getattr(settings, key)
+                for key in setting_names(entry)
+                if chosen or key in search.options
+            }
+    experiment = dataclasses.replace(
+        experiment, search=dataclasses.replace(search, options=written)
+    )
     if experiment.multitask:
         return dataclasses.replace(experiment, tasks=filled)
     return dataclasses.replace(experiment, data=filled[0])
 
 
+def _strategy_keys(experiment: Experiment, prefix: str) -> dict[str, tuple[StrategyEntry, Any]]:
+    """Each strategy whose own ``[search]`` keys the experiment sets, and the chosen one,
+    with its settings built from them (:func:`nas.strategies.strategy_options`). A key no
+    strategy declares is an error; the keys of a built-in strategy other than the chosen
+    one are checked too, and ignored by the search, so that one experiment can run under
+    every strategy (``nas compare``)."""
+    search = experiment.search
+    owners = {search.strategy: strategy_entry(search.strategy)} | STRATEGIES
+    unknown = set(search.options).difference(*(setting_names(e) for e in owners.values()))
+    if unknown:
+        generic = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "options"]
+        own = ", ".join(setting_names(owners[search.strategy])) or "none"
+        raise ConfigError(
+            f"{prefix}[search]: unknown key {sorted(unknown)[0]!r} (known: {', '.join(generic)}; "
+            f"strategy {search.strategy!r}'s own: {own})"
+        )
+    found = {}
+    for name, entry in owners.items():
+        if name == search.strategy or set(setting_names(entry)) & set(search.options):
+            settings = strategy_options(name, search.options, f"{prefix}[search]")
+            found[name] = (entry, settings)
+    return found
+
+
 _NOT_FOR_MULTITASK = {
     "[search] inherit_weights": lambda e: e.search.inherit_weights,
-    "[search] low_fidelity_images": lambda e: e.search.low_fidelity_images > 0,
     "[final] epochs or minutes": lambda e: e.final.enabled,
     '[budget] recipe = "standard"': lambda e: e.budget.recipe != "genome",
 }
@@ -258,28 +298,3 @@ def _check_strategy(name: str, space_name: str) -> None:
             f"strategy {name!r} needs the space to provide {missing[0]}(), which space "
             f"{space_name!r} does not; use strategy 'nsga2' or 'random'"
         )
-
-
-def _check_prescreen(
-    search: SearchConfig, objectives: tuple[str, ...], space_name: str, multitask: bool = False
-) -> None:
-    """Raise ``ValueError`` when ``[search] prescreen`` above 1 has nothing to screen on.
-
-    Strategies other than NSGA-II ignore it, as they ignore ``crossover_prob``, so one
-    experiment can be compared across strategies (``nas compare``)."""
-    if search.prescreen == 1 or search.prescreen_by == "surrogate":
-        return  # the surrogate learns from the genomes themselves
-
-    where = f"[search] prescreen = {search.prescreen}"
-    _require(
-        any(name in FREE_METRICS for name in objectives),
-        f"{where} screens children on the objectives known before training "
-        f"({' and '.join(FREE_METRICS)}), and objectives {list(objectives)} has neither; "
-        "add 'params' or 'flops' to objectives, or set prescreen = 1",
-    )
-    counter = "cost_multitask" if multitask else "cost"
-    _require(
-        callable(getattr(load_space(space_name), counter, None)),
-        f"{where} needs the space to count a genome's cost before training ({counter}()), "
-        f"which space {space_name!r} does not; set prescreen = 1",
-    )

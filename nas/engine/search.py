@@ -52,7 +52,7 @@ from nas.storage.front import Front, compute_front
 from nas.storage.records import TrialRecord
 from nas.storage.store import RUN_FILE, RunStore
 from nas.storage.urls import portable_storage, redact
-from nas.strategies import StrategySettings, make_strategy
+from nas.strategies import StrategySettings, make_strategy, strategy_options
 from nas.strategies.multifidelity import promotable_rule
 
 __all__ = [
@@ -176,13 +176,8 @@ def _search(
         population=search.population,
         generations=search.generations,
         seed=experiment.seed,
-        crossover_prob=search.crossover_prob,
-        mutation_prob=search.mutation_prob,
         initial=tuple(seed.genome for seed in seeds),
-        prescreen=search.prescreen,
-        prescreen_by=search.prescreen_by,
-        low_fidelity_images=search.low_fidelity_images,
-        promote_fraction=search.promote_fraction,
+        options=strategy_options(search.strategy, search.options),
     )
     labels = {genome_hash(space, seed.genome): seed.label for seed in seeds}
     options = {

@@ -10,16 +10,30 @@ and the command line only ever see this registry:
 - any importable module's dotted name (``strategy = "my_pkg.my_strategy"``) whose
   ``STRATEGY`` is a :class:`StrategyEntry`: a new strategy is one module, as a new space
   is, and :mod:`nas.testing.strategy_conformance` checks it.
+
+Each strategy reads its own ``[search]`` keys: its entry's ``settings`` dataclass declares
+them (NSGA-II's: :class:`nas.strategies.nsga2.Nsga2Settings`), :func:`strategy_options`
+builds it from the experiment, and the strategy finds it in ``StrategySettings.options``.
+A new knob is one field in the strategy's own module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
+from nas.core.config_table import parse_section
 from nas.core.errors import ConfigError
 from nas.core.plugins import import_plugin
-from nas.strategies.base import PRESCREEN_RULES, Strategy, StrategySettings, TrialParameters
+from nas.strategies import nsga2
+from nas.strategies.base import (
+    PRESCREEN_RULES,
+    Strategy,
+    StrategyEntry,
+    StrategySettings,
+    TrialParameters,
+)
 
 __all__ = [
     "DEFAULT_STRATEGY",
@@ -30,23 +44,10 @@ __all__ = [
     "StrategySettings",
     "TrialParameters",
     "make_strategy",
+    "setting_names",
     "strategy_entry",
+    "strategy_options",
 ]
-
-
-@dataclass(frozen=True)
-class StrategyEntry:
-    """A registered strategy: how to build it and what it needs of a search space."""
-
-    build: Callable[[StrategySettings], Strategy]
-    summary: str
-    space_needs: tuple[str, ...] = ()
-
-
-def _nsga2(settings: StrategySettings) -> Strategy:
-    from nas.strategies import nsga2
-
-    return nsga2.from_settings(settings)
 
 
 def _random(settings: StrategySettings) -> Strategy:
@@ -68,7 +69,7 @@ def _optuna_tpe(settings: StrategySettings) -> Strategy:
 
 
 STRATEGIES: dict[str, StrategyEntry] = {
-    "nsga2": StrategyEntry(_nsga2, "NSGA-II with the space's crossover and mutation"),
+    "nsga2": nsga2.STRATEGY,
     "random": StrategyEntry(_random, "the space's own sampler"),
     "optuna-nsga2": StrategyEntry(_optuna_nsga2, "Optuna's NSGAIISampler", ("suggest",)),
     "optuna-tpe": StrategyEntry(_optuna_tpe, "Optuna's multi-objective TPE", ("suggest",)),
@@ -103,3 +104,21 @@ def make_strategy(name: str, settings: StrategySettings) -> Strategy:
     """Build the strategy ``name`` names (:func:`strategy_entry`); a bad name raises
     :class:`ConfigError`."""
     return strategy_entry(name).build(settings)
+
+
+def setting_names(entry: StrategyEntry) -> tuple[str, ...]:
+    """The ``[search]`` keys a strategy declares as its own (its ``settings``' fields)."""
+    return tuple(f.name for f in dataclasses.fields(entry.settings)) if entry.settings else ()
+
+
+def strategy_options(name: str, options: Mapping[str, Any], where: str = "[search]") -> Any:
+    """The settings object of strategy ``name`` (its entry's ``settings`` dataclass) from
+    the keys of ``options`` it declares, its defaults for the others; keys it does not
+    declare are left out (another strategy's). None for a strategy without settings.
+
+    A bad value is one :class:`ConfigError` starting with ``where``."""
+    entry = strategy_entry(name)
+    if entry.settings is None:
+        return None
+    own = {key: options[key] for key in setting_names(entry) if key in options}
+    return parse_section(entry.settings, own, where)

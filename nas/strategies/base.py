@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from nas.core.config import Experiment
 from nas.core.space import SearchSpace, genome_hash
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Promotable",
     "Proposal",
     "Strategy",
+    "StrategyEntry",
     "StrategySettings",
     "TrialParameters",
     "check_told",
@@ -103,18 +105,16 @@ class StrategySettings:
     ``generations + 1`` batches. ``initial`` genomes (baselines) enter the first batch
     unchanged. ``seed`` makes every random choice of the strategy.
 
-    ``prescreen`` (``[search] prescreen``, 1 = off) makes NSGA-II generate ``prescreen x
-    population`` children per generation and keep ``population`` of them, chosen on
-    ``free_objectives`` (:mod:`nas.strategies.prescreen`); the driver builds that from the
-    space's ``cost`` and the task; ``prescreen_by`` ``"surrogate"`` chooses them on the
-    trained objectives a model of the run's own trials predicts as well
-    (:mod:`nas.strategies.surrogate`). Other strategies ignore all three.
+    ``options`` is the strategy's own settings: an instance of its
+    :attr:`StrategyEntry.settings`, read from the ``[search]`` keys it declares
+    (:func:`nas.strategies.strategy_options`), or None for its defaults (NSGA-II's are
+    :class:`nas.strategies.nsga2.Nsga2Settings`). A new knob is a field of that class, in
+    the strategy's own module.
 
-    ``low_fidelity_images`` N (``[search] low_fidelity_images``, 0 = off) makes NSGA-II
-    evaluate each generation in two rungs: every child trains N images, then the best
-    ``ceil(promote_fraction x batch)`` of them that ``promotable`` allows continue to the
-    full budget, and only those compete for survival (:mod:`nas.strategies.multifidelity`).
-    Other strategies ignore all three.
+    The driver adds what it alone can compute, for any strategy that wants it:
+    ``free_objectives``, a genome's objectives known before training (from the space's
+    ``cost`` and the task; NSGA-II's pre-screening ranks children on them), and
+    ``promotable``, whether low-fidelity values are worth promoting (not near chance).
     """
 
     space: SearchSpace
@@ -122,15 +122,29 @@ class StrategySettings:
     population: int
     generations: int
     seed: int
-    crossover_prob: float = 0.5
-    mutation_prob: float = 0.8
     initial: tuple[Any, ...] = field(default=())
-    prescreen: int = 1
-    prescreen_by: str = "size"
+    options: Any = None
     free_objectives: FreeObjectives | None = None
-    low_fidelity_images: int = 0
-    promote_fraction: float = 0.5
     promotable: Promotable | None = None
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    """A strategy as an experiment names it: how to build it, what it needs of a search
+    space, and its own ``[search]`` keys.
+
+    ``settings`` is a frozen, keyword-only dataclass whose fields are the strategy's own
+    ``[search]`` keys with their defaults; its constructor raises ``ValueError`` with a
+    sentence for a bad value. ``check`` (optional) checks those settings against the rest
+    of the experiment (its budget, objectives, space; ``ValueError`` with one sentence).
+    A strategy with neither takes no keys of its own.
+    """
+
+    build: Callable[[StrategySettings], Strategy]
+    summary: str
+    space_needs: tuple[str, ...] = ()
+    settings: type | None = None
+    check: Callable[[Any, Experiment], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,22 @@ from nas.strategies.base import (
     Fidelity,
     FreeObjectives,
     Promotable,
+    StrategyEntry,
     StrategySettings,
     check_told,
     novel_genomes,
 )
+from nas.strategies.nsga2_settings import MAX_PRESCREEN, Nsga2Settings, check_experiment
 
-__all__ = ["Member", "Nsga2", "from_settings"]
+__all__ = [
+    "MAX_PRESCREEN",
+    "STRATEGY",
+    "Member",
+    "Nsga2",
+    "Nsga2Settings",
+    "check_experiment",
+    "from_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -489,20 +499,31 @@ class Nsga2(BaseStrategy):
 
 
 def from_settings(settings: StrategySettings) -> Nsga2:
-    """NSGA-II built from the experiment's :class:`~nas.strategies.base.StrategySettings`."""
+    """NSGA-II built from the experiment's :class:`~nas.strategies.base.StrategySettings`
+    and its own :class:`Nsga2Settings` (their defaults when ``settings.options`` is None)."""
+    own = settings.options if settings.options is not None else Nsga2Settings()
     return Nsga2(
         settings.space,
         weights=settings.weights,
         population_size=settings.population,
         rng=np.random.default_rng(settings.seed),
-        crossover_prob=settings.crossover_prob,
-        mutation_prob=settings.mutation_prob,
+        crossover_prob=own.crossover_prob,
+        mutation_prob=own.mutation_prob,
         initial=settings.initial,
         generations=settings.generations,
-        prescreen=settings.prescreen,
-        prescreen_by=settings.prescreen_by,
+        prescreen=own.prescreen,
+        prescreen_by=own.prescreen_by,
         free_objectives=settings.free_objectives,
-        low_fidelity_images=settings.low_fidelity_images,
-        promote_fraction=settings.promote_fraction,
+        low_fidelity_images=own.low_fidelity_images,
+        promote_fraction=own.promote_fraction,
         promotable=settings.promotable,
     )
+
+
+STRATEGY = StrategyEntry(
+    from_settings,
+    "NSGA-II with the space's crossover and mutation",
+    settings=Nsga2Settings,
+    check=check_experiment,
+)
+"""``strategy = "nsga2"`` (the default)."""

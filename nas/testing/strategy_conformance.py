@@ -24,8 +24,6 @@ def settings(seed: int = 0, *, population: int = 8, generations: int = 3, initia
         population=population,
         generations=generations,
         seed=seed,
-        crossover_prob=0.9,
-        mutation_prob=1.0,
         initial=tuple(initial),
     )
 

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from nas.core.config import Experiment
 from nas.core.errors import ConfigError
 from nas.engine.experiment import experiment_from_dict, load_experiment
 from nas.engine.migration import stored_experiment
+from nas.strategies import strategy_options
+from nas.strategies.nsga2 import Nsga2Settings
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -26,7 +27,7 @@ def test_defaults_and_name_from_file(tmp_path: Path):
     assert experiment.name == "mine"
     assert experiment.budget.epochs == 2
     assert experiment.objectives == ("accuracy", "flops")
-    assert experiment.search == Experiment(name="x").search
+    assert experiment.search == experiment_from_dict({"name": "x"}).search
 
 
 @pytest.mark.parametrize(
@@ -120,17 +121,50 @@ def test_the_hypervolume_reference_point_is_declared_or_derived():
 
 
 def test_prescreen_defaults_to_off_and_takes_a_factor(tmp_path: Path):
-    assert Experiment(name="x").search.prescreen == 1
+    assert experiment_from_dict({"name": "x"}).search.options["prescreen"] == 1
     path = tmp_path / "screened.toml"
     path.write_text('objectives = ["accuracy", "flops"]\n[search]\nprescreen = 4\n')
     experiment = load_experiment(path)
-    assert experiment.search.prescreen == 4
+    assert experiment.search.options["prescreen"] == 4
     assert experiment_from_dict(experiment.to_dict()) == experiment
     # other strategies ignore it, so nas compare can run them on the same experiment
     path.write_text(
         'objectives = ["accuracy", "flops"]\n[search]\nstrategy = "random"\nprescreen = 4\n'
     )
     assert load_experiment(path).search.strategy == "random"
+
+
+def test_each_strategy_reads_its_own_keys_and_run_json_records_the_chosen_ones():
+    nsga2 = experiment_from_dict({"name": "x", "search": {"crossover_prob": 1}})
+    # coerced as NSGA-II declares it, and its other settings written out at their defaults
+    assert nsga2.search.options == {
+        "crossover_prob": 1.0,
+        "mutation_prob": 0.8,
+        "prescreen": 1,
+        "prescreen_by": "size",
+        "low_fidelity_images": 0,
+        "promote_fraction": 0.5,
+    }
+    assert nsga2.to_dict()["search"]["crossover_prob"] == 1.0
+    assert "options" not in nsga2.to_dict()["search"]
+    settings = strategy_options("nsga2", nsga2.search.options)
+    assert isinstance(settings, Nsga2Settings) and settings.crossover_prob == 1.0
+    # random takes no keys of its own; NSGA-II's are checked and kept, not read
+    plain = experiment_from_dict({"name": "x", "search": {"strategy": "random"}})
+    assert plain.search.options == {}
+    assert strategy_options("random", {"prescreen": 4}) is None
+    with pytest.raises(ConfigError, match=r"\[search\]: crossover_prob must be in \[0, 1\]"):
+        experiment_from_dict({"name": "x", "search": {"strategy": "random", "crossover_prob": 2}})
+
+
+def test_a_key_no_strategy_declares_names_the_chosen_strategys_own_keys():
+    with pytest.raises(ConfigError) as error:
+        experiment_from_dict({"name": "x", "search": {"strategy": "random", "crossover": 0.5}})
+    message = str(error.value)
+    assert "[search]: unknown key 'crossover'" in message
+    assert "strategy 'random''s own: none" in message
+    with pytest.raises(ConfigError, match="strategy 'nsga2''s own: crossover_prob, mutation_prob"):
+        experiment_from_dict({"name": "x", "search": {"options": {}}})
 
 
 def test_deduplicate_is_on_for_new_experiments_and_off_for_runs_stored_before_it():

@@ -7,11 +7,17 @@ and its test (``test_mutation_climber.py``), which runs the shipped conformance 
 The first batch is the baselines and samples of the space; every later batch is one
 mutation of a parent drawn from the non-dominated genomes told so far, so each genome
 has one parent, which a search with ``inherit_weights`` starts it from.
+
+Its one knob shows how a strategy reads its own ``[search]`` keys: ``fresh_fraction``
+(:class:`ClimberSettings`) is declared here, checked and typed by ``nas`` when an
+experiment is loaded, recorded in ``run.json``, and given to the strategy as
+``settings.options``; nothing in ``nas/`` names it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,10 +33,27 @@ from nas.strategies.base import (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClimberSettings:
+    """The climber's own key of ``[search]``: ``fresh_fraction``, the share of each batch
+    after the first drawn fresh from the space (without a parent) instead of mutated."""
+
+    fresh_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fresh_fraction <= 1.0:
+            raise ValueError(
+                f"fresh_fraction must be in [0, 1] (0: mutants only), got {self.fresh_fraction}"
+            )
+
+
 class MutationClimber(BaseStrategy):
-    """Batches of ``population`` mutants of the current front, ``generations + 1`` batches."""
+    """Batches of ``population`` mutants of the current front, ``generations + 1`` batches;
+    a ``fresh_fraction`` of each later batch is samples of the space instead."""
 
     def __init__(self, settings: StrategySettings) -> None:
+        own = settings.options if settings.options is not None else ClimberSettings()
+        self.fresh = round(own.fresh_fraction * settings.population)
         self.space = settings.space
         self.weights = np.asarray(settings.weights, dtype=float)
         self.population = settings.population
@@ -54,7 +77,9 @@ class MutationClimber(BaseStrategy):
                     self.space, self.rng, self._seen, self.population, self._initial
                 )
             else:
-                self._asked = [self._mutant(self._front()) for _ in range(self.population)]
+                mutants = [self._mutant(self._front()) for _ in range(self.population - self.fresh)]
+                fresh = novel_genomes(self.space, self.rng, self._seen, self.fresh)
+                self._asked = mutants + fresh
         return list(self._asked)
 
     def tell(self, values: Sequence[Sequence[float]]) -> None:
@@ -109,4 +134,6 @@ class MutationClimber(BaseStrategy):
         return child
 
 
-STRATEGY = StrategyEntry(MutationClimber, "mutations of the front told so far")
+STRATEGY = StrategyEntry(
+    MutationClimber, "mutations of the front told so far", settings=ClimberSettings
+)

@@ -19,7 +19,7 @@ from nas.strategies.multifidelity import (
     promote,
     promoted_count,
 )
-from nas.strategies.nsga2 import Nsga2
+from nas.strategies.nsga2 import Nsga2, Nsga2Settings
 from nas.testing.toy_space import VectorSpace, zdt1
 
 SPACE = VectorSpace(dims=4)
@@ -250,7 +250,7 @@ def test_only_nsga2_has_rungs_other_strategies_ignore_the_settings():
             population=4,
             generations=1,
             seed=0,
-            low_fidelity_images=100,
+            options=Nsga2Settings(low_fidelity_images=100),
         )
         strategy = make_strategy(name, settings)
         genomes = strategy.ask()

@@ -49,6 +49,25 @@ def test_a_search_runs_it_by_name_records_its_parents_and_resumes_it(tmp_path: P
     assert _trials(tmp_path / "killed") == expected
 
 
+def test_its_own_key_is_read_checked_and_recorded(tmp_path: Path):
+    experiment = _experiment(NAME, fresh_fraction=0.5)
+    assert experiment.search.options == {"fresh_fraction": 0.5}
+    run_search(experiment, out_dir=tmp_path / "run", make_evaluator=lambda d: ToyEvaluator())
+    store = RunStore.open(tmp_path / "run")
+    assert store.info.experiment["search"]["fresh_fraction"] == 0.5
+    parents = [len(t.parents) for t in store.trials() if t.generation > 0]
+    assert sorted(parents) == [0] * 6 + [1] * 6  # 2 of each batch of 4 are fresh samples
+    # without the key it takes its default and records it
+    assert _experiment(NAME).search.options == {"fresh_fraction": 0.0}
+    with pytest.raises(ConfigError, match=r"\[search\]: fresh_fraction must be in \[0, 1\]"):
+        _experiment(NAME, fresh_fraction=2)
+    with pytest.raises(ConfigError, match="fresh_fraction must be float, got a string"):
+        _experiment(NAME, fresh_fraction="half")
+    # NSGA-II does not declare it, so under NSGA-II it is no key at all
+    with pytest.raises(ConfigError, match="unknown key 'fresh_fraction'"):
+        _experiment("nsga2", fresh_fraction=0.5)
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [

@@ -9,7 +9,7 @@ import pytest
 
 from nas.core.space import genome_hash
 from nas.strategies import StrategySettings, make_strategy
-from nas.strategies.nsga2 import Nsga2
+from nas.strategies.nsga2 import Nsga2, Nsga2Settings
 from nas.strategies.prescreen import select
 from nas.testing.toy_space import VectorSpace, zdt1
 
@@ -189,9 +189,7 @@ def test_settings_carry_prescreen_to_nsga2():
         population=8,
         generations=2,
         seed=5,
-        crossover_prob=0.9,
-        mutation_prob=1.0,
-        prescreen=4,
+        options=Nsga2Settings(crossover_prob=0.9, mutation_prob=1.0, prescreen=4),
         free_objectives=free,
     )
     strategy = make_strategy("nsga2", settings)
