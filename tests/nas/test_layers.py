@@ -138,3 +138,13 @@ def test_no_module_is_longer_than_a_reader_can_hold():
         if (lines := len(path.read_text().splitlines())) > MAX_LINES
     ]
     assert long == [], f"split these into modules of at most {MAX_LINES} lines"
+
+
+def test_the_tests_mirror_the_packages():
+    """A test of ``nas/<package>/`` lives in ``tests/nas/<package>/``; only this file, which
+    checks the whole package, sits at the top."""
+    tests = ROOT / "tests" / "nas"
+    packages = {p.name for p in (ROOT / "nas").iterdir() if (p / "__init__.py").is_file()}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders <= packages, f"test folders without a package: {sorted(folders - packages)}"
+    assert [p.name for p in tests.glob("test_*.py")] == [Path(__file__).name]

@@ -1,6 +1,6 @@
 """The toy vector space with a ``cost``: ZDT1's f2 as "parameters", known before training.
 
-It matches ``tests.nas.test_search_budgets.ToyEvaluator``, which reports
+It matches ``tests.nas.engine.test_search_budgets.ToyEvaluator``, which reports
 ``params = 1000 + 1e5 * f2``; searches on it can pre-screen (``[search] prescreen``).
 """
 

@@ -13,7 +13,7 @@ from nas.engine.search import resume_search, run_search
 from nas.storage.store import RunStore
 from nas.strategies import strategy_entry
 from nas.testing.strategy_conformance import CHECKS
-from tests.nas.test_search_budgets import Killed, ToyEvaluator, _experiment
+from tests.nas.engine.test_search_budgets import Killed, ToyEvaluator, _experiment
 
 NAME = "tests.nas.strategies.mutation_climber"
 

@@ -13,7 +13,7 @@ from nas.core.errors import StorageError
 from nas.engine.search import resume_search, run_search
 from nas.storage.checkpoint import hold_run_lock
 from nas.storage.store import RunStore
-from tests.nas.test_search_budgets import Killed, ToyEvaluator, _experiment, _trials
+from tests.nas.engine.test_search_budgets import Killed, ToyEvaluator, _experiment, _trials
 from tests.postgres import PostgresServer, postgres_bin, postgres_server
 
 

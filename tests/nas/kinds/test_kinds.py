@@ -13,7 +13,7 @@ from nas.core.task import Task
 from nas.data.datasets import KEYPOINT_NAMES
 from nas.kinds import KINDS, output_kind
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EMOTIONS = Task(kind="classification", input_shape=(48, 48, 1), num_classes=3)
 POINTS = Task(kind="keypoints", input_shape=(96, 96, 1), num_keypoints=len(KEYPOINT_NAMES))
 

@@ -26,7 +26,7 @@ from nas.storage.front import compute_front
 from nas.storage.records import TrialFidelity
 from nas.storage.store import RunStore
 from nas.testing.toy_space import SPACE, zdt1
-from tests.nas.test_search_budgets import Killed
+from tests.nas.engine.test_search_budgets import Killed
 
 TOTAL, LOW, POPULATION = 400, 100, 8
 

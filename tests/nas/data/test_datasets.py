@@ -15,7 +15,7 @@ from nas.data.datasets import FER_CLASS_NAMES, FIVE_CLASS_NAMES, load_emotions, 
 from nas.data.summary import summarize
 
 REAL_FER = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
+    Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 )
 
 FER_HEADER = "emotion,pixels,Usage"

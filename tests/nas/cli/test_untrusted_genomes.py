@@ -14,7 +14,7 @@ from baselines.vgg import VGG
 from nas.cli import main
 from search_spaces.cnn import SPACE
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "experiments" / "quickstart.toml"
+QUICKSTART = Path(__file__).resolve().parents[3] / "experiments" / "quickstart.toml"
 
 
 def _vgg(**changes) -> dict:

@@ -10,7 +10,7 @@ import pytest
 from nas.engine.compare import comparison_table, run_comparison, summarize_comparison
 from nas.engine.experiment import experiment_from_dict
 from nas.storage.store import RunStore
-from tests.nas.test_search_budgets import ToyEvaluator
+from tests.nas.engine.test_search_budgets import ToyEvaluator
 
 
 def _experiment(tmp_path: Path):

@@ -222,7 +222,7 @@ def test_ancestors_follow_the_recorded_parents_nearest_first(tmp_path: Path):
 def test_nsga2_records_the_parents_of_every_child(tmp_path: Path):
     from nas.engine.experiment import experiment_from_dict
     from nas.engine.search import run_search
-    from tests.nas.test_search_budgets import ToyEvaluator
+    from tests.nas.engine.test_search_budgets import ToyEvaluator
 
     experiment = experiment_from_dict(
         {

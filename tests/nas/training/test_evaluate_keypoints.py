@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 
 
 def test_masked_loss_exact_values_and_missing_points_contribute_nothing():

@@ -16,7 +16,7 @@ from nas.engine.task_data import load_task_data
 from nas.storage.store import RunStore
 from search_spaces.cnn import SPACE, CnnGenome, Head, Stage, Stem, Training
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 SMALL_NET = CnnGenome(
     stem=Stem(width=16, kernel=3, pool=True),

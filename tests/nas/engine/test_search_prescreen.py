@@ -10,7 +10,7 @@ import pytest
 
 from nas.engine.experiment import experiment_from_dict
 from nas.engine.search import resume_search, run_search
-from tests.nas.test_search_budgets import Killed, ToyEvaluator, _trials
+from tests.nas.engine.test_search_budgets import Killed, ToyEvaluator, _trials
 
 
 def _experiment(prescreen: int):

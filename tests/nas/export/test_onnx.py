@@ -12,7 +12,7 @@ import pytest
 from nas.core.task import Task
 from nas.data.datasets import BUILTIN_FACES, BUILTIN_KEYPOINT_FACES, load_emotions, load_keypoints
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 FER = SHARED / "fer2013" / "fer2013.csv.gz"
 KEYPOINTS = SHARED / "keypoints" / "training.csv.gz"
 

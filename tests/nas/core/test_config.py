@@ -10,7 +10,7 @@ from nas.engine.migration import stored_experiment
 from nas.strategies import strategy_options
 from nas.strategies.nsga2 import Nsga2Settings
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments"
 
 
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")), ids=lambda p: p.name)

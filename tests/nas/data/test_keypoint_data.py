@@ -23,7 +23,7 @@ from nas.data.datasets import (
 from nas.data.summary import summarize
 from nas.data.synthetic import render_faces, write_keypoint_csv
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "keypoints"
+SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "keypoints"
 
 # Kaggle's column order, spelled out so that a change to KEYPOINT_NAMES is caught.
 KAGGLE_POINTS = (

@@ -17,7 +17,7 @@ from nas.core.errors import ConfigError
 from nas.engine.experiment import experiment_from_dict, load_experiment
 from search_spaces.cnn import SPACE
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 TWO_TASKS = {
     "objectives": ["accuracy", "rmse", "params"],

@@ -10,7 +10,7 @@ import pytest
 
 from nas.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_help_is_fast_and_imports_no_tensorflow():
