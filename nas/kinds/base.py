@@ -56,6 +56,12 @@ class OutputKind(ABC):
         the output names tiled per image (``names``, ``(batch, N)`` strings)."""
 
     @abstractmethod
+    def output_problem(self, task: Task, output: np.ndarray) -> str | None:
+        """What is wrong with ``output``, a model's answer for a batch of 2 images, as a
+        sentence; None when it is what ``task`` asks for (the space conformance suite's
+        check of every decoded genome)."""
+
+    @abstractmethod
     def serving_text(self) -> str:
         """The model card's sentence on the ``serving_default`` outputs."""
 

@@ -53,6 +53,16 @@ class Classification(OutputKind):
         label = tf.gather(names[0], tf.argmax(outputs, axis=-1))
         return {"probabilities": outputs, "label": label, "label_names": names}
 
+    def output_problem(self, task: Task, output: np.ndarray) -> str | None:
+        """``(2, num_classes)`` probabilities summing to 1, or what is wrong."""
+        if output.shape != (2, task.num_classes):
+            return f"shape {output.shape}, not (2, {task.num_classes})"
+        if not np.all(np.isfinite(output)) or np.any(output < 0):
+            return "probabilities that are negative or not finite"
+        if not np.allclose(output.sum(axis=1), 1.0, atol=1e-4):
+            return f"probabilities summing to {output.sum(axis=1)}, not 1"
+        return None
+
     def serving_text(self) -> str:
         return "`probabilities` (batch, C), `label` (the most likely class) and `label_names`"
 

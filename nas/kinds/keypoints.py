@@ -64,6 +64,22 @@ class Keypoints(OutputKind):
     def named_outputs(self, outputs: Any, names: Any) -> dict[str, Any]:
         return {"keypoints": outputs, "keypoint_names": names}
 
+    def output_problem(self, task: Task, output: np.ndarray) -> str | None:
+        """``(2, num_keypoints, 2)`` finite ``(x, y)`` pixel coordinates within a pixel of
+        the image (``[-1, width] x [-1, height]``, loose enough for a soft-argmax over cell
+        centres or a regression head), or what is wrong."""
+        if output.shape != (2, task.num_keypoints, 2):
+            return f"shape {output.shape}, not (2, {task.num_keypoints}, 2)"
+        if not np.all(np.isfinite(output)):
+            return "coordinates that are not finite"
+        height, width, _ = task.input_shape
+        x, y = output[..., 0], output[..., 1]
+        if not np.all((x >= -1) & (x <= width)):
+            return "x outside the image"
+        if not np.all((y >= -1) & (y <= height)):
+            return "y outside the image"
+        return None
+
     def serving_text(self) -> str:
         return "`keypoints` (batch, K, 2) pixel (x, y) and `keypoint_names`"
 

@@ -35,6 +35,7 @@ import pytest
 from nas.core.errors import GenomeError
 from nas.core.space import SearchSpace, TrainingRecipe, canonical_json, genome_hash
 from nas.core.task import Task
+from nas.kinds import output_kind
 
 __all__ = [
     "SearchSpaceConformance",
@@ -251,23 +252,12 @@ def check_recipe_and_describe(space: SearchSpace, genomes: list[Any]) -> None:
 
 
 def check_output(task: Task, output: np.ndarray, what: str = "") -> None:
-    """``output`` (a batch of 2) is what ``task`` asks for: ``(2, num_classes)``
-    probabilities summing to 1, or ``(2, num_keypoints, 2)`` finite ``(x, y)`` pixel
-    coordinates within a pixel of the image (``[-1, width] x [-1, height]``, loose
-    enough for a soft-argmax over cell centres or a regression head)."""
-    assert np.all(np.isfinite(output)), what
-    if task.kind == "classification":
-        assert output.shape == (2, task.num_classes), what
-        assert np.all(output >= 0), what
-        np.testing.assert_allclose(output.sum(axis=1), 1.0, atol=1e-4, err_msg=what)
-    elif task.kind == "keypoints":
-        assert output.shape == (2, task.num_keypoints, 2), what
-        height, width, _ = task.input_shape
-        x, y = output[..., 0], output[..., 1]
-        assert np.all((x >= -1) & (x <= width)), f"x outside the image: {what}"
-        assert np.all((y >= -1) & (y <= height)), f"y outside the image: {what}"
-    else:  # pragma: no cover - Task rejects other kinds
-        raise AssertionError(f"unknown task kind {task.kind!r}")
+    """``output`` (a batch of 2) is what ``task`` asks for, as its output kind says
+    (:meth:`nas.kinds.base.OutputKind.output_problem`): e.g. ``(2, num_classes)``
+    probabilities summing to 1, or ``(2, num_keypoints, 2)`` pixel coordinates within a
+    pixel of the image."""
+    problem = output_kind(task.kind).output_problem(task, np.asarray(output))
+    assert problem is None, f"{problem}: {what}" if what else problem
 
 
 def check_builds(space: SearchSpace, task: Task, genomes: list[Any], *, seed: int = 0) -> None:

@@ -68,7 +68,6 @@ def test_keypoints_score_ignores_missing_points_and_reports_per_keypoint():
 ALLOWED = {
     "nas/core/task.py",  # the Task dataclass checks its own fields
     "nas/analysis/assessment.py",  # nas evaluate reads an emotion file or a keypoint file
-    "nas/testing/space_conformance.py",  # the suite checks each kind's outputs (was in tests/)
 }
 
 
@@ -80,3 +79,18 @@ def test_no_module_outside_the_kinds_switches_on_a_kind_name():
         if "kinds" not in path.parts and pattern.search(path.read_text())
     )
     assert set(switching) <= ALLOWED, switching
+
+
+def test_each_kind_says_what_is_wrong_with_an_output():
+    classes = output_kind("classification")
+    assert classes.output_problem(EMOTIONS, np.full((2, 3), 1 / 3)) is None
+    assert "not (2, 3)" in classes.output_problem(EMOTIONS, np.full((2, 4), 0.25))
+    assert "summing to" in classes.output_problem(EMOTIONS, np.full((2, 3), 0.5))
+    assert "negative" in classes.output_problem(EMOTIONS, np.array([[1.5, -0.5, 0]] * 2))
+    points = output_kind("keypoints")
+    inside = np.full((2, POINTS.num_keypoints, 2), 48.0)
+    assert points.output_problem(POINTS, inside) is None
+    outside = inside.copy()
+    outside[1, 3, 0] = 97.5
+    assert points.output_problem(POINTS, outside) == "x outside the image"
+    assert "not finite" in points.output_problem(POINTS, inside * np.nan)
