@@ -4,6 +4,7 @@ trial, its multi-fidelity :class:`TrialFidelity`, and a genome's lineage (:func:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +14,14 @@ from nas.core.errors import StorageError
 from nas.core.task import Task
 
 __all__ = [
+    "STORED_ELSEWHERE",
     "RunInfo",
     "TaskOutputs",
     "TrialFidelity",
     "TrialRecord",
     "ancestors",
     "record_from_trial",
+    "trial_attributes",
 ]
 
 
@@ -152,22 +155,27 @@ class TrialFidelity:
 
 @dataclass(frozen=True, kw_only=True)
 class TrialRecord:
-    """One evaluation as stored."""
+    """One evaluation as stored: the one record type of a trial. Its fields but
+    :data:`STORED_ELSEWHERE` are the Optuna trial's user attributes, written by
+    :func:`trial_attributes` and read back by :func:`record_from_trial`, so a new field
+    is one line here (with a default, which older trials read as)."""
 
     number: int
     genome_hash: str
     genome: dict[str, Any]
-    description: str
-    generation: int
     ok: bool
     values: tuple[float, ...] | None
-    metrics: dict[str, float]
-    failure: str | None
-    detail: str
-    seconds: float
-    worker: str
-    weights: str | None
-    baseline: str | None
+    description: str = ""
+    generation: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None
+    detail: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+    """``host:pid`` of the worker process that trained it."""
+    weights: str | None = None
+    """Its weights file, ``models/<hash>.weights.h5`` (None: failed, or none kept)."""
+    baseline: str | None = None
     worker_peak_rss_mb: float = 0.0
     driver_peak_rss_mb: float = 0.0
     stopped_early: bool = False
@@ -259,39 +267,52 @@ def _weights_path(number: int, value: Any) -> str | None:
     return str(path)
 
 
+STORED_ELSEWHERE = ("number", "ok", "values")
+"""What the Optuna trial itself holds: its number, its state (completed or failed) and
+its objective values."""
+
+
+def trial_attributes(record: TrialRecord) -> dict[str, Any]:
+    """The Optuna user attributes that store ``record`` (plain JSON data): every field
+    but :data:`STORED_ELSEWHERE`; ``fidelity`` and ``parents`` only when set, so a run
+    without multi-fidelity or lineage stores what it did before they existed."""
+    attrs = {
+        f.name: getattr(record, f.name)
+        for f in dataclasses.fields(TrialRecord)
+        if f.name not in STORED_ELSEWHERE
+    }
+    fidelity, parents = attrs.pop("fidelity"), attrs.pop("parents")
+    if fidelity is not None:
+        attrs["fidelity"] = fidelity.to_json()
+    if parents:
+        attrs["parents"] = list(parents)
+    return attrs
+
+
 def record_from_trial(number: int, trial: Any) -> TrialRecord:
     """The record of Optuna trial ``trial`` (numbered ``number`` in the run), from its
-    user attributes; a weights path outside the run's ``models/`` is a :class:`StorageError`."""
+    user attributes (:func:`trial_attributes`); a field a trial lacks (recorded before
+    it existed) takes its default, and attributes no field names are ignored. A weights
+    path outside the run's ``models/`` is a :class:`StorageError`."""
     attrs = trial.user_attrs
+    names = {f.name for f in dataclasses.fields(TrialRecord)} - set(STORED_ELSEWHERE)
+    given = {name: attrs[name] for name in names if name in attrs}
+    given |= {  # the two every trial has, and the attributes read with a type of their own
+        "genome_hash": attrs["genome_hash"],
+        "genome": attrs["genome"],
+        "weights": _weights_path(number, attrs.get("weights")),
+        "fidelity": _fidelity(attrs.get("fidelity")),
+        "parents": tuple(attrs.get("parents", ())),
+        "device": str(attrs.get("device", "")),
+        "restarts": int(attrs.get("restarts", 0)),
+        "stopped_early": bool(attrs.get("stopped_early", False)),
+        "device_note": str(attrs.get("device_note", "")),
+    }
     return TrialRecord(
         number=number,
-        genome_hash=attrs["genome_hash"],
-        genome=attrs["genome"],
-        description=attrs.get("description", ""),
-        generation=attrs.get("generation", 0),
         ok=attrs.get("failure") is None,
         values=tuple(trial.values) if trial.values is not None else None,
-        metrics=attrs.get("metrics", {}),
-        failure=attrs.get("failure"),
-        detail=attrs.get("detail", ""),
-        seconds=attrs.get("seconds", 0.0),
-        worker=attrs.get("worker", ""),
-        node=attrs.get("node", ""),
-        threads=attrs.get("threads", 0),
-        device=str(attrs.get("device", "")),
-        device_note=str(attrs.get("device_note", "")),
-        restarts=int(attrs.get("restarts", 0)),
-        weights=_weights_path(number, attrs.get("weights")),
-        baseline=attrs.get("baseline"),
-        worker_peak_rss_mb=attrs.get("worker_peak_rss_mb", 0.0),
-        driver_peak_rss_mb=attrs.get("driver_peak_rss_mb", 0.0),
-        stopped_early=bool(attrs.get("stopped_early", False)),
-        train_steps=attrs.get("train_steps", 0),
-        images_seen=attrs.get("images_seen", 0),
-        search_seconds=attrs.get("search_seconds", 0.0),
-        inherited=attrs.get("inherited"),
-        fidelity=_fidelity(attrs.get("fidelity")),
-        parents=tuple(attrs.get("parents", ())),
+        **given,
     )
 
 

@@ -27,7 +27,13 @@ from nas.core.errors import StorageError
 from nas.core.files import write_atomically
 from nas.core.objectives import METRICS, objective_values
 from nas.core.trial import EvalResult
-from nas.storage.records import RunInfo, TrialFidelity, TrialRecord, record_from_trial
+from nas.storage.records import (
+    RunInfo,
+    TrialFidelity,
+    TrialRecord,
+    record_from_trial,
+    trial_attributes,
+)
 from nas.storage.urls import connect_url, portable_storage, redact, url_password
 from nas.strategies.base import TrialParameters
 
@@ -164,35 +170,38 @@ class RunStore:
             weights = f"models/{result.genome_hash}{'.rung0' if low else ''}.weights.h5"
             write_atomically(self.run_dir / weights, result.weights)
         driver_peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-        attrs = {
-            "genome_hash": result.genome_hash,
-            "genome": genome,
-            "description": description,
-            "generation": generation,
-            "metrics": result.metrics or {},
-            "failure": result.failure,
-            "detail": result.detail,
-            "seconds": round(result.seconds, 3),
-            "stopped_early": result.stopped_early,
-            "worker": f"{result.host}:{result.pid}",
-            "node": result.node,
-            "threads": result.threads,
-            "device": result.device,
-            "device_note": result.device_note,
-            "restarts": result.restarts,
-            "weights": weights,
-            "baseline": baseline,
-            "worker_peak_rss_mb": round(result.peak_rss_mb, 1),
-            "driver_peak_rss_mb": round(driver_peak_kib / 1024, 1),
-            "train_steps": result.train_steps,
-            "images_seen": result.images_seen,
-            "search_seconds": round(search_seconds, 3),
-            "inherited": None if result.inherited is None else result.inherited.to_json(),
-        }
-        if fidelity is not None:  # without multi-fidelity, the attributes are as before it
-            attrs["fidelity"] = fidelity.to_json()
-        if parents:
-            attrs["parents"] = list(parents)
+        attrs = trial_attributes(
+            TrialRecord(
+                number=self._next_number,
+                genome_hash=result.genome_hash,
+                genome=genome,
+                ok=result.ok,
+                values=tuple(values) if result.ok and values is not None else None,
+                description=description,
+                generation=generation,
+                metrics=result.metrics or {},
+                failure=result.failure,
+                detail=result.detail,
+                seconds=round(result.seconds, 3),
+                stopped_early=result.stopped_early,
+                worker=f"{result.host}:{result.pid}",
+                node=result.node,
+                threads=result.threads,
+                device=result.device,
+                device_note=result.device_note,
+                restarts=result.restarts,
+                weights=weights,
+                baseline=baseline,
+                worker_peak_rss_mb=round(result.peak_rss_mb, 1),
+                driver_peak_rss_mb=round(driver_peak_kib / 1024, 1),
+                train_steps=result.train_steps,
+                images_seen=result.images_seen,
+                search_seconds=round(search_seconds, 3),
+                inherited=None if result.inherited is None else result.inherited.to_json(),
+                fidelity=fidelity,
+                parents=tuple(parents),
+            )
+        )
         state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
         params, distributions = None, None
         if parameters is not None:
