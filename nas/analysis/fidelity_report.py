@@ -70,20 +70,40 @@ def _truths(truth_rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[st
     return {k: float(np.mean(v)) for k, v in by_member.items()}, dict(by_member)
 
 
+SCORE_SIGNALS: dict[str, tuple[str, float]] = {
+    "loglik": ("log_likelihood", 1.0),
+    "tse": ("train_loss", -1.0),
+    "tse_late": ("train_loss_late", -1.0),
+}
+"""``SIGNAL+NAME`` -> (the score kept in a signal row's ``scores``, its sign so that higher
+ranks higher): the validation log-likelihood and the training losses of the same
+training, at its last image count and at no extra cost."""
+
+
 def _signal_values(
-    signal_rows: list[dict[str, Any]], target: float = 0.0
+    signal_rows: list[dict[str, Any]], target: float = 0.0, *, scores: bool = True
 ) -> dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]]:
     """(signal, images) -> member hash -> seed -> (score, CPU-seconds).
 
     With ``target`` (the truth's images), each signal scored at three points of one
     training (n/4, n/2, n; or a one-run signal's n/4, n/2, n) also gives ``SIGNAL+curve``
     at n: its learning curve extrapolated to ``target`` (:mod:`nas.core.learning_curve`), at
-    the same cost."""
+    the same cost. With ``scores``, a row that kept other scores of its training also
+    gives ``SIGNAL+loglik``, ``SIGNAL+tse`` and ``SIGNAL+tse_late`` (:data:`SCORE_SIGNALS`)
+    at its last image count."""
     out: dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]] = defaultdict(
         lambda: defaultdict(dict)
     )
     for row in signal_rows:
-        images, scores = row["images"], row["accuracy"]
+        images, scores_at = row["images"], row["accuracy"]
+        kept = row.get("scores") or {} if scores else {}
+        for suffix, (name, sign) in SCORE_SIGNALS.items():
+            if isinstance(kept.get(name), int | float) and math.isfinite(kept[name]):
+                n = int(images[-1])
+                out[(f"{row['signal']}+{suffix}", n)][row["genome_hash"]][int(row["seed"])] = (
+                    sign * float(kept[name]),
+                    _cost_at(row, n),
+                )
         if target:
             for n, points in _curves(row):
                 predicted = extrapolate(points, target)
@@ -92,7 +112,7 @@ def _signal_values(
                     predicted,
                     seconds,
                 )
-        for n, score in zip(images, scores, strict=True):
+        for n, score in zip(images, scores_at, strict=True):
             out[(row["signal"], int(n))][row["genome_hash"]][int(row["seed"])] = (
                 float(score),
                 _cost_at(row, n),
@@ -327,7 +347,9 @@ def signal_table(
     target = float(np.median([r["images"] for r in truth_rows if r.get("images")] or [0]))
     measured = _signal_values(signal_rows, target)
     for (name, images), values in sorted(measured.items()):
-        accuracy_signal = not name.startswith("zico")
+        accuracy_signal = not name.startswith("zico") and not any(
+            name.endswith(f"+{suffix}") for suffix in SCORE_SIGNALS
+        )
         row = _row(name, images, values, truth, chance if accuracy_signal else None, truth_cpu)
         if row is not None:
             rows.append(row)
@@ -445,7 +467,7 @@ def _plot(path: Path, truth_rows: list[dict[str, Any]], signal_rows: list[dict[s
     import matplotlib.pyplot as plt
 
     truth, _ = _truths(truth_rows)
-    values = _signal_values(signal_rows)
+    values = _signal_values(signal_rows, scores=False)
     fidelities = sorted({n for (_, n) in values})
     names = sorted({s for (s, _) in values})
     columns = max(1, len(fidelities))

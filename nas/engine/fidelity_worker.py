@@ -38,6 +38,10 @@ how many cores the machine has (a genome scored 0.4795 on one thread and 0.3958 
 
 _state: dict[str, Any] = {}
 
+SIGNAL_SCORES: tuple[str, ...] = ("log_likelihood", "train_loss", "train_loss_late")
+"""The other scores of a signal's training kept with its row (at its last image count),
+which the report ranks by beside its accuracy."""
+
 
 def initialise(experiment_table: dict[str, Any]) -> None:
     """Configure this process (one thread, op determinism) and remember the experiment."""
@@ -174,6 +178,7 @@ def _signal(job: dict[str, Any]) -> dict[str, Any]:
         "accuracy": scores,
         "curve": {str(n): metrics[f"accuracy@{n}"] for n in curve if f"accuracy@{n}" in metrics},
         "macro_f1": metrics.get("macro_f1"),
+        "scores": {name: metrics[name] for name in SIGNAL_SCORES if name in metrics},
         "params": metrics.get("params"),
         "seconds": result.seconds,
         "cpu_seconds": cpu_seconds,

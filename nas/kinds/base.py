@@ -43,6 +43,14 @@ class OutputKind(ABC):
     def score(self, task: Task, targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
         """The quality metrics of ``predictions`` against ``targets``."""
 
+    def signal_scores(
+        self, task: Task, targets: np.ndarray, predictions: np.ndarray
+    ) -> dict[str, float]:
+        """Extra scores of a candidate's brief training that may rank nets better than its
+        quality metrics (none by default); recorded with the trial, measured by
+        ``nas fidelity``, selectable as ``[budget] signal``."""
+        return {}
+
     def prepare_head(
         self, model: Any, train_targets: np.ndarray, task: Task, *, layer_prefix: str = ""
     ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.core.scoring import accuracy, classification_report, macro_f1
+from nas.core.scoring import accuracy, classification_report, macro_f1, mean_log_likelihood
 from nas.core.task import Task
 from nas.data.augment import Augmentation
 from nas.kinds.base import OutputKind, ReportTable
@@ -46,6 +46,13 @@ class Classification(OutputKind):
             "accuracy": accuracy(targets, predicted),
             "macro_f1": macro_f1(targets, predicted, task.num_classes),
         }
+
+    def signal_scores(
+        self, task: Task, targets: np.ndarray, predictions: np.ndarray
+    ) -> dict[str, float]:
+        """``log_likelihood``: the mean log probability of the true class
+        (:func:`nas.core.scoring.mean_log_likelihood`)."""
+        return {"log_likelihood": mean_log_likelihood(targets, predictions)}
 
     def named_outputs(self, outputs: Any, names: Any) -> dict[str, Any]:
         import tensorflow as tf

@@ -100,11 +100,23 @@ def evaluate(request: EvalRequest, data: EvalData | MultiEvalData) -> EvalResult
     )
 
 
+AVERAGED_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "macro_f1",
+    "rmse",
+    "accuracy_curve",
+    "log_likelihood",
+    "train_loss",
+    "train_loss_late",
+)
+"""What ``[budget] repeats`` averages over its trainings (the rest is the same net's)."""
+
+
 def _averaged(mean: dict[str, float], more: dict[str, float], count: int) -> dict[str, float]:
     """``mean`` of ``count`` trainings with one more training's ``more`` folded in: the
     quality metrics are averaged; the costs (the same net) and curve points kept."""
     out = dict(mean)
-    for name in ("accuracy", "macro_f1", "rmse", "accuracy_curve"):
+    for name in AVERAGED_METRICS:
         if name in mean and name in more:
             out[name] = (mean[name] * count + more[name]) / (count + 1)
     return out
@@ -186,6 +198,8 @@ def _train_and_score(
     if not np.all(np.isfinite(predictions)):
         raise EvaluationFailure("nan_loss", "the trained model predicts NaN")
     metrics = kind.score(data.task, data.validation_targets, predictions) | {
+        **kind.signal_scores(data.task, data.validation_targets, predictions),
+        **guard.loss_scores(),
         **(curve.scores if curve is not None else {}),
         **_curve_objective(budget, curve, data.task, predictions, data.validation_targets),
         "params": float(params),
@@ -252,7 +266,8 @@ class _ScoreAt(keras.callbacks.Callback):
 
 class _TrainingGuard(keras.callbacks.Callback):
     """Counts optimizer steps and sets the recipe's learning rate before each; stops
-    training at the time guard, and on a non-finite loss (recorded as divergence)."""
+    training at the time guard, and on a non-finite loss (recorded as divergence); keeps
+    every step's training loss (:meth:`loss_scores`)."""
 
     def __init__(
         self, seconds: float, batch_size: int, *, recipe: Recipe | None = None, total_steps: int = 0
@@ -268,12 +283,27 @@ class _TrainingGuard(keras.callbacks.Callback):
         self.stopped_early = False
         self._epoch = 0
         self._deadline = 0.0
+        self.step_losses: list[float] = []
+        self._running = (0, 0.0)  # (steps, mean loss) this epoch, as Keras reports it
 
     def on_train_begin(self, logs=None) -> None:
         self._deadline = time.perf_counter() + self.seconds
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self._epoch = epoch
+        self._running = (0, 0.0)
+
+    def loss_scores(self) -> dict[str, float]:
+        """The training loss averaged over every step (``train_loss``: the sum of training
+        losses, Ru et al.'s TSE, NeurIPS 2021, per step) and over the second half of the
+        steps (``train_loss_late``); nothing when no step was taken."""
+        losses = [loss for loss in self.step_losses if np.isfinite(loss)]
+        if not losses:
+            return {}
+        return {
+            "train_loss": float(np.mean(losses)),
+            "train_loss_late": float(np.mean(losses[len(losses) // 2 :])),
+        }
 
     def on_train_batch_begin(self, batch, logs=None) -> None:
         if self.recipe is not None:
@@ -283,6 +313,11 @@ class _TrainingGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None) -> None:
         self.steps += 1
         loss = (logs or {}).get("loss")
+        if loss is not None:
+            # Keras reports the epoch's running mean: this step's loss is the difference
+            count, mean = self._running
+            self._running = (count + 1, float(loss))
+            self.step_losses.append((count + 1) * float(loss) - count * mean)
         if loss is not None and not np.isfinite(float(loss)):
             self.diverged = (
                 f"loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}"

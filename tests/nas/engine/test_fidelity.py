@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,38 @@ def test_the_table_scores_a_perfect_and_a_reversed_signal():
     assert {("params", 0), ("flops", 0)} <= set(by_name)
     assert noise["members_two_seeds"] == 1
     assert noise["seed_mean_abs_difference"] == pytest.approx(0.02)
+
+
+def test_scores_kept_with_a_signal_rank_as_signals_of_their_own():
+    members = build_panel(_experiment(), TASK, 5, draws=2000)
+    truths = [0.40, 0.50, 0.60, 0.70, 0.80]
+    truth_rows = [
+        {"genome_hash": m.genome_hash, "seed": 0, "accuracy": t}
+        for m, t in zip(members, truths, strict=True)
+    ]
+    signal_rows = [  # accuracy ties at chance; the log-likelihood and the losses do not
+        {
+            "signal": "standard",
+            "genome_hash": m.genome_hash,
+            "seed": 0,
+            "images": [3000, 6000],
+            "accuracy": [0.25, 0.25],
+            "scores": {"log_likelihood": -2 + t, "train_loss": 2 - t, "train_loss_late": t},
+            "cpu_at": [4.0],
+            "cpu_seconds": 9.0,
+        }
+        for m, t in zip(members, truths, strict=True)
+    ]
+    rows, _ = signal_table(members, truth_rows, signal_rows, chance=0.25)
+    by_name = {(r["signal"], r["images"]): r for r in rows}
+    assert math.isnan(by_name[("standard", 6000)]["tau"])  # all tied: no ranking
+    assert by_name[("standard", 6000)]["at_chance"] == 1.0
+    loglik, tse = by_name[("standard+loglik", 6000)], by_name[("standard+tse", 6000)]
+    assert loglik["tau"] == pytest.approx(1.0) and loglik["regret"] == 0.0
+    assert tse["tau"] == pytest.approx(1.0) and tse["cpu_seconds"] == 9.0
+    assert by_name[("standard+tse_late", 6000)]["tau"] == pytest.approx(-1.0)  # lower is better
+    assert math.isnan(loglik["at_chance"])  # not an accuracy
+    assert ("standard+loglik", 3000) not in by_name  # kept at the last image count only
 
 
 def test_the_cost_share_compares_a_signal_only_with_a_truth_timed_on_the_same_machine():
@@ -289,10 +322,14 @@ def test_the_benchmark_runs_resumes_and_reports(
     standard = [r for r in signals if r["signal"] == "standard"]
     assert all(sorted(map(int, r["curve"])) == [32, 64] for r in standard)
     assert all(r["cpu_seconds"] > 0 and r["threads"] == 1 for r in signals)
+    for r in signals:  # the same training's other scores, kept for the report
+        assert set(r["scores"]) == {"log_likelihood", "train_loss", "train_loss_late"}
+        assert r["scores"]["log_likelihood"] < 0 < r["scores"]["train_loss"]
     assert 0.0 < json.loads((out / "panel.json").read_text())["chance"] < 1.0
     report = json.loads((out / "fidelity.json").read_text())
     rows = {(r["signal"], r["images"]) for r in report["signals"]}
     assert {("genome", 64), ("genome", 128), ("standard", 128), ("params", 0)} <= rows
+    assert {("standard+loglik", 128), ("genome+tse", 128), ("genome+tse_late", 128)} <= rows
     assert all(r["members"] == 4 for r in report["signals"])
     assert (out / "fidelity.png").stat().st_size > 0
     assert main(flags) == 0  # finished: nothing trains again
