@@ -18,8 +18,11 @@ leave one out, by the ridge surrogate of ``[search] prescreen_by = "surrogate"``
 (:mod:`nas.strategies.surrogate`) fitted on the other members' scores, i.e. what a
 search's surrogate would make of a net it has not trained; and ``SIGNAL+blend``, the mean
 of a member's own score rank and that prediction (a measurement shrunk towards what
-similar nets scored). Two free signals stand beside the trained ones: the parameter count and the FLOPs
-(zero-cost proxies such as ZiCo were found mostly no better than the parameter count).
+similar nets scored); ``SIGNAL+size``, the truth predicted, leave one out, by a line in the
+score and the log parameter count; and ``SIGNAL+flops``, the mean of a member's rank by the
+score and its rank by FLOPs (nothing fitted: ``[final] choose_by = "score+flops"``). Two
+free signals stand beside the trained ones: the parameter count and the FLOPs (zero-cost
+proxies such as ZiCo were found mostly no better than the parameter count).
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ import numpy as np
 from nas.core.files import write_atomically
 from nas.core.learning_curve import extrapolate
 from nas.core.objectives import CHANCE_MARGIN
-from nas.core.ranking import kendall_tau, regret, spearman_rho, top_k_overlap
+from nas.core.ranking import kendall_tau, rank_average, regret, spearman_rho, top_k_overlap
 from nas.engine.fidelity import BenchmarkPlan, PanelMember, load_panel, measured_rows, panel_chance
 from nas.strategies.surrogate import Surrogate, genome_features, rank_targets
 
 __all__ = [
     "FidelityReport",
+    "flops_ranked_signal",
     "member_features",
     "race_rows",
     "signal_table",
@@ -80,10 +84,20 @@ ranks higher): the validation log-likelihood and the training losses of the same
 training, at its last image count and at no extra cost."""
 
 
+Measured = tuple[float, ...]
+"""A signal's (score, CPU-seconds, share of its truth's CPU-seconds on the same kind of
+machine, NaN where none was timed there)."""
+
+
 def _signal_values(
-    signal_rows: list[dict[str, Any]], target: float = 0.0, *, scores: bool = True
-) -> dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]]:
-    """(signal, images) -> member hash -> seed -> (score, CPU-seconds).
+    signal_rows: list[dict[str, Any]],
+    target: float = 0.0,
+    *,
+    scores: bool = True,
+    truth_cpu: dict[tuple[str, str], float] | None = None,
+) -> dict[tuple[str, int], dict[str, dict[int, Measured]]]:
+    """(signal, images) -> member hash -> seed -> (score, CPU-seconds, share of the truth's
+    CPU-seconds, from ``truth_cpu``: :func:`_truth_cpu_by_machine`).
 
     With ``target`` (the truth's images), each signal scored at three points of one
     training (n/4, n/2, n; or a one-run signal's n/4, n/2, n) also gives ``SIGNAL+curve``
@@ -91,33 +105,38 @@ def _signal_values(
     the same cost. With ``scores``, a row that kept other scores of its training also
     gives ``SIGNAL+loglik``, ``SIGNAL+tse`` and ``SIGNAL+tse_late`` (:data:`SCORE_SIGNALS`)
     at its last image count."""
-    out: dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]] = defaultdict(
+    out: dict[tuple[str, int], dict[str, dict[int, Measured]]] = defaultdict(
         lambda: defaultdict(dict)
     )
     for row in signal_rows:
         images, scores_at = row["images"], row["accuracy"]
+        truth_seconds = (truth_cpu or {}).get(
+            (str(row["genome_hash"]), str(row.get("machine", ""))), math.nan
+        )
+
         kept = row.get("scores") or {} if scores else {}
         for suffix, (name, sign) in SCORE_SIGNALS.items():
             if isinstance(kept.get(name), int | float) and math.isfinite(kept[name]):
                 n = int(images[-1])
                 out[(f"{row['signal']}+{suffix}", n)][row["genome_hash"]][int(row["seed"])] = (
-                    sign * float(kept[name]),
-                    _cost_at(row, n),
+                    _measured(row, n, sign * float(kept[name]), truth_seconds)
                 )
         if target:
             for n, points in _curves(row):
                 predicted = extrapolate(points, target)
-                seconds = _cost_at(row, n)
                 out[(f"{row['signal']}+curve", n)][row["genome_hash"]][int(row["seed"])] = (
-                    predicted,
-                    seconds,
+                    _measured(row, n, predicted, truth_seconds)
                 )
         for n, score in zip(images, scores_at, strict=True):
-            out[(row["signal"], int(n))][row["genome_hash"]][int(row["seed"])] = (
-                float(score),
-                _cost_at(row, n),
+            out[(row["signal"], int(n))][row["genome_hash"]][int(row["seed"])] = _measured(
+                row, int(n), float(score), truth_seconds
             )
     return out
+
+
+def _measured(row: dict[str, Any], n: int, score: float, truth_seconds: float) -> Measured:
+    cost = _cost_at(row, n)
+    return (score, cost, cost / truth_seconds)
 
 
 def _curves(row: dict[str, Any]) -> list[tuple[int, list[tuple[float, float]]]]:
@@ -146,10 +165,9 @@ def _cost_at(row: dict[str, Any], n: int) -> float:
 def _row(
     name: str,
     images: int,
-    values: dict[str, dict[int, tuple[float, float]]],
+    values: dict[str, dict[int, tuple[float, ...]]],
     truth: dict[str, float],
     chance: float | None = None,
-    truth_cpu: dict[str, float] | None = None,
 ) -> dict[str, Any] | None:
     members = [h for h in truth if h in values]
     if len(members) < 3:
@@ -170,7 +188,9 @@ def _row(
     )
     cpu = [statistics.median(v[1] for v in values[h].values()) for h in members]
     shares = [
-        c / truth_cpu[h] for c, h in zip(cpu, members, strict=True) if (truth_cpu or {}).get(h)
+        statistics.median(known)
+        for h in members
+        if (known := [v[2] for v in values[h].values() if len(v) > 2 and math.isfinite(v[2])])
     ]
     every = [v[0] for h in values for v in values[h].values()]
     at_chance = (
@@ -201,7 +221,7 @@ RACE_SIZES: tuple[int, ...] = (2, 4)
 
 def race_rows(
     name: str,
-    values: dict[tuple[str, int], dict[str, dict[int, tuple[float, float]]]],
+    values: dict[tuple[str, int], dict[str, dict[int, tuple[float, ...]]]],
     truth: dict[str, float],
 ) -> list[dict[str, Any]]:
     """What racing buys (``[final] race``, successive halving before the final training):
@@ -219,7 +239,7 @@ def race_rows(
         if len(members) < 3:
             continue
 
-        def mean(table: dict[str, dict[int, tuple[float, float]]], h: str, part: int = 0) -> float:
+        def mean(table: dict[str, dict[int, tuple[float, ...]]], h: str, part: int = 0) -> float:
             return float(np.mean([v[part] for v in table[h].values()]))
 
         order = sorted(members, key=lambda h: -mean(low, h))
@@ -250,9 +270,19 @@ def member_features(member: PanelMember) -> dict[str, float]:
     return features
 
 
+def _median_cost(seeds: dict[int, tuple[float, ...]]) -> tuple[float, float]:
+    """A member's median CPU-seconds over its seeds, and its median share of its truth's
+    (NaN where none is known)."""
+    shares = [v[2] for v in seeds.values() if len(v) > 2 and math.isfinite(v[2])]
+    return (
+        float(statistics.median(v[1] for v in seeds.values())),
+        float(statistics.median(shares)) if shares else math.nan,
+    )
+
+
 def surrogate_signals(
-    values: dict[str, dict[int, tuple[float, float]]], panel: dict[str, PanelMember]
-) -> dict[str, dict[str, dict[int, tuple[float, float]]]]:
+    values: dict[str, dict[int, tuple[float, ...]]], panel: dict[str, PanelMember]
+) -> dict[str, dict[str, dict[int, tuple[float, ...]]]]:
     """``surrogate`` and ``blend`` tables for one signal at one fidelity (member hash ->
     {0: (value, CPU-seconds)}): each member's seed-averaged score predicted, leave one
     out, by a ridge surrogate on the others' ranks, and the mean of that prediction and
@@ -261,7 +291,7 @@ def surrogate_signals(
     if len(members) < 6:
         return {}
     scores = [float(np.mean([v[0] for v in values[h].values()])) for h in members]
-    cost = {h: float(statistics.median(v[1] for v in values[h].values())) for h in members}
+    cost = {h: _median_cost(values[h]) for h in members}
     ranks = rank_targets(scores, 1.0)
     rows = [member_features(panel[h]) for h in members]
     predicted = {}
@@ -272,18 +302,18 @@ def surrogate_signals(
         )
         predicted[h] = float(model.predict([rows[i]])[0])
     return {
-        "surrogate": {h: {0: (predicted[h], cost[h])} for h in members},
+        "surrogate": {h: {0: (predicted[h], *cost[h])} for h in members},
         "blend": {
-            h: {0: (0.5 * (predicted[h] + ranks[i]), cost[h])} for i, h in enumerate(members)
+            h: {0: (0.5 * (predicted[h] + ranks[i]), *cost[h])} for i, h in enumerate(members)
         },
     }
 
 
 def size_corrected_signal(
-    values: dict[str, dict[int, tuple[float, float]]],
+    values: dict[str, dict[int, tuple[float, ...]]],
     panel: dict[str, PanelMember],
     truth: dict[str, float],
-) -> dict[str, dict[int, tuple[float, float]]]:
+) -> dict[str, dict[int, tuple[float, ...]]]:
     """The ``size`` table for one signal at one fidelity (member hash -> {0: (value,
     CPU-seconds)}): each member's truth predicted, leave one out, by a least-squares
     line in its seed-averaged score and its log parameter count, fitted on the other
@@ -308,27 +338,42 @@ def size_corrected_signal(
     for i, h in enumerate(members):
         keep = np.arange(len(members)) != i
         coefficients, *_ = np.linalg.lstsq(features[keep], target[keep], rcond=None)
-        cost = float(statistics.median(v[1] for v in values[h].values()))
-        out[h] = {0: (float(features[i] @ coefficients), cost)}
+        out[h] = {0: (float(features[i] @ coefficients), *_median_cost(values[h]))}
     return out
 
 
-def _comparable_truth_cpu(
-    truth_rows: list[dict[str, Any]], signal_rows: list[dict[str, Any]]
-) -> dict[str, float]:
-    """Member hash -> its truth's CPU-seconds, for the members whose truth and every signal
-    row were measured on the same kind of machine (the rows' ``machine``; rows written
-    before it was recorded share the empty one): a signal timed on a slower processor than
-    its truth would otherwise look costlier than it is."""
-    signal_machines: dict[str, set[str]] = defaultdict(set)
-    for row in signal_rows:
-        signal_machines[row["genome_hash"]].add(str(row.get("machine", "")))
-    out: dict[str, float] = {}
-    for row in sorted(truth_rows, key=lambda r: -int(r.get("seed", 0))):
-        machine = str(row.get("machine", ""))
-        if row.get("cpu_seconds") and signal_machines.get(row["genome_hash"]) == {machine}:
-            out[row["genome_hash"]] = float(row["cpu_seconds"])
-    return out
+def flops_ranked_signal(
+    values: dict[str, dict[int, tuple[float, ...]]], panel: dict[str, PanelMember]
+) -> dict[str, dict[int, tuple[float, ...]]]:
+    """The ``flops`` table for one signal at one fidelity (member hash -> seed -> (value,
+    CPU-seconds)): per seed, each member's mean rank by its score and by its FLOPs among
+    the members measured with that seed (:func:`nas.core.ranking.rank_average`), what
+    ``[final] choose_by = "score+flops"`` ranks a run's candidates by. Nothing is fitted."""
+    out: dict[str, dict[int, tuple[float, ...]]] = defaultdict(dict)
+    seeds = sorted({s for h in values if h in panel for s in values[h]})
+    for seed in seeds:
+        members = [h for h in values if h in panel and seed in values[h]]
+        if len(members) < 3:
+            continue
+        combined = rank_average(
+            [values[h][seed][0] for h in members], [float(panel[h].flops) for h in members]
+        )
+        for h, value in zip(members, combined, strict=True):
+            out[h][seed] = (float(value), *values[h][seed][1:])
+    return dict(out)
+
+
+def _truth_cpu_by_machine(truth_rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """(member hash, kind of machine) -> its truth's CPU-seconds there (the mean over its
+    seeds measured on it; rows written before the machine was recorded share the empty
+    one). A signal's cost is compared only with a truth timed on its own kind of machine:
+    one timed on a slower processor would otherwise look costlier than it is."""
+    timed: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for row in truth_rows:
+        if row.get("cpu_seconds"):
+            key = (str(row["genome_hash"]), str(row.get("machine", "")))
+            timed[key].append(float(row["cpu_seconds"]))
+    return {key: float(np.mean(cpu)) for key, cpu in timed.items()}
 
 
 def signal_table(
@@ -342,15 +387,15 @@ def signal_table(
     accuracy signal's row says what share of all its measurements (every member and
     seed, with a truth or not) ended within :data:`CHANCE_MARGIN` of it."""
     truth, seeds = _truths(truth_rows)
-    truth_cpu = _comparable_truth_cpu(truth_rows, signal_rows)
+    truth_cpu = _truth_cpu_by_machine(truth_rows)
     rows: list[dict[str, Any]] = []
     target = float(np.median([r["images"] for r in truth_rows if r.get("images")] or [0]))
-    measured = _signal_values(signal_rows, target)
+    measured = _signal_values(signal_rows, target, truth_cpu=truth_cpu)
     for (name, images), values in sorted(measured.items()):
         accuracy_signal = not name.startswith("zico") and not any(
             name.endswith(f"+{suffix}") for suffix in SCORE_SIGNALS
         )
-        row = _row(name, images, values, truth, chance if accuracy_signal else None, truth_cpu)
+        row = _row(name, images, values, truth, chance if accuracy_signal else None)
         if row is not None:
             rows.append(row)
     by_hash = {m.genome_hash: m for m in panel}
@@ -361,8 +406,11 @@ def signal_table(
         sized = size_corrected_signal(values, by_hash, truth)
         if sized:
             tables["size"] = sized
+        ranked = flops_ranked_signal(values, by_hash)
+        if ranked:
+            tables["flops"] = ranked
         for kind, table in tables.items():
-            row = _row(f"{name}+{kind}", images, table, truth, truth_cpu=truth_cpu)
+            row = _row(f"{name}+{kind}", images, table, truth)
             if row is not None:
                 rows.append(row)
     for name in sorted({signal for (signal, _) in measured}):

@@ -132,16 +132,27 @@ def _final_of_search(store: RunStore, experiment) -> None:
     from nas.engine.race import run_race
     from nas.storage.selection import select_trial
 
-    if experiment.final.race > 1 and not experiment.multitask:
+    final = experiment.final
+    if (final.race > 1 or final.choose_by != "score") and not experiment.multitask:
         console = make_console()
+        among = (
+            "the front's best"
+            if final.choose_by == "score"
+            else "the best of every trained candidate by score and FLOPs ranked together:"
+        )
         console.print(
-            f"Race: the front's best {experiment.final.race} train on, the better half "
-            "each round, before the final training"
+            f"Race: {among} {final.race} train on, the better half each round, before the "
+            "final training"
+            if final.race > 1
+            else f"Winner: {among.rstrip(':')}"
         )
         # the run's own experiment: the data path as the search read it (--data included)
         ran = stored_experiment(store.info.experiment, source=str(store.run_dir / "run.json"))
         record = run_race(ran, store.run_dir, echo=console.print)
-        console.print(f"Race won by trial {record.number} ({record.description})")
+        console.print(
+            f"{'Race won by' if final.race > 1 else 'Chosen:'} trial {record.number} "
+            f"({record.description})"
+        )
     else:
         record = select_trial(store, rank=experiment.final.rank)
     plan = plan_final(store, record)

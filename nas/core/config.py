@@ -36,6 +36,7 @@ from nas.core.objectives import METRICS
 from nas.core.recipes import BRIEF_RECIPES, FINAL_RECIPES
 
 __all__ = [
+    "CHOOSE_BY",
     "PRECISIONS",
     "TASK_SCHEDULES",
     "Budget",
@@ -265,6 +266,10 @@ class SearchConfig:
         )
 
 
+CHOOSE_BY: tuple[str, ...] = ("score", "score+flops")
+"""The values of ``[final] choose_by``: how the final training's winner is chosen."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class FinalConfig:
     """The final training of the search's winner, run by ``nas search`` after the search.
@@ -285,6 +290,12 @@ class FinalConfig:
     first objective on before the final training, successive-halving style, from
     ``race_images`` more images each (0: the budget's ``train_images``), doubling as the
     field halves; the last one standing is trained (:mod:`nas.engine.race`).
+    ``choose_by`` (:data:`CHOOSE_BY`) says how the winner is chosen: ``"score"`` by the first
+    objective among the front (with a race, its best ``race``); ``"score+flops"`` among
+    every trained candidate not at chance, by the mean of its rank by the first objective
+    and its rank by FLOPs (more compute ranking higher), in the race's rounds too: a brief
+    training under-rates nets that compute more per image, which gain most from the final
+    training (measured with ``nas fidelity``, docs/fidelity.md).
     """
 
     epochs: int = 0
@@ -297,8 +308,13 @@ class FinalConfig:
     recipe: str = "standard"
     race: int = 0
     race_images: int = 0
+    choose_by: str = "score"
 
     def __post_init__(self) -> None:
+        _require(
+            self.choose_by in CHOOSE_BY,
+            f"choose_by must be {' or '.join(map(repr, CHOOSE_BY))}, got {self.choose_by!r}",
+        )
         _require(
             0 <= self.race <= 32,
             f"race must be in 0..32 (the front's best that race on before the final training; "

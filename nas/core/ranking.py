@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["kendall_tau", "rank", "regret", "spearman_rho", "top_k_overlap"]
+__all__ = ["kendall_tau", "rank", "rank_average", "regret", "spearman_rho", "top_k_overlap"]
 
 
 def _pair(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +53,24 @@ def rank(values: Sequence[float]) -> np.ndarray:
         if tied.sum() > 1:
             ranks[tied] = ranks[tied].mean()
     return ranks
+
+
+def rank_average(*columns: Sequence[float]) -> np.ndarray:
+    """Each item's mean rank over ``columns`` (1 = the smallest, ties sharing their average
+    rank; higher is better in every column): a combination of scores on different scales
+    with nothing fitted, e.g. a brief score and the FLOPs (:data:`nas.core.config.CHOOSE_BY`).
+
+    >>> rank_average([0.5, 0.4, 0.3], [1e6, 1e8, 1e7]).tolist()
+    [2.0, 2.0, 2.0]
+    >>> rank_average([0.5, 0.4, 0.3], [1e8, 1e6, 1e7]).tolist()
+    [3.0, 1.5, 1.5]
+    """
+    if not columns:
+        raise ValueError("need at least one column")
+    ranks = [rank(column) for column in columns]
+    if len({len(r) for r in ranks}) != 1:
+        raise ValueError(f"columns of different lengths {[len(r) for r in ranks]}")
+    return np.mean(ranks, axis=0)
 
 
 def spearman_rho(a: Sequence[float], b: Sequence[float]) -> float:

@@ -177,6 +177,33 @@ def test_scores_kept_with_a_signal_rank_as_signals_of_their_own():
     assert ("standard+loglik", 3000) not in by_name  # kept at the last image count only
 
 
+def test_the_flops_row_ranks_the_score_and_the_flops_together_with_nothing_fitted():
+    members = build_panel(_experiment(), TASK, 6, draws=2000)
+    by_flops = sorted(members, key=lambda m: m.flops)
+    # the brief score ranks the nets in reverse of their FLOPs: every mean rank is 3.5
+    truths = dict(
+        zip([m.genome_hash for m in by_flops], [0.5, 0.6, 0.7, 0.4, 0.3, 0.2], strict=True)
+    )
+    truth_rows = [{"genome_hash": h, "seed": 0, "accuracy": t} for h, t in truths.items()]
+    signal_rows = [
+        {"signal": "standard", "genome_hash": m.genome_hash, "seed": 0, "images": [6000],
+         "accuracy": [0.6 - 0.05 * i], "cpu_seconds": 5.0}
+        for i, m in enumerate(by_flops)
+    ]  # fmt: skip
+    rows, _ = signal_table(members, truth_rows, signal_rows)
+    by_name = {(r["signal"], r["images"]): r for r in rows}
+    flops_row = by_name[("standard+flops", 6000)]
+    assert flops_row["members"] == 6 and math.isnan(flops_row["tau"])  # every mean rank 3.5
+    for i, row in enumerate(signal_rows):  # now the fourth net also computes the most
+        row["accuracy"] = [[0.6, 0.55, 0.5, 0.58, 0.4, 0.35][i]]
+    rows, _ = signal_table(members, truth_rows, signal_rows)
+    by_name = {(r["signal"], r["images"]): r for r in rows}
+    # mean ranks (score + FLOPs) / 2: 3.5, 3, 3, 4.5, 3.5, 3.5 -> it picks the fourth (0.4),
+    # the score alone the first (0.5)
+    assert by_name[("standard+flops", 6000)]["regret"] == pytest.approx(0.7 - 0.4)
+    assert by_name[("standard", 6000)]["regret"] == pytest.approx(0.7 - 0.5)
+
+
 def test_the_cost_share_compares_a_signal_only_with_a_truth_timed_on_the_same_machine():
     members = build_panel(_experiment(), TASK, 4, draws=2000)
     truth_rows, signal_rows = [], []

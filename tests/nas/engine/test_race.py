@@ -12,9 +12,52 @@ import pytest
 from nas.core.errors import ConfigError
 from nas.engine.experiment import changed, experiment_from_dict
 from nas.engine.migration import stored_experiment
-from nas.engine.race import RACE_FILE, race_images, run_race
+from nas.engine.race import RACE_FILE, _round_order, race_candidates, race_images, run_race
 from nas.storage.front import compute_front
+from nas.storage.records import TrialRecord
 from nas.storage.store import RunStore
+
+
+def _record(number: int, accuracy: float, params: float, flops: float) -> TrialRecord:
+    return TrialRecord(
+        number=number,
+        genome_hash=f"h{number}",
+        genome={},
+        ok=True,
+        values=(accuracy, params),
+        metrics={"accuracy": accuracy, "params": params, "flops": flops},
+        weights=f"models/h{number}.weights.h5",
+    )
+
+
+def test_score_and_flops_rank_every_trained_candidate_by_their_mean_rank():
+    # trial: accuracy, params, FLOPs; at chance 0.36 (trial 4) is never a candidate
+    records = [
+        _record(0, 0.52, 350_000, 2e6),  # accuracy rank 5, FLOPs rank 1 -> 3.0
+        _record(1, 0.45, 300_000, 170e6),  # 2, 5 -> 3.5 (off the front: trial 2 dominates)
+        _record(2, 0.50, 60_000, 70e6),  # 4, 4 -> 4.0
+        _record(3, 0.48, 40_000, 10e6),  # 3, 2 -> 2.5
+        _record(4, 0.36, 200_000, 90e6),
+        _record(5, 0.40, 20_000, 30e6),  # 1, 3 -> 2.0
+    ]
+    front = compute_front(records, ("accuracy", "params"), chance={"accuracy": 0.36})
+    assert [r.number for r in race_candidates(front)] == [0, 2, 3, 5]  # the front, by accuracy
+    ranked = race_candidates(front, "score+flops")
+    assert [r.number for r in ranked] == [2, 1, 0, 3, 5]
+    tie = [_record(6, 0.50, 1, 1e6), _record(7, 0.40, 1, 9e6)]  # 1.5 each: entrants' order
+    scores = {6: 0.50, 7: 0.40}
+    assert [r.number for r in _round_order(tie, scores, 1.0, "score+flops")] == [6, 7]
+    assert [r.number for r in _round_order(tie[::-1], scores, 1.0, "score+flops")] == [7, 6]
+    assert [r.number for r in _round_order(tie[::-1], scores, 1.0, "score")] == [6, 7]
+    failed = {6: float("nan"), 7: 0.40}
+    assert [r.number for r in _round_order(tie, failed, 1.0, "score+flops")] == [7, 6]
+
+
+def test_choose_by_is_checked():
+    with pytest.raises(ConfigError, match="choose_by must be 'score' or 'score\\+flops'"):
+        experiment_from_dict({"name": "x", "final": {"choose_by": "flops"}})
+    chosen = experiment_from_dict({"name": "x", "final": {"choose_by": "score+flops"}})
+    assert chosen.final.choose_by == "score+flops"
 
 
 def test_race_settings_are_checked_and_the_first_round_defaults_to_the_budget():
@@ -60,3 +103,26 @@ def test_the_race_trains_the_best_of_the_front_on_and_records_every_round(
     (run / RACE_FILE).write_text("{")
     with pytest.raises(ConfigError, match="unreadable"):
         run_race(experiment, run)
+
+
+@pytest.mark.slow
+def test_by_score_and_flops_the_race_and_its_rounds_rank_both(tiny_search: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_search, run)
+    store = RunStore.open(run)
+    experiment = stored_experiment(store.info.experiment, source="run.json")
+    front = compute_front(
+        store.trials(), store.info.objectives, store.info.reference, store.info.chance
+    )
+    candidates = race_candidates(front, "score+flops")
+    final = dataclasses.replace(experiment.final, race=0, choose_by="score+flops")
+    alone = run_race(changed(experiment, final=final), run, echo=print)  # no race: the best
+    assert alone.number == candidates[0].number
+    assert json.loads((run / RACE_FILE).read_text())["rounds"] == []
+    (run / RACE_FILE).unlink()
+    final = dataclasses.replace(final, race=3)
+    winner = run_race(changed(experiment, final=final), run, echo=print)
+    document = json.loads((run / RACE_FILE).read_text())
+    assert document["choose_by"] == "score+flops"
+    assert document["entrants"] == [r.number for r in candidates[:3]]
+    assert winner.number in document["entrants"]
