@@ -3,8 +3,9 @@
 The fidelity benchmark (``nas fidelity``, :mod:`nas.analysis.fidelity_report`) writes
 ``fidelity.json``; the benchmarks shipped with the source live in
 ``experiments/fidelity/<experiment>/``. The report and the model card quote the row of
-the run's own signal (its ``[budget] recipe`` at its ``train_images``), so a reader knows
-how far to trust the search's ranking. Reads JSON only: no TensorFlow, no other module
+the run's own signal (its ``[budget] recipe`` at its ``train_images``), and, where the
+winner was chosen by score and FLOPs (``[final] choose_by``), that combination's row, so a
+reader knows how far to trust the search's ranking. Reads JSON only: no TensorFlow, no other module
 of the benchmark.
 """
 
@@ -35,10 +36,25 @@ def signal_quality(experiment: dict[str, Any], folder: Path | None = None) -> st
     except (OSError, ValueError, KeyError, TypeError, StopIteration):
         return ""
     tau = row.get("tau")
-    if tau is None or (isinstance(tau, float) and math.isnan(tau)):
+    if not _number(tau):
         return ""
-    return (
+    sentence = (
         f"The search's signal ({signal} recipe, {images:,} images) ranked the {row['members']} "
         f"trained nets of the {name} fidelity panel with Kendall's tau {tau:.2f} "
         f"(top-5 overlap {row['top5_overlap']}, regret {row['regret']:.4f}; nas fidelity)."
     )
+    if (experiment.get("final", {}) or {}).get("choose_by") == "score+flops":
+        ranked = next(
+            (r for r in rows if r.get("signal") == f"{signal}+flops" and r.get("images") == images),
+            None,
+        )
+        if ranked is not None and _number(ranked.get("tau")) and _number(ranked.get("regret")):
+            sentence += (
+                f" The winner was chosen by that score and the FLOPs ranked together, which "
+                f"ranked them with tau {ranked['tau']:.2f} (regret {ranked['regret']:.4f})."
+            )
+    return sentence
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value)

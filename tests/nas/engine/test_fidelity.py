@@ -380,6 +380,14 @@ def test_the_report_and_card_sentence_reads_the_panel_of_the_run_experiment(tmp_
     sentence = signal_quality(experiment, tmp_path)
     assert "Kendall's tau 0.41" in sentence and "20 trained nets" in sentence
     assert "regret 0.0310" in sentence
+    assert "FLOPs" not in sentence
+    ranked = {**row, "signal": "genome+flops", "tau": 0.65, "regret": 0.0028}
+    (tmp_path / "fidelity.json").write_text(json.dumps({"signals": [row, ranked]}))
+    chosen = {**experiment, "final": {"choose_by": "score+flops"}}
+    assert "the FLOPs ranked together, which ranked them with tau 0.65 (regret 0.0028)" in (
+        signal_quality(chosen, tmp_path)
+    )
+    assert "FLOPs" not in signal_quality(experiment, tmp_path)
     other = {"name": "emotion_35min", "budget": {"train_images": 3000, "recipe": "standard"}}
     assert signal_quality(other, tmp_path) == ""
     (tmp_path / "fidelity.json").write_text("{not json")
