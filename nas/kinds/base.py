@@ -46,9 +46,9 @@ class OutputKind(ABC):
     def signal_scores(
         self, task: Task, targets: np.ndarray, predictions: np.ndarray
     ) -> dict[str, float]:
-        """Extra scores of a candidate's brief training that may rank nets better than its
-        quality metrics (none by default); recorded with the trial, measured by
-        ``nas fidelity``, selectable as ``[budget] signal``."""
+        """Extra scores of a candidate's brief training that might rank nets better than its
+        quality metrics (none by default): recorded with the trial's metrics and measured
+        against trained nets by ``nas fidelity`` (``SIGNAL+loglik``); not objectives."""
         return {}
 
     def prepare_head(
