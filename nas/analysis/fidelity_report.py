@@ -114,7 +114,7 @@ def _signal_values(
             (str(row["genome_hash"]), str(row.get("machine", ""))), math.nan
         )
 
-        kept = row.get("scores") or {} if scores else {}
+        kept = (row.get("scores") or {}) if scores else {}
         for suffix, (name, sign) in SCORE_SIGNALS.items():
             if isinstance(kept.get(name), int | float) and math.isfinite(kept[name]):
                 n = int(images[-1])

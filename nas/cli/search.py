@@ -136,16 +136,17 @@ def _final_of_search(store: RunStore, experiment) -> None:
     if (final.race > 1 or final.choose_by != "score") and not experiment.multitask:
         console = make_console()
         among = (
-            "the front's best"
+            "of the front by score"
             if final.choose_by == "score"
-            else "the best of every trained candidate by score and FLOPs ranked together:"
+            else "of every trained candidate by score and FLOPs ranked together"
         )
-        console.print(
-            f"Race: {among} {final.race} train on, the better half each round, before the "
-            "final training"
-            if final.race > 1
-            else f"Winner: {among.rstrip(':')}"
-        )
+        if final.race > 1:
+            console.print(
+                f"Race: the best {final.race} {among} train on, the better half each round, "
+                "before the final training"
+            )
+        else:
+            console.print(f"Winner: the best {among}")
         # the run's own experiment: the data path as the search read it (--data included)
         ran = stored_experiment(store.info.experiment, source=str(store.run_dir / "run.json"))
         record = run_race(ran, store.run_dir, echo=console.print)

@@ -60,7 +60,7 @@ def rank_average(*columns: Sequence[float]) -> np.ndarray:
     rank; higher is better in every column): a combination of scores on different scales
     with nothing fitted, e.g. a brief score and the FLOPs (:data:`nas.core.config.CHOOSE_BY`).
 
-    >>> rank_average([0.5, 0.4, 0.3], [1e6, 1e8, 1e7]).tolist()
+    >>> rank_average([0.5, 0.4, 0.3], [1e6, 1e7, 1e8]).tolist()
     [2.0, 2.0, 2.0]
     >>> rank_average([0.5, 0.4, 0.3], [1e8, 1e6, 1e7]).tolist()
     [3.0, 1.5, 1.5]

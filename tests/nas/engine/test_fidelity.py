@@ -107,6 +107,14 @@ def test_a_torn_last_line_is_ignored_and_a_bad_one_named(tmp_path: Path):
         load_panel(tmp_path)
 
 
+def _truth_rows(members: list, truths: list[float]) -> list[dict]:
+    """One first-seed truth row per member."""
+    return [
+        {"genome_hash": m.genome_hash, "seed": 0, "accuracy": t}
+        for m, t in zip(members, truths, strict=True)
+    ]
+
+
 def test_the_table_scores_a_perfect_and_a_reversed_signal():
     members = build_panel(_experiment(), TASK, 5, draws=2000)
     truths = [0.40, 0.50, 0.60, 0.70, 0.80]
@@ -148,10 +156,7 @@ def test_the_table_scores_a_perfect_and_a_reversed_signal():
 def test_scores_kept_with_a_signal_rank_as_signals_of_their_own():
     members = build_panel(_experiment(), TASK, 5, draws=2000)
     truths = [0.40, 0.50, 0.60, 0.70, 0.80]
-    truth_rows = [
-        {"genome_hash": m.genome_hash, "seed": 0, "accuracy": t}
-        for m, t in zip(members, truths, strict=True)
-    ]
+    truth_rows = _truth_rows(members, truths)
     signal_rows = [  # accuracy ties at chance; the log-likelihood and the losses do not
         {
             "signal": "standard",
@@ -397,10 +402,7 @@ def test_the_report_and_card_sentence_reads_the_panel_of_the_run_experiment(tmp_
 def test_racing_the_best_few_on_picks_by_the_longer_signal():
     members = build_panel(_experiment(), TASK, 5, draws=2000)
     truths = [0.40, 0.50, 0.60, 0.70, 0.80]
-    truth_rows = [
-        {"genome_hash": m.genome_hash, "seed": 0, "accuracy": t}
-        for m, t in zip(members, truths, strict=True)
-    ]
+    truth_rows = _truth_rows(members, truths)
     # at 1000 images the best net looks second best; at 2000 it is the best
     short = [0.1, 0.2, 0.3, 0.5, 0.45]
     long = [0.2, 0.3, 0.4, 0.55, 0.7]
