@@ -147,20 +147,26 @@ def test_a_folder_with_other_files_is_refused(tiny_search: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_a_final_section_trains_the_winner_after_the_search(tmp_path: Path, ray_local, capsys):
+@pytest.mark.parametrize(
+    ("final", "chosen"),
+    [("race = 2", "Race won by trial"), ('race = 0\nchoose_by = "score+flops"', "Chosen: trial")],
+)
+def test_a_final_section_trains_the_winner_after_the_search(
+    tmp_path: Path, ray_local, capsys, final: str, chosen: str
+):
     experiment = tmp_path / "final.toml"
     experiment.write_text(
         'name = "withfinal"\nseed = 1\n[data]\npath = "data/not-here.csv"\n'
         "[budget]\ntrain_images = 64\nmax_train_images = 128\nmax_validation_images = 64\n"
         "max_params = 60000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
         "[search]\npopulation = 4\ngenerations = 0\nworkers = 2\n"
-        "[final]\nepochs = 1\nrace = 2\n"
+        f"[final]\nepochs = 1\n{final}\n"
     )
     run = tmp_path / "run"
     # --data reaches the race and the final training too, not only the search
     assert main(["search", str(experiment), "--out", str(run), "--data", "builtin:faces"]) == 0
     out = capsys.readouterr().out
-    assert "Race won by trial" in out and "Final training of trial" in out
+    assert chosen in out and "Final training of trial" in out
     state = load_state(run / "final")
     assert state is not None and state.finished and state.epochs_done == 1
     # the whole training split, not the search's 128-image subset
