@@ -210,6 +210,11 @@ def _load_split(
                 exact_twins(images, data.train.images) if role in ("validation", "test") else None
             )
             return images, targets, name.get(role, "all"), twins
+        if subject.kind != "keypoints":
+            raise ConfigError(
+                f"{subject.path}: a model of output kind {subject.kind!r}; nas evaluate reads "
+                "FER2013 and keypoint files only, so score it by its search's trial metrics"
+            )
         role = _role(split or "validation", KEYPOINT_SPLITS, "validation, train, all")
         drawn = ("seed", "validation_fraction")
         if role != "all" and not all(key in subject.split for key in drawn):

@@ -74,7 +74,12 @@ def run(args: argparse.Namespace) -> int:
 
     from baselines import BASELINES, seed_space
     from nas.core.errors import ConfigError
-    from nas.engine.experiment import changed, experiment_from_dict, load_experiment
+    from nas.engine.experiment import (
+        changed,
+        default_task,
+        experiment_from_dict,
+        load_experiment,
+    )
     from nas.engine.search import run_baseline
 
     if args.name not in BASELINES and not args.name.endswith(".json"):
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from nas.tasks import load_task
 
-        name = args.task or ("keypoints" if space == "resunet" else "emotion")
+        name = args.task or default_task(space)
         try:
             objectives = list(load_task(name).default_objectives)
         except ConfigError as exc:

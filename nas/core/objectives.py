@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHANCE_MARGIN",
+    "COST_METRICS",
     "FREE_METRICS",
     "METRICS",
-    "TASK_METRICS",
     "Metric",
     "at_chance",
     "free_objectives",
@@ -76,7 +76,7 @@ METRICS: Mapping[str, Metric] = {
             "rmse",
             "minimize",
             1e6,
-            "validation keypoint RMSE in pixels over present points",
+            "validation root mean squared error (keypoints: pixels, over the points present)",
             24.0,
             0.0,
         ),
@@ -97,12 +97,9 @@ METRICS: Mapping[str, Metric] = {
 }
 
 
-TASK_METRICS: Mapping[str, frozenset[str]] = {
-    "classification": frozenset(
-        {"accuracy", "accuracy_curve", "macro_f1", "params", "flops", "latency_ms"}
-    ),
-    "keypoints": frozenset({"rmse", "params", "flops", "latency_ms"}),
-}
+COST_METRICS: frozenset[str] = frozenset({"params", "flops", "latency_ms"})
+"""The metrics of a model's cost, which apply to every task; each output kind names its
+quality metrics (:attr:`nas.kinds.base.OutputKind.metrics`)."""
 
 
 def objective_values(

@@ -85,10 +85,13 @@ class WeightSource:
 class SearchSpace(Protocol):
     """What a search space provides. Every method is pure given its ``rng``.
 
-    A space may also declare ``task_kinds``, the kinds of task its models solve (e.g.
-    ``("keypoints",)``); an experiment pairing it with another task is refused when it is
-    loaded. Without it, a space is taken to accept any task. ``multitask_kinds`` says the
-    same of the heads of its ``build_multitask`` models, where it differs.
+    A space may also declare ``head_forms``, the forms of task output its models produce
+    (:class:`nas.core.task.OutputHead`; e.g. ``("points",)``); an experiment pairing it
+    with a task of another form is refused when it is loaded. Without it, a space is
+    taken to build any. ``multitask_head_forms`` says the same of the heads of its
+    ``build_multitask`` models, where it differs. A space builds a task's head from
+    ``task.head`` (plain data), never from the kind's name, so a kind added later needs
+    no change to it.
 
     A space may also provide ``suggest(trial) -> genome``, the define-by-run mapping that
     lets Optuna's samplers drive it (``strategy = "optuna-tpe"``): every decision of

@@ -18,8 +18,9 @@ from typing import Any
 from nas.core.config import Experiment, SearchConfig, _require
 from nas.core.config_table import parse_experiment
 from nas.core.errors import ConfigError, NasError
-from nas.core.objectives import TASK_METRICS
+from nas.core.objectives import COST_METRICS
 from nas.core.space import SearchSpace, load_space
+from nas.kinds import output_kind
 from nas.strategies import (
     STRATEGIES,
     StrategyEntry,
@@ -29,7 +30,7 @@ from nas.strategies import (
 )
 from nas.tasks import BUILTIN_TASKS, FaceTask, load_task
 
-__all__ = ["changed", "experiment_from_dict", "load_experiment", "with_plugins"]
+__all__ = ["changed", "default_task", "experiment_from_dict", "load_experiment", "with_plugins"]
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -136,11 +137,12 @@ def with_plugins(experiment: Experiment, where: str = "") -> Experiment:
                 experiment.budget.task_schedule == "alternating",
                 "[budget] task_schedule applies to experiments with several [[tasks]]; remove it",
             )
+            allowed = _metrics(task)
             for name in experiment.objectives:
                 _require(
-                    name in TASK_METRICS[task.output_kind],
+                    name in allowed,
                     f"objective {name!r} does not apply to the {task.name} task "
-                    f"(use {', '.join(sorted(TASK_METRICS[task.output_kind]))})",
+                    f"(use {', '.join(sorted(allowed))})",
                 )
         for task in tasks:
             _check_space(experiment.space, task, multitask=experiment.multitask)
@@ -204,6 +206,11 @@ _NOT_FOR_MULTITASK = {
 }
 
 
+def _metrics(task: FaceTask) -> frozenset[str]:
+    """The objectives that apply to ``task``: its output kind's metrics and the costs."""
+    return output_kind(task.output_kind).metrics | COST_METRICS
+
+
 def _check_multitask(experiment: Experiment, tasks: list[FaceTask]) -> None:
     """Raise ``ValueError`` unless each objective is a cost or the metric of exactly one
     task, every task has an objective, and the space and settings allow several tasks."""
@@ -215,15 +222,15 @@ def _check_multitask(experiment: Experiment, tasks: list[FaceTask]) -> None:
             f"[[tasks]] {' and '.join(same)} both output {kind}, so their metrics would share "
             "names; a multi-task experiment takes tasks of different output kinds",
         )
-    costs = {"params", "flops", "latency_ms"}
+    costs = COST_METRICS
     for name in experiment.objectives:
         _require(
-            name in costs or any(name in TASK_METRICS[kind] for kind in kinds),
+            name in costs or any(name in _metrics(task) for task in tasks),
             f"objective {name!r} applies to none of the tasks "
             f"{', '.join(task.name for task in tasks)}",
         )
     for task in tasks:
-        own = TASK_METRICS[task.output_kind] - costs
+        own = _metrics(task) - costs
         _require(
             any(name in own for name in experiment.objectives),
             f"task {task.name} has no objective; add one of {', '.join(sorted(own))} to objectives",
@@ -252,9 +259,10 @@ def _builtin_spaces() -> list[str]:
 def _check_space(name: Any, task: FaceTask, *, multitask: bool = False) -> None:
     """Raise ``ValueError`` unless ``name`` loads a search space that can learn ``task``.
 
-    A space may declare the kinds of task output it builds models for as ``task_kinds``
-    (e.g. ``("keypoints",)``), and those its multi-task models can have a head for as
-    ``multitask_kinds``; a space without them is assumed to build any kind.
+    A space may declare the forms of task output it builds models for as ``head_forms``
+    (e.g. ``("points",)``: :class:`nas.core.task.OutputHead`), and those its multi-task
+    models can have a head for as ``multitask_head_forms``; a space without them is
+    assumed to build any.
     """
 
     builtin = _builtin_spaces()
@@ -269,22 +277,34 @@ def _check_space(name: Any, task: FaceTask, *, multitask: bool = False) -> None:
         space = load_space(name)
     except ConfigError as exc:
         raise ValueError(f"space {name!r} cannot be loaded: {exc}") from None
-    kinds = getattr(space, "task_kinds", None)
+    forms = getattr(space, "head_forms", None)
     if multitask:
-        kinds = getattr(space, "multitask_kinds", kinds)
-    kind = task.output_kind
-    if kinds is not None and kind not in kinds:
-        tasks = [t for t in BUILTIN_TASKS if load_task(t).output_kind in kinds]
+        forms = getattr(space, "multitask_head_forms", forms)
+    form = output_kind(task.output_kind).head_form
+    if forms is not None and form not in forms:
+        tasks = [t for t in BUILTIN_TASKS if _head_form(t) in forms]
         fitting = [
             other
             for other in builtin
-            if kind in (getattr(load_space(other), "task_kinds", None) or (kind,))
+            if form in (getattr(load_space(other), "head_forms", None) or (form,))
         ]
         raise ValueError(
             f"space {name!r} builds models for the {' and '.join(tasks)} task only, not "
             f"{task.name}; set [data] task = {tasks[0]!r}, or use space = "
             f"{' or '.join(map(repr, fitting))} for {task.name}"
         )
+
+
+def _head_form(task_name: str) -> str:
+    return output_kind(load_task(task_name).output_kind).head_form
+
+
+def default_task(space_name: str) -> str:
+    """The first built-in task (``emotion``, then ``keypoints``) whose output the space
+    ``space_name`` builds: what ``nas baseline`` trains a genome for without ``--task``."""
+    forms = getattr(load_space(space_name), "head_forms", None)
+    fitting = [t for t in BUILTIN_TASKS if forms is None or _head_form(t) in forms]
+    return (fitting or list(BUILTIN_TASKS))[0]
 
 
 def _check_strategy(name: str, space_name: str) -> None:

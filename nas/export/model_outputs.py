@@ -1,8 +1,9 @@
-"""What a loaded model's output is: class probabilities or keypoints, and their names.
+"""What a loaded model's output is (its output kind) and the names of its outputs.
 
-Read from the model's output shape and, when the export has one, its ``genome.json``;
-exports older than the ``task`` entry fall back to FER2013's and Kaggle's names.
-TensorFlow-free: it only reads shapes.
+Read from the export's ``genome.json`` (``task.kind``, ``task.labels``) where it has one;
+a bare model file's kind is guessed from its output shape (class probabilities ``(C,)``
+or keypoints ``(K, 2)``) with FER2013's and Kaggle's names. TensorFlow-free: it only
+reads shapes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from nas.core.errors import ConfigError
 from nas.data.datasets import FER_CLASS_NAMES, FIVE_CLASS_NAMES
 from nas.data.synthetic import KEYPOINT_NAMES
+from nas.kinds import output_kind
 
 __all__ = ["output_kind_and_names"]
 
@@ -23,22 +25,27 @@ def output_kind_and_names(
     """``("classification", class names)`` or ``("keypoints", keypoint names)`` for a
     Keras ``model`` loaded from ``keras_file`` with genome document ``document``."""
     output = tuple(model.outputs[0].shape[1:])
+    task = document.get("task") or {}
     if len(output) == 1:
         kind, count = "classification", int(output[0])
         default = {5: FIVE_CLASS_NAMES, 7: FER_CLASS_NAMES}.get(count)
     elif len(output) == 2 and output[1] == 2:
         kind, count = "keypoints", int(output[0])
         default = KEYPOINT_NAMES if count == len(KEYPOINT_NAMES) else None
-    else:
+    elif task.get("kind") is None:
         raise ConfigError(
             f"{keras_file}: its output has shape {output}, neither class probabilities (C,) "
-            "nor keypoints (K, 2); nas evaluates and exports emotion and keypoint models"
+            "nor keypoints (K, 2), and no genome.json names its kind"
         )
-    task = document.get("task") or {}
+    else:
+        count, default = int(output[0]), None
+    if task.get("kind") is not None:  # the export says; a kind this process does not know: one line
+        kind = output_kind(task["kind"]).name
     labels = tuple(task.get("labels") or default or ())
     if len(labels) != count:
+        named = f"{len(labels)} names for them in its genome.json" if task else "no genome.json"
         raise ConfigError(
-            f"{keras_file}: {count} outputs and no genome.json naming them; FER2013 models "
-            "have 5 or 7 classes and keypoint models 15 points"
+            f"{keras_file}: {count} outputs and {named}; FER2013 models have 5 or 7 "
+            "classes and keypoint models 15 points"
         )
     return kind, labels

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.core.task import Task
+from nas.core.task import HeadForm, Task
 from nas.data.augment import Augmentation
 
 __all__ = ["OutputKind", "ReportTable"]
@@ -30,6 +30,13 @@ class OutputKind(ABC):
     """The split ``nas evaluate`` scores when none is given."""
     augmentation: Augmentation
     """How strongly the final training perturbs its images."""
+    metrics: frozenset[str]
+    """The quality metrics :meth:`score` returns, which an experiment may name as
+    objectives (each a :data:`nas.core.objectives.METRICS` entry); the costs
+    (:data:`nas.core.objectives.COST_METRICS`) apply to every kind."""
+    head_form: HeadForm = "vector"
+    """The form of its :class:`nas.core.task.OutputHead`, which says which spaces can
+    build its models (their ``head_forms``)."""
     has_accuracy: bool = False
     """Whether the kind is scored by accuracy (``accuracy_curve``, ``nas fidelity``)."""
     spatial_targets: bool = False

@@ -22,6 +22,7 @@ class Classification(OutputKind):
     name = "classification"
     default_split = "PublicTest"
     augmentation = Augmentation(flip=0.5, shift=0.1, zoom=0.1)
+    metrics = frozenset({"accuracy", "accuracy_curve", "macro_f1"})
     has_accuracy = True
 
     def loss(self, task: Task, label_smoothing: float = 0.0) -> Any:

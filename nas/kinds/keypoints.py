@@ -22,9 +22,6 @@ __all__ = [
     "plot_keypoint_faces",
 ]
 
-HEAD_LAYER = "keypoints_raw"
-"""The regression head's output layer (the ``cnn`` space's; a heatmap head has none)."""
-
 
 class Keypoints(OutputKind):
     """A keypoint model's pixel coordinates, with NaN targets where a point is missing."""
@@ -32,6 +29,8 @@ class Keypoints(OutputKind):
     name = "keypoints"
     default_split = "validation"
     augmentation = Augmentation(flip=0.5, shift=0.05, zoom=0.05)
+    metrics = frozenset({"rmse"})
+    head_form = "points"
     spatial_targets = True
 
     def loss(self, task: Task, label_smoothing: float = 0.0) -> Any:
@@ -45,21 +44,21 @@ class Keypoints(OutputKind):
         self, model: Any, train_targets: np.ndarray, task: Task, *, layer_prefix: str = ""
     ) -> None:
         """Start a regression head at the mean face of ``train_targets`` instead of the image
-        centre: the output layer maps to pixels through ``(side - 1) / 2 * (1 + y)``; its bias
-        is set to the mean keypoints in that scale and its kernel shrunk tenfold, so an
+        centre: the output Dense (``task.head.dense_name``) maps to pixels through
+        ``(side - 1) / 2 * (1 + y)``; its bias is set to the mean keypoints in that scale and its kernel shrunk tenfold, so an
         untrained net predicts the mean face (which alone scores about 3.2 px RMSE on
         Kaggle's faces) and training learns the deviations from it. A model without that
         layer (a heatmap head) is left as it is."""
         try:
-            output = model.get_layer(f"{layer_prefix}{HEAD_LAYER}")
+            output = model.get_layer(f"{layer_prefix}{task.head.dense_name}")
         except ValueError:
             return
         mean = np.nanmean(train_targets.reshape(len(train_targets), -1).astype(np.float64), axis=0)
         if not np.all(np.isfinite(mean)):
             return
-        half = (task.input_shape[1] - 1) / 2.0
+        head = task.head
         kernel, _ = output.get_weights()
-        output.set_weights([kernel * 0.1, ((mean - half) / half).astype(np.float32)])
+        output.set_weights([kernel * 0.1, ((mean - head.offset) / head.scale).astype(np.float32)])
 
     def named_outputs(self, outputs: Any, names: Any) -> dict[str, Any]:
         return {"keypoints": outputs, "keypoint_names": names}

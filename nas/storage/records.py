@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import StorageError
-from nas.core.task import Task
+from nas.core.task import OutputHead, Task
 
 __all__ = [
     "STORED_ELSEWHERE",
@@ -42,20 +42,31 @@ class TaskOutputs:
 
 
 def _task_json(task: Task) -> dict[str, Any]:
+    head = task.head
     return {
         "kind": task.kind,
         "input_shape": list(task.input_shape),
         "num_classes": task.num_classes,
         "num_keypoints": task.num_keypoints,
+        "head": {
+            "name": head.name,
+            "shape": list(head.shape),
+            "activation": head.activation,
+            "scale": head.scale,
+            "offset": head.offset,
+            "form": head.form,
+        },
     }
 
 
 def _task_from_json(task: dict[str, Any]) -> Task:
+    head = task.get("head")  # runs written before heads were data derive the built-in ones
     return Task(
         kind=task["kind"],
         input_shape=tuple(task["input_shape"]),
         num_classes=task["num_classes"],
         num_keypoints=task.get("num_keypoints", 0),
+        head=None if head is None else OutputHead(**{**head, "shape": tuple(head["shape"])}),
     )
 
 

@@ -2,7 +2,8 @@
 
 A task (:class:`FaceTask`) owns its dataset layout (reading and checking it, the split
 between training and validation), the kind of output its models produce (``Task.kind``:
-``classification`` or ``keypoints``, which carries the head, the loss and the metrics),
+``classification``, ``keypoints`` or a plugin kind, which carries the loss and the
+metrics; the head is the ``Task``'s :class:`~nas.core.task.OutputHead`),
 the names of its outputs, its horizontal-flip rule for augmentation, its built-in data
 and its default objectives. The engine asks the task instead of switching on its name.
 

@@ -43,8 +43,9 @@ class FaceTask(ABC):
     name: str
     """What experiments call it (``[data] task``)."""
     output_kind: str
-    """``classification`` (probabilities ``(batch, C)``) or ``keypoints`` (pixel
-    coordinates ``(batch, K, 2)``): the models' head, loss and metrics follow from it."""
+    """``classification`` (probabilities ``(batch, C)``), ``keypoints`` (pixel coordinates
+    ``(batch, K, 2)``) or a plugin kind's module name (:func:`nas.kinds.output_kind`): the
+    models' loss and metrics follow from it, their head from the :class:`Task` it loads."""
     builtin_data: str
     """The dataset used when ``[data] path`` is empty (no download)."""
     default_objectives: tuple[str, ...]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from search_spaces._head import apply_output_head
 from search_spaces.cnn.genome import (
     BN_EPSILON,
     BN_MOMENTUM,
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
 def check_square(task: Task) -> None:
     height, width, _ = task.input_shape
-    if task.kind == "keypoints" and height != width:
-        raise ValueError(f"keypoint regression needs square images, got {height}x{width}")
+    if task.head.form == "points" and height != width:
+        raise ValueError(f"an output of image positions needs square images, got {height}x{width}")
 
 
 def apply_head(genome: CnnGenome, x: Any, task: Task, *, prefix: str) -> Any:
@@ -43,19 +44,7 @@ def apply_head(genome: CnnGenome, x: Any, task: Task, *, prefix: str) -> Any:
         x = keras.layers.Activation(activation, name=f"{prefix}fc{i}_act")(x)
     if head.dropout > 0:
         x = keras.layers.Dropout(head.dropout, name=f"{prefix}dropout")(x)
-    # the output layers compute in float32 whatever the global precision policy
-    if task.kind == "keypoints":
-        x = keras.layers.Dense(task.outputs, name=f"{prefix}keypoints_raw", dtype="float32")(x)
-        x = keras.layers.Reshape(
-            (task.num_keypoints, 2), name=f"{prefix}keypoints_xy", dtype="float32"
-        )(x)
-        half = (task.input_shape[1] - 1) / 2.0
-        return keras.layers.Rescaling(
-            half, offset=half, name=f"{prefix}keypoints", dtype="float32"
-        )(x)
-    return keras.layers.Dense(
-        task.num_classes, activation="softmax", name=f"{prefix}predictions", dtype="float32"
-    )(x)
+    return apply_output_head(task.head, x, prefix=prefix)
 
 
 def backbone(genome: CnnGenome, input_shape: tuple[int, int, int]) -> keras.Model:

@@ -76,8 +76,9 @@ class CnnSpace:
     """
 
     name = "cnn"
-    task_kinds: tuple[str, ...] = ("classification", "keypoints")
-    """The kinds of :class:`~nas.core.task.Task` it builds models for (checked by nas.core.config)."""
+    head_forms: tuple[str, ...] = ("vector", "points")
+    """The forms of task output (:class:`~nas.core.task.OutputHead`) it builds models for:
+    any, computed from the pooled features (checked when an experiment is loaded)."""
 
     def __init__(self, *, max_downsampling: int = MAX_DOWNSAMPLING) -> None:
         self.max_downsampling = max_downsampling
@@ -303,8 +304,8 @@ class CnnSpace:
         within the stage) and each hidden Dense layer (``fc{i}``); stages and Dense layers
         are aligned as a diff aligns lines (:func:`search_spaces._genes.align`), so a stage
         inserted or removed by a mutation does not shift the ones behind it onto other
-        weights. The head's output layer (``predictions`` / ``keypoints_raw``) corresponds
-        by name. A part is ``identical`` when its genes are equal; the head's layers when
+        weights. The head's output layer corresponds by name (the built-in kinds'
+        ``predictions`` and ``keypoints_raw`` as part of the head). A part is ``identical`` when its genes are equal; the head's layers when
         the whole head is.
         """
         head = child.head == parent.head
@@ -415,7 +416,9 @@ class CnnSpace:
         x = Tensor(1, 1, x.channels)  # global pooling
         for units in genome.head.dense:
             x = counter.dense(x, units)
-        counter.dense(x, task.outputs)  # keypoints_raw or predictions
+        counter.dense(
+            x, task.head.units
+        )  # the output head's Dense (its reshape and scaling: no FLOPs)
         return counter.total()
 
     def recipe(self, genome: CnnGenome) -> TrainingRecipe:

@@ -82,7 +82,7 @@ def apply_decoder_and_heatmaps(
             )
             channels = level.width
     # the output layers compute in float32 whatever the global precision policy
-    heatmaps = layers.Conv2D(task.num_keypoints, 1, name=f"{prefix}heatmaps", dtype="float32")(x)
+    heatmaps = layers.Conv2D(task.head.shape[0], 1, name=f"{prefix}heatmaps", dtype="float32")(x)
     return soft_argmax_layers(heatmaps, stride=heatmap_stride(genome), prefix=prefix)
 
 

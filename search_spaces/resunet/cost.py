@@ -54,4 +54,4 @@ def decoder_cost(
             counter.conv_bn(skip, level.width, 1)
         for _ in range(level.blocks):
             x = cnn.residual_block_cost(counter, x, level.width, DECODER_KERNEL, 1)
-    counter.conv(x, task.num_keypoints, 1)  # the heatmaps (no BN)
+    counter.conv(x, task.head.shape[0], 1)  # the heatmaps, one per point (no BN)

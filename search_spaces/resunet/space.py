@@ -27,6 +27,7 @@ from search_spaces._genes import (
     pick,
     step,
 )
+from search_spaces._head import apply_output_head
 from search_spaces.cnn import Training
 from search_spaces.resunet.build import (
     apply_decoder_and_heatmaps,
@@ -89,11 +90,12 @@ class ResUNetSpace:
     """
 
     name = "resunet"
-    task_kinds: tuple[str, ...] = ("keypoints",)
-    """The kinds of :class:`~nas.core.task.Task` it builds models for (checked by nas.core.config)."""
-    multitask_kinds: tuple[str, ...] = ("keypoints", "classification")
-    """The heads a multi-task model can have: the decoder's keypoints, and classes from
-    the pooled bottleneck (:meth:`build_multitask`)."""
+    head_forms: tuple[str, ...] = ("points",)
+    """The forms of task output (:class:`~nas.core.task.OutputHead`) it builds models
+    for: image positions, drawn as heatmaps (checked when an experiment is loaded)."""
+    multitask_head_forms: tuple[str, ...] = ("points", "vector")
+    """The heads a multi-task model can have: the decoder's positions, and any vector
+    output (classes, ...) from the pooled bottleneck (:meth:`build_multitask`)."""
 
     def __init__(self, *, max_levels: int = MAX_LEVELS) -> None:
         self.max_levels = max_levels
@@ -437,26 +439,19 @@ class ResUNetSpace:
             x = keras.layers.Rescaling(1.0 / 255.0, name=f"{name}_rescale")(pixels)
             *task_skips, x = encoder(x)
             inputs.append(pixels)
-            if task.kind == "keypoints":
+            if task.head.form == "points":
                 outputs.append(
                     apply_decoder_and_heatmaps(genome, x, task_skips, task, prefix=f"{name}_")
                 )
             else:
                 x = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
-                outputs.append(
-                    keras.layers.Dense(
-                        task.num_classes,
-                        activation="softmax",
-                        name=f"{name}_predictions",
-                        dtype="float32",  # the output in float32 whatever the policy
-                    )(x)
-                )
+                outputs.append(apply_output_head(task.head, x, prefix=f"{name}_"))
         return keras.Model(inputs, outputs, name="resunet_multitask")
 
     def _check_buildable(self, genome: ResUNetGenome, task: Task) -> None:
         """Raise ``ValueError`` (or :class:`GenomeError`) where :meth:`build` cannot build."""
-        if task.kind != "keypoints":
-            raise ValueError("the resunet space builds keypoint models only")
+        if task.head.form != "points":
+            raise ValueError("the resunet space builds models whose output is image positions only")
         self._check_sides(genome, task)
 
     def _check_sides(self, genome: ResUNetGenome, task: Task) -> None:
@@ -492,10 +487,10 @@ class ResUNetSpace:
             x, skips = encoder_cost(counter, genome, Tensor(*task.input_shape))
             if i:  # the encoder's weights are counted once, its FLOPs per image
                 shared += counter.total().params - before
-            if task.kind == "keypoints":
+            if task.head.form == "points":
                 decoder_cost(counter, genome, x, skips, task)
             else:
-                counter.dense(Tensor(1, 1, x.channels), task.num_classes)  # after pooling
+                counter.dense(Tensor(1, 1, x.channels), task.head.units)  # after pooling
         total = counter.total()
         return ModelCost(params=total.params - shared, flops=total.flops)
 

@@ -109,7 +109,7 @@ def test_cost_raises_where_build_does():
     with pytest.raises(ValueError, match="square"):
         cnn.SPACE.cost(RESNET50, square)
     classification = Task(kind="classification", input_shape=(96, 96, 1), num_classes=5)
-    with pytest.raises(ValueError, match="keypoint models only"):
+    with pytest.raises(ValueError, match="image positions only"):
         resunet.SPACE.cost(RESUNET, classification)
     indivisible = Task(kind="keypoints", input_shape=(44, 44, 1), num_keypoints=15)
     with pytest.raises(ValueError, match="not divisible by 8"):

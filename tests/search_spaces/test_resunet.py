@@ -269,7 +269,7 @@ def test_resunet_is_valid_and_mutates_back_towards_the_grid():
 
 
 def test_build_rejects_other_tasks_and_indivisible_inputs():
-    with pytest.raises(ValueError, match="keypoint models only"):
+    with pytest.raises(ValueError, match="image positions only"):
         SPACE.build(_genome(), Task(kind="classification", input_shape=(32, 32, 1), num_classes=5))
     with pytest.raises(ValueError, match="not divisible by 4"):
         SPACE.build(_genome(), Task(kind="keypoints", input_shape=(30, 32, 1), num_keypoints=3))

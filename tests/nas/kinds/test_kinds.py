@@ -19,8 +19,8 @@ POINTS = Task(kind="keypoints", input_shape=(96, 96, 1), num_keypoints=len(KEYPO
 
 
 def test_every_task_kind_has_an_output_kind_and_an_unknown_one_is_one_line():
-    assert set(KINDS) == {"classification", "keypoints"}
-    with pytest.raises(ConfigError, match="unknown output kind 'age'; use one of"):
+    assert {"classification", "keypoints"} <= set(KINDS)  # and the plugin kinds loaded so far
+    with pytest.raises(ConfigError, match="unknown output kind 'age'; use 'classification' or"):
         output_kind("age")
 
 
