@@ -34,7 +34,7 @@ import pytest
 
 from nas.core.errors import GenomeError
 from nas.core.space import SearchSpace, TrainingRecipe, canonical_json, genome_hash
-from nas.core.task import Task
+from nas.core.task import OutputHead, Task
 from nas.kinds import output_kind
 
 __all__ = [
@@ -276,6 +276,42 @@ def check_builds(space: SearchSpace, task: Task, genomes: list[Any], *, seed: in
         keras.backend.clear_session()
 
 
+UNKNOWN_HEADS = {
+    "vector": OutputHead(
+        name="conformance", shape=(3, 2), activation="tanh", scale=2.0, offset=1.0
+    ),
+    "points": OutputHead(name="conformance", shape=(3, 2), form="points"),
+}
+"""Heads of a kind no space was written for, one per form: a space builds a task's head
+from ``task.head`` and never from the kind's name."""
+
+
+def check_builds_unknown_heads(space: SearchSpace, task: Task, *, seed: int = 0) -> None:
+    """For each head form the space says it builds (``head_forms``; both when it does not
+    say), a sampled genome decodes, for a task of an unknown kind with that form, to a model
+    whose output has the head's shape (and, for ``vector``, its range: ``tanh`` scaled by 2
+    and offset by 1 lies in [-1, 3]); where the space has ``cost``, its parameters are the
+    model's."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, size=(2, *task.input_shape)).astype(np.float32)
+    for form in getattr(space, "head_forms", None) or tuple(UNKNOWN_HEADS):
+        head = UNKNOWN_HEADS[form]
+        unknown = Task(kind="conformance.unknown", input_shape=task.input_shape, head=head)
+        genome = space.sample(rng)
+        model = space.build(genome, unknown)
+        output = keras.ops.convert_to_numpy(model(images, training=False))
+        assert output.shape == (2, *head.shape), f"{form} head: output {output.shape}"
+        assert np.all(np.isfinite(output)), f"{form} head: output not finite"
+        if form == "vector":
+            assert output.min() >= -1 - 1e-5 and output.max() <= 3 + 1e-5, f"{form} head"
+        cost = getattr(space, "cost", None)
+        if callable(cost):
+            assert cost(genome, unknown).params == model.count_params(), f"{form} head's cost"
+        keras.backend.clear_session()
+
+
 def check_space(space: SearchSpace, task: Task, *, n: int = 1000, builds: int = 5) -> None:
     """Every check above on ``space``; decodes ``builds`` sampled genomes for ``task``."""
     genomes = sample_genomes(space, 30)
@@ -289,6 +325,7 @@ def check_space(space: SearchSpace, task: Task, *, n: int = 1000, builds: int = 
     check_recipe_and_describe(space, genomes)
     rng = np.random.default_rng(1)
     check_builds(space, task, [space.sample(rng) for _ in range(builds)])
+    check_builds_unknown_heads(space, task)
 
 
 class SearchSpaceConformance:
@@ -327,3 +364,6 @@ class SearchSpaceConformance:
     def test_builds(self) -> None:
         rng = np.random.default_rng(1)
         check_builds(self.space, self.task, [self.space.sample(rng) for _ in range(self.builds)])
+
+    def test_builds_the_head_of_a_kind_it_was_not_written_for(self) -> None:
+        check_builds_unknown_heads(self.space, self.task)
