@@ -25,8 +25,9 @@ import keras
 import numpy as np
 
 from nas.core.errors import ConfigError, DataError, one_line
-from nas.data.datasets import load_emotions, load_keypoints
+from nas.data.datasets import load_emotions, load_image_classes, load_keypoints
 from nas.data.duplicates import exact_twins
+from nas.data.image_folders import is_image_folder
 from nas.export.flip_average import flip_averaged, is_flip_averaged
 from nas.export.model_outputs import output_kind_and_names
 from nas.kinds import output_kind
@@ -183,6 +184,8 @@ def _load_split(
     way, and ``Training`` means every Training row of the file."""
     seed = int(subject.split.get("seed", 0))
     try:
+        if subject.kind == "classification" and is_image_folder(data_path):
+            return _load_folder_split(subject, data_path, split)
         if subject.kind == "classification":
             role = _role(
                 split or "PublicTest", EMOTION_SPLITS, "PublicTest, PrivateTest, Training, all"
@@ -236,6 +239,45 @@ def _load_split(
         return images, targets, role, None
     except DataError as exc:
         raise DataError(f"{exc} (the model is {subject.description})") from None
+
+
+FOLDER_SPLITS = {"validation": "validation", "train": "train", "test": "test", "all": "all"}
+
+
+def _load_folder_split(
+    subject: ModelUnderTest, data_path: str, split: str | None
+) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
+    """``split`` of an image folder or zip, decoded to the model's input, its classes the
+    export's (by name: the folders it was trained on), split as the run split it."""
+    role = _role(split or "validation", FOLDER_SPLITS, "validation, train, test, all")
+    drawn = ("seed", "validation_fraction")
+    if role in ("validation", "train") and not all(key in subject.split for key in drawn):
+        raise ConfigError(
+            f"{subject.path}: the export does not say how its {role} split was drawn "
+            "(genome.json beside it lacks the split's seed and validation_fraction), so it "
+            "could hold training images; score it with --split all or test"
+        )
+    height, width, channels = subject.input_shape
+    data = load_image_classes(
+        data_path,
+        classes=tuple(subject.labels),
+        image_size=(height, width),
+        channels=channels,
+        validation_fraction=float(subject.split.get("validation_fraction", 0.1)),
+        validation_split=str(subject.split.get("validation_split", "")),
+        seed=int(subject.split.get("seed", 0)),
+        skip_unreadable=bool(subject.split.get("skip_unreadable", False)),
+    )
+    parts = {"train": data.train, "validation": data.validation, "test": data.test}
+    if role == "test" and data.test is None:
+        raise ConfigError(
+            f"--data {data_path}: has no held-out test images; use --split validation"
+        )
+    chosen = [p for r, p in parts.items() if p is not None and role in (r, "all")]
+    images = np.concatenate([p.images for p in chosen])
+    targets = np.concatenate([p.labels for p in chosen])
+    twins = exact_twins(images, data.train.images) if role in ("validation", "test") else None
+    return images, targets, role, twins
 
 
 def _role(split: str, known: dict[str, str], names: str) -> str:

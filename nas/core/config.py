@@ -64,10 +64,18 @@ class DataConfig:
     """Where the images come from and what is learnt from them.
 
     ``task`` names a task of :mod:`nas.tasks`: ``"emotion"`` (classification of
-    FER2013-layout files), ``"keypoints"`` (Kaggle Facial Keypoints layout), or an
-    importable module defining ``TASK``. ``path`` is relative to the working directory;
-    empty means the task's built-in synthetic faces (``builtin:faces`` /
-    ``builtin:keypoint-faces``), filled in when the experiment is loaded.
+    FER2013-layout files or of image folders), ``"keypoints"`` (Kaggle Facial Keypoints
+    layout), or an importable module defining ``TASK``. ``path`` is relative to the
+    working directory; empty means the task's built-in synthetic faces (``builtin:faces``
+    / ``builtin:keypoint-faces``), filled in when the experiment is loaded. For an image
+    folder or a ``.zip`` of one (:mod:`nas.data.image_folders`), ``image_size`` is the
+    side the images are resized to (0: the task's, 48), ``channels`` 1 (grey) or 3 (RGB),
+    ``validation_split`` the split folder that validates (empty: ``val``, ``validation``
+    or ``test``, the first there), and ``skip_unreadable`` counts and skips files that are
+    not readable images instead of refusing the folder.
+    ``classes``: 0 (the default) keeps FER2013's five classes of a CSV and every class
+    folder of an image folder; 5 or 7 keeps FER's five or seven (of a CSV, or of folders
+    named as FER's); a list names the class folders to keep, in the order of their labels.
     ``deduplicate`` keeps validation honest: emotion training rows byte-identical to a
     validation or test face are left out, and near-identical keypoint frames stay on one
     side of the split (see :mod:`nas.data.duplicates`). Runs stored before it existed did
@@ -76,13 +84,39 @@ class DataConfig:
 
     task: str = "emotion"
     path: str = ""
-    classes: int = 5
+    classes: int | tuple[str, ...] = 0
     validation_fraction: float = 0.1
     deduplicate: bool = True
+    image_size: int = 0
+    channels: int = 1
+    validation_split: str = ""
+    skip_unreadable: bool = False
 
     def __post_init__(self) -> None:
         _require(bool(self.task), "task must name a task, e.g. 'emotion' or 'keypoints'")
-        _require(self.classes in (5, 7), f"classes must be 5 or 7, got {self.classes}")
+        if isinstance(self.classes, tuple):
+            _require(
+                len(self.classes) >= 2 and all(isinstance(c, str) and c for c in self.classes),
+                f"classes must name at least two class folders, got {list(self.classes)}",
+            )
+            _require(
+                len(set(self.classes)) == len(self.classes),
+                f"classes names a class twice: {list(self.classes)}",
+            )
+        else:
+            _require(
+                self.classes == 0 or self.classes >= 2,
+                f"classes must be 0 (the data's own), 5 or 7 (FER2013's), a number of class "
+                f"folders, or a list of their names; got {self.classes}",
+            )
+        _require(
+            self.image_size == 0 or 8 <= self.image_size <= 1024,
+            f"image_size must be 0 (the task's) or a side from 8 to 1024 pixels, got "
+            f"{self.image_size}",
+        )
+        _require(
+            self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}"
+        )
         _require(
             0.0 < self.validation_fraction < 0.5,
             f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}",

@@ -100,7 +100,8 @@ _KP_PIXELS = KEYPOINT_SIDE * KEYPOINT_SIDE
 
 @dataclass(frozen=True)
 class Split:
-    """One split: ``uint8`` images ``(N, 48, 48, 1)`` and ``int64`` labels ``(N,)``."""
+    """One split: ``uint8`` images ``(N, H, W, C)`` (48x48x1 for FER2013) and ``int64``
+    labels ``(N,)``."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -135,9 +136,10 @@ class EmotionData:
 
     def task(self) -> Task:
         """The classification task these images and labels define."""
+        height, width, channels = self.train.images.shape[1:]
         return Task(
             kind="classification",
-            input_shape=(SIDE, SIDE, 1),
+            input_shape=(int(height), int(width), int(channels)),
             num_classes=len(self.class_names),
         )
 
@@ -410,4 +412,104 @@ def load_keypoints(
         source=str(spec),
         file_hash=parsed.file_hash,
         grouped_rows=grouped,
+    )
+
+
+def load_image_classes(
+    path: str | Path,
+    *,
+    classes: int | tuple[str, ...] = 0,
+    image_size: tuple[int, int] = (SIDE, SIDE),
+    channels: int = 1,
+    validation_fraction: float = 0.1,
+    validation_split: str = "",
+    seed: int = 0,
+    deduplicate: bool = False,
+    skip_unreadable: bool = False,
+    cache_dir: Path | None = None,
+) -> EmotionData:
+    """Load an image folder or a ``.zip`` of one (:mod:`nas.data.image_folders`) as
+    classes, split as its folders say, or with a seeded stratified ``validation_fraction``
+    of the training images where it has no validation folder.
+
+    ``classes``: 0 keeps every class folder (sorted by name); 5 or 7 keeps FER2013's five
+    or seven in FER's label order, where the folders are named as FER's; another number
+    must be the number of class folders; a tuple names the folders to keep, in the order
+    their labels get. ``deduplicate`` leaves out training images byte-identical to a
+    validation or test image, as for the CSVs.
+    """
+    from nas.data.image_folders import TEST, TRAIN, VALIDATION, read_image_folder
+
+    source = Path(path)
+    decoded = read_image_folder(
+        source,
+        image_size=image_size,
+        channels=channels,
+        validation_split=validation_split,
+        skip_unreadable=skip_unreadable,
+        cache_dir=cache_dir,
+    )
+    kept_names = _kept_classes(source, decoded.class_names, classes)
+    mapping = np.full(len(decoded.class_names), -1, dtype=np.int64)
+    for label, name in enumerate(kept_names):
+        mapping[decoded.class_names.index(name)] = label
+    labels = mapping[decoded.labels]
+    kept = labels >= 0
+    train_idx = np.flatnonzero(kept & (decoded.splits == TRAIN))
+    val_idx = np.flatnonzero(kept & (decoded.splits == VALIDATION))
+    test_idx = np.flatnonzero(kept & (decoded.splits == TEST))
+    if len(val_idx) == 0 and VALIDATION not in decoded.split_folders:
+        train_idx, val_idx = stratified_split(train_idx, labels, validation_fraction, seed)
+    dropped = 0
+    if deduplicate:
+        held_out = decoded.images[np.concatenate([val_idx, test_idx])]
+        twins = exact_twins(decoded.images[train_idx], held_out)
+        train_idx, dropped = train_idx[~twins], int(twins.sum())
+    for which, idx in (("training", train_idx), ("validation", val_idx)):
+        present = set(labels[idx].tolist())
+        missing = [name for label, name in enumerate(kept_names) if label not in present]
+        if which == "training" and missing:
+            raise DataError(
+                f"{source}: no training images of the class {missing[0]!r}; add some, or "
+                "leave it out with [data] classes"
+            )
+        if not len(idx):
+            raise DataError(
+                f"{source}: no validation images of the classes kept; add a val/ folder or "
+                "more images per class"
+            )
+
+    def split(idx: np.ndarray) -> Split:
+        return Split(images=decoded.images[idx], labels=labels[idx])
+
+    return EmotionData(
+        train=split(train_idx),
+        validation=split(val_idx),
+        test=split(test_idx) if len(test_idx) else None,
+        class_names=tuple(kept_names),
+        source=str(path),
+        file_hash=decoded.content_hash,
+        duplicates_dropped=dropped,
+    )
+
+
+def _kept_classes(
+    source: Path, found: tuple[str, ...], classes: int | tuple[str, ...]
+) -> tuple[str, ...]:
+    """The class folders kept, in label order (see :func:`load_image_classes`)."""
+    if isinstance(classes, tuple):
+        absent = [name for name in classes if name not in found]
+        if absent:
+            raise DataError(
+                f"{source}: [data] classes names {absent[0]!r}, which has no class folder "
+                f"there (classes: {', '.join(found)})"
+            )
+        return classes
+    if classes == 0 or (classes == len(found) and set(found) != set(FER_CLASS_NAMES)):
+        return found
+    if classes in (5, 7) and set(found) == set(FER_CLASS_NAMES):
+        return FIVE_CLASS_NAMES if classes == 5 else FER_CLASS_NAMES
+    raise DataError(
+        f"{source}: [data] classes = {classes}, but it has {len(found)} class folders "
+        f"({', '.join(found)}); set classes = 0 for all of them, or list the ones to keep"
     )

@@ -23,7 +23,13 @@ from nas.data.face_csv import (
 )
 from nas.data.synthetic import KEYPOINT_NAMES
 
-__all__ = ["DatasetSummary", "EmotionFileSummary", "KeypointFileSummary", "summarize"]
+__all__ = [
+    "DatasetSummary",
+    "EmotionFileSummary",
+    "ImageFolderSummary",
+    "KeypointFileSummary",
+    "summarize",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,12 +142,107 @@ class KeypointFileSummary(DatasetSummary):
         return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class ImageFolderSummary(DatasetSummary):
+    """An image folder or zip: ``counts`` maps each split (its folder's name, or
+    ``train`` where validation is split off) to images per class; what the files were
+    (``sizes`` and ``modes``, most common first); the ``unreadable`` files and the
+    ``ignored`` ones (not images); ``twins`` maps each held-out split to its images
+    byte-identical to a training image once decoded (48x48 grey)."""
+
+    kind: ClassVar[str] = "classification"
+    class_names: tuple[str, ...]
+    counts: dict[str, dict[str, int]]
+    sizes: dict[str, int]
+    modes: dict[str, int]
+    unreadable: tuple[str, ...]
+    ignored: int
+    twins: dict[str, int] = field(default_factory=dict)
+
+    def _label_lines(self) -> list[str]:
+        out = []
+        splits = list(self.counts)
+        if len(splits) == 1:
+            out.append(
+                "splits:  no split folders (validation is split off each class, seeded: "
+                "[data] validation_fraction)"
+            )
+        width = max(len(name) for name in (*self.class_names, "class"))
+        out.append("classes: " + f"{'name':<{width}} " + " ".join(f"{s:>10}" for s in splits))
+        for name in self.class_names:
+            cells = " ".join(f"{self.counts[s].get(name, 0):>10,}" for s in splits)
+            out.append(f"         {name:<{width}} {cells}")
+        out.append("sizes:   " + _common(self.sizes, "px"))
+        out.append("modes:   " + _common(self.modes, ""))
+        for split, n in self.twins.items():
+            out.append(
+                f"twins:   {n:,} {split} images are byte-identical to a training image; "
+                "[data] deduplicate (on by default) leaves those training images out"
+            )
+        if self.unreadable:
+            out.append(
+                f"unreadable: {len(self.unreadable):,} files, e.g. {self.unreadable[0]} "
+                "(skipped with [data] skip_unreadable = true)"
+            )
+        if self.ignored:
+            out.append(f"ignored: {self.ignored:,} files that are not .png/.jpg/.jpeg/.bmp")
+        return out
+
+
+def _common(counts: dict[str, int], unit: str) -> str:
+    shown = [f"{key}{unit} {n:,}" for key, n in list(counts.items())[:4]]
+    more = len(counts) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def summarize_folder(spec: str | Path, *, cache_dir: Path | None = None) -> ImageFolderSummary:
+    """Check an image folder or zip (decoding every image, at 48x48 grey, and counting
+    the unreadable ones instead of stopping at the first) and count what it holds."""
+    from nas.data.image_folders import TEST, TRAIN, VALIDATION, read_image_folder
+
+    path = Path(spec)
+    decoded = read_image_folder(
+        path, image_size=(48, 48), channels=1, skip_unreadable=True, cache_dir=cache_dir
+    )
+    named = {TRAIN: "train", VALIDATION: "validation", TEST: "test"}
+    counts: dict[str, dict[str, int]] = {}
+    twins: dict[str, int] = {}
+    training = decoded.images[decoded.splits == TRAIN]
+    for code in (TRAIN, VALIDATION, TEST):
+        chosen = decoded.splits == code
+        if not chosen.any():
+            continue
+        name = decoded.split_folders.get(code) or named[code]
+        per_class = np.bincount(decoded.labels[chosen], minlength=len(decoded.class_names))
+        counts[name] = {c: int(n) for c, n in zip(decoded.class_names, per_class, strict=True)}
+        if code != TRAIN:
+            twins[name] = int(exact_twins(decoded.images[chosen], training).sum())
+    return ImageFolderSummary(
+        source=str(spec),
+        path=str(path),
+        file_hash=decoded.content_hash,
+        layout=f"image folders ({'ROOT/<split>/<class>' if decoded.layout == 'splits' else 'ROOT/<class>'})",
+        rows=len(decoded.labels),
+        class_names=decoded.class_names,
+        counts=counts,
+        sizes=decoded.sizes,
+        modes=decoded.modes,
+        unreadable=decoded.unreadable,
+        ignored=decoded.ignored,
+        twins={k: v for k, v in twins.items() if v},
+    )
+
+
 def summarize(spec: str | Path, *, cache_dir: Path | None = None) -> DatasetSummary:
     """Check a dataset file (parsing it fully) and count what it holds.
 
     Emotion files: rows per split and class. Keypoint files (with images, or Kaggle's
     labels-only table): rows per point, complete rows and points per row.
     """
+    from nas.data.image_folders import is_image_folder
+
+    if not str(spec).startswith("builtin:") and is_image_folder(spec):
+        return summarize_folder(spec, cache_dir=cache_dir)
     path = resolve_file(spec, cache_dir, f"{EXPECT_EMOTIONS} or {EXPECT_KEYPOINTS[4:]}")
     parsed = load_parsed(path, cache_dir, None)
     if isinstance(parsed, ParsedKeypoints):

@@ -60,6 +60,18 @@ class ExportResult:
         )
 
 
+SPLIT_KEYS = (
+    "classes",
+    "validation_fraction",
+    "deduplicate",
+    "validation_split",
+    "skip_unreadable",
+    "image_size",
+    "channels",
+)
+"""The ``[data]`` keys ``genome.json`` keeps, so ``nas evaluate`` draws the run's split again."""
+
+
 def genome_document(info: RunInfo, record: TrialRecord) -> dict[str, Any]:
     """What ``genome.json`` holds: the space and genome, and what ``nas evaluate`` needs to
     score the model again on the run's split: the task, its labels (class or keypoint
@@ -74,7 +86,7 @@ def genome_document(info: RunInfo, record: TrialRecord) -> dict[str, Any]:
             "input_shape": list(info.task.input_shape),
             "labels": list(info.output_names),
             "seed": info.experiment.get("seed", 0),
-            **{k: data[k] for k in ("classes", "validation_fraction", "deduplicate") if k in data},
+            **{k: data[k] for k in SPLIT_KEYS if k in data},
         },
     }
 

@@ -27,6 +27,7 @@ import keras
 
 from nas.export.files import (
     ONNX_FILE,
+    SPLIT_KEYS,
     lineage_lines,
     metric_text,
     named_outputs,
@@ -101,10 +102,9 @@ def _tasks_data(info: RunInfo) -> dict[str, dict[str, Any]]:
     seed = info.experiment.get("seed", 0)
     found = {}
     for entry in info.experiment.get("tasks", []):
-        keys = ("classes", "validation_fraction", "deduplicate")
         found[_task_name(entry["task"])] = {
             "seed": seed,
-            **{k: entry[k] for k in keys if k in entry},
+            **{k: entry[k] for k in SPLIT_KEYS if k in entry},
         }
     return found
 

@@ -630,6 +630,34 @@ def folder(name: str) -> Callable[[Path], Path]:
     return make
 
 
+def image_folder(layout: dict[str, int], *, truncate: str = "") -> Callable[[Path], Path]:
+    """``tmp/faces`` holding ``layout`` (folder to a number of 8x8 grey PNGs), with the
+    image ``truncate`` cut short."""
+
+    def make(tmp: Path) -> Path:
+        from PIL import Image
+
+        root = tmp / "faces"
+        for name, count in layout.items():
+            (root / name).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / name / f"{i}.png")
+        if truncate:
+            (root / truncate).write_bytes((root / truncate).read_bytes()[:40])
+        return root
+
+    return make
+
+
+def _zip(path: Path, files: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return path
+
+
 def damaged_run(tmp: Path) -> Path:
     run = folder("damaged_run")(tmp)
     (run / "run.json").write_text("{")
@@ -846,7 +874,7 @@ CASES: list[Case] = [
     Case(
         "experiment-classes-6",
         search("[data]\nclasses = 6\n"),
-        ("exp.toml: [data]", "classes must be 5 or 7"),
+        ("[data] classes = 6", "a FER2013 CSV gives 5 or 7 classes"),
     ),
     Case(
         "experiment-unknown-task",
@@ -955,7 +983,52 @@ CASES: list[Case] = [
     Case(
         "search-data-flag-folder",
         search_data(folder("a_folder")),
-        ("a_folder: not a file",),
+        ("a_folder: no images",),
+    ),
+    # image folders and zips of them
+    Case(
+        "search-folder-empty-class",
+        search_data(image_folder({"a": 2, "b": 2, "c": 0})),
+        ("faces/c: a class folder with no images",),
+    ),
+    Case(
+        "search-folder-one-class",
+        search_data(image_folder({"a": 3})),
+        ("faces: one class (a)", "at least two class folders"),
+    ),
+    Case(
+        "search-folder-truncated-image",
+        search_data(image_folder({"a": 2, "b": 2}, truncate="b/1.png")),
+        ("b/1.png is not a readable image", "skip_unreadable"),
+    ),
+    Case(
+        "search-folder-mixed-layouts",
+        search_data(image_folder({"train/a": 2, "train/b": 2, "cats": 2})),
+        ("split folders (train) beside class folders (cats)",),
+    ),
+    Case(
+        "search-folder-class-not-there",
+        lambda tmp, valid: search(
+            EMOTION_EXPERIMENT + f'path = "{image_folder({"a": 2, "b": 2})(tmp)}"\n'
+            'classes = ["a", "zebra"]\n'
+        )(tmp, valid),
+        ("classes names 'zebra', which has no class folder there",),
+        parses=True,
+    ),
+    Case(
+        "search-zip-without-images",
+        search_data(lambda tmp: _zip(tmp / "faces.zip", {"readme.txt": b"no faces"})),
+        ("faces.zip: no images",),
+    ),
+    Case(
+        "search-csv-with-image-size",
+        search(EMOTION_EXPERIMENT + "image_size = 64\n"),
+        ("[data] image_size = 64 applies to image folders",),
+    ),
+    Case(
+        "experiment-channels-2",
+        search("[data]\nchannels = 2\n"),
+        ("exp.toml: [data]", "channels must be 1 (grey) or 3 (RGB), got 2"),
     ),
     Case(
         "search-unknown-builtin-data",
@@ -1146,7 +1219,7 @@ CASES: list[Case] = [
     Case(
         "data-folder",
         lambda tmp, _: ["data", str(folder("a_folder")(tmp))],
-        ("a_folder: not a file",),
+        ("a_folder: no images",),
     ),
     Case(
         "data-unknown-builtin",

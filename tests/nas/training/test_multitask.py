@@ -54,8 +54,8 @@ def test_a_multitask_experiment_lists_its_tasks_and_round_trips():
         ),
         ({"tasks": [{"task": "emotion"}, {"task": "emotion"}]}, "lists the task 'emotion' twice"),
         (
-            {"tasks": [{"task": "emotion"}, {"task": "keypoints", "classes": 3}]},
-            "[[tasks]] #2: classes must be 5 or 7",
+            {"tasks": [{"task": "emotion"}, {"task": "keypoints", "classes": 1}]},
+            "[[tasks]] #2: classes must be 0 (the data's own), 5 or 7",
         ),
     ],
 )
