@@ -150,6 +150,11 @@ class Budget:
     training genes it carries (optimizer, rate, batch), at a constant rate; ``"standard"``
     with one recipe for every architecture (AdamW, warm-up, a cosine that ends with the
     budget, label smoothing, batch 32), so the budget ranks architectures, not recipes.
+    ``class_weight`` weighs each training image's loss by its class, for the candidates
+    and the final training alike: ``"none"``; ``"balanced"``, ``N / (K * n_c)`` for a class
+    of ``n_c`` of the ``N`` training images of ``K`` classes (each class then weighs the
+    same in the loss; FER2013's five-class ``disgust`` has 436 of 19,647); or a list of
+    one weight per class, in label order. Classification tasks only.
     """
 
     epochs: int = 1
@@ -165,6 +170,7 @@ class Budget:
     recipe: str = "genome"
     curve_images: int = 0
     repeats: int = 1
+    class_weight: str | tuple[float, ...] = "none"
 
     def __post_init__(self) -> None:
         _require(
@@ -210,6 +216,17 @@ class Budget:
             f"task_schedule must be {', '.join(map(repr, TASK_SCHEDULES))}, "
             f"got {self.task_schedule!r}",
         )
+        if isinstance(self.class_weight, str):
+            _require(
+                self.class_weight in ("none", "balanced"),
+                "class_weight must be 'none', 'balanced' or a list of one weight per class, "
+                f"got {self.class_weight!r}",
+            )
+        else:
+            _require(
+                all(math.isfinite(w) and w > 0 for w in self.class_weight),
+                f"class_weight must be positive weights, got {list(self.class_weight)}",
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

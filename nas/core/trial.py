@@ -31,6 +31,8 @@ class EvalData:
     ``(N,)`` for classification and pixel coordinates ``(N, K, 2)``, NaN where missing,
     for keypoints. ``flip_permutation``, when given, turns on random horizontal flips in
     training, with keypoint ``i`` becoming keypoint ``flip_permutation[i]``.
+    ``class_weights``, when given, weighs each training image's loss by its class's
+    weight (``[budget] class_weight``).
     """
 
     task: Task
@@ -39,6 +41,13 @@ class EvalData:
     validation_images: np.ndarray
     validation_targets: np.ndarray
     flip_permutation: tuple[int, ...] | None = None
+    class_weights: tuple[float, ...] | None = None
+
+    def sample_weights(self, targets: np.ndarray) -> np.ndarray | None:
+        """Each image's loss weight, from its class (None: unweighted)."""
+        if self.class_weights is None:
+            return None
+        return np.asarray(self.class_weights, dtype=np.float32)[np.asarray(targets, np.int64)]
 
 
 @dataclass(frozen=True)

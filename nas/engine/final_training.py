@@ -220,7 +220,9 @@ class _Trainer:
             guard = _EpochControl(self, state, epoch, started)
             # a plain dataset of the epoch's arrays: no parallel map (Keras' array adapter
             # runs one, whose op TensorFlow 2.21 reports with an unknown attribute)
-            batches = tf.data.Dataset.from_tensor_slices((images, targets))
+            weights = self.data.sample_weights(targets)  # [budget] class_weight
+            columns = (images, targets) if weights is None else (images, targets, weights)
+            batches = tf.data.Dataset.from_tensor_slices(columns)
             history = self.model.fit(
                 batches.batch(self.batch_size).prefetch(1),
                 epochs=1,

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.core.config import DataConfig, Experiment
+from nas.core.errors import ConfigError
 from nas.core.trial import (
     EvalData,
     MultiEvalData,
 )
-from nas.tasks import load_task
+from nas.kinds import output_kind
+from nas.tasks import FaceTask, TaskSplits, load_task
 
 __all__ = ["TaskData", "load_task_data"]
 
@@ -48,6 +50,28 @@ def load_task_data(experiment: Experiment, *, full: bool = False) -> TaskData:
     return _load_one(experiment, experiment.data, full)
 
 
+def class_weights(
+    setting: str | tuple[float, ...], targets: np.ndarray, loaded: TaskSplits, task: FaceTask
+) -> tuple[float, ...] | None:
+    """``[budget] class_weight`` as one weight per class, from the training targets."""
+    if setting == "none":
+        return None
+    if not output_kind(loaded.task.kind).has_accuracy:
+        raise ConfigError(
+            f"[budget] class_weight applies to classification tasks, not {task.name}; remove it"
+        )
+    classes = len(loaded.output_names)
+    if isinstance(setting, tuple):
+        if len(setting) != classes:
+            raise ConfigError(
+                f"[budget] class_weight lists {len(setting)} weights for {classes} classes "
+                f"({', '.join(loaded.output_names)}); give one per class, in that order"
+            )
+        return tuple(float(w) for w in setting)
+    counts = np.bincount(np.asarray(targets, np.int64), minlength=classes).astype(np.float64)
+    return tuple(float(w) for w in len(targets) / (classes * np.maximum(counts, 1.0)))
+
+
 def _load_one(experiment: Experiment, config: DataConfig, full: bool) -> TaskData:
     task = load_task(config.task)
     loaded = task.load(config, seed=experiment.seed)
@@ -71,6 +95,7 @@ def _load_one(experiment: Experiment, config: DataConfig, full: bool) -> TaskDat
         validation_images=validation[0],
         validation_targets=validation[1],
         flip_permutation=loaded.flip_permutation,
+        class_weights=class_weights(experiment.budget.class_weight, train[1], loaded, task),
     )
     capped = dataclasses.replace(
         loaded,

@@ -164,12 +164,19 @@ def peak_rss_mb() -> float:
 def training_batches(
     data: EvalData, batch_size: int, seed: int, *, repeat: bool = False
 ) -> tf.data.Dataset:
-    """Shuffled batches, with random horizontal flips when the data allows them.
+    """Shuffled batches, with random horizontal flips when the data allows them, and each
+    image's class weight as Keras' sample weight when the data has class weights.
 
     With ``repeat``, an endless stream of full batches over reshuffled passes.
     """
     images = data.train_images.astype(np.float32)
-    dataset = tf.data.Dataset.from_tensor_slices((images, data.train_targets))
+    weights = data.sample_weights(data.train_targets)
+    if weights is not None and data.flip_permutation is not None:
+        raise ValueError("class weights apply to classes, and flipped keypoints have none")
+    columns = (
+        (images, data.train_targets) if weights is None else (images, data.train_targets, weights)
+    )
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()

@@ -247,3 +247,87 @@ def test_the_shared_zip_holds_the_shared_csvs_faces(tmp_path: Path):
 
     assert content(folders.train) == content(csv.train)
     assert content(folders.validation) == content(csv.validation)
+
+
+def test_balanced_class_weights_weigh_every_class_the_same(tmp_path: Path):
+    from nas.core.errors import ConfigError
+    from nas.engine.experiment import experiment_from_dict
+    from nas.engine.task_data import load_task_data
+
+    root = make_folder(tmp_path / "f", {"a": 12, "b": 4, "c": 8})
+
+    def data(weights: object):
+        table = {"name": "w", "data": {"path": str(root), "image_size": 16}}
+        table["budget"] = {"class_weight": weights}
+        return load_task_data(experiment_from_dict(table)).eval_data
+
+    balanced = data("balanced")
+    counts = np.bincount(balanced.train_targets, minlength=3)
+    weights = np.asarray(balanced.class_weights)
+    assert np.allclose(weights * counts, len(balanced.train_targets) / 3)
+    assert np.allclose(balanced.sample_weights(np.array([1, 0])), [weights[1], weights[0]])
+    assert data("none").class_weights is None
+    assert data([1.0, 2.0, 3.0]).class_weights == (1.0, 2.0, 3.0)
+    with pytest.raises(ConfigError, match="lists 2 weights for 3 classes"):
+        data([1.0, 2.0])
+    with pytest.raises(ConfigError, match="class_weight must be 'none', 'balanced'"):
+        data("inverse")
+    with pytest.raises(ConfigError, match="class_weight applies to classification tasks"):
+        load_task_data(
+            experiment_from_dict(
+                {
+                    "name": "k",
+                    "space": "resunet",
+                    "objectives": ["rmse", "params"],
+                    "data": {"task": "keypoints"},
+                    "budget": {"class_weight": "balanced"},
+                }
+            )
+        )
+
+
+def test_class_weights_reach_the_training_batches(tmp_path: Path):
+    from nas.core.task import Task
+    from nas.core.trial import EvalData
+    from nas.training.core import training_batches
+
+    labels = np.array([0, 0, 0, 1], dtype=np.int64)
+    data = EvalData(
+        task=Task(kind="classification", input_shape=(4, 4, 1), num_classes=2),
+        train_images=np.zeros((4, 4, 4, 1), np.uint8),
+        train_targets=labels,
+        validation_images=np.zeros((1, 4, 4, 1), np.uint8),
+        validation_targets=labels[:1],
+        class_weights=(0.5, 2.0),
+    )
+    (images, targets, weights), *_ = list(training_batches(data, 4, seed=0))
+    assert images.shape == (4, 4, 4, 1)
+    assert np.allclose(weights.numpy(), np.where(targets.numpy() == 1, 2.0, 0.5))
+
+
+@pytest.mark.slow
+def test_an_rgb_folder_is_searched_exported_and_evaluated_end_to_end(
+    tmp_path: Path, ray_local, capsys
+):
+    from nas.cli import main
+
+    root = make_folder(tmp_path / "pets", {"cat": 24, "dog": 16, "owl": 20})
+    experiment = tmp_path / "pets.toml"
+    experiment.write_text(
+        f'name = "pets"\nseed = 3\n[data]\npath = "{root}"\nimage_size = 32\nchannels = 3\n'
+        "validation_fraction = 0.25\n"
+        '[budget]\ntrain_images = 64\nmax_params = 60000\nclass_weight = "balanced"\n'
+        "train_seconds = 120\ntimeout_seconds = 300\n"
+        "[search]\npopulation = 3\ngenerations = 0\nworkers = 2\n[final]\nepochs = 1\n"
+    )
+    run = tmp_path / "run"
+    assert main(["search", str(experiment), "--out", str(run)]) == 0
+    info = (run / "run.json").read_text()
+    assert '"output_names": [\n    "cat",\n    "dog",\n    "owl"' in info or '"cat"' in info
+    export = run / "final"
+    card = (export / "MODEL_CARD.md").read_text()
+    assert "cat, dog, owl" in card and "32x32x3" in card.replace(" ", "")
+    capsys.readouterr()
+    assert main(["evaluate", str(export), "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "(validation)" in out and "owl" in out
