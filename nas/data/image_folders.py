@@ -167,7 +167,9 @@ def _listing(path: Path, source: _Source, validation_split: str) -> FolderListin
     root = _wrapper(images)
     inside = [n[len(root) :] for n in images]
     folders = {
-        f[len(root) :] for f in source.folders if f.startswith(root) and f != root.rstrip("/")
+        f[len(root) :]
+        for f in source.folders
+        if f.startswith(root) and f != root.rstrip("/") and not _skipped(f)
     }
     shown = f"{path}/{root}".rstrip("/")
     top_files = [n for n in inside if "/" not in n]

@@ -68,6 +68,8 @@ def test_class_folders_of_any_size_mode_and_format_load_as_rgb(tmp_path: Path):
 
 def test_a_zip_is_read_without_unpacking_and_gives_the_folders_arrays(tmp_path: Path):
     root = make_folder(tmp_path / "faces", {"train/a": 5, "train/b": 6, "val/a": 2, "val/b": 3})
+    (root / ".thumbnails" / "x").mkdir(parents=True)  # hidden folders are no classes
+    (root / "train" / "a" / ".DS_Store").write_bytes(b"\0\0")
     archive = zip_of(root, tmp_path / "faces.zip", inside="faces/")  # one wrapping folder
     from_folder = load_image_classes(root, cache_dir=tmp_path / "c1")
     from_zip = load_image_classes(archive, cache_dir=tmp_path / "c2")
