@@ -316,11 +316,12 @@ def test_an_rgb_folder_is_searched_exported_and_evaluated_end_to_end(
     root = make_folder(tmp_path / "pets", {"cat": 24, "dog": 16, "owl": 20})
     experiment = tmp_path / "pets.toml"
     experiment.write_text(
-        f'name = "pets"\nseed = 3\n[data]\npath = "{root}"\nimage_size = 32\nchannels = 3\n'
+        f'name = "pets"\nseed = 3\n[data]\npath = "{root}"\nimage_size = 24\nchannels = 3\n'
         "validation_fraction = 0.25\n"
         '[budget]\ntrain_images = 64\nmax_params = 60000\nclass_weight = "balanced"\n'
         "train_seconds = 120\ntimeout_seconds = 300\n"
-        "[search]\npopulation = 3\ngenerations = 0\nworkers = 2\n[final]\nepochs = 1\n"
+        '[search]\nstrategy = "random"\npopulation = 4\nmax_evaluations = 2\ngenerations = 0\nworkers = 2\n'
+        "[final]\nepochs = 1\n"
     )
     run = tmp_path / "run"
     assert main(["search", str(experiment), "--out", str(run)]) == 0
@@ -328,7 +329,7 @@ def test_an_rgb_folder_is_searched_exported_and_evaluated_end_to_end(
     assert '"output_names": [\n    "cat",\n    "dog",\n    "owl"' in info or '"cat"' in info
     export = run / "final"
     card = (export / "MODEL_CARD.md").read_text()
-    assert "cat, dog, owl" in card and "32x32x3" in card.replace(" ", "")
+    assert "cat, dog, owl" in card and "24x24x3" in card.replace(" ", "")
     capsys.readouterr()
     assert main(["evaluate", str(export), "--data", str(root)]) == 0
     out = capsys.readouterr().out

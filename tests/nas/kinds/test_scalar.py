@@ -75,8 +75,8 @@ def test_a_task_of_the_new_kind_is_searched_and_exported_end_to_end(
     experiment.write_text(
         f'name = "width"\nseed = 2\nobjectives = ["rmse", "params"]\n[data]\ntask = "{SCALAR}"\n'
         "[budget]\nepochs = 1\nmax_train_images = 96\nmax_validation_images = 48\n"
-        "max_params = 200000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
-        "[search]\npopulation = 4\ngenerations = 0\nworkers = 2\n"
+        "max_params = 50000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
+        '[search]\nstrategy = "random"\npopulation = 4\nmax_evaluations = 2\ngenerations = 0\nworkers = 2\n'
     )
     run = tmp_path / "run"
     assert main(["search", str(experiment), "--out", str(run)]) == 0  # Ray workers import it
