@@ -14,7 +14,7 @@ from typing import Any
 from nas.core.errors import ConfigError
 from nas.data.datasets import FER_CLASS_NAMES, FIVE_CLASS_NAMES
 from nas.data.synthetic import KEYPOINT_NAMES
-from nas.kinds import output_kind
+from nas.kinds import known_output_kind
 
 __all__ = ["output_kind_and_names"]
 
@@ -40,7 +40,7 @@ def output_kind_and_names(
     else:
         count, default = int(output[0]), None
     if task.get("kind") is not None:  # the export says; a kind this process does not know: one line
-        kind = output_kind(task["kind"]).name
+        kind = known_output_kind(task["kind"], f"{keras_file.parent / 'genome.json'}").name
     labels = tuple(task.get("labels") or default or ())
     if len(labels) != count:
         named = f"{len(labels)} names for them in its genome.json" if task else "no genome.json"

@@ -18,7 +18,7 @@ from nas.kinds.base import OutputKind
 from nas.kinds.classification import CLASSIFICATION
 from nas.kinds.keypoints import KEYPOINTS
 
-__all__ = ["KINDS", "OutputKind", "output_kind"]
+__all__ = ["KINDS", "OutputKind", "known_output_kind", "output_kind"]
 
 KINDS: dict[str, OutputKind] = {kind.name: kind for kind in (CLASSIFICATION, KEYPOINTS)}
 """The output kinds this process knows by the name a :class:`nas.core.task.Task` carries:
@@ -47,4 +47,17 @@ def output_kind(name: str) -> OutputKind:
             f"nas.kinds.OutputKind named {name!r}; define one (see nas/kinds/keypoints.py)"
         )
     KINDS[name] = kind
+    return kind
+
+
+def known_output_kind(name: object, where: str) -> OutputKind:
+    """The kind named ``name`` in an untrusted file (``where``: an export's
+    ``genome.json``): a built-in kind or one this process has loaded already, never a
+    module imported because a file names it. Raises :class:`ConfigError` with one line."""
+    kind = KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise ConfigError(
+            f"{where}: output kind {name!r} is not built in ({', '.join(map(repr, KINDS))}); "
+            "a plugin kind's model is scored by its search"
+        )
     return kind

@@ -94,3 +94,19 @@ def test_each_kind_says_what_is_wrong_with_an_output():
     outside[1, 3, 0] = 97.5
     assert points.output_problem(POINTS, outside) == "x outside the image"
     assert "not finite" in points.output_problem(POINTS, inside * np.nan)
+
+
+def test_a_kind_named_by_a_file_is_never_imported():
+    import sys
+
+    from nas.kinds import known_output_kind
+
+    assert known_output_kind("classification", "x/genome.json").name == "classification"
+    sys.modules.pop("tests.nas.tasks.smile", None)
+    with pytest.raises(
+        ConfigError, match=r"x/genome\.json: output kind 'tests\.nas\.tasks\.smile'"
+    ):
+        known_output_kind("tests.nas.tasks.smile", "x/genome.json")
+    assert "tests.nas.tasks.smile" not in sys.modules
+    with pytest.raises(ConfigError, match="is not built in"):
+        known_output_kind(["a list"], "x/genome.json")
