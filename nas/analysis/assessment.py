@@ -184,7 +184,7 @@ def _load_split(
     way, and ``Training`` means every Training row of the file."""
     seed = int(subject.split.get("seed", 0))
     try:
-        if subject.kind == "classification" and is_image_folder(data_path):
+        if _reads_folder(subject, data_path):
             return _load_folder_split(subject, data_path, split)
         if subject.kind == "classification":
             role = _role(
@@ -205,13 +205,8 @@ def _load_split(
                 raise ConfigError(
                     f"--data {data_path}: has no PrivateTest rows; use --split PublicTest"
                 )
-            chosen = [p for r, p in parts.items() if p is not None and role in (r, "all")]
-            images = np.concatenate([p.images for p in chosen])
-            targets = np.concatenate([p.labels for p in chosen])
+            images, targets, twins = _chosen_parts(parts, role, data.train.images)
             name = {"train": "Training", "validation": "PublicTest", "test": "PrivateTest"}
-            twins = (
-                exact_twins(images, data.train.images) if role in ("validation", "test") else None
-            )
             return images, targets, name.get(role, "all"), twins
         if subject.kind != "keypoints":
             raise ConfigError(
@@ -244,6 +239,20 @@ def _load_split(
 FOLDER_SPLITS = {"validation": "validation", "train": "train", "test": "test", "all": "all"}
 
 
+def default_split(subject: ModelUnderTest, data_path: str) -> str:
+    """The split ``nas evaluate`` scores when none is given: ``validation`` of an image
+    folder, else the output kind's own (PublicTest of a FER2013 CSV)."""
+    return (
+        "validation"
+        if _reads_folder(subject, data_path)
+        else output_kind(subject.kind).default_split
+    )
+
+
+def _reads_folder(subject: ModelUnderTest, data_path: str) -> bool:
+    return subject.kind == "classification" and is_image_folder(data_path)
+
+
 def _load_folder_split(
     subject: ModelUnderTest, data_path: str, split: str | None
 ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
@@ -273,11 +282,20 @@ def _load_folder_split(
         raise ConfigError(
             f"--data {data_path}: has no held-out test images; use --split validation"
         )
+    images, targets, twins = _chosen_parts(parts, role, data.train.images)
+    return images, targets, role, twins
+
+
+def _chosen_parts(
+    parts: dict[str, Any], role: str, training: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The images and labels of ``role`` (a split, or ``all``) among ``parts``, and for a
+    held-out split which images have a byte-identical training image."""
     chosen = [p for r, p in parts.items() if p is not None and role in (r, "all")]
     images = np.concatenate([p.images for p in chosen])
     targets = np.concatenate([p.labels for p in chosen])
-    twins = exact_twins(images, data.train.images) if role in ("validation", "test") else None
-    return images, targets, role, twins
+    twins = exact_twins(images, training) if role in ("validation", "test") else None
+    return images, targets, twins
 
 
 def _role(split: str, known: dict[str, str], names: str) -> str:

@@ -49,15 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from nas.analysis.assessment import assess, load_model_under_test
-    from nas.data.image_folders import is_image_folder
+    from nas.analysis.assessment import assess, default_split, load_model_under_test
     from nas.kinds import output_kind
 
     subject = load_model_under_test(args.model, flip_average=args.flip_average)
     folder = args.model if args.model.is_dir() else args.model.parent
     kind = output_kind(subject.kind)
-    folder_data = kind.has_accuracy and is_image_folder(args.data)  # classes from folders
-    split = args.split or ("validation" if folder_data else kind.default_split)
+    split = args.split or default_split(subject, args.data)
     out_dir = args.out or folder / f"evaluation-{split}{'-flip' if args.flip_average else ''}"
     result = assess(subject, args.data, split=args.split, out_dir=out_dir, json_file=args.json)
     report = result.report

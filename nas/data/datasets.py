@@ -465,19 +465,18 @@ def load_image_classes(
         held_out = decoded.images[np.concatenate([val_idx, test_idx])]
         twins = exact_twins(decoded.images[train_idx], held_out)
         train_idx, dropped = train_idx[~twins], int(twins.sum())
-    for which, idx in (("training", train_idx), ("validation", val_idx)):
-        present = set(labels[idx].tolist())
-        missing = [name for label, name in enumerate(kept_names) if label not in present]
-        if which == "training" and missing:
-            raise DataError(
-                f"{source}: no training images of the class {missing[0]!r}; add some, or "
-                "leave it out with [data] classes"
-            )
-        if not len(idx):
-            raise DataError(
-                f"{source}: no validation images of the classes kept; add a val/ folder or "
-                "more images per class"
-            )
+    trained = set(labels[train_idx].tolist())
+    untrained = [name for label, name in enumerate(kept_names) if label not in trained]
+    if untrained:
+        raise DataError(
+            f"{source}: no training images of the class {untrained[0]!r}; add some, or "
+            "leave it out with [data] classes"
+        )
+    if not len(val_idx):
+        raise DataError(
+            f"{source}: no validation images of the classes kept; add a val/ folder or "
+            "more images per class"
+        )
 
     def split(idx: np.ndarray) -> Split:
         return Split(images=decoded.images[idx], labels=labels[idx])
@@ -505,10 +504,10 @@ def _kept_classes(
                 f"there (classes: {', '.join(found)})"
             )
         return classes
-    if classes == 0 or (classes == len(found) and set(found) != set(FER_CLASS_NAMES)):
-        return found
     if classes in (5, 7) and set(found) == set(FER_CLASS_NAMES):
         return FIVE_CLASS_NAMES if classes == 5 else FER_CLASS_NAMES
+    if classes in (0, len(found)):
+        return found
     raise DataError(
         f"{source}: [data] classes = {classes}, but it has {len(found)} class folders "
         f"({', '.join(found)}); set classes = 0 for all of them, or list the ones to keep"

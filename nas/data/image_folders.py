@@ -31,7 +31,7 @@ import os
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -39,7 +39,7 @@ import numpy as np
 
 from nas.core.errors import DataError
 from nas.core.files import write_through
-from nas.data.cache import default_cache_dir
+from nas.data.cache import default_cache_dir, file_sha256
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -98,12 +98,9 @@ class _Source:
 
     def content_hash(self) -> str:
         """The SHA-256 of the zip's bytes, or of every file's name and bytes of a folder."""
-        digest = hashlib.sha256()
         if self.zip is not None:
-            with self.path.open("rb") as handle:
-                while chunk := handle.read(1 << 22):
-                    digest.update(chunk)
-            return digest.hexdigest()
+            return file_sha256(self.path)
+        digest = hashlib.sha256()
         for name in self.names:
             digest.update(name.encode() + b"\0")
             digest.update(hashlib.sha256(self.read(name)).digest())
@@ -202,10 +199,12 @@ def _wrapper(names: Sequence[str]) -> str:
     that holds the class or split folders."""
     root = ""
     while True:
-        firsts = {n[len(root) :].split("/", 1)[0] for n in names}
-        depth = min(n[len(root) :].count("/") for n in names)
-        (first,) = firsts if len(firsts) == 1 else (None,)
-        if first is None or depth < 2 or first.lower() in SPLIT_NAMES:
+        below = [n[len(root) :] for n in names]
+        firsts = {n.split("/", 1)[0] for n in below}
+        if len(firsts) != 1 or min(n.count("/") for n in below) < 2:
+            return root
+        (first,) = firsts
+        if first.lower() in SPLIT_NAMES:
             return root
         root += first + "/"
 
@@ -489,10 +488,3 @@ def _write_cached(cache_file: Path, decoded: DecodedFolder) -> None:
             "set NAS_CACHE_DIR to a writable folder to load faster next time",
             stacklevel=3,
         )
-
-
-def iter_split_names(decoded: DecodedFolder) -> Iterator[tuple[int, str]]:
-    """Each split present, with its folder's name (``""`` where it was split off)."""
-    for code in (TRAIN, VALIDATION, TEST):
-        if np.any(decoded.splits == code):
-            yield code, decoded.split_folders.get(code, "")

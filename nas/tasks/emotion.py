@@ -61,7 +61,7 @@ class EmotionTask(FaceTask):
 
 def _csv_classes(config: DataConfig) -> int:
     """FER2013's five (0, 5) or seven classes; any other choice is one line."""
-    if config.classes in (0, 5, 7) and not isinstance(config.classes, tuple):
+    if config.classes in (0, 5, 7):  # a tuple of class names is never equal to these
         for key, value, default in (
             ("image_size", config.image_size, 0),
             ("channels", config.channels, 1),
