@@ -99,6 +99,8 @@ def metric_text(name: str, record: TrialRecord) -> str:
         return f"{value:,.0f}"
     if name == "latency_ms":
         return f"{value:.2f}"
+    if name == "latency_litert_ms":
+        return f"{value:.3f}"
     return f"{value:.4f}"
 
 

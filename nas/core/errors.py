@@ -65,6 +65,7 @@ FailureReason = Literal[
     "timeout",  # the evaluation ran past its time limit
     "oom",  # out of memory
     "worker_died",  # the worker process was lost
+    "unquantisable",  # no full-integer int8 LiteRT conversion (an int8 objective)
     "error",  # anything else, with the exception text
 ]
 

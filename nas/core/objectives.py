@@ -6,7 +6,11 @@ A failed candidate gets the worst value of every objective (never NaN, which wou
 break dominance), so it can only survive selection behind every working one.
 
 ``params`` and ``flops`` are *free*: a space with a ``cost`` method knows them from the
-genome alone, before any training (:func:`free_objectives`).
+genome alone, before any training (:func:`free_objectives`). The *deployed* metrics
+(:data:`DEPLOYED_METRICS`: ``accuracy_int8``, ``rmse_int8``, ``latency_litert_ms``) are
+measured on the candidate converted to a full-integer int8 LiteRT file, the artifact a
+phone or a board runs, which costs a conversion per candidate; they are measured only when
+an objective names one.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANCE_MARGIN",
     "COST_METRICS",
+    "DEPLOYED_METRICS",
     "FREE_METRICS",
+    "INT8_METRICS",
     "METRICS",
     "Metric",
     "at_chance",
@@ -93,13 +99,48 @@ METRICS: Mapping[str, Metric] = {
         Metric(
             "latency_ms", "minimize", 1e6, "median single-image inference time (ms)", 100.0, 0.0
         ),
+        Metric(
+            "accuracy_int8",
+            "maximize",
+            0.0,
+            "validation accuracy of the full-integer int8 LiteRT model",
+            0.0,
+            1.0,
+        ),
+        Metric(
+            "rmse_int8",
+            "minimize",
+            1e6,
+            "validation RMSE of the full-integer int8 LiteRT model (keypoints: pixels)",
+            24.0,
+            0.0,
+        ),
+        Metric(
+            "latency_litert_ms",
+            "minimize",
+            1e6,
+            "median single-image time of the int8 LiteRT model in the LiteRT interpreter, "
+            "one thread (ms)",
+            10.0,
+            0.0,
+        ),
     )
 }
 
 
-COST_METRICS: frozenset[str] = frozenset({"params", "flops", "latency_ms"})
+COST_METRICS: frozenset[str] = frozenset({"params", "flops", "latency_ms", "latency_litert_ms"})
 """The metrics of a model's cost, which apply to every task; each output kind names its
 quality metrics (:attr:`nas.kinds.base.OutputKind.metrics`)."""
+
+INT8_METRICS: Mapping[str, str] = {"accuracy_int8": "accuracy", "rmse_int8": "rmse"}
+"""A quality metric of the int8 LiteRT model -> the same metric of the float model: it
+applies to the tasks whose output kind scores the latter."""
+
+DEPLOYED_METRICS: frozenset[str] = frozenset({*INT8_METRICS, "latency_litert_ms"})
+"""The metrics measured on the candidate's int8 LiteRT conversion."""
+
+_CHANCE_OF: Mapping[str, str] = {"accuracy_curve": "accuracy", **INT8_METRICS}
+"""Metrics with the chance level of another: a prediction of accuracy, the int8 model's."""
 
 
 def objective_values(
@@ -125,8 +166,9 @@ nothing. It is never a front member, adds nothing to the hypervolume, and plots 
 def at_chance(metric: str, value: float, chance: Mapping[str, float]) -> bool:
     """Whether ``value`` of ``metric`` is within :data:`CHANCE_MARGIN` of ``chance[metric]``
     or worse; False for a metric without a chance level (e.g. RMSE, parameters). The
-    prediction ``accuracy_curve`` has accuracy's chance level."""
-    level = chance.get(metric, chance.get("accuracy") if metric == "accuracy_curve" else None)
+    prediction ``accuracy_curve`` and the int8 model's ``accuracy_int8`` have accuracy's
+    chance level."""
+    level = chance.get(metric, chance.get(_CHANCE_OF.get(metric, "")))
     if level is None:
         return False
     # 1e-9: a score exactly CHANCE_MARGIN above chance is within it

@@ -110,6 +110,9 @@ class EvalRequest:
     score_at: tuple[int, ...] = ()
     """Image counts at which to score the validation split during the training too (a
     learning curve): the metrics then hold ``accuracy@N`` for each."""
+    deployed: bool = False
+    """Also measure the trained model as the int8 LiteRT file a device would run
+    (:data:`nas.core.objectives.DEPLOYED_METRICS`): set when an objective names one."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,7 @@ from typing import Any
 from nas.core.config import Experiment, SearchConfig, _require
 from nas.core.config_table import parse_experiment
 from nas.core.errors import ConfigError, NasError
-from nas.core.objectives import COST_METRICS
+from nas.core.objectives import COST_METRICS, DEPLOYED_METRICS, INT8_METRICS
 from nas.core.space import SearchSpace, load_space
 from nas.kinds import output_kind
 from nas.strategies import (
@@ -207,8 +207,10 @@ _NOT_FOR_MULTITASK = {
 
 
 def _metrics(task: FaceTask) -> frozenset[str]:
-    """The objectives that apply to ``task``: its output kind's metrics and the costs."""
-    return output_kind(task.output_kind).metrics | COST_METRICS
+    """The objectives that apply to ``task``: its output kind's metrics, their int8 LiteRT
+    twins, and the costs."""
+    own = output_kind(task.output_kind).metrics
+    return own | {twin for twin, base in INT8_METRICS.items() if base in own} | COST_METRICS
 
 
 def _check_multitask(experiment: Experiment, tasks: list[FaceTask]) -> None:
@@ -222,6 +224,12 @@ def _check_multitask(experiment: Experiment, tasks: list[FaceTask]) -> None:
             f"[[tasks]] {' and '.join(same)} both output {kind}, so their metrics would share "
             "names; a multi-task experiment takes tasks of different output kinds",
         )
+    deployed = sorted(DEPLOYED_METRICS & set(experiment.objectives))
+    _require(
+        not deployed,
+        f"objectives {', '.join(deployed)}: the int8 LiteRT metrics are measured for "
+        "single-task experiments only; remove them, or search each task on its own",
+    )
     costs = COST_METRICS
     for name in experiment.objectives:
         _require(

@@ -16,7 +16,7 @@ from typing import Any
 from nas.core.config import Experiment
 from nas.core.errors import ConfigError, GenomeError
 from nas.core.faults import failpoint
-from nas.core.objectives import objective_values
+from nas.core.objectives import DEPLOYED_METRICS, objective_values
 from nas.core.space import SearchSpace, genome_hash, load_space
 from nas.core.trial import (
     EvalData,
@@ -73,6 +73,7 @@ class OpenRun:
             threads=self.threads,
             pretrained=pretrained,
             parents=parents,
+            deployed=bool(DEPLOYED_METRICS & set(self.experiment.objectives)),
         )
 
     def continuation(

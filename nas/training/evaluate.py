@@ -23,6 +23,7 @@ import tensorflow as tf
 from nas.core.config import Budget
 from nas.core.errors import EvaluationFailure, one_line
 from nas.core.learning_curve import extrapolate
+from nas.core.objectives import INT8_METRICS
 from nas.core.recipes import Recipe, brief_recipe
 from nas.core.scoring import accuracy
 from nas.core.task import Task
@@ -104,6 +105,8 @@ AVERAGED_METRICS: tuple[str, ...] = (
     "accuracy",
     "macro_f1",
     "rmse",
+    "accuracy_int8",
+    "rmse_int8",
     "accuracy_curve",
     "log_likelihood",
     "train_loss",
@@ -206,7 +209,35 @@ def _train_and_score(
         "flops": float(flops),
         "latency_ms": latency_ms(infer, data.validation_images[:1].astype(np.float32)),
     }
+    if request.deployed:
+        metrics |= _deployed_metrics(model, data, request.seed)
     return metrics, weights_bytes(model), guard, inherited
+
+
+def _deployed_metrics(model: keras.Model, data: EvalData, seed: int) -> dict[str, float]:
+    """The trained ``model`` as a device runs it: converted to a full-integer int8 LiteRT
+    file (calibrated on training faces drawn with ``seed``), scored on the validation
+    split (``accuracy_int8`` or ``rmse_int8``) and timed on one image, one thread
+    (``latency_litert_ms``); with the file's size and what it all cost in seconds."""
+    from nas.training.litert import LiteRTError, LiteRTModel, representative_faces, to_litert
+
+    start = time.perf_counter()
+    faces = representative_faces(data.train_images, np.random.default_rng(seed))
+    try:
+        content = to_litert(model, int8=True, representative=faces)
+        deployed = LiteRTModel(content, threads=1)
+    except LiteRTError as exc:
+        raise EvaluationFailure("unquantisable", str(exc)) from None
+    predictions = deployed.predict(data.validation_images)
+    if not np.all(np.isfinite(predictions)):
+        raise EvaluationFailure("unquantisable", "the int8 LiteRT model predicts NaN")
+    scored = output_kind(data.task.kind).score(data.task, data.validation_targets, predictions)
+    return {
+        **{twin: scored[base] for twin, base in INT8_METRICS.items() if base in scored},
+        "latency_litert_ms": deployed.latency_ms(data.validation_images[:1]),
+        "litert_int8_bytes": float(len(content)),
+        "litert_seconds": time.perf_counter() - start,
+    }
 
 
 def _curve_objective(

@@ -83,6 +83,17 @@ def test_defaults_and_name_from_file(tmp_path: Path):
             "[search]: prescreen_by must be one of 'size', 'surrogate', got 'gut'",
         ),
         (
+            "objectives = ['accuracy_int8', 'params']\n[data]\ntask = 'keypoints'\n",
+            "objective 'accuracy_int8' does not apply to the keypoints task (use flops, "
+            "latency_litert_ms, latency_ms, params, rmse, rmse_int8)",
+        ),
+        (
+            "objectives = ['accuracy', 'rmse', 'latency_litert_ms']\n"
+            "[[tasks]]\ntask = 'emotion'\n[[tasks]]\ntask = 'keypoints'\n",
+            "objectives latency_litert_ms: the int8 LiteRT metrics are measured for "
+            "single-task experiments only",
+        ),
+        (
             "[search]\nprescreen_by = 'surrogate'\n",
             "prescreen_by = 'surrogate' chooses among prescreen x population children, "
             "and prescreen is 1; set prescreen = 4",
@@ -97,6 +108,19 @@ def test_bad_experiment_files_name_the_place(tmp_path: Path, text: str, message:
     assert str(path) in str(error.value)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_the_int8_litert_objectives_apply_to_the_tasks_whose_float_metric_they_twin(
+    tmp_path: Path,
+):
+    emotion = experiment_from_dict(
+        {"name": "x", "objectives": ["accuracy_int8", "latency_litert_ms", "params"]}
+    )
+    assert emotion.objectives == ("accuracy_int8", "latency_litert_ms", "params")
+    keypoints = experiment_from_dict(
+        {"name": "y", "objectives": ["rmse_int8", "params"], "data": {"task": "keypoints"}}
+    )
+    assert keypoints.objectives == ("rmse_int8", "params")
 
 
 def test_missing_experiment_file(tmp_path: Path):

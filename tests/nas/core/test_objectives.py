@@ -55,3 +55,13 @@ def test_the_driver_computes_them_without_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_int8_models_accuracy_has_the_chance_level_of_accuracy():
+    from nas.core.objectives import at_chance
+
+    chance = {"accuracy": 0.36}
+    assert at_chance("accuracy_int8", 0.365, chance)
+    assert not at_chance("accuracy_int8", 0.40, chance)
+    assert not at_chance("rmse_int8", 30.0, chance)  # no chance level known
+    assert not at_chance("latency_litert_ms", 1e6, chance)
