@@ -1,7 +1,8 @@
 """Score a trained model on a labelled file: ``nas evaluate``. Imports TensorFlow.
 
 The model is a ``.keras`` file or a folder holding ``model.keras`` (an export of ``nas
-export`` or ``nas train``, or a run's ``final/``). What it is for comes from the model
+export`` or ``nas train``, or a run's ``final/``), or a LiteRT ``.tflite`` file of ``nas
+export --litert`` / ``--int8`` (float32 or int8, run in the LiteRT interpreter). What it is for comes from the model
 itself (``(batch, C)`` class probabilities or ``(batch, K, 2)`` keypoints) and, when the
 export has one, from its ``genome.json`` (class or keypoint names, how the run split its
 data). The data is any file of the task's layout; emotions are scored on a ``Usage``
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,12 @@ from nas.data.datasets import load_emotions, load_image_classes, load_keypoints
 from nas.data.duplicates import exact_twins
 from nas.data.image_folders import is_image_folder
 from nas.export.flip_average import flip_averaged, is_flip_averaged
-from nas.export.model_outputs import output_kind_and_names
+from nas.export.model_outputs import kind_and_names, output_kind_and_names
 from nas.kinds import output_kind
 from nas.training.core import inference_function, predict
+from nas.training.litert import LiteRTError, LiteRTModel
 
-__all__ = ["Assessment", "ModelUnderTest", "assess", "load_model_under_test"]
+__all__ = ["Assessment", "ModelUnderTest", "assess", "labelled_split", "load_model_under_test"]
 
 EMOTION_SPLITS = {
     "publictest": "validation",
@@ -64,6 +67,17 @@ class ModelUnderTest:
     flip_averaged: bool = False
     """Whether the model averages its answers for each face and its mirror image."""
 
+    def predictions(self, images: np.ndarray) -> np.ndarray:
+        """The model's answers for ``images`` (float32 pixels), as float32."""
+        if isinstance(self.model, keras.Model):
+            return predict(self._inference, images)
+        return self.model.predict(images)  # a LiteRT file or a SavedModel's serve signature
+
+    @cached_property
+    def _inference(self) -> Any:
+        """One traced function for every call (a face at a time, in nas predict)."""
+        return inference_function(self.model, self.input_shape)
+
     @property
     def description(self) -> str:
         """E.g. ``an emotion classifier (5 classes, 48x48x1 images)``."""
@@ -85,6 +99,17 @@ def load_model_under_test(path: Path, *, flip_average: bool = False) -> ModelUnd
     """Load the model at ``path`` (a ``.keras`` file, or a folder holding ``model.keras``);
     with ``flip_average``, wrapped to average each face's answer with its mirror image's
     (:mod:`nas.export.flip_average`)."""
+    if path.is_dir() and not (path / "model.keras").exists():
+        saved = _saved_model_folder(path)
+        if saved is not None:
+            return _saved_model_under_test(saved, path)
+    if path.suffix == ".tflite" and not path.is_dir():
+        if flip_average:
+            raise ConfigError(
+                f"{path}: --flip-average wraps a Keras model; export it again with nas export "
+                "--flip-average --litert and evaluate that file"
+            )
+        return _litert_under_test(path)
     keras_file = path / "model.keras" if path.is_dir() else path
     if path.is_dir() and not keras_file.exists():
         hint = (
@@ -122,6 +147,106 @@ def load_model_under_test(path: Path, *, flip_average: bool = False) -> ModelUnd
     )
 
 
+def _saved_model_folder(path: Path) -> Path | None:
+    """The SavedModel version folder ``path`` is or holds (``NAME/1`` of an export)."""
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted(path.glob("*/saved_model.pb"), key=lambda p: p.parent.name)
+    return versions[-1].parent if versions else None
+
+
+class _ServeSignature:
+    """A SavedModel of ``nas export`` through its ``serve`` signature (float32 pixels)."""
+
+    def __init__(self, folder: Path) -> None:
+        import tensorflow as tf
+
+        try:
+            loaded = tf.saved_model.load(str(folder))
+            self.serve = loaded.signatures["serve"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(
+                f"{folder}: not a SavedModel of nas export with a 'serve' signature "
+                f"({one_line(exc, 160)}); pass the export folder"
+            ) from None
+        self._loaded = loaded  # keeps the signature's variables alive
+        (spec,) = self.serve.structured_input_signature[1].values()
+        self.input_shape = tuple(int(d) for d in spec.shape[1:])
+        self.output_shape = tuple(
+            int(d) for d in next(iter(self.serve.structured_outputs.values())).shape[1:]
+        )
+
+    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        import tensorflow as tf
+
+        chunks = []
+        for start in range(0, len(images), batch_size):
+            batch = tf.constant(np.asarray(images[start : start + batch_size], np.float32))
+            answers = self.serve(batch)
+            chunks.append(np.asarray(next(iter(answers.values())), np.float32))
+        return np.concatenate(chunks)
+
+
+def _saved_model_under_test(folder: Path, given: Path) -> ModelUnderTest:
+    """A SavedModel of an export (``EXPORT/NAME/1``): kind and names from the export's
+    ``genome.json`` (two levels up)."""
+    serve = _ServeSignature(folder)
+    document = next(
+        (
+            _genome_document(place)
+            for place in (folder, folder.parent, folder.parent.parent)
+            if (place / "genome.json").is_file()
+        ),
+        {},
+    )
+    task = document.get("task", {})
+    kind, labels = kind_and_names(serve.output_shape, document, given)
+    split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
+    return ModelUnderTest(
+        folder,
+        serve,
+        kind,
+        serve.input_shape,  # type: ignore[arg-type]
+        labels,
+        split,
+        flip_averaged=bool(document.get("flip_average", False)),
+    )
+
+
+def _litert_under_test(path: Path) -> ModelUnderTest:
+    """A LiteRT file of an export, its kind and names from the ``genome.json`` beside it."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file; pass a .tflite file of nas export --litert")
+    try:
+        model = LiteRTModel.from_file(path)
+    except LiteRTError as exc:
+        raise ConfigError(f"{exc}; pass a .tflite file of nas export --litert or --int8") from None
+    document = _genome_document(path.parent)
+    task = document.get("task", {})
+    if len(model.input_shape) != 3:
+        raise ConfigError(f"{path}: takes inputs of shape {model.input_shape}, not images")
+    kind, labels = kind_and_names(model.output_shapes[0], document, path)
+    split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
+    return ModelUnderTest(
+        path,
+        model,
+        kind,
+        model.input_shape,  # type: ignore[arg-type]
+        labels,
+        split,
+        flip_averaged=bool(document.get("flip_average", False)),
+    )
+
+
+def labelled_split(
+    subject: ModelUnderTest, data_path: str, split: str | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The images and targets of ``split`` of ``data_path`` as ``subject``'s run drew it
+    (the task's default split when None), and the split's name."""
+    images, targets, name, _ = _load_split(subject, data_path, split)
+    return images, targets, name
+
+
 def assess(
     subject: ModelUnderTest,
     data_path: str,
@@ -139,8 +264,7 @@ def assess(
             f"--data {data_path}: its images are {height}x{width}x{channels} but {subject.path} "
             f"takes {'x'.join(map(str, subject.input_shape))}; evaluate it on data of its task"
         )
-    infer = inference_function(subject.model, subject.input_shape)
-    predictions = predict(infer, images)
+    predictions = subject.predictions(images)
     title = (
         f"{subject.path.parent.name or subject.path.name} on {Path(data_path).name} ({split_name})"
     )

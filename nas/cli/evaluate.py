@@ -13,13 +13,13 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="score a trained model on a labelled file: metrics, per-class or per-point, a PNG",
-        description="Score an exported model (a folder holding model.keras, e.g. RUN/final, or a "
-        ".keras file) on a file of its task's layout. Emotions: accuracy, macro-F1, per-class "
+        description="Score an exported model (a folder holding model.keras, e.g. RUN/final, a "
+        ".keras file, or a .tflite file of nas export --litert/--int8) on a file of its task's layout. Emotions: accuracy, macro-F1, per-class "
         "precision and recall, and a confusion-matrix PNG. Keypoints: RMSE over the points "
         "present, per keypoint, and a PNG of faces with predicted and true points. Writes "
         "metrics.json and the PNG into --out.",
     )
-    evaluate.add_argument("model", type=Path, help="export folder or .keras file")
+    evaluate.add_argument("model", type=Path, help="export folder, .keras or .tflite file")
     evaluate.add_argument(
         "--data", required=True, metavar="FILE", help="FER2013 or keypoint CSV (or builtin:...)"
     )

@@ -1,11 +1,13 @@
 """``nas export``: a trial of a run (or an export folder again) as model.keras, a
-SavedModel, genome.json and a model card; ``--onnx``, ``--flip-average``.
+SavedModel, genome.json and a model card; ``--onnx``, ``--flip-average``, ``--litert``,
+``--int8`` (with ``--data`` where the run's data is not where it was).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from nas.cli.arguments import add_trial_choice
 from nas.cli.output import make_console
@@ -39,6 +41,24 @@ def add_to(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the model averages each face's answer with its mirror image's (twice the FLOPs)",
     )
+    export.add_argument(
+        "--litert",
+        action="store_true",
+        help="also write model.tflite (LiteRT float32, built-in ops only) and time and score "
+        "each format in the model card",
+    )
+    export.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write model_int8.tflite: full-integer int8 (input and output too), "
+        "calibrated on training faces; implies --litert",
+    )
+    export.add_argument(
+        "--data",
+        metavar="FILE",
+        help="the training data, for --int8's calibration and the card's scores (default: "
+        "the run's [data] path; needed when exporting an export folder with --int8)",
+    )
     export.set_defaults(command=run)
 
 
@@ -49,7 +69,15 @@ def run(args: argparse.Namespace) -> int:
     from nas.core.errors import ConfigError
     from nas.storage.store import RunStore
 
-    options = {"name": args.name, "onnx": args.onnx, "flip_average": args.flip_average}
+    options = {
+        "name": args.name,
+        "onnx": args.onnx,
+        "flip_average": args.flip_average,
+        "litert": args.litert or args.int8,
+        "int8": args.int8,
+    }
+    if args.data is not None and not (args.litert or args.int8):
+        raise ConfigError("--data: only --litert and --int8 read data; add one or drop --data")
     if (args.run / "model.keras").is_file() and not (args.run / "run.json").exists():
         if args.rank is not None or args.trial is not None:
             raise ConfigError(
@@ -58,14 +86,16 @@ def run(args: argparse.Namespace) -> int:
             )
         from nas.export.exporter import reexport
 
-        result = reexport(args.run, args.to, **options)
+        faces = _export_folder_faces(args.run, args.data, args.int8) if options["litert"] else None
+        result = reexport(args.run, args.to, faces=faces, **options)
         what = f"the model of {args.run}"
     else:
         store = RunStore.open(args.run)
         from nas.export.exporter import export_trial, select_trial
 
         record = select_trial(store, rank=args.rank, trial=args.trial)
-        result = export_trial(store, record, args.to, **options)
+        faces = _run_faces(store, args.data) if options["litert"] and not store.info.tasks else None
+        result = export_trial(store, record, args.to, faces=faces, **options)
         what = f"trial {record.number} ({record.description})"
     console = make_console()
     console.print(
@@ -75,7 +105,70 @@ def run(args: argparse.Namespace) -> int:
         + "".join(
             f"  ONNX:        {path}\n" for path in sorted(result.folder.glob("**/model.onnx"))
         )
+        + "".join(f"  LiteRT:      {path}\n" for path in sorted(result.folder.glob("*.tflite")))
         + f"  genome:      {result.genome_file}\n"
         f"  model card:  {result.model_card}"
     )
     return 0
+
+
+def _run_faces(store: Any, data: str | None) -> Any:
+    """The run's training faces (int8 calibration) and validation split (the card's
+    scores), as its candidates saw them; ``data`` replaces the run's ``[data] path``."""
+    import dataclasses
+
+    import numpy as np
+
+    from nas.core.errors import ConfigError, DataError
+    from nas.engine.migration import stored_experiment
+    from nas.engine.task_data import load_task_data
+    from nas.export.litert import DeploymentFaces
+    from nas.training.litert import representative_faces
+
+    experiment = stored_experiment(store.info.experiment, source=str(store.run_dir))
+    if data is not None:
+        experiment = dataclasses.replace(
+            experiment, data=dataclasses.replace(experiment.data, path=data)
+        )
+    try:
+        loaded = load_task_data(experiment).eval_data
+    except (DataError, ConfigError) as exc:
+        raise type(exc)(
+            f"{exc} (the run's data, for --litert/--int8: pass --data FILE where it is now)"
+        ) from None
+    rng = np.random.default_rng(experiment.seed)
+    return DeploymentFaces(
+        calibration=representative_faces(loaded.train_images, rng),
+        images=loaded.validation_images.astype(np.float32),
+        targets=loaded.validation_targets,
+        split="the run's validation split",
+    )
+
+
+def _export_folder_faces(folder: Path, data: str | None, int8: bool) -> Any:
+    """An export folder's training faces and default split of ``data``, drawn as its run
+    drew them (its genome.json); None without ``data`` (then --litert scores nothing)."""
+    import numpy as np
+
+    from nas.analysis.assessment import labelled_split, load_model_under_test
+    from nas.core.errors import ConfigError
+    from nas.export.litert import DeploymentFaces
+    from nas.training.litert import representative_faces
+
+    if data is None:
+        if int8:
+            raise ConfigError(
+                f"--int8: {folder} is an export folder, which does not say where its training "
+                "data is; pass --data FILE (the run's data) for the calibration"
+            )
+        return None
+    subject = load_model_under_test(folder)
+    train, _, _ = labelled_split(subject, data, "train")
+    images, targets, name = labelled_split(subject, data, None)
+    rng = np.random.default_rng(int(subject.split.get("seed", 0)))
+    return DeploymentFaces(
+        calibration=representative_faces(train, rng),
+        images=images.astype(np.float32),
+        targets=targets,
+        split=f"{name} of {Path(data).name}",
+    )

@@ -6,6 +6,9 @@ The export folder holds::
     <name>/1/              SavedModel in TF Serving's <model>/<version>/ layout
     genome.json            the architecture and training recipe, re-buildable
     MODEL_CARD.md          metrics, budget, parameters, FLOPs, input and output
+    model.onnx             with --onnx
+    model.tflite           with --litert: LiteRT float32 (nas.export.litert)
+    model_int8.tflite      with --int8: LiteRT full-integer int8, calibrated on training faces
 
 It is written into a temporary folder beside the target and renamed into place at the
 end, so a failed export leaves nothing behind. An export folder (of ``nas export`` or
@@ -20,6 +23,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from nas.core.tensorflow_logs import import_tensorflow_quietly
@@ -42,6 +46,7 @@ from nas.export.files import (
     write_export_files,
 )
 from nas.export.flip_average import flip_averaged, is_flip_averaged
+from nas.export.litert import DeploymentFaces
 from nas.export.model_outputs import output_kind_and_names
 from nas.storage.records import TrialRecord
 from nas.storage.selection import select_trial
@@ -96,18 +101,25 @@ def export_trial(
     name: str | None = None,
     onnx: bool = False,
     flip_average: bool = False,
+    litert: bool = False,
+    int8: bool = False,
+    faces: DeploymentFaces | None = None,
 ) -> ExportResult:
     """Write ``record``'s trained model to ``to`` (which must not exist or be empty);
     with ``onnx``, also ``model.onnx`` (:func:`nas.export.onnx.export_onnx`); with
     ``flip_average``, the model averages each face's answer with its mirror image's
-    (:mod:`nas.export.flip_average`)."""
+    (:mod:`nas.export.flip_average`); with ``litert`` and ``int8``, the LiteRT files
+    (:mod:`nas.export.litert`; ``int8`` calibrates on ``faces``, and ``faces`` score every
+    format in the card)."""
     name = _checked_name(name or store.info.name)
     _check_target(to)
-    if store.info.tasks and flip_average:
-        raise ConfigError(
-            "--flip-average: not for a multi-task export; export the trial, then export its "
-            "tasks/<task>/ folder again with --flip-average"
-        )
+    for flag, used in (("--flip-average", flip_average), ("--litert", litert), ("--int8", int8)):
+        if store.info.tasks and used:
+            raise ConfigError(
+                f"{flag}: not for a multi-task export; export the trial, then export its "
+                f"tasks/<task>/ folder again with {flag}"
+            )
+    deployed = _Deployment(litert or int8, int8, faces)
     model = load_trained_model(store, record)
     if store.info.tasks:
         from nas.export.multitask import write_multitask_export
@@ -125,7 +137,9 @@ def export_trial(
         model = flip_averaged(model, store.info.task.kind, store.info.output_names)
         card = card.rstrip("\n") + "\n\n" + FLIP_AVERAGE_NOTE
         genome_doc["flip_average"] = True
-    _write_atomically(to, lambda staging: _write_all(model, staging, name, genome_doc, card, onnx))
+    _write_atomically(
+        to, lambda staging: _write_all(model, staging, name, genome_doc, card, onnx, deployed)
+    )
     return ExportResult.of(to, name)
 
 
@@ -136,10 +150,14 @@ def reexport(
     name: str | None = None,
     onnx: bool = False,
     flip_average: bool = False,
+    litert: bool = False,
+    int8: bool = False,
+    faces: DeploymentFaces | None = None,
 ) -> ExportResult:
     """Export again what an export folder ``source`` holds (``model.keras`` and
     ``genome.json``, as ``nas export`` and ``nas train`` write them) into ``to``: e.g.
-    flip-averaged, or with ONNX. The model card is the source's, with a note added."""
+    flip-averaged, or with ONNX or LiteRT files. The model card is the source's, with a
+    note added (and the "Formats" table, replaced, with LiteRT)."""
     keras_file, genome_file = source / "model.keras", source / "genome.json"
     for needed in (keras_file, genome_file):
         if not needed.is_file():
@@ -174,7 +192,11 @@ def reexport(
         model = flip_averaged(model, kind, labels)
         card = card.rstrip("\n") + "\n\n" + FLIP_AVERAGE_NOTE
     genome_doc["flip_average"] = is_flip_averaged(model)
-    _write_atomically(to, lambda staging: _write_all(model, staging, name, genome_doc, card, onnx))
+    deployed = _Deployment(litert or int8, int8, faces)
+    card = card.split("\n## Formats\n")[0] if deployed.wanted else card
+    _write_atomically(
+        to, lambda staging: _write_all(model, staging, name, genome_doc, card, onnx, deployed)
+    )
     return ExportResult.of(to, name)
 
 
@@ -207,14 +229,48 @@ def _check_target(to: Path) -> None:
         raise ConfigError(f"--to {to}: {blocker} is a file, not a folder; choose another --to")
 
 
+@dataclass(frozen=True)
+class _Deployment:
+    """Which LiteRT files an export writes, and the faces for int8 and the scores."""
+
+    wanted: bool
+    int8: bool
+    faces: DeploymentFaces | None
+
+
 def _write_all(
-    model: keras.Model, folder: Path, name: str, genome_doc: dict, card: str, onnx: bool
+    model: keras.Model,
+    folder: Path,
+    name: str,
+    genome_doc: dict,
+    card: str,
+    onnx: bool,
+    deployed: _Deployment | None = None,
 ) -> None:
     write_export_files(model, folder, name=name, genome_doc=genome_doc, card=card)
     if onnx:
         from nas.export.onnx import export_onnx
 
         export_onnx(model, folder / ONNX_FILE)
+    if deployed is not None and deployed.wanted:
+        from nas.export.litert import formats_section, write_litert_files
+        from nas.training.litert import LiteRTError
+
+        task = genome_doc["task"]
+        try:
+            rows, quantised = write_litert_files(
+                model,
+                folder,
+                kind=task["kind"],
+                labels=task["labels"],
+                int8=deployed.int8,
+                faces=deployed.faces,
+            )
+        except LiteRTError as exc:
+            flag = "--int8" if deployed.int8 else "--litert"
+            raise ConfigError(f"{flag}: {exc}; export without it") from None
+        section = formats_section(rows, deployed.faces, quantised)
+        (folder / "MODEL_CARD.md").write_text(card.rstrip("\n") + "\n\n" + section)
 
 
 def _write_atomically(to: Path, write: Callable[[Path], None]) -> None:

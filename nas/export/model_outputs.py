@@ -16,7 +16,7 @@ from nas.data.datasets import FER_CLASS_NAMES, FIVE_CLASS_NAMES
 from nas.data.synthetic import KEYPOINT_NAMES
 from nas.kinds import known_output_kind
 
-__all__ = ["output_kind_and_names"]
+__all__ = ["kind_and_names", "output_kind_and_names"]
 
 
 def output_kind_and_names(
@@ -24,7 +24,14 @@ def output_kind_and_names(
 ) -> tuple[str, tuple[str, ...]]:
     """``("classification", class names)`` or ``("keypoints", keypoint names)`` for a
     Keras ``model`` loaded from ``keras_file`` with genome document ``document``."""
-    output = tuple(model.outputs[0].shape[1:])
+    return kind_and_names(tuple(model.outputs[0].shape[1:]), document, keras_file)
+
+
+def kind_and_names(
+    output: tuple[Any, ...], document: dict[str, Any], keras_file: Path
+) -> tuple[str, tuple[str, ...]]:
+    """:func:`output_kind_and_names` of a model whose (first) output has shape ``output``
+    per image (a LiteRT file's, say), loaded from ``keras_file``."""
     task = document.get("task") or {}
     if len(output) == 1:
         kind, count = "classification", int(output[0])

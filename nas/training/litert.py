@@ -219,8 +219,10 @@ class LiteRTModel:
         self.content = content
         self.source = source
         try:
-            interpreter = _interpreter_class()(model_content=content, num_threads=threads)
-            self._runner = interpreter.get_signature_runner("serve")
+            with _stderr_captured():  # the runtime's "Created ... XNNPACK delegate" line
+                interpreter = _interpreter_class()(model_content=content, num_threads=threads)
+                interpreter.allocate_tensors()
+                self._runner = interpreter.get_signature_runner("serve")
         except (ValueError, RuntimeError) as exc:
             raise LiteRTError(
                 f"{source}: not a LiteRT model of nas export ({' '.join(str(exc).split())[:160]})"

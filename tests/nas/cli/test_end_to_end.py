@@ -108,6 +108,49 @@ def test_resuming_a_finished_run_trains_nothing(cli_run: Path, capsys):
 
 
 @pytest.mark.slow
+def test_export_int8_writes_litert_files_the_litert_runtime_runs_and_evaluate_scores(
+    cli_run: Path, tmp_path: Path, faces_csv: Path, capsys
+):
+    """``--int8``: the float32 file answers as Keras does, the int8 one close to it, the
+    card gives each format's size, latency and score, and ``nas evaluate`` scores the int8
+    file on the same faces (in the LiteRT runtime without TensorFlow, ai_edge_litert)."""
+    from nas.export.exporter import load_trained_model, select_trial
+    from nas.training.litert import LiteRTModel, float32_model, runtime_name
+
+    target = tmp_path / "export"
+    assert main(["export", str(cli_run), "--to", str(target), "--int8"]) == 0
+    assert "model_int8.tflite" in capsys.readouterr().out
+    assert runtime_name() == "ai_edge_litert"
+    faces = np.random.default_rng(1).integers(0, 256, size=(16, 48, 48, 1)).astype(np.float32)
+    store = RunStore.open(cli_run)
+    model = float32_model(load_trained_model(store, select_trial(store, rank=1)))
+    expected = model.predict(faces, verbose=0)
+    plain = LiteRTModel.from_file(target / "model.tflite")
+    assert np.abs(plain.predict(faces) - expected).max() <= 1e-4
+    quantised = LiteRTModel.from_file(target / "model_int8.tflite")
+    assert quantised.int8 and quantised.input.zero_point == -128
+    assert np.abs(quantised.predict(faces) - expected).max() <= 0.1
+    card = (target / "MODEL_CARD.md").read_text()
+    rows = [line for line in card.splitlines() if line.startswith("| ") and ".tflite`" in line]
+    assert len(rows) == 2 and "scored on the run's validation split" in card
+    for line in rows:
+        size, latency, accuracy = (cell.strip() for cell in line.strip("|").split("|")[2:5])
+        assert int(size.replace(",", "")) > 1000 and float(latency) > 0
+        assert 0.0 <= float(accuracy) <= 1.0
+
+    metrics = tmp_path / "int8.json"
+    command = ["evaluate", str(target / "model_int8.tflite"), "--data", str(faces_csv)]
+    assert main([*command, "--json", str(metrics)]) == 0
+    report = json.loads(metrics.read_text())
+    assert report["model"].endswith("model_int8.tflite") and 0.0 <= report["accuracy"] <= 1.0
+
+    again = tmp_path / "again"
+    assert main(["export", str(target), "--to", str(again), "--int8"]) == 2
+    assert "pass --data FILE" in capsys.readouterr().err
+    assert not again.exists()
+
+
+@pytest.mark.slow
 def test_export_onnx_writes_a_model_onnxruntime_agrees_with(cli_run: Path, tmp_path: Path):
     import onnxruntime
 

@@ -1,0 +1,175 @@
+"""LiteRT files of an export (``nas export --litert`` / ``--int8``) and the model card's
+"Formats" table: each format's file, size, latency and score. Imports TensorFlow.
+
+``model.tflite`` is the float32 model; ``model_int8.tflite`` the full-integer one,
+calibrated on training faces (:mod:`nas.training.litert`). Each format written is timed
+on one face (the median of 50 runs; LiteRT on one thread, Keras through one traced
+TensorFlow function on TensorFlow's threads) and scored on the faces given (the run's validation split), so the card says
+what quantising cost and bought.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nas.core.tensorflow_logs import import_tensorflow_quietly
+
+# ruff: noqa: E402 (TensorFlow is imported, its start-up noise dropped, before Keras)
+import_tensorflow_quietly()
+
+import keras
+import numpy as np
+
+from nas.kinds import output_kind
+from nas.training.core import inference_function, latency_ms, predict
+from nas.training.litert import (
+    LITERT_FILE,
+    LITERT_INT8_FILE,
+    LiteRTModel,
+    float32_model,
+    runtime_name,
+    to_litert,
+)
+
+__all__ = ["DeploymentFaces", "FormatFigures", "formats_section", "write_litert_files"]
+
+
+@dataclass(frozen=True)
+class DeploymentFaces:
+    """Faces for the int8 calibration and for each format's score."""
+
+    calibration: np.ndarray
+    """Training faces (float32 pixels): the int8 file's activation ranges."""
+    images: np.ndarray
+    """The faces each format is scored on (float32 pixels)."""
+    targets: np.ndarray
+    split: str
+    """What ``images`` are, for the card (e.g. ``the run's validation split``)."""
+
+
+@dataclass(frozen=True)
+class FormatFigures:
+    """One format of an export as the card's table shows it."""
+
+    format: str
+    file: str
+    size_bytes: int
+    latency_ms: float
+    score: float | None
+    metric: str
+
+
+def write_litert_files(
+    model: keras.Model,
+    folder: Path,
+    *,
+    kind: str,
+    labels: Sequence[str],
+    int8: bool,
+    faces: DeploymentFaces | None,
+) -> tuple[list[FormatFigures], LiteRTModel | None]:
+    """Write ``model.tflite`` (and with ``int8`` ``model_int8.tflite``, which needs
+    ``faces``) into ``folder``; time and score the Keras model and each file. Returns the
+    figures and the int8 model (for its scales), None without ``int8``.
+
+    Raises :class:`nas.training.litert.LiteRTError` naming the op a conversion lacks."""
+    image = (
+        faces.images[:1]
+        if faces is not None
+        else np.zeros((1, *model.inputs[0].shape[1:]), np.float32)
+    )
+    metric = _metric(kind)
+    plain = float32_model(model)
+    infer = inference_function(plain, tuple(int(d) for d in plain.inputs[0].shape[1:]))
+    keras_file = folder / "model.keras"
+    rows = [
+        FormatFigures(
+            "Keras (TensorFlow)",
+            keras_file.name,
+            keras_file.stat().st_size if keras_file.exists() else 0,
+            latency_ms(infer, np.asarray(image, np.float32), repeats=50),
+            _score(kind, labels, faces, predict(infer, faces.images)) if faces else None,
+            metric,
+        )
+    ]
+    files = [("LiteRT float32", LITERT_FILE, to_litert(plain))]
+    if int8:
+        assert faces is not None, "an int8 export calibrates on training faces"
+        files.append(
+            (
+                "LiteRT int8",
+                LITERT_INT8_FILE,
+                to_litert(plain, int8=True, representative=faces.calibration),
+            )
+        )
+    quantised = None
+    for name, file, content in files:
+        (folder / file).write_bytes(content)
+        runtime = LiteRTModel(content, threads=1, source=str(folder / file))
+        if runtime.int8:
+            quantised = runtime
+        rows.append(
+            FormatFigures(
+                name,
+                file,
+                len(content),
+                runtime.latency_ms(image),
+                _score(kind, labels, faces, runtime.predict(faces.images)) if faces else None,
+                metric,
+            )
+        )
+    return rows, quantised
+
+
+def formats_section(
+    rows: Sequence[FormatFigures], faces: DeploymentFaces | None, quantised: LiteRTModel | None
+) -> str:
+    """The model card's "Formats" section: one row per format written."""
+    metric = rows[0].metric if rows else "score"
+    scored_on = f"scored on {faces.split} ({len(faces.images):,} faces)" if faces else "not scored"
+    lines = [
+        "## Formats",
+        "",
+        f"Latency: the median of 50 runs on one face on the exporting machine, LiteRT in "
+        f"{runtime_name()} on one thread, Keras in TensorFlow on its own threads. "
+        f"{metric.capitalize()} {scored_on}.",
+        "",
+        f"| format | file | bytes | latency (ms) | {metric} |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r.format} | `{r.file}` | {r.size_bytes:,} | {r.latency_ms:.3f} | "
+            + ("-" if r.score is None else f"{r.score:.4f}")
+            + " |"
+            for r in rows
+        ),
+        "",
+    ]
+    if quantised is not None:
+        (output,) = quantised.outputs[:1]
+        lines += [
+            f"`{LITERT_INT8_FILE}` is fully quantised: it takes int8 pixels, "
+            f"q = round(p / {quantised.input.scale:.6g}) + ({quantised.input.zero_point}) for "
+            f"grey pixels p in 0..255, and answers int8, value = (q - ({output.zero_point})) "
+            f"x {output.scale:.6g}. Only LiteRT's built-in int8 kernels: the LiteRT runtime "
+            "alone runs it (no TensorFlow, no Flex ops).",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _metric(kind: str) -> str:
+    """The metric the card scores each format by: accuracy, RMSE, or the kind's first."""
+    of_kind = output_kind(kind)
+    if of_kind.has_accuracy:
+        return "accuracy"
+    return "rmse" if "rmse" in of_kind.metrics else sorted(of_kind.metrics)[0]
+
+
+def _score(
+    kind: str, labels: Sequence[str], faces: DeploymentFaces, predictions: np.ndarray
+) -> float | None:
+    report = output_kind(kind).report(faces.targets, predictions, labels)
+    value = report.get(_metric(kind))
+    return None if value is None else float(value)
