@@ -184,10 +184,24 @@ def training_batches(
     if data.flip_permutation is not None:
         permutation = tf.constant(data.flip_permutation, dtype=tf.int32)
         width = float(data.task.input_shape[1])
-        generator = tf.random.Generator.from_seed(seed)
+        # Stateless: each batch's coin flips come from (seed, batch number), with no
+        # variable. A stateful tf.random.Generator here is read by the endless stream's
+        # prefetch thread, which can outlive the training that made it and the
+        # generator's variable: the suspected cause of the heap corruption (double free,
+        # SIGSEGV) of keypoint workers that train several candidates in one process
+        # (issue 22; tests/benchmarks/resunet_crashes.py --per-process).
+        flip_seed = tf.constant(seed % 2**31, tf.int64)
 
-        def flip(batch_images: tf.Tensor, keypoints: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            chosen = generator.uniform([tf.shape(batch_images)[0]]) < 0.5
+        def flip(
+            batch_number: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]
+        ) -> tuple[tf.Tensor, tf.Tensor]:
+            batch_images, keypoints = batch
+            chosen = (
+                tf.random.stateless_uniform(
+                    [tf.shape(batch_images)[0]], seed=tf.stack([flip_seed, batch_number])
+                )
+                < 0.5
+            )
             mirrored = tf.gather(keypoints, permutation, axis=1)
             mirrored = tf.stack([width - 1.0 - mirrored[..., 0], mirrored[..., 1]], axis=-1)
             return (
@@ -197,7 +211,7 @@ def training_batches(
                 tf.where(chosen[:, None, None], mirrored, keypoints),
             )
 
-        dataset = dataset.map(flip)
+        dataset = dataset.enumerate().map(flip)
     return dataset.prefetch(1)
 
 

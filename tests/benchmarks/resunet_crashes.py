@@ -3,12 +3,14 @@
     .venv/bin/python tests/benchmarks/resunet_crashes.py --data KEYPOINTS.csv [--genomes 8]
         [--images 3000] [--threads 1] [--onednn 0|1|default] [--repeats 1] [--precision float32]
 
-Each genome (the keypoints experiment's seeded `resunet` and draws of the `resunet`
+Each genome (the keypoints experiment's seeded `resunet` and draws of the experiment's
 space, seed 0, or the trials of ``--run RUN``) is trained exactly as a search candidate
-trains (`nas.training.evaluate.evaluate` at the experiment's budget, capped at ``--images``), each
-attempt in a fresh Python process, as a Ray worker would be; the table gives each
-attempt's exit: 0, a Python error, or the signal that killed it (SIGSEGV, SIGABRT with
-glibc's message). ``--gdb`` runs each attempt under gdb and prints the crashing thread's
+trains (`nas.training.evaluate.evaluate` at the experiment's budget, capped at ``--images``),
+``--per-process K`` of them one after another in one Python process, as a Ray worker trains
+the candidates it is given (with ``--inherit``, each starting from the weights of the one
+before, as NSGA-II's children do); the table gives each process's exit: 0, a Python error,
+or the signal that killed it (SIGSEGV, SIGABRT with glibc's message), and how many of its
+trainings had finished. ``--gdb`` runs each attempt under gdb and prints the crashing thread's
 backtrace, which names the TensorFlow kernel.
 """
 
@@ -31,20 +33,25 @@ sys.path.insert(0, str(REPO))
 CHILD = r"""
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-job = json.loads(open(sys.argv[1]).read())
+batch = json.loads(open(sys.argv[1]).read())
 from nas.engine.experiment import experiment_from_dict
 from nas.engine.task_data import load_task_data
 from nas.training.evaluate import evaluate
-from nas.core.trial import EvalRequest
+from nas.core.trial import EvalRequest, ParentWeights
 import dataclasses
-experiment = experiment_from_dict(job["experiment"], source="crash benchmark")
+experiment = experiment_from_dict(batch["experiment"], source="crash benchmark")
 data = load_task_data(experiment).eval_data
-budget = dataclasses.replace(experiment.budget, train_images=job["images"])
-request = EvalRequest(space="resunet", genome=job["genome"], genome_hash=job["hash"],
-                      seed=1, budget=budget, threads=job["threads"])
-result = evaluate(request, data)
-print("RESULT", json.dumps({"failure": result.failure, "detail": result.detail[:200],
-                            "rmse": (result.metrics or {}).get("rmse")}), flush=True)
+parent = None
+for job in batch["jobs"]:
+    budget = dataclasses.replace(experiment.budget, train_images=job["images"])
+    parents = (parent,) if parent is not None and batch["inherit"] else ()
+    request = EvalRequest(space=job["space"], genome=job["genome"], genome_hash=job["hash"],
+                          seed=1, budget=budget, threads=job["threads"], parents=parents)
+    result = evaluate(request, data)
+    if result.weights is not None:
+        parent = ParentWeights(job["genome"], result.weights)
+    print("RESULT", json.dumps({"failure": result.failure, "detail": result.detail[:200],
+                                "rmse": (result.metrics or {}).get("rmse")}), flush=True)
 """
 
 
@@ -55,7 +62,7 @@ def genomes(experiment, count: int, run: Path | None) -> list[tuple[str, str, di
 
     from nas.core.space import genome_hash, load_space
 
-    space = load_space("resunet")
+    space = load_space(experiment.space)
     if run is not None:
         from nas.storage.store import RunStore
 
@@ -63,8 +70,9 @@ def genomes(experiment, count: int, run: Path | None) -> list[tuple[str, str, di
     from baselines import load_seed
 
     out = []
-    seeded = load_seed("resunet", space).genome
-    out.append((genome_hash(space, seeded), space.describe(seeded), space.to_json(seeded)))
+    for name in experiment.search.seeds:
+        seeded = load_seed(name, space).genome
+        out.append((genome_hash(space, seeded), space.describe(seeded), space.to_json(seeded)))
     rng = np.random.default_rng(0)
     while len(out) < count:
         genome = space.sample(rng)
@@ -73,8 +81,9 @@ def genomes(experiment, count: int, run: Path | None) -> list[tuple[str, str, di
 
 
 def attempt(job: dict, folder: Path, env: dict[str, str], use_gdb: bool) -> tuple[str, float, str]:
-    """One training in a fresh process: (how it ended, seconds, the last lines)."""
-    job_file = folder / f"{job['hash']}.json"
+    """One fresh process training the jobs of ``job`` in turn: (how it ended, seconds,
+    the last lines)."""
+    job_file = folder / f"{job['jobs'][0]['hash']}.json"
     job_file.write_text(json.dumps(job))
     script = folder / "child.py"
     script.write_text(CHILD)
@@ -86,15 +95,21 @@ def attempt(job: dict, folder: Path, env: dict[str, str], use_gdb: bool) -> tupl
     seconds = time.monotonic() - started
     output = done.stdout + done.stderr
     lines = [line for line in output.splitlines() if line.strip()]
-    if "RESULT" in done.stdout and "signal SIG" not in output:
-        result = json.loads(done.stdout.split("RESULT", 1)[1].splitlines()[0])
-        how = "ok" if result["failure"] is None else f"failed: {result['failure']}"
+    results = [
+        json.loads(line.split("RESULT", 1)[1])
+        for line in done.stdout.splitlines()
+        if "RESULT" in line
+    ]
+    finished = f"{len(results)}/{len(job['jobs'])} trained"
+    if len(results) == len(job["jobs"]) and "signal SIG" not in output:
+        failures = [r["failure"] for r in results if r["failure"] is not None]
+        how = "ok" if not failures else f"failed: {', '.join(failures)}"
     elif done.returncode < 0:
-        how = f"killed by {signal.Signals(-done.returncode).name}"
+        how = f"killed by {signal.Signals(-done.returncode).name} ({finished})"
     elif "signal SIG" in output:
         how = "gdb: " + next(line for line in lines if "signal SIG" in line).strip()
     else:
-        how = f"exit {done.returncode}"
+        how = f"exit {done.returncode} ({finished})"
     return how, seconds, "\n".join(lines[-30:])
 
 
@@ -109,6 +124,8 @@ def main() -> int:
     parser.add_argument("--onednn", default="default", choices=("0", "1", "default"))
     parser.add_argument("--precision", default="")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--per-process", type=int, default=1, help="trainings per process")
+    parser.add_argument("--inherit", action="store_true", help="each from the previous weights")
     parser.add_argument("--gdb", action="store_true")
     parser.add_argument("--only", default="", help="genome hashes, comma-separated")
     args = parser.parse_args()
@@ -132,19 +149,25 @@ def main() -> int:
         f"thread(s), oneDNN {args.onednn}, precision {table['budget'].get('precision', '?')}"
     )
     deaths = 0
+    processes = [chosen[i : i + args.per_process] for i in range(0, len(chosen), args.per_process)]
+    print(f"{args.per_process} training(s) per process, inherit {args.inherit}")
     try:
-        for key, description, genome in chosen:
+        for group in processes:
             for _ in range(args.repeats):
-                job = {"experiment": table, "genome": genome, "hash": key,
-                       "images": args.images, "threads": args.threads}  # fmt: skip
-                how, seconds, tail = attempt(job, folder, env, args.gdb)
+                jobs = [{"genome": genome, "hash": key, "space": experiment.space,
+                         "images": args.images, "threads": args.threads}
+                        for key, _, genome in group]  # fmt: skip
+                batch = {"experiment": table, "jobs": jobs, "inherit": args.inherit}
+                how, seconds, tail = attempt(batch, folder, env, args.gdb)
                 deaths += not how.startswith(("ok", "failed"))
-                print(f"{key[:12]}  {how:<28} {seconds:6.0f} s  {description[:80]}", flush=True)
+                names = "; ".join(description[:40] for _, description, _ in group)
+                print(f"{group[0][0][:12]}  {how:<36} {seconds:6.0f} s  {names[:120]}", flush=True)
                 if not how.startswith("ok"):
                     print("    " + tail.replace("\n", "\n    "), flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"process deaths: {deaths} of {len(chosen) * args.repeats} trainings")
+    print(f"process deaths: {deaths} of {len(processes) * args.repeats} processes "
+          f"({len(chosen) * args.repeats} trainings)")  # fmt: skip
     return 0
 
 
