@@ -66,6 +66,39 @@ def test_flips_mirror_images_and_swap_left_and_right_points():
     assert 0 < flipped < 32
 
 
+def test_flips_of_the_endless_stream_come_from_the_seed_and_the_batch_alone():
+    """Two streams made with one seed flip the same faces in every batch, whatever the
+    other streams of the process did (no shared or stateful generator); another seed
+    flips others."""
+    from nas.core.task import Task
+    from nas.core.trial import EvalData
+    from nas.training.core import training_batches
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(16, 8, 8, 1), dtype=np.uint8)
+    keypoints = rng.uniform(0, 7, size=(16, 3, 2)).astype(np.float32)
+    data = EvalData(
+        task=Task(kind="keypoints", input_shape=(8, 8, 1), num_keypoints=3),
+        train_images=images,
+        train_targets=keypoints,
+        validation_images=images,
+        validation_targets=keypoints,
+        flip_permutation=(1, 0, 2),
+    )
+
+    def first_batches(seed: int) -> list[np.ndarray]:
+        stream = iter(training_batches(data, batch_size=8, seed=seed, repeat=True))
+        return [next(stream)[1].numpy() for _ in range(6)]
+
+    first = first_batches(3)
+    first_batches(4)  # another stream in between
+    again = first_batches(3)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = first_batches(5)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
 @pytest.mark.slow
 def test_real_sparse_kaggle_labels_with_generated_images_train_with_the_masked_loss(tmp_path: Path):
     labels_file = SHARED / "keypoints" / "kaggle_labels_only.csv.gz"
