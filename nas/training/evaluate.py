@@ -218,7 +218,8 @@ def _deployed_metrics(model: keras.Model, data: EvalData, seed: int) -> dict[str
     """The trained ``model`` as a device runs it: converted to a full-integer int8 LiteRT
     file (calibrated on training faces drawn with ``seed``), scored on the validation
     split (``accuracy_int8`` or ``rmse_int8``) and timed on one image, one thread
-    (``latency_litert_ms``); with the file's size and what it all cost in seconds."""
+    (``latency_litert_ms``); with the file's size, whether LiteRT's XNNPACK kernels ran it
+    (else its built-in ones) and what it all cost in seconds."""
     from nas.training.litert import LiteRTError, LiteRTModel, representative_faces, to_litert
 
     start = time.perf_counter()
@@ -236,6 +237,7 @@ def _deployed_metrics(model: keras.Model, data: EvalData, seed: int) -> dict[str
         **{twin: scored[base] for twin, base in INT8_METRICS.items() if base in scored},
         "latency_litert_ms": deployed.latency_ms(data.validation_images[:1]),
         "litert_int8_bytes": float(len(content)),
+        "litert_xnnpack": float(deployed.kernels == "XNNPACK"),
         "litert_seconds": time.perf_counter() - start,
     }
 

@@ -191,12 +191,31 @@ def runtime_name() -> str:
     return "ai_edge_litert"
 
 
-def _interpreter_class() -> Any:
+def _interpreter(content: bytes, threads: int) -> tuple[Any, str]:
+    """A LiteRT interpreter for ``content`` with its tensors allocated, and which kernels
+    run it: XNNPACK (LiteRT's default CPU delegate) or, where XNNPACK refuses the graph
+    (it has for an int8 net whose trained weights left an activation range empty), the
+    built-in kernels alone, as the runtime on a device falls back to them."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
-        return tf.lite.Interpreter
-    return Interpreter
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    with _stderr_captured():  # the runtime's "Created ... XNNPACK delegate" line
+        try:
+            interpreter = Interpreter(model_content=content, num_threads=threads)
+            interpreter.allocate_tensors()
+            return interpreter, "XNNPACK"
+        except RuntimeError as exc:
+            if "XNNPACK" not in str(exc) and "elegate" not in str(exc):
+                raise
+            reason = " ".join(str(exc).split())[:120]
+        interpreter = Interpreter(
+            model_content=content,
+            num_threads=threads,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        interpreter.allocate_tensors()
+        return interpreter, f"built-in kernels (XNNPACK refused it: {reason})"
 
 
 @dataclass(frozen=True)
@@ -213,16 +232,16 @@ class _Port:
 
 class LiteRTModel:
     """A LiteRT file ready to run: float32 pixels in, float32 outputs out, whether the
-    file is float32 or int8 (quantised and dequantised here with the file's scales)."""
+    file is float32 or int8 (quantised and dequantised here with the file's scales).
+    ``kernels`` says what runs it: ``XNNPACK``, or LiteRT's built-in kernels where
+    XNNPACK refused the graph (and why)."""
 
     def __init__(self, content: bytes, *, threads: int = 1, source: str = "LiteRT model") -> None:
         self.content = content
         self.source = source
         try:
-            with _stderr_captured():  # the runtime's "Created ... XNNPACK delegate" line
-                interpreter = _interpreter_class()(model_content=content, num_threads=threads)
-                interpreter.allocate_tensors()
-                self._runner = interpreter.get_signature_runner("serve")
+            interpreter, self.kernels = _interpreter(content, threads)
+            self._runner = interpreter.get_signature_runner("serve")
         except (ValueError, RuntimeError) as exc:
             raise LiteRTError(
                 f"{source}: not a LiteRT model of nas export ({' '.join(str(exc).split())[:160]})"
