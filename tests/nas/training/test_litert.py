@@ -77,6 +77,22 @@ def test_a_model_trained_in_bfloat16_converts_through_a_float32_copy():
     assert float32_model(copy) is copy
 
 
+def test_a_dead_int8_net_xnnpack_refuses_runs_on_the_built_in_kernels():
+    """A ReLU that never fires (as in a candidate its training left at chance) leaves an
+    empty activation range, which XNNPACK refuses to prepare; LiteRT's own kernels run it."""
+    inputs = keras.Input((12, 12, 1))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    dead = keras.initializers.Constant(-100.0)
+    x = keras.layers.Conv2D(4, 3, activation="relu", bias_initializer=dead)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    images = _pixels(16)
+    converted = LiteRTModel(to_litert(model, int8=True, representative=images))
+    assert converted.kernels.startswith("built-in kernels (XNNPACK refused it")
+    np.testing.assert_allclose(converted.predict(images[:2]), 1 / 3, atol=0.01)
+    assert LiteRTModel(to_litert(_classifier())).kernels == "XNNPACK"
+
+
 def test_an_op_without_a_litert_kernel_is_named_in_one_line():
     inputs = keras.Input((12, 12, 1))
     x = keras.layers.Lambda(lambda t: keras.ops.erf(t / 255.0))(inputs)
