@@ -59,6 +59,8 @@ class FormatFigures:
     latency_ms: float
     score: float | None
     metric: str
+    kernels: str = ""
+    """What ran it (LiteRT: ``XNNPACK``, or the built-in kernels and why)."""
 
 
 def write_litert_files(
@@ -118,6 +120,7 @@ def write_litert_files(
                 runtime.latency_ms(image),
                 _score(kind, labels, faces, runtime.predict(faces.images)) if faces else None,
                 metric,
+                runtime.kernels,
             )
         )
     return rows, quantised
@@ -133,7 +136,8 @@ def formats_section(
         "## Formats",
         "",
         f"Latency: the median of 50 runs on one face on the exporting machine, LiteRT in "
-        f"{runtime_name()} on one thread, Keras in TensorFlow on its own threads. "
+        f"{runtime_name()} on one thread (XNNPACK kernels unless said below), Keras in "
+        "TensorFlow on its own threads. "
         f"{metric.capitalize()} {scored_on}.",
         "",
         f"| format | file | bytes | latency (ms) | {metric} |",
@@ -145,6 +149,11 @@ def formats_section(
             for r in rows
         ),
         "",
+        *(
+            f"`{r.file}` ran on LiteRT's {r.kernels}.\n"
+            for r in rows
+            if r.kernels and r.kernels != "XNNPACK"
+        ),
     ]
     if quantised is not None:
         (output,) = quantised.outputs[:1]
