@@ -3,8 +3,8 @@
 
 ``model.tflite`` is the float32 model; ``model_int8.tflite`` the full-integer one,
 calibrated on training faces (:mod:`nas.training.litert`). Each format written is timed
-on one face (the median of 50 runs; LiteRT on one thread, Keras through one traced
-TensorFlow function on TensorFlow's threads) and scored on the faces given (the run's validation split), so the card says
+on one face (the median of 50 runs; LiteRT and onnxruntime, for an ONNX file written beside,
+on one thread, Keras through one traced TensorFlow function on TensorFlow's threads) and scored on the faces given (the run's validation split), so the card says
 what quantising cost and bought.
 """
 
@@ -22,6 +22,8 @@ import_tensorflow_quietly()
 import keras
 import numpy as np
 
+from nas.export.files import ONNX_FILE
+from nas.export.onnx import ONNX_INPUT
 from nas.kinds import output_kind
 from nas.training.core import inference_function, latency_ms, predict
 from nas.training.litert import (
@@ -106,6 +108,9 @@ def write_litert_files(
                 to_litert(plain, int8=True, representative=faces.calibration),
             )
         )
+    onnx_file = folder / ONNX_FILE
+    if onnx_file.exists():
+        rows.append(_onnx_figures(onnx_file, image, kind, labels, faces, metric))
     quantised = None
     for name, file, content in files:
         (folder / file).write_bytes(content)
@@ -126,19 +131,62 @@ def write_litert_files(
     return rows, quantised
 
 
+def _onnx_figures(
+    path: Path,
+    image: np.ndarray,
+    kind: str,
+    labels: Sequence[str],
+    faces: DeploymentFaces | None,
+    metric: str,
+) -> FormatFigures:
+    """The ONNX file's row: onnxruntime on one thread."""
+    import time
+
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(images: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {ONNX_INPUT: images.astype(np.float32)})[0])
+
+    for _ in range(3):
+        run(image)
+    times = []
+    for _ in range(50):
+        start = time.perf_counter()
+        run(image)
+        times.append(time.perf_counter() - start)
+    score = None
+    if faces is not None:
+        answers = np.concatenate(
+            [run(faces.images[i : i + 256]) for i in range(0, len(faces.images), 256)]
+        )
+        score = _score(kind, labels, faces, answers)
+    return FormatFigures(
+        "ONNX (onnxruntime)",
+        path.name,
+        path.stat().st_size,
+        float(np.median(times) * 1000),
+        score,
+        metric,
+    )
+
+
 def formats_section(
     rows: Sequence[FormatFigures], faces: DeploymentFaces | None, quantised: LiteRTModel | None
 ) -> str:
     """The model card's "Formats" section: one row per format written."""
     metric = rows[0].metric if rows else "score"
     scored_on = f"scored on {faces.split} ({len(faces.images):,} faces)" if faces else "not scored"
+    onnx = " and ONNX in onnxruntime" if any(r.file == ONNX_FILE for r in rows) else ""
     lines = [
         "## Formats",
         "",
         f"Latency: the median of 50 runs on one face on the exporting machine, LiteRT in "
-        f"{runtime_name()} on one thread (XNNPACK kernels unless said below), Keras in "
-        "TensorFlow on its own threads. "
-        f"{metric.capitalize()} {scored_on}.",
+        f"{runtime_name()}{onnx} on one thread (LiteRT's XNNPACK kernels unless said "
+        f"below), Keras in TensorFlow on its own threads. {metric.capitalize()} {scored_on}.",
         "",
         f"| format | file | bytes | latency (ms) | {metric} |",
         "|---|---|---|---|---|",
