@@ -54,7 +54,8 @@ class PhotoResult:
 
 def load_heads(path: Path) -> list[tuple[str, ModelUnderTest]]:
     """The models of the export at ``path``, each with the name its answers go under
-    (the task's, or its output kind's): one, or one per task of a multi-task export."""
+    (the task's, as its ``genome.json`` names it, else its output kind's): one, or one
+    per task of a multi-task export."""
     document = _document(path)
     tasks = document.get("tasks") if isinstance(document, dict) else None
     if path.is_dir() and isinstance(tasks, list) and (path / "tasks").is_dir():
@@ -70,11 +71,9 @@ def load_heads(path: Path) -> list[tuple[str, ModelUnderTest]]:
             heads.append((name, load_model_under_test(folder)))
         return heads
     subject = load_model_under_test(path)
-    return [(_head_name(subject.kind), subject)]
-
-
-def _head_name(kind: str) -> str:
-    return {"classification": "emotion", "keypoints": "keypoints"}.get(kind, kind)
+    task = document.get("task") if isinstance(document, dict) else None
+    name = task.get("name") if isinstance(task, dict) else None
+    return [(str(name) if isinstance(name, str) and name else subject.kind, subject)]
 
 
 def _document(path: Path) -> Any:
@@ -116,7 +115,8 @@ def _answers(
     for name, subject in heads:
         crop = crop_face(photo, face, subject.input_shape)
         (output,) = subject.predictions(crop[None])
-        if subject.kind == "classification":
+        kind = output_kind(subject.kind)
+        if kind.has_accuracy:
             probabilities = {
                 label: float(p) for label, p in zip(subject.labels, output, strict=True)
             }
@@ -126,7 +126,7 @@ def _answers(
                 "probability": probabilities[best],
                 "probabilities": probabilities,
             }
-        elif output_kind(subject.kind).spatial_targets:
+        elif kind.spatial_targets:
             side = subject.input_shape[1]
             points = face.to_photo(np.asarray(output, np.float32).reshape(-1, 2), side)
             entry[name] = {

@@ -82,6 +82,7 @@ def genome_document(info: RunInfo, record: TrialRecord) -> dict[str, Any]:
         "space": info.space,
         "genome": record.genome,
         "task": {
+            **({"name": str(data["task"])} if data.get("task") else {}),
             "kind": info.task.kind,
             "input_shape": list(info.task.input_shape),
             "labels": list(info.output_names),

@@ -83,8 +83,8 @@ def _keypoint_model() -> keras.Model:
     return keras.Model(inputs, keras.layers.Reshape((15, 2))(x))
 
 
-def _task(kind: str, shape: list[int], labels: tuple[str, ...]) -> dict:
-    return {"kind": kind, "input_shape": shape, "labels": list(labels), "seed": 0}
+def _task(name: str, kind: str, shape: list[int], labels: tuple[str, ...]) -> dict:
+    return {"name": name, "kind": kind, "input_shape": shape, "labels": list(labels), "seed": 0}
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,8 @@ def multitask_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A multi-task export's layout (nas.export.multitask): tasks/emotion and
     tasks/keypoints, each a one-task export folder, and the whole genome.json."""
     folder = tmp_path_factory.mktemp("multitask") / "export"
-    emotion = _task("classification", [48, 48, 1], FIVE_CLASS_NAMES)
-    keypoints = _task("keypoints", [96, 96, 1], KEYPOINT_NAMES)
+    emotion = _task("emotion", "classification", [48, 48, 1], FIVE_CLASS_NAMES)
+    keypoints = _task("keypoints", "keypoints", [96, 96, 1], KEYPOINT_NAMES)
     for name, model, task in (
         ("emotion", _emotion_model(), emotion),
         ("keypoints", _keypoint_model(), keypoints),
@@ -102,7 +102,7 @@ def multitask_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
         alone.mkdir(parents=True)
         model.save(alone / "model.keras")
         (alone / "genome.json").write_text(json.dumps({"space": "cnn", "task": task}))
-    tasks = [{"name": "emotion", **emotion}, {"name": "keypoints", **keypoints}]
+    tasks = [emotion, keypoints]
     (folder / "genome.json").write_text(json.dumps({"space": "cnn", "tasks": tasks}))
     return folder
 

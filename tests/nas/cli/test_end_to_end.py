@@ -143,6 +143,15 @@ def test_export_int8_writes_litert_files_the_litert_runtime_runs_and_evaluate_sc
     assert main([*command, "--json", str(metrics)]) == 0
     report = json.loads(metrics.read_text())
     assert report["model"].endswith("model_int8.tflite") and 0.0 <= report["accuracy"] <= 1.0
+    accuracies = []
+    for model_path in (target, next(target.glob("*/1"))):  # model.keras, and the SavedModel
+        scored = tmp_path / f"{len(accuracies)}.json"
+        assert (
+            main(["evaluate", str(model_path), "--data", str(faces_csv), "--json", str(scored)])
+            == 0
+        )
+        accuracies.append(json.loads(scored.read_text())["accuracy"])
+    assert accuracies[0] == accuracies[1]
 
     again = tmp_path / "again"
     assert main(["export", str(target), "--to", str(again), "--int8"]) == 2
