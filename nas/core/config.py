@@ -155,6 +155,10 @@ class Budget:
     of ``n_c`` of the ``N`` training images of ``K`` classes (each class then weighs the
     same in the loss; FER2013's five-class ``disgust`` has 436 of 19,647); or a list of
     one weight per class, in label order. Classification tasks only.
+    ``max_flops`` (0: none) bounds a candidate's FLOPs per image as ``max_params`` bounds
+    its parameters: a larger one fails as ``oversized`` before it is built (counted from
+    the genome where the space can), so neither it nor a final training of it can take
+    more time than the budget was planned for.
     """
 
     epochs: int = 1
@@ -164,6 +168,7 @@ class Budget:
     train_seconds: float = 600.0
     timeout_seconds: float = 1800.0
     max_params: int = 5_000_000
+    max_flops: int = 0
     deterministic: bool = True
     precision: str = "float32"
     task_schedule: str = "alternating"
@@ -207,6 +212,9 @@ class Budget:
             f"({self.train_seconds}): it also covers building and scoring",
         )
         _require(self.max_params >= 1000, f"max_params must be >= 1000, got {self.max_params}")
+        _require(
+            self.max_flops >= 0, f"max_flops must be >= 0 (0 = no limit), got {self.max_flops}"
+        )
         _require(
             self.precision in PRECISIONS,
             f"precision must be {' or '.join(map(repr, PRECISIONS))}, got {self.precision!r}",

@@ -186,6 +186,7 @@ def free_objectives(
     reference: Mapping[str, float],
     *,
     tasks: Sequence[Task] = (),
+    limits: Mapping[str, float] | None = None,
 ) -> Callable[[Any], tuple[float | None, ...]] | None:
     """The objectives of a genome known before training, as strategies take them.
 
@@ -195,7 +196,9 @@ def free_objectives(
     at the ideal, 0 at the reference, below 0 past it). A genome that would not build
     gets the worst values, as its evaluation would. None when no objective is free or the
     space has no ``cost``. With ``tasks`` (a multi-task experiment) the costs are those of
-    the multi-task model, from ``space.cost_multitask``. No TensorFlow.
+    the multi-task model, from ``space.cost_multitask``. A genome whose cost is past one of
+    ``limits`` (``{"params": max_params, "flops": max_flops}``; a limit of 0 is none) gets
+    the worst values too: its evaluation fails as ``oversized``. No TensorFlow.
     """
     from nas.core.errors import GenomeError
 
@@ -204,11 +207,14 @@ def free_objectives(
     if not free or not callable(cost):
         return None
     subject: Any = tuple(tasks) if tasks else task
+    bounds = {name: limit for name, limit in (limits or {}).items() if name in FREE_METRICS}
 
     def values(genome: Any) -> tuple[float | None, ...]:
         try:
             counted = cost(genome, subject)._asdict()
             raw = [float(counted[name]) for name in free]
+            if any(limit and float(counted[name]) > limit for name, limit in bounds.items()):
+                raw = list(worst_values(free))
         except (ValueError, GenomeError):
             raw = list(worst_values(free))
         scaled = dict(zip(free, normalise([raw], free, reference)[0].tolist(), strict=True))

@@ -196,6 +196,7 @@ def _search(
             info.task,
             info.reference,
             tasks=tuple(t.task for t in info.tasks),
+            limits={"params": experiment.budget.max_params, "flops": experiment.budget.max_flops},
         )
         promotable = promotable_rule(experiment.objectives, info.chance)
         strategy = make_strategy(
@@ -328,10 +329,12 @@ def run_baseline(
         )
     if max_params is None:
         max_params = 10**10 if name in BASELINES else experiment.budget.max_params
+    # a built-in baseline is trained whatever its FLOPs; a genome file within the budget's
+    max_flops = 0 if name in BASELINES else experiment.budget.max_flops
     experiment = changed(
         experiment,
         search=dataclasses.replace(experiment.search, workers=1, seeds=(name,)),
-        budget=dataclasses.replace(experiment.budget, max_params=max_params),
+        budget=dataclasses.replace(experiment.budget, max_params=max_params, max_flops=max_flops),
     )
     options = {
         "storage": storage,

@@ -130,19 +130,32 @@ def decoded_genome(request: EvalRequest) -> tuple[SearchSpace, Any]:
 
 def counted_size(space: SearchSpace, genome: Any, task: Task, budget: Budget) -> None:
     """Fail the evaluation as ``oversized`` before anything is built when the space can
-    count the genome's parameters (``cost``) and they are past ``budget.max_params``: a
-    genome from anyone must not make the worker allocate a model that exhausts it."""
+    count the genome's parameters and FLOPs (``cost``) and they are past
+    ``budget.max_params`` or ``budget.max_flops``: a genome from anyone must not make the
+    worker allocate a model that exhausts it, nor train one costlier than planned."""
     cost = getattr(space, "cost", None)
     if not callable(cost):
         return
     try:
-        params = int(cost(genome, task).params)
+        counted = cost(genome, task)
+        params, flops = int(counted.params), int(counted.flops)
     except (GenomeError, ValueError, TypeError):
         return  # the build says why, as a build_error
     if params > budget.max_params:
         raise EvaluationFailure(
             "oversized",
             f"{params:,} parameters > max_params {budget.max_params:,} (counted before building)",
+        )
+    checked_flops(flops, budget, counted_before=True)
+
+
+def checked_flops(flops: int, budget: Budget, *, counted_before: bool = False) -> None:
+    """Fail the evaluation as ``oversized`` when ``flops`` per image are past
+    ``budget.max_flops`` (when it is set)."""
+    if budget.max_flops and flops > budget.max_flops:
+        when = " (counted before building)" if counted_before else ""
+        raise EvaluationFailure(
+            "oversized", f"{flops:,} FLOPs per image > max_flops {budget.max_flops:,}{when}"
         )
 
 

@@ -30,6 +30,7 @@ from nas.core.task import Task
 from nas.core.trial import EvalData, EvalRequest, EvalResult, Inherited, MultiEvalData
 from nas.kinds import output_kind
 from nas.training.core import (
+    checked_flops,
     checked_size,
     compile_for_training,
     configure_process,
@@ -147,6 +148,7 @@ def _train_and_score(
     params = checked_size(model, request.budget)
     budget = request.budget
     flops = count_flops(model)
+    checked_flops(flops, budget)
     kind = output_kind(data.task.kind)
     if request.pretrained is None:
         kind.prepare_head(model, data.train_targets, data.task)

@@ -51,6 +51,7 @@ def test_defaults_and_name_from_file(tmp_path: Path):
         ("[search]\nmax_minutes = -1\n", "max_minutes must be >= 0 (0 = no limit), got -1.0"),
         ("[search]\nmax_evaluations = -3\n", "max_evaluations must be >= 0"),
         ("[budget]\ntrain_images = -1\n", "train_images must be >= 0"),
+        ("[budget]\nmax_flops = -5\n", "max_flops must be >= 0 (0 = no limit), got -5"),
         ("reference_point = 3\n", "reference_point must be a table, got int"),
         ("reference_point = { flops = 1e9 }\n", "reference_point names 'flops', which is not an"),
         ("reference_point = { params = 'x' }\n", "reference_point.params must be float"),

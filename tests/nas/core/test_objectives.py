@@ -65,3 +65,13 @@ def test_the_int8_models_accuracy_has_the_chance_level_of_accuracy():
     assert not at_chance("accuracy_int8", 0.40, chance)
     assert not at_chance("rmse_int8", 30.0, chance)  # no chance level known
     assert not at_chance("latency_litert_ms", 1e6, chance)
+
+
+def test_a_genome_past_a_limit_gets_the_worst_free_values():
+    genome = cnn.SPACE.sample(np.random.default_rng(0))
+    flops = cnn.SPACE.cost(genome, TASK).flops
+    within = free_objectives(cnn.SPACE, OBJECTIVES, TASK, REFERENCE, limits={"flops": flops})
+    past = free_objectives(cnn.SPACE, OBJECTIVES, TASK, REFERENCE, limits={"flops": flops - 1})
+    unlimited = free_objectives(cnn.SPACE, OBJECTIVES, TASK, REFERENCE, limits={"flops": 0})
+    assert within(genome) == unlimited(genome)
+    assert all(value < 0 for value in past(genome)[1:])  # past the reference: no hypervolume

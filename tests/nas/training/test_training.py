@@ -127,3 +127,22 @@ def test_train_images_counts_images_whatever_the_batch_size(faces_csv: Path):
         )
         assert result.ok, result.detail
         assert (result.train_steps, result.images_seen) == (steps, steps * batch_size)
+
+
+def test_a_candidate_past_max_flops_fails_as_oversized_before_it_is_built(faces_csv: Path):
+    from nas.training.evaluate import evaluate
+
+    experiment = experiment_from_dict(
+        {"name": "flops", "data": {"path": str(faces_csv)}, "budget": {"max_flops": 1_000_000}}
+    )
+    data = load_task_data(experiment).eval_data
+    request = EvalRequest(
+        space="cnn",
+        genome=SPACE.to_json(SMALL_NET),
+        genome_hash="small-net",
+        seed=1,
+        budget=experiment.budget,
+    )
+    result = evaluate(request, data)
+    assert result.failure == "oversized"
+    assert "FLOPs per image > max_flops 1,000,000 (counted before building)" in result.detail
