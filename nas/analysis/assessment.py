@@ -1,11 +1,11 @@
 """Score a trained model on a labelled file: ``nas evaluate``. Imports TensorFlow.
 
 The model is a ``.keras`` file or a folder holding ``model.keras`` (an export of ``nas
-export`` or ``nas train``, or a run's ``final/``), or a LiteRT ``.tflite`` file of ``nas
-export --litert`` / ``--int8`` (float32 or int8, run in the LiteRT interpreter). What it is for comes from the model
-itself (``(batch, C)`` class probabilities or ``(batch, K, 2)`` keypoints) and, when the
-export has one, from its ``genome.json`` (class or keypoint names, how the run split its
-data). The data is any file of the task's layout; emotions are scored on a ``Usage``
+export`` or ``nas train``, or a run's ``final/``), its SavedModel (``NAME/1``), or a
+LiteRT ``.tflite`` file of ``nas export --litert`` / ``--int8`` (float32 or int8, run in
+the LiteRT interpreter). What it is for comes from the model itself (``(batch, C)`` class
+probabilities or ``(batch, K, 2)`` keypoints) and, when the export has one, from its
+``genome.json`` (class or keypoint names, how the run split its data). The data is any file of the task's layout; emotions are scored on a ``Usage``
 split (PublicTest by default), keypoints on the same seeded validation split the run
 used (or all rows). Every check fails with one line that says what to do.
 """
@@ -199,18 +199,7 @@ def _saved_model_under_test(folder: Path, given: Path) -> ModelUnderTest:
         ),
         {},
     )
-    task = document.get("task", {})
-    kind, labels = kind_and_names(serve.output_shape, document, given)
-    split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
-    return ModelUnderTest(
-        folder,
-        serve,
-        kind,
-        serve.input_shape,  # type: ignore[arg-type]
-        labels,
-        split,
-        flip_averaged=bool(document.get("flip_average", False)),
-    )
+    return _described(folder, given, serve, serve.input_shape, serve.output_shape, document)
 
 
 def _litert_under_test(path: Path) -> ModelUnderTest:
@@ -222,16 +211,29 @@ def _litert_under_test(path: Path) -> ModelUnderTest:
     except LiteRTError as exc:
         raise ConfigError(f"{exc}; pass a .tflite file of nas export --litert or --int8") from None
     document = _genome_document(path.parent)
+    return _described(path, path, model, model.input_shape, model.output_shapes[0], document)
+
+
+def _described(
+    path: Path,
+    given: Path,
+    model: Any,
+    input_shape: tuple[int, ...],
+    output_shape: tuple[int, ...],
+    document: dict[str, Any],
+) -> ModelUnderTest:
+    """A model that is not a Keras one (a SavedModel, a LiteRT file) with what its export's
+    ``genome.json`` says it is for."""
+    if len(input_shape) != 3:
+        raise ConfigError(f"{given}: takes inputs of shape {input_shape}, not images")
+    kind, labels = kind_and_names(output_shape, document, given)
     task = document.get("task", {})
-    if len(model.input_shape) != 3:
-        raise ConfigError(f"{path}: takes inputs of shape {model.input_shape}, not images")
-    kind, labels = kind_and_names(model.output_shapes[0], document, path)
     split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
     return ModelUnderTest(
         path,
         model,
         kind,
-        model.input_shape,  # type: ignore[arg-type]
+        input_shape,  # type: ignore[arg-type]
         labels,
         split,
         flip_averaged=bool(document.get("flip_average", False)),
