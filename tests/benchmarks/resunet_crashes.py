@@ -33,6 +33,8 @@ sys.path.insert(0, str(REPO))
 CHILD = r"""
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import nas
+print("CODE", os.path.dirname(os.path.dirname(nas.__file__)), flush=True)  # PYTHONPATH may choose
 batch = json.loads(open(sys.argv[1]).read())
 from nas.engine.experiment import experiment_from_dict
 from nas.engine.task_data import load_task_data
@@ -101,6 +103,11 @@ def attempt(job: dict, folder: Path, env: dict[str, str], use_gdb: bool) -> tupl
         if "RESULT" in line
     ]
     finished = f"{len(results)}/{len(job['jobs'])} trained"
+    code = next(
+        (line.split(None, 1)[1] for line in done.stdout.splitlines() if line.startswith("CODE")),
+        "?",
+    )
+    print(f"    (the code of {code})", flush=True)
     if len(results) == len(job["jobs"]) and "signal SIG" not in output:
         failures = [r["failure"] for r in results if r["failure"] is not None]
         how = "ok" if not failures else f"failed: {', '.join(failures)}"
