@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nas.cli.arguments import add_trial_choice
 from nas.cli.output import make_console
+
+if TYPE_CHECKING:
+    from nas.export.litert import DeploymentFaces
+    from nas.storage.store import RunStore
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_faces(store: Any, data: str | None) -> Any:
+def _run_faces(store: RunStore, data: str | None) -> DeploymentFaces:
     """The run's training faces (int8 calibration) and validation split (the card's
     scores), as its candidates saw them; ``data`` replaces the run's ``[data] path``."""
     import dataclasses
@@ -145,7 +149,7 @@ def _run_faces(store: Any, data: str | None) -> Any:
     )
 
 
-def _export_folder_faces(folder: Path, data: str | None, int8: bool) -> Any:
+def _export_folder_faces(folder: Path, data: str | None, int8: bool) -> DeploymentFaces | None:
     """An export folder's training faces and default split of ``data``, drawn as its run
     drew them (its genome.json); None without ``data`` (then --litert scores nothing)."""
     import numpy as np
