@@ -241,16 +241,27 @@ def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             for s in seeds
         ]
         lines.append(f"| {arm} | " + " | ".join(cells) + f" | {medians[arm]:.4f} |")
-    margins = {
-        f"search_minus_{other}": medians["search"] - medians[other]
-        for other in ("random", "vgg")
-        if "search" in medians and other in medians
-    }
+    margins, paired = {}, {}
+    for other in ("random", "vgg"):
+        common = sorted(set(by_arm["search"]) & set(by_arm[other]))
+        if common:  # the seeds both arms ran: a seed one arm lacks would skew the medians
+            search = statistics.median(by_arm["search"][s]["accuracy"] for s in common)
+            rival = statistics.median(by_arm[other][s]["accuracy"] for s in common)
+            margins[f"search_minus_{other}"] = search - rival
+            paired[f"search_minus_{other}"] = common
     for name, value in margins.items():
-        lines.append(f"\n{name.replace('_', ' ')}: {value * 100:+.2f} points (medians)")
+        seeds_text = ", ".join(map(str, paired[name]))
+        lines.append(
+            f"\n{name.replace('_', ' ')}: {value * 100:+.2f} points (medians of seeds {seeds_text})"
+        )
     machines = sorted({r.get("machine", "?") for r in rows})
     lines.append(f"\nmachines: {', '.join(machines)}")
-    return "\n".join(lines), {"medians": medians, "margins": margins, "rows": rows}
+    return "\n".join(lines), {
+        "medians": medians,
+        "margins": margins,
+        "margin_seeds": paired,
+        "rows": rows,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

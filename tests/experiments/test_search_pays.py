@@ -50,7 +50,9 @@ def test_the_table_gives_each_arm_its_median_and_the_search_its_margins(
     (tmp_path / "vgg-s2").mkdir()  # stopped half-way: no result, not counted
     text, numbers = pays.table(pays.results(tmp_path))
     assert numbers["medians"] == {"search": 0.75, "random": 0.73, "vgg": pytest.approx(0.735)}
-    assert numbers["margins"]["search_minus_random"] == pytest.approx(0.02)
+    # margins over the seeds both arms ran: random only seed 0 (0.76 - 0.73)
+    assert numbers["margins"]["search_minus_random"] == pytest.approx(0.03)
+    assert numbers["margin_seeds"]["search_minus_random"] == [0]
     assert numbers["margins"]["search_minus_vgg"] == pytest.approx(0.015)
     assert "| vgg | 0.7700 (30 min, 1,000 params) | 0.7000 (30 min, 1,000 params) | — |" in text
 
