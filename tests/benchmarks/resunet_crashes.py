@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 CHILD = r"""
 import json, os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import nas
-print("CODE", os.path.dirname(os.path.dirname(nas.__file__)), flush=True)  # PYTHONPATH may choose
+import nas.training.core as core  # nas is a namespace package: ask a module of it
+print("CODE", os.path.dirname(os.path.dirname(os.path.dirname(core.__file__))), flush=True)
 batch = json.loads(open(sys.argv[1]).read())
 from nas.engine.experiment import experiment_from_dict
 from nas.engine.task_data import load_task_data
