@@ -11,6 +11,7 @@ the square leaves the photo, then resized to the model's input (grey or colour).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,13 @@ def _cv2() -> Any:
     return cv2
 
 
+@functools.cache
+def _detector() -> Any:
+    """OpenCV's frontal-face cascade, read once per process."""
+    cv2 = _cv2()
+    return cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / CASCADE))
+
+
 def read_photo(path: Path) -> np.ndarray:
     """The photo at ``path`` as RGB ``uint8`` (grey photos made RGB); one line when it is
     not an image OpenCV can read (JPEG, PNG, BMP, TIFF, WebP...)."""
@@ -76,7 +84,7 @@ def find_faces(photo: np.ndarray, *, margin: float = 0.15, min_size: int = 24) -
     """The faces of an RGB ``photo``, largest first; each crop is the detector's box grown
     by ``margin`` of its side on every side."""
     cv2 = _cv2()
-    detector = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / CASCADE))
+    detector = _detector()
     grey = cv2.equalizeHist(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY))
     smallest = max(min_size, min(photo.shape[:2]) // 40)
     boxes = detector.detectMultiScale(

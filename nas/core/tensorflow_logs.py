@@ -11,11 +11,20 @@ TensorFlow or Keras calls it first; nothing here imports TensorFlow at import ti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 
-__all__ = ["ENVIRONMENT", "NOISE", "import_tensorflow_quietly", "quiet_lines", "set_log_level"]
+__all__ = [
+    "ENVIRONMENT",
+    "NOISE",
+    "import_tensorflow_quietly",
+    "quiet_lines",
+    "set_log_level",
+    "stderr_captured",
+]
 
 #: What every process that may import TensorFlow gets (Ray workers get it in their runtime env).
 ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -49,23 +58,42 @@ def import_tensorflow_quietly() -> None:
     set_log_level()
     if "tensorflow" in sys.modules:
         return
+    text = ""
+    try:
+        with stderr_captured() as captured:
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                text = captured()
+    finally:
+        kept = quiet_lines(text)
+        if kept:
+            sys.stderr.write(kept)
+            sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def stderr_captured() -> Iterator[Callable[[], str]]:
+    """File descriptor 2, where native libraries (TensorFlow, its converter, LiteRT) write
+    directly, into a temporary file while the block runs; yields a function that returns
+    what was written so far. Where descriptor 2 cannot be duplicated, nothing is captured
+    (the function returns "")."""
     sys.stderr.flush()
     try:
         saved = os.dup(2)
     except OSError:
-        import tensorflow
-
+        yield lambda: ""
         return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
+
+        def text() -> str:
+            captured.seek(0)
+            return captured.read().decode("utf-8", errors="replace")
+
         try:
-            import tensorflow  # noqa: F401
+            yield text
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-            captured.seek(0)
-            kept = quiet_lines(captured.read().decode("utf-8", errors="replace"))
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()

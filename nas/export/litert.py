@@ -25,7 +25,7 @@ import numpy as np
 from nas.export.files import ONNX_FILE
 from nas.export.onnx import ONNX_INPUT
 from nas.kinds import output_kind
-from nas.training.core import inference_function, latency_ms, predict
+from nas.training.core import inference_function, latency_ms, median_ms, predict
 from nas.training.litert import (
     LITERT_FILE,
     LITERT_INT8_FILE,
@@ -140,8 +140,6 @@ def _onnx_figures(
     metric: str,
 ) -> FormatFigures:
     """The ONNX file's row: onnxruntime on one thread."""
-    import time
-
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -151,13 +149,7 @@ def _onnx_figures(
     def run(images: np.ndarray) -> np.ndarray:
         return np.asarray(session.run(None, {ONNX_INPUT: images.astype(np.float32)})[0])
 
-    for _ in range(3):
-        run(image)
-    times = []
-    for _ in range(50):
-        start = time.perf_counter()
-        run(image)
-        times.append(time.perf_counter() - start)
+    latency = median_ms(lambda: run(image), runs=50, warmup=3)
     score = None
     if faces is not None:
         answers = np.concatenate(
@@ -168,7 +160,7 @@ def _onnx_figures(
         "ONNX (onnxruntime)",
         path.name,
         path.stat().st_size,
-        float(np.median(times) * 1000),
+        latency,
         score,
         metric,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -250,12 +251,20 @@ def predict(infer, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 
 def latency_ms(infer, image: np.ndarray, repeats: int = 20) -> float:
-    infer(image)
+    """Median milliseconds of ``infer`` (see :func:`inference_function`) on ``image``."""
+    return median_ms(lambda: infer(image).numpy(), runs=repeats)
+
+
+def median_ms(call: Callable[[], object], *, runs: int = 20, warmup: int = 1) -> float:
+    """Median milliseconds of ``call()`` over ``runs`` calls, after ``warmup`` untimed ones
+    (the latency of every runtime: TensorFlow, LiteRT, onnxruntime)."""
+    for _ in range(warmup):
+        call()
     times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        infer(image).numpy()
-        times.append(time.perf_counter() - t)
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
     return float(np.median(times) * 1000.0)
 
 

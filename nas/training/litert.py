@@ -20,17 +20,13 @@ interpreter without TensorFlow) where it is installed, TensorFlow's bundled
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.core.tensorflow_logs import import_tensorflow_quietly
+from nas.core.tensorflow_logs import import_tensorflow_quietly, stderr_captured
 
 # ruff: noqa: E402 (TensorFlow is imported, its start-up noise dropped, before Keras)
 import_tensorflow_quietly()
@@ -38,6 +34,9 @@ import_tensorflow_quietly()
 import keras
 import numpy as np
 import tensorflow as tf
+
+from nas.training.core import median_ms
+from nas.training.model_stats import leaf_layers
 
 __all__ = [
     "LITERT_FILE",
@@ -86,7 +85,7 @@ def to_litert(
         raise LiteRTError("an int8 conversion needs representative faces to calibrate on")
     model = float32_model(model)
     shape = (None, *(int(d) for d in model.inputs[0].shape[1:]))
-    with tempfile.TemporaryDirectory() as folder, _stderr_captured() as captured:
+    with tempfile.TemporaryDirectory() as folder, stderr_captured() as captured:
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(
@@ -118,7 +117,7 @@ def float32_model(model: keras.Model) -> keras.Model:
     """``model`` itself when it computes in float32, else a float32 copy with its weights
     (a model trained in mixed bfloat16: LiteRT has no bfloat16 kernels, and its int8
     conversion starts from float32)."""
-    if all(layer.compute_dtype == "float32" for layer in _leaf_layers(model)):
+    if all(layer.compute_dtype == "float32" for layer in leaf_layers(model)):
         return model
 
     def in_float32(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -129,13 +128,6 @@ def float32_model(model: keras.Model) -> keras.Model:
     copy = keras.models.clone_model(model, clone_function=in_float32)
     copy.set_weights(model.get_weights())
     return copy
-
-
-def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    leaves: list[keras.layers.Layer] = []
-    for layer in model.layers:
-        leaves.extend(_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
-    return leaves
 
 
 def _conversion_reason(exc: BaseException, log: str, *, int8: bool) -> str:
@@ -153,33 +145,6 @@ def _conversion_reason(exc: BaseException, log: str, *, int8: bool) -> str:
         (line.strip() for line in reversed(text.splitlines()) if "error" in line.lower()), ""
     )
     return f"cannot convert to {what}: {(last or str(exc).strip())[:240]}"
-
-
-@contextlib.contextmanager
-def _stderr_captured() -> Iterator[Any]:
-    """File descriptor 2 into a temporary file while the block runs (the converter's C++
-    logs: kept only to explain a failure); yields a function that returns the text."""
-    import sys
-
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield lambda: ""
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-
-        def text() -> str:
-            captured.flush()
-            captured.seek(0)
-            return captured.read().decode(errors="replace")
-
-        try:
-            yield text
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def runtime_name() -> str:
@@ -200,7 +165,7 @@ def _interpreter(content: bytes, threads: int) -> tuple[Any, str]:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
         Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
-    with _stderr_captured():  # the runtime's "Created ... XNNPACK delegate" line
+    with stderr_captured():  # the runtime's "Created ... XNNPACK delegate" line
         try:
             interpreter = Interpreter(model_content=content, num_threads=threads)
             interpreter.allocate_tensors()
@@ -292,15 +257,8 @@ class LiteRTModel:
     def latency_ms(self, image: np.ndarray, runs: int = 50) -> float:
         """Median time of one run on one image (float32 pixels, shape ``(1, H, W, C)``),
         the input already quantised, after three runs to warm up."""
-        fed = self._quantised(np.asarray(image, np.float32))
-        for _ in range(3):
-            self._runner(**{self.input.name: fed})
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            self._runner(**{self.input.name: fed})
-            times.append(time.perf_counter() - start)
-        return float(np.median(times) * 1000.0)
+        fed = {self.input.name: self._quantised(np.asarray(image, np.float32))}
+        return median_ms(lambda: self._runner(**fed), runs=runs, warmup=3)
 
     def _quantised(self, images: np.ndarray) -> np.ndarray:
         port = self.input

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["count_flops"]
+__all__ = ["count_flops", "leaf_layers"]
 
 
 def count_flops(model: keras.Model) -> int:
@@ -34,16 +34,17 @@ def count_flops(model: keras.Model) -> int:
     >>> count_flops(keras.Model(x, y))  # 2 * 4*4*2 * 3*3*3  # doctest: +SKIP
     1728
     """
-    return 2 * sum(_macs(layer) for layer in _leaf_layers(model))
+    return 2 * sum(_macs(layer) for layer in leaf_layers(model))
 
 
-def _leaf_layers(model: Any) -> list[Any]:
+def leaf_layers(model: Any) -> list[Any]:
+    """The model's layers, those of nested models in their place."""
     import keras
 
     leaves: list[Any] = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            leaves.extend(_leaf_layers(layer))
+            leaves.extend(leaf_layers(layer))
         else:
             leaves.append(layer)
     return leaves
