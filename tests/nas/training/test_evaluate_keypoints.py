@@ -31,14 +31,15 @@ def test_masked_loss_exact_values_and_missing_points_contribute_nothing():
     assert float(loss(targets, changed)) == float(value)
 
 
-def test_flips_mirror_images_and_swap_left_and_right_points():
+def _three_point_faces(count: int, seed: int):
+    """``count`` random 8x8 faces with three points, the first two a left-right pair:
+    their images, their points, and the training data of both."""
     from nas.core.task import Task
     from nas.core.trial import EvalData
-    from nas.training.core import training_batches
 
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(32, 8, 8, 1), dtype=np.uint8)
-    keypoints = rng.uniform(0, 7, size=(32, 3, 2)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(count, 8, 8, 1), dtype=np.uint8)
+    keypoints = rng.uniform(0, 7, size=(count, 3, 2)).astype(np.float32)
     data = EvalData(
         task=Task(kind="keypoints", input_shape=(8, 8, 1), num_keypoints=3),
         train_images=images,
@@ -47,6 +48,13 @@ def test_flips_mirror_images_and_swap_left_and_right_points():
         validation_targets=keypoints,
         flip_permutation=(1, 0, 2),
     )
+    return images, keypoints, data
+
+
+def test_flips_mirror_images_and_swap_left_and_right_points():
+    from nas.training.core import training_batches
+
+    images, keypoints, data = _three_point_faces(count=32, seed=0)
     flipped = 0
     for batch_images, batch_points in training_batches(data, batch_size=32, seed=1):
         for image, points in zip(batch_images.numpy(), batch_points.numpy(), strict=True):
@@ -70,21 +78,9 @@ def test_flips_of_the_endless_stream_come_from_the_seed_and_the_batch_alone():
     """Two streams made with one seed flip the same faces in every batch, whatever the
     other streams of the process did (no shared or stateful generator); another seed
     flips others."""
-    from nas.core.task import Task
-    from nas.core.trial import EvalData
     from nas.training.core import training_batches
 
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 256, size=(16, 8, 8, 1), dtype=np.uint8)
-    keypoints = rng.uniform(0, 7, size=(16, 3, 2)).astype(np.float32)
-    data = EvalData(
-        task=Task(kind="keypoints", input_shape=(8, 8, 1), num_keypoints=3),
-        train_images=images,
-        train_targets=keypoints,
-        validation_images=images,
-        validation_targets=keypoints,
-        flip_permutation=(1, 0, 2),
-    )
+    _, _, data = _three_point_faces(count=16, seed=1)
 
     def first_batches(seed: int) -> list[np.ndarray]:
         stream = iter(training_batches(data, batch_size=8, seed=seed, repeat=True))
