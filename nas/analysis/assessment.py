@@ -30,13 +30,24 @@ from nas.core.errors import ConfigError, DataError, one_line
 from nas.data.datasets import load_emotions, load_image_classes, load_keypoints
 from nas.data.duplicates import exact_twins
 from nas.data.image_folders import is_image_folder
+from nas.export.files import SPLIT_KEYS
 from nas.export.flip_average import flip_averaged, is_flip_averaged
 from nas.export.model_outputs import kind_and_names, output_kind_and_names
 from nas.kinds import output_kind
 from nas.training.core import inference_function, predict
 from nas.training.litert import LiteRTError, LiteRTModel
 
-__all__ = ["Assessment", "ModelUnderTest", "assess", "labelled_split", "load_model_under_test"]
+__all__ = [
+    "Assessment",
+    "ModelUnderTest",
+    "assess",
+    "labelled_split",
+    "load_model_under_test",
+    "split_recorded",
+]
+
+RECORDED_SPLIT = ("seed", *SPLIT_KEYS)
+"""What an export's genome.json says of how its run read and split the data."""
 
 EMOTION_SPLITS = {
     "publictest": "validation",
@@ -62,8 +73,10 @@ class ModelUnderTest:
     labels: tuple[str, ...]
     """Class names or keypoint names, in output order."""
     split: dict[str, Any] = field(default_factory=dict)
-    """How the run split its data (``seed``, ``validation_fraction``, ``deduplicate``), when
-    known; exports from before ``deduplicate`` existed did not de-duplicate."""
+    """How the run read and split its data (:data:`RECORDED_SPLIT`: ``seed``,
+    ``validation_fraction``, ``deduplicate``, an image folder's ``validation_split`` and
+    ``skip_unreadable``...), when known; exports from before ``deduplicate`` existed did
+    not de-duplicate."""
     flip_averaged: bool = False
     """Whether the model averages its answers for each face and its mirror image."""
 
@@ -133,7 +146,7 @@ def load_model_under_test(path: Path, *, flip_average: bool = False) -> ModelUnd
     if len(input_shape) != 3:
         raise ConfigError(f"{keras_file}: takes inputs of shape {input_shape}, not images")
     kind, labels = output_kind_and_names(model, document, keras_file)
-    split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
+    split = {k: task[k] for k in RECORDED_SPLIT if k in task}
     if flip_average:
         model = flip_averaged(model, kind, labels)
     return ModelUnderTest(
@@ -228,7 +241,7 @@ def _described(
         raise ConfigError(f"{given}: takes inputs of shape {input_shape}, not images")
     kind, labels = kind_and_names(output_shape, document, given)
     task = document.get("task", {})
-    split = {k: task[k] for k in ("seed", "validation_fraction", "deduplicate") if k in task}
+    split = {k: task[k] for k in RECORDED_SPLIT if k in task}
     return ModelUnderTest(
         path,
         model,
@@ -260,12 +273,6 @@ def assess(
     """Score ``subject`` on ``split`` of ``data_path``; write the report (JSON) and the
     figure (``confusion.png`` or ``keypoints.png``) into ``out_dir``."""
     images, targets, split_name, twins = _load_split(subject, data_path, split)
-    if images.shape[1:] != subject.input_shape:
-        height, width, channels = images.shape[1:]
-        raise ConfigError(
-            f"--data {data_path}: its images are {height}x{width}x{channels} but {subject.path} "
-            f"takes {'x'.join(map(str, subject.input_shape))}; evaluate it on data of its task"
-        )
     predictions = subject.predictions(images)
     title = (
         f"{subject.path.parent.name or subject.path.name} on {Path(data_path).name} ({split_name})"
@@ -301,6 +308,27 @@ def _twin_accuracy(labels: np.ndarray, probabilities: np.ndarray, twins: np.ndar
 
 
 def _load_split(
+    subject: ModelUnderTest, data_path: str, split: str | None
+) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
+    """:func:`_read_split`, refused in one line when its images are not the shape
+    ``subject`` takes."""
+    images, targets, name, twins = _read_split(subject, data_path, split)
+    if images.shape[1:] != subject.input_shape:
+        height, width, channels = images.shape[1:]
+        raise ConfigError(
+            f"--data {data_path}: its images are {height}x{width}x{channels} but {subject.path} "
+            f"takes {'x'.join(map(str, subject.input_shape))}; pass data of its task"
+        )
+    return images, targets, name, twins
+
+
+def split_recorded(subject: ModelUnderTest) -> bool:
+    """Whether ``subject``'s genome.json says how its run split the data (seed and
+    validation fraction), so that its validation faces can be drawn again."""
+    return all(key in subject.split for key in ("seed", "validation_fraction"))
+
+
+def _read_split(
     subject: ModelUnderTest, data_path: str, split: str | None
 ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
     """The images and targets of ``split`` (the task's default when None), its name, and
@@ -385,14 +413,18 @@ def _load_folder_split(
     """``split`` of an image folder or zip, decoded to the model's input, its classes the
     export's (by name: the folders it was trained on), split as the run split it."""
     role = _role(split or "validation", FOLDER_SPLITS, "validation, train, test, all")
-    drawn = ("seed", "validation_fraction")
-    if role in ("validation", "train") and not all(key in subject.split for key in drawn):
+    if role in ("validation", "train") and not split_recorded(subject):
         raise ConfigError(
             f"{subject.path}: the export does not say how its {role} split was drawn "
             "(genome.json beside it lacks the split's seed and validation_fraction), so it "
             "could hold training images; score it with --split all or test"
         )
     height, width, channels = subject.input_shape
+    if channels not in (1, 3):
+        raise ConfigError(
+            f"{subject.path}: takes {channels}-channel images; an image folder is read as grey "
+            "(1) or RGB (3)"
+        )
     data = load_image_classes(
         data_path,
         classes=tuple(subject.labels),

@@ -1,5 +1,5 @@
-"""Faces in ordinary photographs: found with OpenCV's face detector and cropped as a
-model of the spaces takes them. TensorFlow-free; imports OpenCV (``facenas[deploy]``).
+"""Faces in ordinary photographs: found with OpenCV's face detector and cropped to a
+model's input. TensorFlow-free; imports OpenCV (``facenas[deploy]``).
 
 The detector is OpenCV's frontal-face Haar cascade (Viola-Jones), whose file ships inside
 the ``opencv-python-headless`` wheel: nothing is downloaded, it runs on any CPU in
@@ -62,7 +62,14 @@ def _cv2() -> Any:
 def _detector() -> Any:
     """OpenCV's frontal-face cascade, read once per process."""
     cv2 = _cv2()
-    return cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / CASCADE))
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    detector = cv2.CascadeClassifier(str(Path(folder) / CASCADE)) if folder else None
+    if detector is None or detector.empty():
+        raise ConfigError(
+            f"this OpenCV has no {CASCADE} (it ships in the opencv-python-headless wheel); "
+            "install it with pip install 'facenas[deploy]'"
+        )
+    return detector
 
 
 def read_photo(path: Path) -> np.ndarray:
@@ -71,7 +78,12 @@ def read_photo(path: Path) -> np.ndarray:
     cv2 = _cv2()
     if not path.is_file():
         raise DataError(f"{path}: no such file; pass photos (JPEG, PNG, BMP...)")
-    data = np.fromfile(path, dtype=np.uint8)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise DataError(
+            f"{path}: cannot read it ({exc.strerror or exc}); check its permissions"
+        ) from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise DataError(

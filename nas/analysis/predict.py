@@ -5,7 +5,7 @@ model takes it (grey or colour, its size), and every model of the export answers
 an emotion model with its label and the probability of each class, a keypoint model with
 its points mapped back to photo pixels, a multi-task export with both (its
 ``tasks/<task>/`` models, each on a crop of its own size). A copy of each photo is drawn
-with the boxes, labels and points (``OUT/<photo>.png``), and everything is returned (and
+with the boxes, labels and points (``OUT/<photo's stem>.png``), and everything is returned (and
 written as JSON) per photo and face. A photo without a face is reported, not an error.
 
 The export may be an export folder (``model.keras``, or its SavedModel ``NAME/1``), a
@@ -28,7 +28,7 @@ from nas.core.errors import ConfigError
 from nas.core.files import write_atomically
 from nas.kinds import output_kind
 
-__all__ = ["PhotoResult", "load_heads", "predict_photos"]
+__all__ = ["PhotoResult", "drawing_names", "load_heads", "predict_photos"]
 
 
 @dataclass(frozen=True)
@@ -92,19 +92,37 @@ def predict_photos(
     margin: float = 0.15,
 ) -> list[PhotoResult]:
     """Find, crop and answer every face of ``photos`` with every head; with ``out``, draw
-    each photo there as PNG. Every photo is read before anything is written, so a file
-    that is not an image stops the command with nothing written."""
-    read = [(path, read_photo(path)) for path in photos]
+    each photo there as PNG (``OUT/<stem>.png``; ``<stem>-2.png``... where two photos
+    share a stem). Every photo is decoded once before anything is written, so a file
+    that is not an image stops the command with nothing written, and again when its
+    turn comes, so that only one photo is held in memory at a time."""
+    for path in photos:
+        read_photo(path)
+    drawings = drawing_names(photos, out) if out is not None else [None] * len(photos)
     results = []
-    for path, photo in read:
+    for path, drawn in zip(photos, drawings, strict=True):
+        photo = read_photo(path)
         faces = find_faces(photo, margin=margin)
         answers = [_answers(heads, photo, face) for face in faces]
-        drawn = None
-        if out is not None:
-            drawn = out / f"{path.stem}.png"
+        if drawn is not None:
             _draw(photo, faces, answers, drawn)
         results.append(PhotoResult(path, (photo.shape[1], photo.shape[0]), answers, drawn))
     return results
+
+
+def drawing_names(photos: Sequence[Path], out: Path) -> list[Path]:
+    """Where each photo's drawing goes: ``out/<stem>.png``, numbered ``<stem>-2.png``...
+    where that name is taken by an earlier photo's drawing or is one of the photos."""
+    taken = {path.resolve() for path in photos}
+    names = []
+    for path in photos:
+        drawn, number = out / f"{path.stem}.png", 1
+        while drawn.resolve() in taken:
+            number += 1
+            drawn = out / f"{path.stem}-{number}.png"
+        taken.add(drawn.resolve())
+        names.append(drawn)
+    return names
 
 
 def _answers(
@@ -172,5 +190,11 @@ def _draw(photo: np.ndarray, faces: Sequence[Face], answers: Sequence[dict], pat
     ok, encoded = cv2.imencode(".png", canvas)
     if not ok:
         raise ConfigError(f"{path}: OpenCV could not encode the drawing")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, encoded.tobytes())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, encoded.tobytes())
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {path.parent}: cannot write {path.name} there ({exc.strerror or exc}); "
+            "choose a writable folder"
+        ) from None

@@ -33,7 +33,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         metavar="DIR",
-        help="where the report goes (default MODEL/evaluation-SPLIT)",
+        help="where the report goes (default MODEL/evaluation-SPLIT for a folder, "
+        "evaluation-STEM-SPLIT beside a model file)",
     )
     evaluate.add_argument("--json", type=Path, metavar="FILE", help="write the metrics JSON here")
     evaluate.add_argument(
@@ -53,10 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from nas.kinds import output_kind
 
     subject = load_model_under_test(args.model, flip_average=args.flip_average)
-    folder = args.model if args.model.is_dir() else args.model.parent
     kind = output_kind(subject.kind)
     split = args.split or default_split(subject, args.data)
-    out_dir = args.out or folder / f"evaluation-{split}{'-flip' if args.flip_average else ''}"
+    out_dir = args.out or _default_out(args.model, split, args.flip_average)
     result = assess(subject, args.data, split=args.split, out_dir=out_dir, json_file=args.json)
     report = result.report
     console = make_console()
@@ -80,3 +80,12 @@ def run(args: argparse.Namespace) -> int:
         )
     console.print(f"Metrics: {escape(str(result.json_file))}  Figure: {escape(str(result.figure))}")
     return 0
+
+
+def _default_out(model: Path, split: str, flip_average: bool) -> Path:
+    """``MODEL/evaluation-SPLIT`` for a folder; beside a model file, its stem in the name,
+    so that the float and int8 files of one export keep their own reports."""
+    suffix = f"{split}{'-flip' if flip_average else ''}"
+    if model.is_dir():
+        return model / f"evaluation-{suffix}"
+    return model.parent / f"evaluation-{model.stem}-{suffix}"

@@ -82,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.data is not None and not (args.litert or args.int8):
         raise ConfigError("--data: only --litert and --int8 read data; add one or drop --data")
+    from nas.export.exporter import check_target
+
+    check_target(args.to)  # before the data and the model are read
     if (args.run / "model.keras").is_file() and not (args.run / "run.json").exists():
         if args.rank is not None or args.trial is not None:
             raise ConfigError(
@@ -154,7 +157,7 @@ def _export_folder_faces(folder: Path, data: str | None, int8: bool) -> Deployme
     drew them (its genome.json); None without ``data`` (then --litert scores nothing)."""
     import numpy as np
 
-    from nas.analysis.assessment import labelled_split, load_model_under_test
+    from nas.analysis.assessment import labelled_split, load_model_under_test, split_recorded
     from nas.core.errors import ConfigError
     from nas.export.litert import DeploymentFaces
     from nas.training.litert import representative_faces
@@ -167,8 +170,17 @@ def _export_folder_faces(folder: Path, data: str | None, int8: bool) -> Deployme
             )
         return None
     subject = load_model_under_test(folder)
-    train, _, _ = labelled_split(subject, data, "train")
-    images, targets, name = labelled_split(subject, data, None)
+    try:
+        train, _, _ = labelled_split(subject, data, "train")
+        images, targets, name = labelled_split(subject, data, None)
+    except ConfigError:
+        if split_recorded(subject):
+            raise
+        raise ConfigError(
+            f"{folder / 'genome.json'}: does not say how its run split the data, so "
+            "--litert/--int8 cannot tell its validation faces from its training faces; "
+            "export from the run folder instead"
+        ) from None
     rng = np.random.default_rng(int(subject.split.get("seed", 0)))
     return DeploymentFaces(
         calibration=representative_faces(train, rng),

@@ -29,7 +29,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=Path("predictions"),
         metavar="DIR",
-        help="where the drawn photos go, as PHOTO.png (default: ./predictions)",
+        help="where the drawn photos go, as STEM.png (default: ./predictions)",
     )
     predict.add_argument(
         "--json", type=Path, metavar="FILE", help="write every face's answers here"
@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.margin <= 1.0:
         raise ConfigError(f"--margin {args.margin:g}: must be in 0..1 (a share of the box's side)")
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out}: is a file, not a folder; choose another --out")
     heads = load_heads(args.model)
     results = predict_photos(heads, args.photos, args.out, margin=args.margin)
     console = make_console()
@@ -70,11 +72,16 @@ def run(args: argparse.Namespace) -> int:
             for name, value in face.items():
                 if isinstance(value, dict) and "label" in value:
                     parts.append(f"{name}: {value['label']} {value['probability']:.2f}")
-                elif isinstance(value, dict) and name != "box":
+                elif isinstance(value, dict):
                     parts.append(f"{name}: {len(value)} points")
             console.print(escape(", ".join(parts)))
     if args.json is not None:
         document = {"model": str(args.model), "photos": [r.as_json() for r in results]}
-        write_atomically(args.json, (json.dumps(document, indent=2) + "\n").encode())
+        try:
+            write_atomically(args.json, (json.dumps(document, indent=2) + "\n").encode())
+        except OSError as exc:
+            raise ConfigError(
+                f"--json {args.json}: cannot write it ({exc.strerror or exc}); choose another"
+            ) from None
         console.print(f"JSON: {escape(str(args.json))}")
     return 0

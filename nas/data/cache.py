@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def _read_cache(cache_file: Path, file_hash: str) -> ParsedEmotions | ParsedKeyp
                 has_usage=bool(z["has_usage"]),
                 file_hash=file_hash,
             )
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     n = len(parsed.fer_labels)
     if parsed.pixels.shape != (n, _PIXELS) or parsed.usage.shape != (n,):

@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 
@@ -58,7 +59,15 @@ SPLIT_NAMES = TRAIN_FOLDERS + VALIDATION_FOLDERS
 HELD_OUT_PREFIX = "PrivateTest_"
 """FER2013's held-out images: never trained on nor validated with, wherever they are."""
 TRAIN, VALIDATION, TEST = 0, 1, 2
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: 16-bit grey images scaled to 8 bits, not clipped
+MAX_FILE_BYTES = 64 << 20
+"""An image file (a zip member uncompressed) past this is refused: a face photo is far
+smaller, and a zip bomb's member is not read into memory."""
+MAX_IMAGE_PIXELS = 40_000_000
+"""An image past this many pixels (40 megapixels) is refused before it is decoded."""
+FORMATS = ("PNG", "JPEG", "MPO", "BMP")
+"""What Pillow may decode, whatever a file's suffix: no other decoder sees the files (MPO
+is a phone's multi-picture JPEG)."""
 
 
 def is_image_folder(path: str | Path) -> bool:
@@ -73,12 +82,17 @@ class _Source:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.zip: zipfile.ZipFile | None = None
+        self._file: BinaryIO | None = None
         if path.is_dir():
             self.names, self.folders = _walk(path)
         else:
+            # one handle for the listing, the hash and the reads: a zip replaced meanwhile
+            # is not mixed with the old one
             try:
-                self.zip = zipfile.ZipFile(path)
+                self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
+                self.zip = zipfile.ZipFile(self._file)
             except (zipfile.BadZipFile, OSError) as exc:
+                self.close()
                 raise DataError(
                     f"{path}: not a readable zip file ({exc}); pass a .zip of an image folder, or the folder"
                 ) from None
@@ -92,30 +106,68 @@ class _Source:
                     parent = parent.parent
 
     def read(self, name: str) -> bytes:
+        """The bytes of the file ``name``; a ``ValueError`` (an unreadable image) when it
+        is past :data:`MAX_FILE_BYTES` or not a regular file."""
+        if self.zip is not None:
+            size = self.zip.getinfo(name).file_size
+        else:
+            file = self.path / name
+            if not file.is_file():
+                raise ValueError("not a regular file")
+            size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ValueError(
+                f"{size:,} bytes, past the {MAX_FILE_BYTES >> 20} MiB an image may have"
+            )
         if self.zip is not None:
             return self.zip.read(name)
         return (self.path / name).read_bytes()
 
     def content_hash(self) -> str:
-        """The SHA-256 of the zip's bytes, or of every file's name and bytes of a folder."""
-        if self.zip is not None:
-            return file_sha256(self.path)
+        """The SHA-256 of the zip's bytes, or of a folder's file names and its images'
+        bytes (the other files count by their names only)."""
         digest = hashlib.sha256()
+        if self._file is not None:
+            offset = 0
+            while chunk := os.pread(self._file.fileno(), 1 << 22, offset):
+                digest.update(chunk)
+                offset += len(chunk)
+            return digest.hexdigest()
         for name in self.names:
-            digest.update(name.encode() + b"\0")
-            digest.update(hashlib.sha256(self.read(name)).digest())
+            digest.update(os.fsencode(name) + b"\0")
+            file = self.path / name
+            if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES and file.is_file():
+                digest.update(bytes.fromhex(file_sha256(file)))
         return digest.hexdigest()
 
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def _walk(root: Path) -> tuple[list[str], set[str]]:
-    names, folders = [], set()
-    for folder, subfolders, files in os.walk(root):
+    """Every file and folder under ``root``, through linked folders (each real folder
+    once: a link back up, or two links to one folder, is refused)."""
+
+    def refuse(error: OSError) -> None:
+        raise DataError(
+            f"{error.filename}: cannot list it ({error.strerror or error}); check its permissions"
+        )
+
+    names, folders, seen = [], set(), {os.path.realpath(root)}
+    for folder, subfolders, files in os.walk(root, onerror=refuse, followlinks=True):
         relative = Path(folder).relative_to(root).as_posix()
         prefix = "" if relative == "." else relative + "/"
+        for sub in subfolders:
+            real = os.path.realpath(os.path.join(folder, sub))
+            if real in seen:
+                raise DataError(
+                    f"{root}/{prefix}{sub}: links to a folder read already ({real}); remove "
+                    "the link, so that no image is read twice"
+                )
+            seen.add(real)
         folders.update(prefix + sub for sub in subfolders)
         names.extend(prefix + name for name in files)
     return sorted(names), folders
@@ -377,9 +429,8 @@ def _decode(
     skip_unreadable: bool,
     content: str,
 ) -> DecodedFolder:
-    from PIL import Image, UnidentifiedImageError
-
     height, width = image_size
+    _check_memory(path, len(listing.names), height * width * channels)
     images = np.empty((len(listing.names), height, width, channels), dtype=np.uint8)
     readable = np.ones(len(listing.names), dtype=bool)
     sizes: Counter[str] = Counter()
@@ -388,18 +439,10 @@ def _decode(
     target = "L" if channels == 1 else "RGB"
     for i, name in enumerate(listing.names):
         try:
-            with Image.open(io.BytesIO(source.read(name))) as image:
-                image.load()
-                sizes[f"{image.width}x{image.height}"] += 1
-                modes[image.mode] += 1
-                if "transparency" in image.info:
-                    image = image.convert("RGBA")  # a palette's transparency, resolved
-                if image.mode != target:
-                    image = image.convert(target)
-                if image.size != (width, height):
-                    image = image.resize((width, height), Image.Resampling.BILINEAR)
-                pixels = np.asarray(image, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError, zipfile.BadZipFile) as exc:
+            pixels, size, mode = _decoded(source.read(name), target, (width, height))
+        except MemoryError:
+            raise
+        except Exception as exc:  # Pillow's decoders and zipfile raise many kinds
             if not skip_unreadable:
                 raise DataError(
                     f"{path}: {name} is not a readable image ({_reason(exc)}); remove it, or set "
@@ -408,6 +451,8 @@ def _decode(
             readable[i] = False
             unreadable.append(name)
             continue
+        sizes[size] += 1
+        modes[mode] += 1
         images[i] = pixels.reshape(height, width, channels)
     return DecodedFolder(
         layout=listing.layout,
@@ -423,6 +468,49 @@ def _decode(
         ignored=listing.ignored,
         content_hash=content,
     )
+
+
+def _decoded(data: bytes, target: str, size: tuple[int, int]) -> tuple[np.ndarray, str, str]:
+    """One image file's pixels in Pillow mode ``target`` at ``size`` (width, height), and
+    the file's own size (``"WxH"``) and mode. Only :data:`FORMATS` are decoded, and only
+    images up to :data:`MAX_IMAGE_PIXELS`; 16-bit grey keeps its top 8 bits."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below
+        with Image.open(io.BytesIO(data), formats=FORMATS) as opened:
+            if opened.width * opened.height > MAX_IMAGE_PIXELS:
+                raise ValueError(
+                    f"{opened.width}x{opened.height} pixels, past the "
+                    f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels an image may have"
+                )
+            opened.load()
+            image, mode = opened, opened.mode
+            if mode in ("I", "I;16", "I;16B", "I;16L"):
+                wide = np.asarray(image).astype(np.int64)
+                image = Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8))
+            if "transparency" in image.info:
+                image = image.convert("RGBA")  # a palette's transparency, resolved
+            if image.mode != target:
+                image = image.convert(target)
+            if image.size != size:
+                image = image.resize(size, Image.Resampling.BILINEAR)
+            return np.asarray(image, dtype=np.uint8), f"{opened.width}x{opened.height}", mode
+
+
+def _check_memory(path: Path, count: int, image_bytes: int) -> None:
+    """Refuse, in one line, to decode more than half this machine's memory."""
+    needed = count * image_bytes
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > memory // 2:
+        raise DataError(
+            f"{path}: {count:,} images of {image_bytes:,} bytes decoded are {needed / 2**30:.1f} "
+            f"GiB, more than half this machine's memory ({memory / 2**30:.1f} GiB); use a "
+            "smaller [data] image_size or fewer images"
+        )
 
 
 def _reason(exc: BaseException) -> str:
@@ -450,10 +538,16 @@ def _read_cached(cache_file: Path, content: str) -> DecodedFolder | None:
                 ignored=int(facts["ignored"]),
                 content_hash=content,
             )
-    except (OSError, ValueError, KeyError, EOFError, TypeError):
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile):
         return None
     n = len(decoded.names)
-    if decoded.images.ndim != 4 or len(decoded.images) != n or decoded.labels.shape != (n,):
+    if (
+        decoded.images.ndim != 4
+        or decoded.images.dtype != np.uint8
+        or len(decoded.images) != n
+        or decoded.labels.shape != (n,)
+        or decoded.splits.shape != (n,)
+    ):
         return None
     return decoded
 

@@ -53,6 +53,7 @@ from nas.storage.selection import select_trial
 from nas.storage.store import RunStore
 
 __all__ = [
+    "check_target",
     "export_trial",
     "load_trained_model",
     "reexport",
@@ -112,7 +113,7 @@ def export_trial(
     (:mod:`nas.export.litert`; ``int8`` calibrates on ``faces``, and ``faces`` score every
     format in the card)."""
     name = _checked_name(name or store.info.name)
-    _check_target(to)
+    check_target(to)
     for flag, used in (("--flip-average", flip_average), ("--litert", litert), ("--int8", int8)):
         if store.info.tasks and used:
             raise ConfigError(
@@ -157,7 +158,8 @@ def reexport(
     """Export again what an export folder ``source`` holds (``model.keras`` and
     ``genome.json``, as ``nas export`` and ``nas train`` write them) into ``to``: e.g.
     flip-averaged, or with ONNX or LiteRT files. The model card is the source's, with a
-    note added (and the "Formats" table, replaced, with LiteRT)."""
+    note added; its "Formats" table is dropped (it describes the source's files) and written
+    anew with LiteRT."""
     keras_file, genome_file = source / "model.keras", source / "genome.json"
     for needed in (keras_file, genome_file):
         if not needed.is_file():
@@ -177,7 +179,7 @@ def reexport(
         )
     served = sorted(p.parent.parent.name for p in source.glob("*/1/saved_model.pb"))
     name = _checked_name(name or (served[0] if served else source.name))
-    _check_target(to)
+    check_target(to)
     try:
         model = keras.models.load_model(keras_file, compile=False)
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign file
@@ -188,12 +190,13 @@ def reexport(
         genome_doc["task"] = {"kind": kind, "input_shape": shape, "labels": list(labels)}
     card_file = source / "MODEL_CARD.md"
     card = card_file.read_text() if card_file.is_file() else f"# {name}\n"
+    # the source's "Formats" table describes its own files, which are not copied
+    card = card.split("\n## Formats\n")[0]
     if flip_average and not is_flip_averaged(model):
         model = flip_averaged(model, kind, labels)
         card = card.rstrip("\n") + "\n\n" + FLIP_AVERAGE_NOTE
     genome_doc["flip_average"] = is_flip_averaged(model)
     deployed = _Deployment(litert or int8, int8, faces)
-    card = card.split("\n## Formats\n")[0] if deployed.wanted else card
     _write_atomically(
         to, lambda staging: _write_all(model, staging, name, genome_doc, card, onnx, deployed)
     )
@@ -221,7 +224,10 @@ def _checked_name(name: str) -> str:
     return name
 
 
-def _check_target(to: Path) -> None:
+def check_target(to: Path) -> None:
+    """Refuse, in one line, an export target that is a non-empty folder or lies under a
+    file; the command checks it before anything slow, so a mistyped ``--to`` costs
+    nothing."""
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise ConfigError(f"--to {to}: already exists and is not an empty folder; choose another")
     blocker = next((p for p in to.parents if p.exists()), None)

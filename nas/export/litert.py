@@ -178,7 +178,7 @@ def formats_section(
         "",
         f"Latency: the median of 50 runs on one face on the exporting machine, LiteRT in "
         f"{runtime_name()}{onnx} on one thread (LiteRT's XNNPACK kernels unless said "
-        f"below), Keras in TensorFlow on its own threads. {metric.capitalize()} {scored_on}.",
+        f"below), Keras in TensorFlow on its own threads. {_sentence_case(metric)} {scored_on}.",
         "",
         f"| format | file | bytes | latency (ms) | {metric} |",
         "|---|---|---|---|---|",
@@ -200,12 +200,16 @@ def formats_section(
         lines += [
             f"`{LITERT_INT8_FILE}` is fully quantised: it takes int8 pixels, "
             f"q = round(p / {quantised.input.scale:.6g}) + ({quantised.input.zero_point}) for "
-            f"grey pixels p in 0..255, and answers int8, value = (q - ({output.zero_point})) "
+            f"pixels p in 0..255, and answers int8, value = (q - ({output.zero_point})) "
             f"x {output.scale:.6g}. Only LiteRT's built-in int8 kernels: the LiteRT runtime "
             "alone runs it (no TensorFlow, no Flex ops).",
             "",
         ]
     return "\n".join(lines)
+
+
+def _sentence_case(metric: str) -> str:
+    return metric.upper() if metric == "rmse" else metric.capitalize()
 
 
 def _metric(kind: str) -> str:

@@ -8,8 +8,9 @@ TensorFlow's converter) with one difference: only LiteRT's built-in ops are allo
 as on a phone or a board. An op that has no such kernel is named in one line.
 
 The int8 file is fully quantised: weights, activations, input and output are int8; the
-input's scale and zero point map the model's 0..255 pixels to int8 (scale 1, zero point
--128, calibrated on a representative set of training faces), the output's map back to
+input's scale and zero point map the model's 0..255 pixels to int8 (calibrated on a
+representative set of training faces: about scale 1 and zero point -128 where they span
+0..255), the output's map back to
 probabilities or keypoint pixels. :class:`LiteRTModel` hides that: it takes and returns
 float32 like the Keras model.
 
@@ -86,30 +87,30 @@ def to_litert(
     model = float32_model(model)
     shape = (None, *(int(d) for d in model.inputs[0].shape[1:]))
     with tempfile.TemporaryDirectory() as folder, stderr_captured() as captured:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(
-            "serve",
-            lambda pixels: model(pixels, training=False),
-            input_signature=[tf.TensorSpec(shape, tf.float32, name="pixels")],
-        )
-        archive.write_out(folder, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=["serve"])
-        if int8:
-            assert representative is not None
-            faces = np.asarray(representative, np.float32)
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: (
-                [faces[i : i + 1]] for i in range(len(faces))
-            )
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-        else:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         try:
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            archive.add_endpoint(
+                "serve",
+                lambda pixels: model(pixels, training=False),
+                input_signature=[tf.TensorSpec(shape, tf.float32, name="pixels")],
+            )
+            archive.write_out(folder, verbose=False)
+            converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=["serve"])
+            if int8:
+                assert representative is not None
+                faces = np.asarray(representative, np.float32)
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                converter.representative_dataset = lambda: (
+                    [faces[i : i + 1]] for i in range(len(faces))
+                )
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+            else:
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             return bytes(converter.convert())
-        except Exception as exc:  # the converter raises several kinds, with long logs
+        except Exception as exc:  # the export and the converter raise several kinds, with long logs
             raise LiteRTError(_conversion_reason(exc, captured(), int8=int8)) from None
 
 
@@ -184,7 +185,10 @@ def _interpreter(content: bytes, threads: int) -> tuple[Any, str]:
 
 
 @dataclass(frozen=True)
-class _Port:
+class Port:
+    """One input or output of a LiteRT file: its signature name, its element type, and
+    for an int8 port the scale and zero point that map int8 to real values."""
+
     name: str
     dtype: Any
     scale: float
@@ -216,12 +220,17 @@ class LiteRTModel:
         if len(inputs) != 1:
             raise LiteRTError(f"{source}: takes {len(inputs)} inputs, not one image batch")
         ((name, detail),) = inputs.items()
-        self.input = _port(name, detail)
+        self.input = _port(name, detail, source)
         self.input_shape = tuple(int(d) for d in detail["shape_signature"][1:])
         outputs = self._runner.get_output_details()
         # output_0, output_1, ...: the Keras model's outputs in order
+        if not all(re.fullmatch(r"output_\d+", n) for n in outputs):
+            raise LiteRTError(
+                f"{source}: its outputs are named {', '.join(sorted(outputs))}, not output_0, "
+                "output_1...; export it with nas export --litert"
+            )
         self.outputs = [
-            _port(n, outputs[n]) for n in sorted(outputs, key=lambda n: int(n.rsplit("_", 1)[-1]))
+            _port(n, outputs[n], source) for n in sorted(outputs, key=lambda n: int(n[7:]))
         ]
         self.output_shapes = [
             tuple(int(d) for d in outputs[p.name]["shape_signature"][1:]) for p in self.outputs
@@ -248,7 +257,10 @@ class LiteRTModel:
             answers = self._run(np.asarray(images[start : start + batch_size], np.float32))
             for chunk, answer in zip(chunks, answers, strict=True):
                 chunk.append(answer)
-        return [np.concatenate(c) for c in chunks]
+        return [
+            np.concatenate(c) if c else np.zeros((0, *shape), np.float32)
+            for c, shape in zip(chunks, self.output_shapes, strict=True)
+        ]
 
     def predict(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """The (first) output for ``images``, like :func:`nas.training.core.predict`."""
@@ -277,6 +289,11 @@ class LiteRTModel:
         return out
 
 
-def _port(name: str, detail: dict[str, Any]) -> _Port:
+def _port(name: str, detail: dict[str, Any], source: str) -> Port:
+    if detail["dtype"] not in (np.float32, np.int8):
+        raise LiteRTError(
+            f"{source}: has a {np.dtype(detail['dtype']).name} port {name!r}; nas reads "
+            "float32 and int8 LiteRT files (nas export --litert / --int8)"
+        )
     scale, zero_point = detail.get("quantization", (0.0, 0))
-    return _Port(name, detail["dtype"], float(scale), int(zero_point))
+    return Port(name, detail["dtype"], float(scale), int(zero_point))

@@ -181,3 +181,35 @@ def test_faces_with_a_training_twin_are_scored_apart(
     assert f"{len(copies)} of these faces have a byte-identical Training image" in (
         capsys.readouterr().out
     )
+
+
+def test_a_folder_export_is_scored_on_the_split_its_run_validated_with(
+    emotion_export: Path, tmp_path: Path
+):
+    """A run with ``[data] validation_split = "test"`` validated on ``test/``: its export's
+    default split is that folder, not ``val/`` (which the run held out)."""
+    from PIL import Image
+
+    root = tmp_path / "faces"
+    counts = {"train": 2, "val": 3, "test": 5}
+    rng = np.random.default_rng(0)
+    for split, count in counts.items():
+        for name in ("angry", "disgust", "happy", "sad", "surprise"):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    export = tmp_path / "export"
+    shutil.copytree(emotion_export, export)
+    task = {
+        "kind": "classification",
+        "labels": ["angry", "disgust", "happy", "sad", "surprise"],
+        "seed": 0,
+        "validation_fraction": 0.1,
+        "validation_split": "test",
+    }
+    (export / "genome.json").write_text(json.dumps({"task": task}))
+    metrics = tmp_path / "metrics.json"
+    args = ["evaluate", str(export), "--data", str(root), "--json", str(metrics)]
+    assert main([*args, "--out", str(tmp_path / "report")]) == 0
+    assert json.loads(metrics.read_text())["images"] == 5 * counts["test"]

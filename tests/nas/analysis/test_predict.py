@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nas.analysis.faces import Face, crop_face, find_faces, read_photo
+from nas.analysis.predict import drawing_names
 from nas.cli import main
 from nas.data.datasets import FIVE_CLASS_NAMES
 from nas.data.synthetic import KEYPOINT_NAMES
@@ -212,3 +213,23 @@ def test_predict_refuses_an_export_of_an_unknown_kind_in_one_line(
     assert main(["predict", str(folder), str(astronaut), "--out", str(tmp_path / "x")]) == 2
     error = capsys.readouterr().err
     assert "smile_intensity" in error and error.count("\n") == 1
+
+
+def test_photos_that_share_a_stem_get_drawings_of_their_own_never_over_a_photo(tmp_path: Path):
+    out = tmp_path / "out"
+    photos = [tmp_path / "a" / "face.jpg", tmp_path / "b" / "face.jpg", tmp_path / "face.png"]
+    photos.append(out / "me.png")  # a photo inside --out, which its drawing must not replace
+    names = drawing_names(photos, out)
+    assert [n.name for n in names] == ["face.png", "face-2.png", "face-3.png", "me-2.png"]
+    assert all(n.parent == out for n in names)
+
+
+def test_predict_refuses_an_out_that_is_a_file_in_one_line(
+    multitask_export: Path, astronaut: Path, tmp_path: Path, capsys
+):
+    taken = tmp_path / "drawn"
+    taken.write_text("mine")
+    assert main(["predict", str(multitask_export), str(astronaut), "--out", str(taken)]) == 2
+    error = capsys.readouterr().err
+    assert f"--out {taken}: is a file" in error and error.count("\n") == 1
+    assert taken.read_text() == "mine"

@@ -106,6 +106,39 @@ def _export_folder(tmp: Path, valid: Valid, *, genome: bool = True) -> str:
     return str(tmp / "exported")
 
 
+def _model_export(tmp: Path, valid: Valid, *, kind: str) -> str:
+    """An export folder of a tiny real Keras model: ``keypoints`` (96x96 grey, its
+    genome.json without the run's split) or ``rgb`` (five emotions from 48x48 colour)."""
+    import keras
+
+    from nas.data.datasets import FIVE_CLASS_NAMES
+    from nas.data.synthetic import KEYPOINT_NAMES
+
+    folder = tmp / "exported"
+    folder.mkdir()
+    if kind == "keypoints":
+        inputs = keras.Input((96, 96, 1))
+        x = keras.layers.Dense(30)(keras.layers.GlobalAveragePooling2D()(inputs))
+        model = keras.Model(inputs, keras.layers.Reshape((15, 2))(x))
+        task = {"kind": "keypoints", "input_shape": [96, 96, 1], "labels": list(KEYPOINT_NAMES)}
+        genome = valid.resunet
+    else:
+        inputs = keras.Input((48, 48, 3))
+        x = keras.layers.GlobalAveragePooling2D()(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x))
+        task = {
+            "kind": "classification",
+            "input_shape": [48, 48, 3],
+            "labels": list(FIVE_CLASS_NAMES),
+            "seed": 0,
+            "validation_fraction": 0.1,
+        }
+        genome = valid.cnn
+    model.save(folder / "model.keras")
+    _write(folder / "genome.json", json.dumps({"genome": genome, "task": task}).encode())
+    return str(folder)
+
+
 def _lines(rows: list[bytes]) -> bytes:
     return b"".join(row + b"\n" for row in rows)
 
@@ -1291,6 +1324,33 @@ CASES: list[Case] = [
         "export-export-folder-with-trial",
         lambda tmp, v: ["export", _export_folder(tmp, v), "--trial", "0", "--to", _out(tmp)],
         ("exported: an export folder holds one model", "drop --rank/--trial"),
+    ),
+    Case(
+        "export-litert-folder-without-its-split",
+        lambda tmp, v: [
+            "export",
+            _model_export(tmp, v, kind="keypoints"),
+            "--litert",
+            "--data",
+            str(_write(tmp / "kp.csv", _lines(v.keypoints))),
+            "--to",
+            _out(tmp),
+        ],
+        ("exported/genome.json: does not say how its run split", "from the run folder"),
+    ),
+    Case(
+        "export-litert-data-of-another-shape",
+        lambda tmp, v: [
+            "export",
+            _model_export(tmp, v, kind="rgb"),
+            "--litert",
+            "--data",
+            str(_write(tmp / "fer.csv", _lines(v.emotion))),
+            "--to",
+            _out(tmp),
+        ],
+        ("fer.csv: its images are 48x48x1", "takes 48x48x3"),
+        parses=True,
     ),
     Case(
         "export-export-folder-without-genome",

@@ -94,3 +94,20 @@ def test_console_script_exit_code(tmp_path: Path):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().endswith("pass --data PATH")
+
+
+def test_evaluate_keeps_a_report_per_model_file_of_an_export(tmp_path: Path):
+    """The float and int8 files of one export, evaluated in turn, do not overwrite each
+    other's report; a folder's report goes inside it."""
+    from nas.cli.evaluate import _default_out
+
+    export = tmp_path / "final"
+    export.mkdir()
+    folders = {
+        _default_out(export / "model.tflite", "PublicTest", False),
+        _default_out(export / "model_int8.tflite", "PublicTest", False),
+        _default_out(export, "PublicTest", False),
+        _default_out(export, "PublicTest", True),
+    }
+    assert len(folders) == 4 and all(folder.parent == export for folder in folders)
+    assert export / "evaluation-model_int8-PublicTest" in folders

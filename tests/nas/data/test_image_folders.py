@@ -173,6 +173,18 @@ CASES = [
         "val/c: a class with no folder in train/",
     ),
     ("no-train", {"val/a": 2, "val/b": 2}, None, "no training folder among its split folders"),
+    (
+        "a-gif-named-png",  # only PNG, JPEG and BMP decoders see the files
+        {"a": 2, "b": 2},
+        lambda r: picture(np.random.default_rng(0), (8, 8), "L").save(r / "a" / "x.png", "GIF"),
+        "a/x.png is not a readable image",
+    ),
+    (
+        "a-link-loop",
+        {"a": 2, "b": 2},
+        lambda r: (r / "a" / "up").symlink_to(r, target_is_directory=True),
+        "a/up: links to a folder read already",
+    ),
 ]
 
 
@@ -184,6 +196,59 @@ def test_bad_folders_are_one_line(tmp_path: Path, name, layout, spoil, message):
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
         load_image_classes(root, cache_dir=tmp_path)
     assert "\n" not in str(error.value) and not list(tmp_path.glob("parsed-folder-*.npz"))
+
+
+def test_hostile_images_are_refused_before_they_are_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A zip member or file past the byte limit is not read, an image past the pixel
+    limit not decoded: one line each (a zip bomb or a 100-megapixel PNG, in small)."""
+    root = make_folder(tmp_path / "f", {"a": 2, "b": 2})
+    picture(np.random.default_rng(1), (80, 60), "L").save(root / "b" / "big.png")
+    monkeypatch.setattr(image_folders, "MAX_IMAGE_PIXELS", 4_000)  # the others: 40x40, 64x48
+    with pytest.raises(DataError, match=r"b/big.png is not a readable image \(80x60 pixels, past"):
+        load_image_classes(root, cache_dir=tmp_path)
+    monkeypatch.undo()
+    archive = zip_of(root, tmp_path / "f.zip")
+    monkeypatch.setattr(image_folders, "MAX_FILE_BYTES", 1_000)
+    with pytest.raises(DataError, match=r"bytes, past the 0 MiB an image may have"):
+        load_image_classes(archive, cache_dir=tmp_path)
+    assert not list(tmp_path.glob("parsed-folder-*.npz"))
+
+
+def test_sixteen_bit_grey_keeps_its_top_eight_bits(tmp_path: Path):
+    root = make_folder(tmp_path / "f", {"a": 2, "b": 2})
+    wide = np.arange(16 * 16, dtype=np.uint16).reshape(16, 16) * 256  # 0..65280
+    Image.fromarray(wide).save(root / "a" / "deep.png")
+    decoded = read_image_folder(root, image_size=(16, 16), channels=1, cache_dir=tmp_path)
+    (index,) = [i for i, name in enumerate(decoded.names) if name.endswith("deep.png")]
+    assert np.array_equal(decoded.images[index, :, :, 0], (wide >> 8).astype(np.uint8))
+
+
+def test_a_linked_class_folder_is_read_through(tmp_path: Path):
+    elsewhere = make_folder(tmp_path / "elsewhere", {"b": 3})
+    root = make_folder(tmp_path / "f", {"a": 2})
+    (root / "b").symlink_to(elsewhere / "b", target_is_directory=True)
+    decoded = read_image_folder(root, image_size=(8, 8), channels=1, cache_dir=tmp_path)
+    assert decoded.class_names == ("a", "b") and np.bincount(decoded.labels).tolist() == [2, 3]
+
+
+def test_an_image_rewritten_in_place_is_decoded_again(tmp_path: Path):
+    root = make_folder(tmp_path / "f", {"a": 2, "b": 2})
+    first = read_image_folder(root, image_size=(8, 8), channels=1, cache_dir=tmp_path)
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(root / "a" / "img0.png")  # same name
+    again = read_image_folder(root, image_size=(8, 8), channels=1, cache_dir=tmp_path)
+    assert again.content_hash != first.content_hash
+    assert again.images[again.names.index("a/img0.png")].max() == 0
+
+
+def test_a_damaged_cache_file_is_decoded_again(tmp_path: Path):
+    root = make_folder(tmp_path / "f", {"a": 2, "b": 2})
+    first = read_image_folder(root, image_size=(8, 8), channels=1, cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("parsed-folder-*.npz")
+    cached.write_bytes(b"PK\x03\x04 not a zip at all")
+    again = read_image_folder(root, image_size=(8, 8), channels=1, cache_dir=tmp_path)
+    assert np.array_equal(first.images, again.images)
 
 
 def test_unreadable_files_may_be_counted_and_skipped(tmp_path: Path):

@@ -97,13 +97,15 @@ def test_an_export_folder_exported_again_flip_averaged_loads_anywhere_and_scores
         "task": {"kind": "classification", "input_shape": [48, 48, 1], "labels": FIVE_CLASS_NAMES},
     }
     (source / "genome.json").write_text(json.dumps(document))
-    (source / "MODEL_CARD.md").write_text("# emotions\n\nThe net's own figures.\n")
+    stale = "\n## Formats\n\n| format | file |\n|---|---|\n| LiteRT | `model.tflite` |\n"
+    (source / "MODEL_CARD.md").write_text("# emotions\n\nThe net's own figures.\n" + stale)
     to = tmp_path / "averaged"
     assert main(["export", str(source), "--to", str(to), "--flip-average"]) == 0
     assert "flip-averaged" in capsys.readouterr().out
     assert json.loads((to / "genome.json").read_text())["flip_average"] is True
     card = (to / "MODEL_CARD.md").read_text()
     assert card.startswith("# emotions") and "## Flip averaging" in card
+    assert "## Formats" not in card  # the source's table named files this folder lacks
     assert (to / "final" / "1" / "saved_model.pb").is_file()  # the served name: the folder's
 
     # plain Keras in a process that never imported this project loads it

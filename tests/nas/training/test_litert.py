@@ -42,9 +42,10 @@ def test_float32_litert_answers_as_keras_does():
     converted = LiteRTModel(to_litert(model))
     assert not converted.int8
     assert converted.input_shape == (12, 12, 1) and converted.output_shapes == [(4,)]
-    np.testing.assert_allclose(
-        converted.predict(images), model.predict(images, verbose=0), atol=1e-5
-    )
+    expected = model.predict(images, verbose=0)
+    np.testing.assert_allclose(converted.predict(images), expected, atol=1e-5)
+    np.testing.assert_allclose(converted.predict(images, batch_size=8), expected, atol=1e-5)
+    assert converted.predict(images[:0]).shape == (0, 4)
 
 
 def test_int8_litert_takes_and_gives_int8_with_the_scales_of_its_pixels():
