@@ -241,7 +241,7 @@ def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             for s in seeds
         ]
         lines.append(f"| {arm} | " + " | ".join(cells) + f" | {medians[arm]:.4f} |")
-    margins, paired = {}, {}
+    margins, paired, per_seed = {}, {}, {}
     for other in ("random", "vgg"):
         common = sorted(set(by_arm["search"]) & set(by_arm[other]))
         if common:  # the seeds both arms ran: a seed one arm lacks would skew the medians
@@ -249,10 +249,15 @@ def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
             rival = statistics.median(by_arm[other][s]["accuracy"] for s in common)
             margins[f"search_minus_{other}"] = search - rival
             paired[f"search_minus_{other}"] = common
+            per_seed[f"search_minus_{other}"] = [
+                by_arm["search"][s]["accuracy"] - by_arm[other][s]["accuracy"] for s in common
+            ]
     for name, value in margins.items():
         seeds_text = ", ".join(map(str, paired[name]))
+        each = ", ".join(f"{d * 100:+.2f}" for d in per_seed[name])
         lines.append(
-            f"\n{name.replace('_', ' ')}: {value * 100:+.2f} points (medians of seeds {seeds_text})"
+            f"\n{name.replace('_', ' ')}: {value * 100:+.2f} points (medians of seeds {seeds_text}); "
+            f"seed by seed {each}, median {statistics.median(per_seed[name]) * 100:+.2f}"
         )
     machines = sorted({r.get("machine", "?") for r in rows})
     lines.append(f"\nmachines: {', '.join(machines)}")
@@ -260,6 +265,7 @@ def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         "medians": medians,
         "margins": margins,
         "margin_seeds": paired,
+        "margins_per_seed": per_seed,
         "rows": rows,
     }
 

@@ -54,6 +54,8 @@ def test_the_table_gives_each_arm_its_median_and_the_search_its_margins(
     assert numbers["margins"]["search_minus_random"] == pytest.approx(0.03)
     assert numbers["margin_seeds"]["search_minus_random"] == [0]
     assert numbers["margins"]["search_minus_vgg"] == pytest.approx(0.015)
+    assert numbers["margins_per_seed"]["search_minus_vgg"] == pytest.approx([-0.01, 0.04])
+    assert "seed by seed -1.00, +4.00, median +1.50" in text
     assert "| vgg | 0.7700 (30 min, 1,000 params) | 0.7000 (30 min, 1,000 params) | — |" in text
 
 
