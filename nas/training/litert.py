@@ -10,9 +10,8 @@ as on a phone or a board. An op that has no such kernel is named in one line.
 The int8 file is fully quantised: weights, activations, input and output are int8; the
 input's scale and zero point map the model's 0..255 pixels to int8 (calibrated on a
 representative set of training faces: about scale 1 and zero point -128 where they span
-0..255), the output's map back to
-probabilities or keypoint pixels. :class:`LiteRTModel` hides that: it takes and returns
-float32 like the Keras model.
+0..255), the output's map back to probabilities or keypoint pixels. :class:`LiteRTModel`
+hides that: it takes and returns float32 like the Keras model.
 
 The runtime is ``ai_edge_litert`` (``pip install ai-edge-litert``, the LiteRT
 interpreter without TensorFlow) where it is installed, TensorFlow's bundled

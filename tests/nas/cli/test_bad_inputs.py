@@ -651,6 +651,22 @@ def _run(tmp: Path, *, completed: bool = True) -> Path:
     return run
 
 
+def litert_of_export_folder(
+    kind: str, data_name: str, rows: Callable[[Valid], list[bytes]]
+) -> Make:
+    """``nas export --litert --data`` of a tiny real export folder (:func:`_model_export`)
+    with a data file of ``rows``."""
+    return lambda tmp, v: [
+        "export",
+        _model_export(tmp, v, kind=kind),
+        "--litert",
+        "--data",
+        str(_write(tmp / data_name, _lines(rows(v)))),
+        "--to",
+        _out(tmp),
+    ]
+
+
 def export(*args: str, completed: bool = True) -> Make:
     return lambda tmp, _: ["export", str(_run(tmp, completed=completed)), *args, "--to", _out(tmp)]
 
@@ -1327,28 +1343,12 @@ CASES: list[Case] = [
     ),
     Case(
         "export-litert-folder-without-its-split",
-        lambda tmp, v: [
-            "export",
-            _model_export(tmp, v, kind="keypoints"),
-            "--litert",
-            "--data",
-            str(_write(tmp / "kp.csv", _lines(v.keypoints))),
-            "--to",
-            _out(tmp),
-        ],
+        litert_of_export_folder("keypoints", "kp.csv", lambda v: v.keypoints),
         ("exported/genome.json: does not say how its run split", "from the run folder"),
     ),
     Case(
         "export-litert-data-of-another-shape",
-        lambda tmp, v: [
-            "export",
-            _model_export(tmp, v, kind="rgb"),
-            "--litert",
-            "--data",
-            str(_write(tmp / "fer.csv", _lines(v.emotion))),
-            "--to",
-            _out(tmp),
-        ],
+        litert_of_export_folder("rgb", "fer.csv", lambda v: v.emotion),
         ("fer.csv: its images are 48x48x1", "takes 48x48x3"),
         parses=True,
     ),
