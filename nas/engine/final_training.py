@@ -59,6 +59,7 @@ from nas.storage.store import RunStore
 from nas.training.core import (
     compile_for_training,
     configure_process,
+    full_batches,
     inference_function,
     make_optimizer,
     predict,
@@ -275,7 +276,8 @@ class _Trainer:
         self.board.flush()
 
     def _epoch_data(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """The epoch's training images (augmented when the plan says so), shuffled."""
+        """The epoch's training images (augmented when the plan says so), shuffled, in
+        full batches (:func:`nas.training.core.full_batches`)."""
         rng = np.random.default_rng([self.plan.seed, epoch])
         data = self.data
         keypoints = data.train_targets if self.kind.spatial_targets else None
@@ -290,7 +292,7 @@ class _Trainer:
             targets = moved if moved is not None else data.train_targets
         else:
             images, targets = data.train_images.astype(np.float32), data.train_targets
-        order = rng.permutation(len(targets))
+        order = full_batches(rng.permutation(len(targets)), self.batch_size)
         return images[order], targets[order]
 
     def learning_rate_at(self, step: int, planned_epochs: int) -> float:

@@ -35,6 +35,7 @@ __all__ = [
     "configure_process",
     "counted_size",
     "decoded_genome",
+    "full_batches",
     "inference_function",
     "latency_ms",
     "make_optimizer",
@@ -171,17 +172,34 @@ def checked_size(model: keras.Model, budget: Budget) -> int:
     return params
 
 
+def full_batches(order: np.ndarray, batch_size: int) -> np.ndarray:
+    """``order`` (an epoch's shuffled image indices) made a whole number of batches long
+    by repeating its first indices, so that no batch is shorter than ``batch_size``.
+
+    TensorFlow 2.21's oneDNN kernel for the weight gradient of a strided 1x1 convolution
+    (``jit_1x1:avx512_core backward_weights``) writes past its scratch memory when the
+    batch is odd and it runs on two or more threads: the heap is corrupted and the
+    process dies (``free(): invalid next size``, SIGSEGV). A training set of 2,943
+    keypoint faces in batches of 64 ends every epoch with a batch of 63, which killed
+    the ResUNet final training in its first epoch (docs/reliability.md); the genomes'
+    batch sizes are even, so full batches never meet it.
+    """
+    short = -len(order) % batch_size
+    if not short:
+        return order
+    return np.concatenate([order, np.resize(order, short)])
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def training_batches(
-    data: EvalData, batch_size: int, seed: int, *, repeat: bool = False
-) -> tf.data.Dataset:
-    """Shuffled batches, with random horizontal flips when the data allows them, and each
-    image's class weight as Keras' sample weight when the data has class weights.
+def training_batches(data: EvalData, batch_size: int, seed: int) -> tf.data.Dataset:
+    """An endless stream of shuffled, full batches over reshuffled passes, with random
+    horizontal flips when the data allows them, and each image's class weight as Keras'
+    sample weight when the data has class weights.
 
-    With ``repeat``, an endless stream of full batches over reshuffled passes.
+    Never a shorter last batch: see :func:`full_batches`.
     """
     images = data.train_images.astype(np.float32)
     weights = data.sample_weights(data.train_targets)
@@ -192,9 +210,7 @@ def training_batches(
     )
     dataset = tf.data.Dataset.from_tensor_slices(columns)
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = dataset.batch(batch_size)
+    dataset = dataset.repeat().batch(batch_size)
     if data.flip_permutation is not None:
         permutation = tf.constant(data.flip_permutation, dtype=tf.int32)
         width = float(data.task.input_shape[1])
