@@ -7,10 +7,11 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow 2.21's oneDNN kernels (on by default where the CPU has AVX512) have killed
-# multi-threaded training processes with heap corruption ("free(): invalid next size",
-# SIGABRT): a final training of the search-pays run, and once a pytest worker training a
-# keypoint net in-process, after which pytest-xdist waited forever. The suite trains with
-# them off (Ray workers inherit it), unless the environment says otherwise.
+# multi-threaded training processes with heap corruption: the weight gradient of a strided
+# 1x1 convolution on an odd batch (docs/reliability.md; facenas now trains full batches
+# only). Once a pytest worker died that way and pytest-xdist waited forever. The suite
+# trains with them off (Ray workers inherit it), unless the environment says otherwise,
+# so that its figures do not depend on the CPU's kernels.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
