@@ -205,7 +205,34 @@ def formats_section(
             "alone runs it (no TensorFlow, no Flex ops).",
             "",
         ]
+        loss = quantisation_loss(rows)
+        if loss:
+            lines += [loss, ""]
     return "\n".join(lines)
+
+
+QUANTISATION_TOLERANCE = {"accuracy": 0.01, "rmse": 0.10}
+"""What int8 may lose before the card warns: 1 point of accuracy; 10% of the RMSE."""
+
+
+def quantisation_loss(rows: Sequence[FormatFigures]) -> str:
+    """A warning sentence when the int8 file scores clearly worse than the float32 one
+    (past :data:`QUANTISATION_TOLERANCE`), else ``""``."""
+    scored = {r.file: r for r in rows if r.score is not None}
+    plain, int8 = scored.get(LITERT_FILE), scored.get(LITERT_INT8_FILE)
+    if plain is None or int8 is None or plain.metric not in QUANTISATION_TOLERANCE:
+        return ""
+    tolerance = QUANTISATION_TOLERANCE[plain.metric]
+    if plain.metric == "accuracy":
+        worse = plain.score - int8.score > tolerance
+    else:
+        worse = int8.score > plain.score * (1 + tolerance)
+    if not worse:
+        return ""
+    return (
+        f"**int8 costs this model too much**: {plain.metric} {int8.score:.4f} against "
+        f"{plain.score:.4f} in float32. Deploy `{LITERT_FILE}` where that matters."
+    )
 
 
 def _sentence_case(metric: str) -> str:

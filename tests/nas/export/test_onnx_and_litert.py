@@ -70,3 +70,20 @@ def test_onnxruntime_and_litert_match_keras(tmp_path: Path, space_name: str, tas
     assert not plain.int8
     assert np.abs(plain.predict(faces) - expected).max() <= 1e-4, space.describe(genome)
     keras.backend.clear_session()
+
+
+def test_the_card_warns_when_int8_costs_more_than_the_tolerance():
+    from nas.export.litert import FormatFigures, quantisation_loss
+    from nas.training.litert import LITERT_FILE, LITERT_INT8_FILE
+
+    def rows(metric: str, plain: float, int8: float | None) -> list[FormatFigures]:
+        return [
+            FormatFigures("LiteRT float32", LITERT_FILE, 10, 1.0, plain, metric),
+            FormatFigures("LiteRT int8", LITERT_INT8_FILE, 5, 1.0, int8, metric),
+        ]
+
+    assert "rmse 18.2333 against 2.0535" in quantisation_loss(rows("rmse", 2.0535, 18.2333))
+    assert quantisation_loss(rows("rmse", 2.0, 2.1)) == ""
+    assert "accuracy 0.7200 against 0.7400" in quantisation_loss(rows("accuracy", 0.74, 0.72))
+    assert quantisation_loss(rows("accuracy", 0.74, 0.735)) == ""
+    assert quantisation_loss(rows("accuracy", 0.74, None)) == ""
