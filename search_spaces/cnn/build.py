@@ -81,9 +81,21 @@ def apply_backbone(genome: CnnGenome, x: Any) -> Any:
 
 def conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str) -> Any:
     """Conv2D (biased, ``"same"`` padding) + BatchNormalization with this space's
-    ``BN_MOMENTUM`` and ``BN_EPSILON``; layers ``{name}_conv`` and ``{name}_bn``."""
+    ``BN_MOMENTUM`` and ``BN_EPSILON``; layers ``{name}_conv`` and ``{name}_bn``.
+
+    A strided 1x1 convolution is built as the subsampling it is (``{name}_subsample``,
+    a 1x1 pooling window with the stride: the same pixels, the same weights and FLOPs)
+    followed by a 1x1 convolution of stride 1. TensorFlow 2.21's oneDNN kernel for the
+    weight gradient of a strided 1x1 convolution (``jit_1x1 backward_weights``) writes
+    past its memory on some shapes (an odd batch on two threads; 12 to 8 channels at
+    96x96 on one thread), killing the process (docs/reliability.md)."""
     import keras
 
+    if kernel == 1 and stride != 1:
+        x = keras.layers.AveragePooling2D(
+            pool_size=1, strides=stride, padding="same", name=f"{name}_subsample"
+        )(x)
+        stride = 1
     x = keras.layers.Conv2D(
         filters, kernel, strides=stride, padding="same", use_bias=True, name=f"{name}_conv"
     )(x)

@@ -255,8 +255,12 @@ def test_decoder_structure():
     assert model.get_layer("fc1_act").activation.__name__ in ("swish", "silu")
     assert model.get_layer("stage1_block1_se_reduce").units == 4  # floor of 4 units
     assert model.output_shape == (None, TASK.num_classes)
-    # the basic stage halves 48x48; its first block projects 16 -> 32 channels
-    assert model.get_layer("stage2_block1_0_conv").strides == (2, 2)
+    # the basic stage halves 48x48; its first block projects 16 -> 32 channels, the
+    # strided 1x1 projection as a subsampling then a 1x1 conv of stride 1
+    assert model.get_layer("stage2_block1_0_subsample").strides == (2, 2)
+    assert model.get_layer("stage2_block1_0_conv").strides == (1, 1)
+    assert model.get_layer("stage2_block1_1_conv").strides == (2, 2)
+    assert counts["AveragePooling2D"] == 1
     assert tuple(model.get_layer("stage3_block1_out").output.shape) == (None, 24, 24, 32)
     keras.backend.clear_session()
 
