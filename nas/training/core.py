@@ -194,12 +194,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def training_batches(data: EvalData, batch_size: int, seed: int) -> tf.data.Dataset:
-    """An endless stream of shuffled, full batches over reshuffled passes, with random
-    horizontal flips when the data allows them, and each image's class weight as Keras'
-    sample weight when the data has class weights.
+def training_batches(
+    data: EvalData, batch_size: int, seed: int, *, repeat: bool = False
+) -> tf.data.Dataset:
+    """Shuffled batches, with random horizontal flips when the data allows them, and each
+    image's class weight as Keras' sample weight when the data has class weights.
 
-    Never a shorter last batch: see :func:`full_batches`.
+    With ``repeat``, an endless stream of full batches over reshuffled passes (see
+    :func:`full_batches` for why full batches matter).
     """
     images = data.train_images.astype(np.float32)
     weights = data.sample_weights(data.train_targets)
@@ -210,7 +212,9 @@ def training_batches(data: EvalData, batch_size: int, seed: int) -> tf.data.Data
     )
     dataset = tf.data.Dataset.from_tensor_slices(columns)
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.repeat().batch(batch_size)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size)
     if data.flip_permutation is not None:
         permutation = tf.constant(data.flip_permutation, dtype=tf.int32)
         width = float(data.task.input_shape[1])

@@ -180,21 +180,21 @@ def _train_and_score(
     )
     if curve is not None:
         callbacks.append(curve)
-    batches = training_batches(data, batch, request.seed)  # endless, full batches
     if budget.train_images:
+        batches = training_batches(data, batch, request.seed, repeat=True)
         model.fit(
             batches, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=callbacks
         )
+        guard.images_seen = guard.steps * batch
     else:
         model.fit(
-            batches,
+            training_batches(data, batch, request.seed),
             epochs=budget.epochs,
-            steps_per_epoch=steps // budget.epochs,  # a pass's worth of full batches
             shuffle=False,  # the dataset is already shuffled, with the candidate's seed
             verbose=0,
             callbacks=callbacks,
         )
-    guard.images_seen = guard.steps * batch
+        guard.images_seen = min(guard.steps * batch, budget.epochs * len(data.train_targets))
     if guard.diverged:
         raise EvaluationFailure("nan_loss", guard.diverged)
 

@@ -137,7 +137,7 @@ def _plans(data: MultiEvalData, request: EvalRequest, batch_size: int) -> list[t
             steps = -(-budget.train_images // batch_size)
         else:
             steps = budget.epochs * -(-len(part.train_targets) // batch_size)
-        batches = training_batches(part, batch_size, request.seed)
+        batches = training_batches(part, batch_size, request.seed, repeat=True)
         plans.append((iter(batches), steps))
     return plans
 

@@ -75,12 +75,15 @@ def test_flips_mirror_images_and_swap_left_and_right_points():
 
 
 def test_every_training_batch_is_full_even_past_the_end_of_a_pass():
-    """No shorter last batch (oneDNN's strided 1x1 weight gradient corrupts the heap on odd
-    batches, nas.training.core.full_batches): 20 faces in batches of 8 give 8, 8, 8, ..."""
+    """The candidates' endless stream and the final training's epochs have no shorter last
+    batch (oneDNN's strided 1x1 weight gradient corrupts the heap on odd batches,
+    nas.training.core.full_batches): 20 faces in batches of 8 give 8, 8, 8, ..."""
     from nas.training.core import full_batches, training_batches
 
     _, _, data = _three_point_faces(count=20, seed=2)
-    sizes = [int(images.shape[0]) for images, _ in training_batches(data, 8, seed=0).take(7)]
+    sizes = [
+        int(images.shape[0]) for images, _ in training_batches(data, 8, seed=0, repeat=True).take(7)
+    ]
     assert sizes == [8] * 7
     order = full_batches(np.arange(20), 8)
     assert len(order) == 24 and list(order[20:]) == [0, 1, 2, 3]
@@ -97,7 +100,7 @@ def test_flips_of_the_endless_stream_come_from_the_seed_and_the_batch_alone():
     _, _, data = _three_point_faces(count=16, seed=1)
 
     def first_batches(seed: int) -> list[np.ndarray]:
-        stream = iter(training_batches(data, batch_size=8, seed=seed))
+        stream = iter(training_batches(data, batch_size=8, seed=seed, repeat=True))
         return [next(stream)[1].numpy() for _ in range(6)]
 
     first = first_batches(3)
