@@ -3,10 +3,10 @@
 The driver runs as a separate ``python -m nas search`` process on Ray. Failpoints
 (:mod:`nas.core.faults`) make it send itself a signal at exact places: SIGKILL before the
 first checkpoint, in the middle of a checkpoint write, between two evaluations while
-others run, between a tell and its checkpoint, between writing weights and recording the
-trial; Ctrl-C just as a result comes in; SIGTERM between two evaluations. Each time the
+others run, between writing weights and recording the trial; Ctrl-C just as a result
+comes in; SIGTERM between two evaluations. Each time the
 search is continued, with ``--resume`` or by running the same experiment into the same
-run directory, and the run stopped nine times must end with the same trials and the same
+run directory, and the run stopped six times must end with the same trials and the same
 front as the session's uninterrupted run (``tiny_search``).
 
 Drivers connect to the session's Ray (``--address``) rather than each starting its own,
@@ -38,7 +38,10 @@ pytestmark = pytest.mark.slow
 
 KILLED, CTRL_C, SIGTERM = -signal.SIGKILL, 128 + signal.SIGINT, 128 + signal.SIGTERM
 
-# (failpoint, where the search stops, its exit code, how it is continued afterwards)
+# (failpoint, where the search stops, its exit code, how it is continued afterwards).
+# The stops after a tell and after an ask are killed in-process, with a fake evaluator, in
+# tests/nas/engine/test_search_multifidelity.py; here each stop costs a driver and its Ray
+# workers (TensorFlow's import alone is about 6 CPU-seconds a worker on 2 cores).
 STOPS = [
     ("run:opened@1", "after the run is created, before the first checkpoint", KILLED, "resume"),
     ("write:checkpoint.json@1", "during the first checkpoint write", KILLED, "again"),
@@ -49,9 +52,6 @@ STOPS = [
         "again",
     ),
     ("ray:ready@2=SIGINT", "Ctrl-C as a result comes in, on a Ray of its own", CTRL_C, "resume"),
-    ("generation:told@1", "after a tell, before its checkpoint", KILLED, "resume"),
-    ("write:checkpoint.json@2", "during the checkpoint write after a tell", KILLED, "again"),
-    ("generation:asked@2", "right after the next generation was asked for", KILLED, "resume"),
     (
         "evaluation:recorded@1=SIGTERM",
         "SIGTERM (kill, a scheduler) between evaluations",
@@ -111,7 +111,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_search: Path) -> Pa
     return folder
 
 
-def test_a_search_stopped_at_nine_points_ends_like_an_uninterrupted_one(
+def test_a_search_stopped_at_six_points_ends_like_an_uninterrupted_one(
     workspace: Path, tiny_search: Path, ray_address: str
 ):
     run_dir = workspace / "killed"
@@ -203,7 +203,7 @@ def test_ctrl_c_as_a_result_comes_in_never_crashes_the_driver(ray_address: str):
     complete task that was not pending``) and the driver exit 1 with a C++ stack trace.
     150 interrupted maps on a starved reply thread hit it about one in 20 before the fix.
     """
-    attempts = 150
+    attempts = 80  # about 98% to catch a fault that strikes one map in 20
     result = subprocess.run(
         [sys.executable, "-c", RACE, ray_address, str(attempts)],
         env=_env("ray:ready@1+=SIGINT"),

@@ -152,7 +152,7 @@ def test_a_folder_with_other_files_is_refused(tiny_search: Path, tmp_path: Path,
     [("race = 2", "Race won by trial"), ('race = 0\nchoose_by = "score+flops"', "Chosen: trial")],
 )
 def test_a_final_section_trains_the_winner_after_the_search(
-    tmp_path: Path, ray_local, capsys, final: str, chosen: str
+    tmp_path: Path, faces_csv: Path, ray_local, capsys, final: str, chosen: str
 ):
     experiment = tmp_path / "final.toml"
     experiment.write_text(
@@ -163,14 +163,14 @@ def test_a_final_section_trains_the_winner_after_the_search(
         f"[final]\nepochs = 1\n{final}\n"
     )
     run = tmp_path / "run"
-    # --data reaches the race and the final training too, not only the search
-    assert main(["search", str(experiment), "--out", str(run), "--data", "builtin:faces"]) == 0
+    # --data reaches the race and the final training too, not only the search (320
+    # training faces: the final epoch is the whole split, not the search's 128 images)
+    assert main(["search", str(experiment), "--out", str(run), "--data", str(faces_csv)]) == 0
     out = capsys.readouterr().out
     assert chosen in out and "Final training of trial" in out
     state = load_state(run / "final")
     assert state is not None and state.finished and state.epochs_done == 1
-    # the whole training split, not the search's 128-image subset
-    assert state.images > 128
+    assert state.images > 128  # the whole training split, not the search's subset
     assert (run / "final" / "withfinal" / "1" / "saved_model.pb").exists()
 
 

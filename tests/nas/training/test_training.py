@@ -75,8 +75,8 @@ def test_the_same_experiment_gives_the_same_trials_under_other_machine_load(
             "objectives": ["accuracy", "params"],
             "data": {"path": str(faces_csv)},
             "budget": {"train_images": 64, "max_validation_images": 32, "max_params": 400_000},
-            # three trainings, not the population's four: the suite's time (CI: < 10 min)
-            "search": {"population": 4, "generations": 0, "max_evaluations": 3},
+            # two trainings, not the population's four: the suite's time (CI: < 12 min)
+            "search": {"population": 4, "generations": 0, "max_evaluations": 2},
         }
     )
     run_search(experiment, out_dir=tmp_path / "idle", make_evaluator=SerialEvaluator)
@@ -95,7 +95,7 @@ def test_the_same_experiment_gives_the_same_trials_under_other_machine_load(
         ]
 
     idle, busy = trials("idle"), trials("busy")
-    assert len(idle) == 3 and sum(t[2] is None for t in idle) >= 2
+    assert len(idle) == 2 and all(t[2] is None for t in idle)  # both trained
     assert busy == idle
 
 
