@@ -212,7 +212,7 @@ def test_a_multitask_search_exports_one_model_with_a_signature_per_task(
         '[[tasks]]\ntask = "emotion"\n[[tasks]]\ntask = "keypoints"\n'
         "[budget]\ntrain_images = 64\nmax_train_images = 64\nmax_validation_images = 32\n"
         "max_params = 300000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
-        "[search]\npopulation = 4\ngenerations = 0\nmax_evaluations = 2\nworkers = 2\n"
+        "[search]\npopulation = 4\ngenerations = 0\nmax_evaluations = 1\nworkers = 1\n"
     )
     run = tmp_path / "run"
     assert main(["search", str(toml), "--out", str(run)]) == 0
