@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -99,23 +100,43 @@ def ray_address(ray_local) -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_search(tmp_path_factory: pytest.TempPathFactory, faces_csv: Path, ray_local) -> Path:
-    """A small search on the session's Ray, run once through the CLI in this process.
+def tiny_search(tmp_path_factory: pytest.TempPathFactory, ray_local) -> Path:
+    """A small search on the session's Ray, run once through the CLI, for all workers.
 
     Population 4, generations 0..1, 2 workers: 8 candidates, of which 5 train. The
     end-to-end tests read it, and the fault-injection tests compare the runs they kill
     and resume with it. Its experiment is ``tiny.toml`` next to the returned run folder.
-    """
-    from nas.cli import main
 
+    Under pytest-xdist the first worker to ask runs it into the workers' common temporary
+    folder, holding a file lock, and every worker gets its own copy (run folders are
+    movable; ``nas train`` writes into it): one search instead of one a worker, since the
+    longest files, which both start with it, run side by side.
+    """
+    from filelock import FileLock
+
+    from nas.cli import main
+    from nas.data.synthetic import write_emotion_csv
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    source = shared / "tiny-search"
+    with FileLock(str(shared / "tiny-search.lock")):
+        if not (shared / "tiny-search.done").exists():
+            shutil.rmtree(source, ignore_errors=True)
+            source.mkdir()
+            faces = source / "faces.csv.gz"  # as ``faces_csv``: the same 400 faces
+            write_emotion_csv(faces, n=400, seed=7)
+            (source / "tiny.toml").write_text(
+                'name = "tiny"\nseed = 3\nobjectives = ["accuracy", "params"]\n'
+                f'[data]\npath = "{faces}"\n'
+                "[budget]\nepochs = 1\nmax_train_images = 96\nmax_validation_images = 48\n"
+                "max_params = 200000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
+                "[search]\npopulation = 4\ngenerations = 1\nworkers = 2\n"
+            )
+            assert main(["search", str(source / "tiny.toml"), "--out", str(source / "run")]) == 0
+            (shared / "tiny-search.done").touch()
     folder = tmp_path_factory.mktemp("tiny")
-    experiment = folder / "tiny.toml"
-    experiment.write_text(
-        'name = "tiny"\nseed = 3\nobjectives = ["accuracy", "params"]\n'
-        f'[data]\npath = "{faces_csv}"\n'
-        "[budget]\nepochs = 1\nmax_train_images = 96\nmax_validation_images = 48\n"
-        "max_params = 200000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
-        "[search]\npopulation = 4\ngenerations = 1\nworkers = 2\n"
-    )
-    assert main(["search", str(experiment), "--out", str(folder / "run")]) == 0
+    shutil.copy(source / "tiny.toml", folder)
+    shutil.copytree(source / "run", folder / "run")
     return folder / "run"
