@@ -30,6 +30,7 @@ from nas.core.task import Task
 from nas.core.trial import EvalData, EvalRequest
 
 __all__ = [
+    "EAGER_MAX_STEPS",
     "checked_size",
     "compile_for_training",
     "configure_process",
@@ -44,6 +45,7 @@ __all__ = [
     "resolved_precision",
     "set_precision",
     "training_batches",
+    "training_steps",
     "weights_bytes",
 ]
 
@@ -104,15 +106,37 @@ def make_optimizer(recipe: TrainingRecipe) -> keras.optimizers.Optimizer:
     )
 
 
-def compile_for_training(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss) -> None:
+EAGER_MAX_STEPS = 4
+"""A training of at most this many steps runs eagerly (``run_eagerly``): tracing the
+train step costs a candidate 2-8 CPU-seconds on this project's 2-core machine, more than
+running a few steps eagerly adds (0.2-1 s a step, by the model). Measured on 48x48 faces,
+one thread, tiny ``cnn`` candidates (docs/development.md): at 1-3 steps eager took 2.8 s
+(median of 5 candidates) against 6.8-7.1 s traced; at 6 steps the two were even, at 12
+traced was ahead. Only smoke-sized budgets (tests, ``train_images`` of a few batches)
+train this way; a brief training of hundreds of steps is always traced."""
+
+
+def training_steps(budget: Budget, batch_size: int, train_count: int) -> int:
+    """The optimizer steps of a brief training: ``train_images`` in full batches, or
+    ``epochs`` passes over ``train_count`` images."""
+    if budget.train_images:
+        return -(-budget.train_images // batch_size)
+    return budget.epochs * -(-train_count // batch_size)
+
+
+def compile_for_training(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, loss, *, steps: int | None = None
+) -> None:
     """``model.compile``, then build the optimizer's slot variables at once.
 
     Keras' TensorFlow backend otherwise creates them inside the first traced train
     step, and TensorFlow traces a function that creates variables twice: on this
     machine that cost a 112-variable candidate 12.2 s before its first step instead of
     6.9 s (a 38-variable one 4.3 s instead of 2.7 s), paid by every evaluation.
+    A training of at most :data:`EAGER_MAX_STEPS` ``steps`` runs eagerly, untraced.
     """
-    model.compile(optimizer=optimizer, loss=loss)
+    eager = steps is not None and steps <= EAGER_MAX_STEPS
+    model.compile(optimizer=optimizer, loss=loss, run_eagerly=eager)
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
 

@@ -42,6 +42,7 @@ from nas.training.core import (
     peak_rss_mb,
     predict,
     training_batches,
+    training_steps,
     weights_bytes,
 )
 from nas.training.model_stats import count_flops
@@ -160,14 +161,15 @@ def _train_and_score(
         inherited = report.summary()
 
     recipe = brief_recipe(budget.recipe, space.recipe(genome))
-    compile_for_training(
-        model, make_optimizer(recipe.training), kind.loss(data.task, recipe.label_smoothing)
-    )
     batch = recipe.batch_size
-    if budget.train_images:  # a count of images, whatever the batch size: full batches
-        steps = -(-budget.train_images // batch)
-    else:
-        steps = budget.epochs * -(-len(data.train_targets) // batch)
+    # a count of images, whatever the batch size: full batches
+    steps = training_steps(budget, batch, len(data.train_targets))
+    compile_for_training(
+        model,
+        make_optimizer(recipe.training),
+        kind.loss(data.task, recipe.label_smoothing),
+        steps=steps,
+    )
     guard = _TrainingGuard(budget.train_seconds, batch, recipe=recipe, total_steps=steps)
     callbacks: list[keras.callbacks.Callback] = [guard]
     points = set(request.score_at)

@@ -38,6 +38,7 @@ from nas.training.core import (
     make_optimizer,
     predict,
     training_batches,
+    training_steps,
     weights_bytes,
 )
 
@@ -99,14 +100,18 @@ def train_and_score_multitask(
         output_kind(part.task.kind).prepare_head(
             head, part.train_targets, part.task, layer_prefix=f"{name}_"
         )
+    steps = [training_steps(budget, recipe.batch_size, len(p.train_targets)) for p in data.parts]
     if budget.task_schedule == "joint":
         losses = [output_kind(part.task.kind).loss(part.task) for part in data.parts]
-        compile_for_training(model, make_optimizer(recipe), losses)
+        compile_for_training(model, make_optimizer(recipe), losses, steps=max(steps))
         guard = _train_jointly(model, data, request, recipe.batch_size)
     else:
-        for head, part in zip(heads, data.parts, strict=True):
+        for head, part, head_steps in zip(heads, data.parts, steps, strict=True):
             compile_for_training(
-                head, make_optimizer(recipe), output_kind(part.task.kind).loss(part.task)
+                head,
+                make_optimizer(recipe),
+                output_kind(part.task.kind).loss(part.task),
+                steps=head_steps,
             )
         guard = _train_in_turns(heads, data, request, recipe.batch_size)
     if guard.diverged:
@@ -130,13 +135,9 @@ def train_and_score_multitask(
 def _plans(data: MultiEvalData, request: EvalRequest, batch_size: int) -> list[tuple[Any, int]]:
     """Per task: an endless iterator of its shuffled training batches, and how many of
     them its budget allows (``train_images`` images, or ``epochs`` passes)."""
-    budget = request.budget
     plans: list[tuple[Any, int]] = []
     for part in data.parts:
-        if budget.train_images:
-            steps = -(-budget.train_images // batch_size)
-        else:
-            steps = budget.epochs * -(-len(part.train_targets) // batch_size)
+        steps = training_steps(request.budget, batch_size, len(part.train_targets))
         batches = training_batches(part, batch_size, request.seed, repeat=True)
         plans.append((iter(batches), steps))
     return plans

@@ -146,3 +146,34 @@ def test_a_candidate_past_max_flops_fails_as_oversized_before_it_is_built(faces_
     result = evaluate(request, data)
     assert result.failure == "oversized"
     assert "FLOPs per image > max_flops 1,000,000 (counted before building)" in result.detail
+
+
+def test_a_training_of_a_few_steps_runs_eagerly_and_learns_as_a_traced_one():
+    """Up to ``EAGER_MAX_STEPS`` steps a training is not traced; its steps change the
+    weights as the traced train step does (SGD: Adam's first steps move every weight by
+    about its learning rate, whatever the gradient's size, so float rounding shows)."""
+    import keras
+    import numpy as np
+
+    from nas.core.task import Task
+    from nas.training.core import EAGER_MAX_STEPS, compile_for_training, make_optimizer
+
+    task = Task(kind="classification", input_shape=(48, 48, 1), num_classes=5)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (3, 32, 48, 48, 1)).astype(np.float32)
+    labels = rng.integers(0, 5, (3, 32))
+    recipe = Training(learning_rate=1e-2, batch_size=32, optimizer="sgd")
+    models = []
+    for steps in (EAGER_MAX_STEPS, EAGER_MAX_STEPS + 1):
+        keras.utils.set_random_seed(1)
+        model = SPACE.build(SMALL_NET, task)
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        compile_for_training(model, make_optimizer(recipe), loss, steps=steps)
+        for batch in range(3):
+            model.train_on_batch(images[batch], labels[batch])
+        models.append(model)
+    eager, traced = models
+    assert eager.run_eagerly and not traced.run_eagerly
+    for a, b in zip(eager.get_weights(), traced.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(eager.get_weights()[0], SPACE.build(SMALL_NET, task).get_weights()[0])
