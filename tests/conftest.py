@@ -2,11 +2,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Python caches what it compiles, here even where the environment says not to
+# (PYTHONDONTWRITEBYTECODE, set on this project's machines): every process of the suite
+# (Ray workers, `nas` subprocesses, a final training's child) otherwise compiled the
+# project's modules again, about 0.5 CPU-seconds each (`python -c "import nas.cli,
+# nas.engine.search, nas.training.evaluate"`: 5.7 against 5.2 user seconds).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 # TensorFlow 2.21's oneDNN kernels (on by default where the CPU has AVX512) have killed
 # multi-threaded training processes with heap corruption: the weight gradient of a strided
 # 1x1 convolution on an odd batch (docs/reliability.md; facenas now trains full batches
@@ -17,24 +25,27 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 # The files that take longest, longest first (seconds of test time on the idle 2-core
-# machine, `pytest --durations=0`, 2026-12-06). pytest-xdist's `--dist loadfile` hands out
-# whole files in collection order; by default it first sorts them by their number of
-# tests, which started these few-test files last, side by side, and left one worker idle
-# while the other finished. Starting them first lets the many small files fill the gaps.
-# Only the order changes; a file missing here runs after them in the usual order.
+# machine, `pytest --durations`, 2026-12-07). pytest-xdist's `--dist loadfile` hands out
+# whole files in this order; by default it first sorts them by their number of tests,
+# which started these few-test files last, side by side, and left one worker idle while
+# the other finished. Starting them first lets the many small files fill the gaps. The
+# second file needs no tiny search: its worker trains while the first one's worker runs
+# the search both share (`tiny_search`). Only the order changes; a file missing here
+# runs after them in the usual order.
 LONGEST_FIRST = (
-    "tests/nas/engine/test_fault_injection.py",  # 394 s
-    "tests/nas/engine/test_final.py",  # 239 s
-    "tests/nas/engine/test_cluster.py",  # 200 s
-    "tests/nas/training/test_multitask.py",  # 170 s
-    "tests/nas/training/test_training.py",  # 160 s
-    "tests/nas/engine/test_search.py",  # 136 s
-    "tests/nas/engine/test_fidelity.py",  # 102 s
-    "tests/nas/export/test_serving.py",  # 87 s
-    "tests/search_spaces/test_cost.py",  # 81 s
-    "tests/nas/export/test_onnx_and_litert.py",  # 80 s
-    "tests/baselines/test_resnet50.py",  # 74 s
-    "tests/nas/data/test_image_folders.py",  # 70 s
+    "tests/nas/engine/test_fault_injection.py",  # 240 s
+    "tests/nas/engine/test_fidelity.py",  # 80 s
+    "tests/nas/engine/test_final.py",  # 157 s
+    "tests/nas/engine/test_cluster.py",  # 117 s
+    "tests/nas/training/test_training.py",  # 71 s
+    "tests/nas/training/test_multitask.py",  # 60 s
+    "tests/nas/data/test_image_folders.py",  # 54 s
+    "tests/nas/export/test_onnx_and_litert.py",  # 43 s
+    "tests/nas/engine/test_search_multifidelity.py",  # 41 s
+    "tests/nas/export/test_serving.py",  # 40 s
+    "tests/search_spaces/test_cost.py",  # 33 s
+    "tests/nas/engine/test_race.py",  # 33 s
+    "tests/baselines/test_resnet50.py",  # 28 s
 )
 
 
