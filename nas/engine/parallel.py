@@ -102,7 +102,9 @@ def _evaluate_in_worker(
         if cpus:
             request = dataclasses.replace(request, threads=max(1, int(cpus)))
         with contextlib.suppress(Exception):  # a dead board: the driver falls back
-            board.started.remote(token)
+            # waited for, before any work: a start still on its way when the worker died,
+            # or when its retry's result came in, was a restart the driver never counted
+            ray.get(board.started.remote(token), timeout=5)
         device, note = _training_device(context.get_assigned_resources().get("GPU", 0.0))
     from nas.training.evaluate import evaluate  # TensorFlow is imported in the worker only
 

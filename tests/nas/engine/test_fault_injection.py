@@ -321,7 +321,9 @@ def eval_setup(faces_csv: Path, ray_local):
         {
             "name": "workers",
             "data": {"path": str(faces_csv)},
-            "budget": {"epochs": 1, "max_train_images": 96, "max_validation_images": 48},
+            # 10 traced steps of its batch of 128: seconds of training for the killers to
+            # land in, where one step (eager) could end before them
+            "budget": {"train_images": 1280, "max_train_images": 96, "max_validation_images": 48},
         }
     )
     data = load_task_data(experiment).eval_data
