@@ -125,7 +125,14 @@ def float32_model(model: keras.Model) -> keras.Model:
             return keras.models.clone_model(layer, clone_function=in_float32)
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
-    copy = keras.models.clone_model(model, clone_function=in_float32)
+    # clone_model compiles the copy from the model's compile config, and a trained
+    # candidate's loss (label smoothing's closure) does not deserialise: the copy only
+    # exports, so it is cloned as from an uncompiled model
+    compiled, model.compiled = model.compiled, False
+    try:
+        copy = keras.models.clone_model(model, clone_function=in_float32)
+    finally:
+        model.compiled = compiled
     copy.set_weights(model.get_weights())
     return copy
 

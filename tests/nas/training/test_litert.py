@@ -78,6 +78,26 @@ def test_a_model_trained_in_bfloat16_converts_through_a_float32_copy():
     assert float32_model(copy) is copy
 
 
+def test_a_bfloat16_model_compiled_with_a_smoothed_loss_converts_too():
+    """The brief training's loss with label smoothing is a closure that Keras cannot
+    deserialise; cloning a compiled model compiled the copy from its config, and every
+    candidate of a bf16 int8 search failed (``experiments/emotion_int8.toml``)."""
+    from nas.core.task import Task
+    from nas.kinds import output_kind
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = _classifier()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    task = Task(kind="classification", input_shape=(12, 12, 1), num_classes=4)
+    model.compile(optimizer="adam", loss=output_kind(task.kind).loss(task, 0.1))
+    copy = float32_model(model)
+    assert model.compiled and not copy.compiled
+    converted = LiteRTModel(to_litert(model, int8=True, representative=_pixels(8)))
+    assert converted.predict(_pixels(2)).shape == (2, 4)
+
+
 def test_a_dead_int8_net_xnnpack_refuses_runs_on_the_built_in_kernels():
     """A ReLU that never fires (as in a candidate its training left at chance) leaves an
     empty activation range, which XNNPACK refuses to prepare; LiteRT's own kernels run it."""
