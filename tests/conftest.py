@@ -111,7 +111,7 @@ def ray_address(ray_local) -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_search(tmp_path_factory: pytest.TempPathFactory, ray_local) -> Path:
+def tiny_search(tmp_path_factory: pytest.TempPathFactory, faces_csv: Path, ray_local) -> Path:
     """A small search on the session's Ray, run once through the CLI, for all workers.
 
     Population 4, generations 0..1, 2 workers: 8 candidates, of which 5 train. The
@@ -126,7 +126,6 @@ def tiny_search(tmp_path_factory: pytest.TempPathFactory, ray_local) -> Path:
     from filelock import FileLock
 
     from nas.cli import main
-    from nas.data.synthetic import write_emotion_csv
 
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -136,11 +135,9 @@ def tiny_search(tmp_path_factory: pytest.TempPathFactory, ray_local) -> Path:
         if not (shared / "tiny-search.done").exists():
             shutil.rmtree(source, ignore_errors=True)
             source.mkdir()
-            faces = source / "faces.csv.gz"  # as ``faces_csv``: the same 400 faces
-            write_emotion_csv(faces, n=400, seed=7)
-            (source / "tiny.toml").write_text(
+            (source / "tiny.toml").write_text(  # the first worker's faces, kept all session
                 'name = "tiny"\nseed = 3\nobjectives = ["accuracy", "params"]\n'
-                f'[data]\npath = "{faces}"\n'
+                f'[data]\npath = "{faces_csv}"\n'
                 "[budget]\nepochs = 1\nmax_train_images = 96\nmax_validation_images = 48\n"
                 "max_params = 200000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
                 "[search]\npopulation = 4\ngenerations = 1\nworkers = 2\n"

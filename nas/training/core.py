@@ -117,8 +117,8 @@ train this way; a brief training of hundreds of steps is always traced."""
 
 
 def training_steps(budget: Budget, batch_size: int, train_count: int) -> int:
-    """The optimizer steps of a brief training: ``train_images`` in full batches, or
-    ``epochs`` passes over ``train_count`` images."""
+    """The optimizer steps of a brief training: ``train_images`` images whatever the batch
+    size, in full batches, or ``epochs`` passes over ``train_count`` images."""
     if budget.train_images:
         return -(-budget.train_images // batch_size)
     return budget.epochs * -(-train_count // batch_size)

@@ -162,7 +162,6 @@ def _train_and_score(
 
     recipe = brief_recipe(budget.recipe, space.recipe(genome))
     batch = recipe.batch_size
-    # a count of images, whatever the batch size: full batches
     steps = training_steps(budget, batch, len(data.train_targets))
     compile_for_training(
         model,
