@@ -1,6 +1,6 @@
 """Does the search pay? The shipped 35-minute search against no search, at equal wall time.
 
-    python experiments/search_pays.py run --data FER2013.csv --out DIR [--seeds 0,1,2] [--arms search,random,vgg] [--vgg-minutes M]
+    python experiments/search_pays.py run --data FER2013.csv --out DIR [--seeds 0,1,2] [--arms search,random,vgg] [--vgg-minutes M | --minutes M]
     python experiments/search_pays.py table --out DIR [--markdown FILE] [--json FILE]
     python experiments/search_pays.py collect --out DIR --to experiments/results/search_pays
 
@@ -13,6 +13,13 @@ read):
 * ``vgg``: no search: `nas baseline vgg` at the experiment's budget, then `nas train
   --scratch` for the rest of the wall time the same seed's ``search`` arm took (35
   minutes where it has not run), on every core.
+
+With ``--minutes M`` every arm gets the same wall time instead: the ``search`` and
+``random`` arms' final training takes what is left of M minutes after their search and
+race (``[final] total_minutes = M``, its epochs fitted to that time instead of the
+shipped count), and ``vgg`` trains for M minutes. The shipped file's counts give each arm
+the time its winner costs (14 to 53 minutes in issue 20's sixth session), which compares
+trainings of different lengths as much as searches.
 
 An arm is a wall-time measurement, so it must run with the machine to itself, and it
 cannot be resumed: `run` skips every arm with a ``result.json``, and starts an arm that
@@ -48,12 +55,19 @@ DEFAULT_MINUTES = 35.0
 RESULT = "result.json"
 
 
-def arm_experiment(arm: str, seed: int) -> str:
-    """The shipped experiment's text with the arm's seed (and strategy, for ``random``)."""
+def arm_experiment(arm: str, seed: int, total_minutes: float | None = None) -> str:
+    """The shipped experiment's text with the arm's seed (and strategy, for ``random``);
+    with ``total_minutes``, its final training takes what is left of that wall time
+    instead of its epochs."""
     lines = []
+    section = ""
     for line in EXPERIMENT.read_text().splitlines():
+        if line.startswith("["):
+            section = line.strip()
         if line.startswith("seed = "):
             line = f"seed = {seed}"
+        if total_minutes and section == "[final]" and line.startswith("epochs = "):
+            line = f"total_minutes = {total_minutes:g}  # equal wall time: search_pays.py --minutes"
         lines.append(line)
         if arm == "random" and line.strip() == "[search]":
             lines.append('strategy = "random"')
@@ -75,31 +89,39 @@ def _run(command: list[str], log: Path) -> None:
 
 
 def run_arm(
-    arm: str, seed: int, data: str, out: Path, vgg_minutes: float | None = None
+    arm: str,
+    seed: int,
+    data: str,
+    out: Path,
+    vgg_minutes: float | None = None,
+    total_minutes: float | None = None,
 ) -> dict[str, Any]:
     """Run one arm from nothing and return its result (also written to its folder).
 
     ``vgg_minutes`` replaces the ``vgg`` arm's budget (the same seed's search wall time)
-    where that wall time is known to be wrong, e.g. the search shared the machine."""
+    where that wall time is known to be wrong, e.g. the search shared the machine.
+    ``total_minutes`` gives every arm that wall time (the module's docstring)."""
     folder = out / f"{arm}-s{seed}"
     if folder.exists():
         print(f"[{folder.name}] stopped half-way before: starting it again", flush=True)
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     experiment = folder / "experiment.toml"
-    experiment.write_text(arm_experiment(arm, seed))
+    experiment.write_text(arm_experiment(arm, seed, total_minutes))
     log = folder / "log.txt"
     started = time.monotonic()
-    budgets: dict[str, Any] = {}
+    budgets: dict[str, Any] = {"equal_minutes": total_minutes} if total_minutes else {}
     if arm in ("search", "random"):
         _run(_nas("search", str(experiment), "--data", data, "--out", str(folder / "run")), log)
         export = folder / "run" / "final"
     else:
-        if vgg_minutes is None:
+        if total_minutes:
+            budget, source = total_minutes, "--minutes"
+        elif vgg_minutes is None:
             budget, source = _vgg_minutes(out, seed), "the same seed's search wall time"
         else:
             budget, source = vgg_minutes, "--vgg-minutes"
-        budgets = {"budget_minutes": round(budget, 2), "budget_source": source}
+        budgets |= {"budget_minutes": round(budget, 2), "budget_source": source}
         _run(
             _nas("baseline", "vgg", "--experiment", str(experiment), "--data", data,
                  "--out", str(folder / "run")),
@@ -278,10 +300,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--out", type=Path, required=True)
     run.add_argument("--seeds", default="0,1,2")
     run.add_argument("--arms", default=",".join(ARMS))
-    run.add_argument(
+    budget = run.add_mutually_exclusive_group()
+    budget.add_argument(
         "--vgg-minutes",
         type=float,
         help="every vgg arm's budget instead of its seed's search wall time (recorded)",
+    )
+    budget.add_argument(
+        "--minutes",
+        type=float,
+        help="every arm's wall time: the searches' final training gets what is left of it",
     )
     keep = commands.add_parser("collect", help="copy the finished arms' small files")
     keep.add_argument("--out", type=Path, required=True)
@@ -305,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if (args.out / f"{arm}-s{seed}" / RESULT).exists():
                     print(f"[{arm}-s{seed}] done already", flush=True)
                     continue
-                result = run_arm(arm, seed, args.data, args.out, args.vgg_minutes)
+                result = run_arm(arm, seed, args.data, args.out, args.vgg_minutes, args.minutes)
                 print(f"[{arm}-s{seed}] {result['accuracy']:.4f} PublicTest in "
                       f"{result['wall_seconds'] / 60:.1f} min", flush=True)  # fmt: skip
     if args.command == "collect":

@@ -5,6 +5,7 @@ one (``--resume``); print the front, then train the winner as ``[final]`` says.
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,18 +122,20 @@ def run(args: argparse.Namespace) -> int:
         f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
     )
     if experiment.final.enabled:
-        _final_of_search(store, experiment)
+        _final_of_search(store, experiment, spent_seconds=summary.search_seconds)
     return 0
 
 
-def _final_of_search(store: RunStore, experiment) -> None:
-    """The ``[final]`` section: train the chosen trial further into ``RUN/final``."""
-    from nas.engine.final import FINAL_DIR, plan_final
+def _final_of_search(store: RunStore, experiment, *, spent_seconds: float) -> None:
+    """The ``[final]`` section: train the chosen trial further into ``RUN/final``.
+    ``spent_seconds`` is the search's clock, for ``total_minutes``."""
+    from nas.engine.final import FINAL_DIR, minutes_left, plan_final
     from nas.engine.migration import stored_experiment
     from nas.engine.race import run_race
     from nas.storage.selection import select_trial
 
     final = experiment.final
+    race_started = time.monotonic()
     if (final.race > 1 or final.choose_by != "score") and not experiment.multitask:
         console = make_console()
         among = (
@@ -156,7 +159,16 @@ def _final_of_search(store: RunStore, experiment) -> None:
         )
     else:
         record = select_trial(store, rank=experiment.final.rank)
-    plan = plan_final(store, record)
+    if final.total_minutes:
+        spent_seconds += time.monotonic() - race_started
+        left = minutes_left(final.total_minutes, spent_seconds, store.run_dir / FINAL_DIR)
+        make_console().print(
+            f"Final training: {left:.1f} of the run's {final.total_minutes:g} minutes are left "
+            f"({spent_seconds / 60:.1f} spent by the search and the race)"
+        )
+        plan = plan_final(store, record, epochs=final.epochs, minutes=left)
+    else:
+        plan = plan_final(store, record)
     train_and_report(
         store,
         record,

@@ -336,7 +336,12 @@ class FinalConfig:
     ``epochs`` passes over the whole training split (augmented, cosine learning-rate
     decay, keeping the epoch best on the validation split), or, when ``epochs`` is 0,
     as many as ``minutes`` allows at the speed of the first epoch. ``minutes`` also
-    stops a longer training at that wall time (0: no limit). Nothing runs when both are 0.
+    stops a longer training at that wall time (0: no limit). ``total_minutes`` bounds the
+    whole run instead: the final training gets what is left of it once the search (its
+    clock, over every session) and the race are done, at least one epoch, and fits its
+    epochs to that time like ``minutes`` (the search still stops by its own budget, so
+    only the number of final epochs depends on the machine). Nothing runs when all three
+    are 0.
     ``rank`` picks the architecture: rank K of the front by the first objective.
     ``start = "search"`` continues from the weights the search trained, ``"scratch"``
     starts anew. ``patience`` stops after that many epochs without a better validation
@@ -359,6 +364,7 @@ class FinalConfig:
 
     epochs: int = 0
     minutes: float = 0.0
+    total_minutes: float = 0.0
     rank: int = 1
     start: str = "search"
     patience: int = 0
@@ -389,6 +395,15 @@ class FinalConfig:
         )
         _require(0 <= self.epochs <= 10_000, f"epochs must be in 0..10000, got {self.epochs}")
         _require(self.minutes >= 0, f"minutes must be >= 0 (0 = no limit), got {self.minutes}")
+        _require(
+            self.total_minutes >= 0,
+            f"total_minutes must be >= 0 (0 = no limit), got {self.total_minutes}",
+        )
+        _require(
+            not (self.minutes and self.total_minutes),
+            "set minutes (the final training's own wall time) or total_minutes (the whole "
+            "run's, the final training getting what is left), not both",
+        )
         _require(self.rank >= 1, f"rank must be >= 1 (1 = the best), got {self.rank}")
         _require(
             self.start in ("search", "scratch"),
@@ -401,7 +416,7 @@ class FinalConfig:
     @property
     def enabled(self) -> bool:
         """True when ``nas search`` should train its winner after the search."""
-        return bool(self.epochs or self.minutes)
+        return bool(self.epochs or self.minutes or self.total_minutes)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -201,7 +201,7 @@ def _strategy_keys(experiment: Experiment, prefix: str) -> dict[str, tuple[Strat
 
 _NOT_FOR_MULTITASK = {
     "[search] inherit_weights": lambda e: e.search.inherit_weights,
-    "[final] epochs or minutes": lambda e: e.final.enabled,
+    "[final] epochs, minutes or total_minutes": lambda e: e.final.enabled,
     '[budget] recipe = "standard"': lambda e: e.budget.recipe != "genome",
 }
 

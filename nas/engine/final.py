@@ -44,6 +44,7 @@ __all__ = [
     "TrainingState",
     "epochs_that_fit",
     "load_state",
+    "minutes_left",
     "plan_final",
     "prepare_folder",
     "save_state",
@@ -66,7 +67,7 @@ class FinalPlan:
 
     ``epochs`` is the length of the learning-rate schedule (0: as many as ``minutes``
     allows at the first epoch's speed); ``minutes`` stops the training at that wall
-    time (0: never).
+    time, once its first epoch is done (0: never).
     """
 
     run_dir: str
@@ -147,6 +148,21 @@ def epochs_that_fit(epoch_seconds: list[float], seconds: float) -> int:
     recent = epoch_seconds[1:][-5:] or epoch_seconds
     left = seconds - sum(epoch_seconds)
     return len(epoch_seconds) + max(0, int(left // statistics.median(recent)))
+
+
+def minutes_left(total_minutes: float, spent_seconds: float, folder: Path) -> float:
+    """The final training's wall time under ``[final] total_minutes``: what is left of the
+    whole run after ``spent_seconds`` (the search and the race), at least a second (the
+    training stops at its plan's minutes, but never before its first epoch ends). A
+    training already begun in ``folder`` keeps the time its plan was given, so that
+    resuming it continues the same plan."""
+    plan_path = folder / TRAINING_DIR / PLAN_FILE
+    if plan_path.exists():
+        try:
+            return float(json.loads(plan_path.read_text())["minutes"])
+        except (ValueError, TypeError, KeyError):
+            pass  # prepare_folder names the unreadable plan
+    return max(total_minutes * 60.0 - spent_seconds, 1.0) / 60.0
 
 
 def plan_final(

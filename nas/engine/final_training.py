@@ -347,7 +347,8 @@ class _Trainer:
 
 
 class _EpochControl(keras.callbacks.Callback):
-    """Sets the learning rate before every step; stops at the plan's minutes."""
+    """Sets the learning rate before every step; stops at the plan's minutes, after the
+    first epoch."""
 
     def __init__(self, trainer: _Trainer, state: TrainingState, epoch: int, started: float):
         super().__init__()
@@ -366,7 +367,8 @@ class _EpochControl(keras.callbacks.Callback):
         self.steps += 1
         minutes = self.trainer.plan.minutes
         elapsed = self.state.seconds + time.perf_counter() - self.started
-        if minutes and elapsed >= minutes * 60:
+        # the first epoch always ends: a model needs one pass over the data
+        if minutes and self.first_step and elapsed >= minutes * 60:
             self.out_of_time = True
             self.model.stop_training = True
 

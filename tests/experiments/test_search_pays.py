@@ -36,6 +36,13 @@ def test_each_arm_runs_the_shipped_experiment_with_its_seed_and_strategy(pays: M
         assert table["search"]["max_evaluations"] == shipped["search"]["max_evaluations"]
 
 
+def test_equal_minutes_give_the_final_training_what_is_left_of_the_run(pays: ModuleType):
+    table = tomllib.loads(pays.arm_experiment("random", 0, total_minutes=35))
+    final = experiment_from_dict(table, source="random").final
+    assert final.total_minutes == 35 and final.epochs == 0 and final.enabled
+    assert table["search"] == tomllib.loads(pays.arm_experiment("random", 0))["search"]
+
+
 def test_the_table_gives_each_arm_its_median_and_the_search_its_margins(
     pays: ModuleType, tmp_path: Path
 ):
@@ -89,6 +96,8 @@ def test_vgg_minutes_replaces_the_searchs_wall_time_and_is_recorded(
         assert expected - 0.1 <= given <= expected  # less what the baseline step took
         assert result["budget_minutes"] == expected and source in result["budget_source"]
         commands.clear()
+    result = pays.run_arm("vgg", 1, "faces.csv", tmp_path, total_minutes=35.0)
+    assert result["budget_minutes"] == 35.0 and result["equal_minutes"] == 35.0
 
 
 def test_collected_metrics_name_no_path_of_the_machine_they_ran_on(

@@ -906,6 +906,11 @@ CASES: list[Case] = [
         ("exp.toml: [final]", "minutes must be >= 0"),
     ),
     Case(
+        "experiment-final-minutes-and-total-minutes",
+        search("[final]\nminutes = 20\ntotal_minutes = 35\n"),
+        ("exp.toml: [final]", "set minutes", "or total_minutes", "not both"),
+    ),
+    Case(
         "experiment-final-unknown-key",
         search("[final]\nhours = 1\n"),
         ("exp.toml: [final]", "unknown key 'hours'", "minutes"),

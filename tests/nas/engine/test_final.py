@@ -149,7 +149,15 @@ def test_a_folder_with_other_files_is_refused(tiny_search: Path, tmp_path: Path,
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("final", "chosen"),
-    [("race = 2", "Race won by trial"), ('race = 0\nchoose_by = "score+flops"', "Chosen: trial")],
+    [
+        ("epochs = 1\nrace = 2", "Race won by trial"),
+        # the whole run in 0.01 minutes: none left for the final training, which still
+        # trains one epoch
+        (
+            'total_minutes = 0.01\nrace = 0\nchoose_by = "score+flops"',
+            "Final training: 0.0 of the run's 0.01 minutes are left",
+        ),
+    ],
 )
 def test_a_final_section_trains_the_winner_after_the_search(
     tmp_path: Path, faces_csv: Path, ray_local, capsys, final: str, chosen: str
@@ -160,7 +168,7 @@ def test_a_final_section_trains_the_winner_after_the_search(
         "[budget]\ntrain_images = 64\nmax_train_images = 128\nmax_validation_images = 64\n"
         "max_params = 60000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
         "[search]\npopulation = 4\ngenerations = 0\nworkers = 2\n"
-        f"[final]\nepochs = 1\n{final}\n"
+        f"[final]\n{final}\n"
     )
     run = tmp_path / "run"
     # --data reaches the race and the final training too, not only the search (320
@@ -172,6 +180,19 @@ def test_a_final_section_trains_the_winner_after_the_search(
     assert state is not None and state.finished and state.epochs_done == 1
     assert state.images > 128  # the whole training split, not the search's subset
     assert (run / "final" / "withfinal" / "1" / "saved_model.pb").exists()
+
+
+def test_total_minutes_leave_the_final_training_what_the_search_left(tmp_path: Path):
+    from nas.engine.final import minutes_left
+
+    assert minutes_left(35.0, 600.0, tmp_path / "final") == pytest.approx(25.0)
+    # nothing left: a second, so that the training stops after its first epoch
+    assert minutes_left(35.0, 3000.0, tmp_path / "final") == pytest.approx(1 / 60)
+    # a training already begun keeps its plan's time, whatever the clock says now
+    plan = {"trial": 3, "epochs": 0, "minutes": 22.5}
+    (tmp_path / "final" / "training").mkdir(parents=True)
+    (tmp_path / "final" / "training" / "plan.json").write_text(json.dumps(plan))
+    assert minutes_left(35.0, 1200.0, tmp_path / "final") == 22.5
 
 
 def test_a_minutes_only_training_plans_its_length_again_after_every_epoch():

@@ -47,7 +47,10 @@ def test_a_multitask_experiment_lists_its_tasks_and_round_trips():
         ({"space": "nas.testing.toy_space"}, "builds no multi-task models"),
         ({"budget": {"task_schedule": "mixed"}}, "task_schedule must be 'alternating', "),
         ({"search": {"inherit_weights": True}}, "inherit_weights is not available for multi-task"),
-        ({"final": {"epochs": 3}}, "[final] epochs or minutes is not available for multi-task"),
+        (
+            {"final": {"epochs": 3}},
+            "[final] epochs, minutes or total_minutes is not available for multi-task",
+        ),
         (
             {"tasks": [{"task": "emotion"}, {"task": "tests.nas.tasks.smile"}]},
             "emotion and smile both output classification",
