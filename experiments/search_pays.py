@@ -10,6 +10,8 @@ read):
 * ``search``: `nas search experiments/emotion_35min.toml` as shipped (its seed set to the
   arm's), whose `[final]` delivers the model;
 * ``random``: the same experiment with `[search] strategy = "random"`;
+* ``select_flops`` (only when asked for): the same with `[search] select_by =
+  "score+flops"`, NSGA-II breeding by the rule the winner is chosen by;
 * ``vgg``: no search: `nas baseline vgg` at the experiment's budget, then `nas train
   --scratch` for the rest of the wall time the same seed's ``search`` arm took (35
   minutes where it has not run), on every core.
@@ -50,7 +52,8 @@ sys.path.insert(0, str(ROOT))
 from nas.core.machine import machine_summary  # noqa: E402
 
 EXPERIMENT = ROOT / "experiments" / "emotion_35min.toml"
-ARMS = ("search", "random", "vgg")
+ARMS = ("search", "random", "vgg", "select_flops")
+DEFAULT_ARMS = ("search", "random", "vgg")
 DEFAULT_MINUTES = 35.0
 RESULT = "result.json"
 
@@ -71,6 +74,8 @@ def arm_experiment(arm: str, seed: int, total_minutes: float | None = None) -> s
         lines.append(line)
         if arm == "random" and line.strip() == "[search]":
             lines.append('strategy = "random"')
+        if arm == "select_flops" and line.strip() == "[search]":
+            lines.append('select_by = "score+flops"')
     return "\n".join(lines) + "\n"
 
 
@@ -111,7 +116,7 @@ def run_arm(
     log = folder / "log.txt"
     started = time.monotonic()
     budgets: dict[str, Any] = {"equal_minutes": total_minutes} if total_minutes else {}
-    if arm in ("search", "random"):
+    if arm in ("search", "random", "select_flops"):
         _run(_nas("search", str(experiment), "--data", data, "--out", str(folder / "run")), log)
         export = folder / "run" / "final"
     else:
@@ -264,15 +269,18 @@ def table(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         ]
         lines.append(f"| {arm} | " + " | ".join(cells) + f" | {medians[arm]:.4f} |")
     margins, paired, per_seed = {}, {}, {}
-    for other in ("random", "vgg"):
-        common = sorted(set(by_arm["search"]) & set(by_arm[other]))
+    pairs = [("search", "random"), ("search", "vgg")]
+    pairs += [("select_flops", other) for other in ("search", "random", "vgg")]
+    for subject, other in pairs:
+        common = sorted(set(by_arm[subject]) & set(by_arm[other]))
         if common:  # the seeds both arms ran: a seed one arm lacks would skew the medians
-            search = statistics.median(by_arm["search"][s]["accuracy"] for s in common)
+            mine = statistics.median(by_arm[subject][s]["accuracy"] for s in common)
             rival = statistics.median(by_arm[other][s]["accuracy"] for s in common)
-            margins[f"search_minus_{other}"] = search - rival
-            paired[f"search_minus_{other}"] = common
-            per_seed[f"search_minus_{other}"] = [
-                by_arm["search"][s]["accuracy"] - by_arm[other][s]["accuracy"] for s in common
+            name = f"{subject}_minus_{other}"
+            margins[name] = mine - rival
+            paired[name] = common
+            per_seed[name] = [
+                by_arm[subject][s]["accuracy"] - by_arm[other][s]["accuracy"] for s in common
             ]
     for name, value in margins.items():
         seeds_text = ", ".join(map(str, paired[name]))
@@ -299,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--data", required=True, help="FER2013 CSV (Kaggle's layout)")
     run.add_argument("--out", type=Path, required=True)
     run.add_argument("--seeds", default="0,1,2")
-    run.add_argument("--arms", default=",".join(ARMS))
+    run.add_argument("--arms", default=",".join(DEFAULT_ARMS))
     budget = run.add_mutually_exclusive_group()
     budget.add_argument(
         "--vgg-minutes",

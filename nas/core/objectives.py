@@ -36,6 +36,7 @@ __all__ = [
     "Metric",
     "at_chance",
     "free_objectives",
+    "genome_flops",
     "hypervolume",
     "normalise",
     "objective_values",
@@ -221,6 +222,28 @@ def free_objectives(
         return tuple(scaled.get(name) for name in objectives)
 
     return values
+
+
+def genome_flops(
+    space: SearchSpace, task: Task, *, tasks: Sequence[Task] = ()
+) -> Callable[[Any], float | None] | None:
+    """A genome's FLOPs per image from the space's ``cost`` (``cost_multitask`` with
+    ``tasks``), None for a genome that would not build; None when the space counts no cost.
+    No TensorFlow."""
+    from nas.core.errors import GenomeError
+
+    cost = getattr(space, "cost_multitask" if tasks else "cost", None)
+    if not callable(cost):
+        return None
+    subject: Any = tuple(tasks) if tasks else task
+
+    def flops(genome: Any) -> float | None:
+        try:
+            return float(cost(genome, subject).flops)
+        except (ValueError, GenomeError):
+            return None
+
+    return flops
 
 
 def normalise(

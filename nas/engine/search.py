@@ -34,7 +34,7 @@ from typing import Any
 from baselines import BASELINES, PRETRAINED, load_seed
 from nas.core.config import Experiment
 from nas.core.errors import ConfigError
-from nas.core.objectives import METRICS, free_objectives
+from nas.core.objectives import METRICS, free_objectives, genome_flops
 from nas.core.space import genome_hash, load_space
 from nas.core.trial import (
     EvalData,
@@ -199,9 +199,10 @@ def _search(
             limits={"params": experiment.budget.max_params, "flops": experiment.budget.max_flops},
         )
         promotable = promotable_rule(experiment.objectives, info.chance)
+        flops = genome_flops(space, info.task, tasks=tuple(t.task for t in info.tasks))
         strategy = make_strategy(
             search.strategy,
-            dataclasses.replace(settings, free_objectives=free, promotable=promotable),
+            dataclasses.replace(settings, free_objectives=free, promotable=promotable, flops=flops),
         )
         outcome = evolve(run, strategy, listener, labels)
     front = compute_front(

@@ -27,6 +27,7 @@ __all__ = [
     "BaseStrategy",
     "Fidelity",
     "FreeObjectives",
+    "GenomeFlops",
     "Promotable",
     "Proposal",
     "Strategy",
@@ -51,6 +52,9 @@ PRESCREEN_RULES: tuple[str, ...] = ("size", "surrogate")
 """What NSGA-II's pre-screening keeps children by (``[search] prescreen_by``): the free
 objectives' gaps (:mod:`nas.strategies.prescreen`), or a surrogate
 (:mod:`nas.strategies.surrogate`)."""
+
+GenomeFlops = Callable[[Any], float | None]
+"""A genome's FLOPs per image, counted before training (None: it would not build)."""
 
 Promotable = Callable[[Sequence[float]], bool]
 """Whether a genome with these low-fidelity objective values may be promoted to the full
@@ -114,7 +118,8 @@ class StrategySettings:
     The driver adds what it alone can compute, for any strategy that wants it:
     ``free_objectives``, a genome's objectives known before training (from the space's
     ``cost`` and the task; NSGA-II's pre-screening ranks children on them), and
-    ``promotable``, whether low-fidelity values are worth promoting (not near chance).
+    ``promotable``, whether low-fidelity values are worth promoting (not near chance),
+    and ``flops``, a genome's FLOPs per image (NSGA-II's ``select_by = "score+flops"``).
     """
 
     space: SearchSpace
@@ -126,6 +131,7 @@ class StrategySettings:
     options: Any = None
     free_objectives: FreeObjectives | None = None
     promotable: Promotable | None = None
+    flops: GenomeFlops | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ known before training (parameters, FLOPs): see :mod:`nas.strategies.prescreen`; 
 ``prescreen_by = "surrogate"``, on the trained objectives predicted by a model learnt from
 the run's own trials as well: see :mod:`nas.strategies.surrogate`. With
 ``low_fidelity_images`` above 0, each generation is evaluated in two rungs and only the
-promoted children compete for survival: see :mod:`nas.strategies.multifidelity`.
+promoted children compete for survival: see :mod:`nas.strategies.multifidelity`. With
+``select_by = "score+flops"``, selection reads the first objective ranked together with
+the FLOPs (:meth:`Nsga2._selection_view`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from nas.core.ranking import kendall_tau
+from nas.core.ranking import kendall_tau, rank_average
 from nas.core.space import SearchSpace, genome_hash
 from nas.strategies import multifidelity
 from nas.strategies import prescreen as screening
@@ -39,13 +41,19 @@ from nas.strategies.base import (
     BaseStrategy,
     Fidelity,
     FreeObjectives,
+    GenomeFlops,
     Promotable,
     StrategyEntry,
     StrategySettings,
     check_told,
     novel_genomes,
 )
-from nas.strategies.nsga2_settings import MAX_PRESCREEN, Nsga2Settings, check_experiment
+from nas.strategies.nsga2_settings import (
+    MAX_PRESCREEN,
+    SELECT_RULES,
+    Nsga2Settings,
+    check_experiment,
+)
 
 __all__ = [
     "MAX_PRESCREEN",
@@ -126,6 +134,8 @@ class Nsga2(BaseStrategy):
         low_fidelity_images: int = 0,
         promote_fraction: float = 0.5,
         promotable: Promotable | None = None,
+        select_by: str = "score",
+        flops: GenomeFlops | None = None,
     ) -> None:
         if population_size < 4 or population_size % 4:
             raise ValueError(f"population_size must be a multiple of 4, got {population_size}")
@@ -145,6 +155,10 @@ class Nsga2(BaseStrategy):
             )
         if not 0.0 < promote_fraction <= 1.0:
             raise ValueError(f"promote_fraction must be in (0, 1], got {promote_fraction}")
+        if select_by not in SELECT_RULES:
+            raise ValueError(f"select_by must be one of {SELECT_RULES}, got {select_by!r}")
+        if select_by == "score+flops" and flops is None:
+            raise ValueError("select_by = 'score+flops' needs the genomes' FLOPs (flops)")
         self.space = space
         self.population_size = population_size
         self.crossover_prob = crossover_prob
@@ -158,8 +172,12 @@ class Nsga2(BaseStrategy):
         self.low_fidelity_images = low_fidelity_images
         self.promote_fraction = promote_fraction
         self.promotable = promotable
+        self.select_by = select_by
+        self.flops = flops
         self._weights = tuple(weights)
         self._fitness_class = type("Fitness", (base.Fitness,), {"weights": tuple(weights)})
+        # what selection reads with select_by = "score+flops": the combined rank, maximised
+        self._view_class = type("Fitness", (base.Fitness,), {"weights": (1.0, *weights[1:])})
         self._initial = list(initial)
         self._population: list[_Individual] = []
         self._asked: list[Any] | None = None
@@ -231,11 +249,52 @@ class Nsga2(BaseStrategy):
             children = [self._individual(g, v) for g, v in zip(self._asked, values, strict=True)]
             if self.prescreen_by == "surrogate":
                 self._remember_told(self._asked, values)
-        self._population = tools.selNSGA2(self._population + children, self.population_size)
+        self._population = self._survivors(self._population + children)
         self._asked = None
         self._promoted = None
         self._lineage = {}
         self.generation += 1
+
+    def _survivors(self, pool: list[_Individual]) -> list[_Individual]:
+        """The best ``population_size`` of ``pool`` by non-dominated sorting and crowding
+        (DEAP's ``selNSGA2``) as :meth:`_selection_view` shows them, each keeping its own
+        values and the crowding distance it was selected with."""
+        view = self._selection_view(pool)
+        chosen = tools.selNSGA2(view, self.population_size)
+        if view is pool:
+            return chosen
+        position = {id(twin): index for index, twin in enumerate(view)}
+        survivors = []
+        for twin in chosen:
+            individual = pool[position[id(twin)]]
+            individual.fitness.crowding_dist = twin.fitness.crowding_dist
+            survivors.append(individual)
+        return survivors
+
+    def _selection_view(self, individuals: list[_Individual]) -> list[_Individual]:
+        """``individuals`` as selection compares them: themselves, or with ``select_by =
+        "score+flops"`` twins whose first objective is the mean of each one's rank by that
+        objective and its rank by FLOPs among ``individuals`` (more compute ranking
+        higher), 0 for a failed candidate or one at chance (``promotable`` refuses it);
+        the other objectives as they are, and the crowding distance the individual holds."""
+        if self.select_by == "score" or not individuals:
+            return individuals
+        assert self.flops is not None
+        counted = [self.flops(i.genome) for i in individuals]
+        combined = rank_average(
+            [self._weights[0] * i.fitness.values[0] for i in individuals],
+            [-1.0 if f is None else f for f in counted],
+        )
+        twins = []
+        for individual, value, flops in zip(individuals, combined, counted, strict=True):
+            values = individual.fitness.values
+            useful = flops is not None and (self.promotable is None or self.promotable(values))
+            fitness = self._view_class()
+            fitness.values = (float(value) if useful else 0.0, *values[1:])
+            if hasattr(individual.fitness, "crowding_dist"):
+                fitness.crowding_dist = individual.fitness.crowding_dist
+            twins.append(_Individual(individual.genome, fitness))
+        return twins
 
     def _promote(self, batch: Sequence[Any], values: Sequence[Sequence[float]]) -> list[Any]:
         """The genomes of ``batch`` (told at rung 0) that go on to rung 1, each once."""
@@ -441,7 +500,7 @@ class Nsga2(BaseStrategy):
 
     def _variation(self) -> list[Any]:
         """``population_size`` children by tournament, crossover and mutation, each novel."""
-        parents = self._tournament(self._population)
+        parents = self._tournament(self._selection_view(self._population))
         children = []
         for first, second in zip(parents[::2], parents[1::2], strict=True):
             a, b = first.genome, second.genome
@@ -517,6 +576,8 @@ def from_settings(settings: StrategySettings) -> Nsga2:
         low_fidelity_images=own.low_fidelity_images,
         promote_fraction=own.promote_fraction,
         promotable=settings.promotable,
+        select_by=own.select_by,
+        flops=settings.flops,
     )
 
 

@@ -15,10 +15,14 @@ from nas.core.objectives import FREE_METRICS
 from nas.core.space import load_space
 from nas.strategies.base import PRESCREEN_RULES
 
-__all__ = ["MAX_PRESCREEN", "Nsga2Settings", "check_experiment"]
+__all__ = ["MAX_PRESCREEN", "SELECT_RULES", "Nsga2Settings", "check_experiment"]
 
 MAX_PRESCREEN = 64
 """The most children ``[search] prescreen`` may generate per child trained."""
+
+SELECT_RULES: tuple[str, ...] = ("score", "score+flops")
+"""What NSGA-II's survival selection and tournaments read as the first objective
+(``[search] select_by``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +45,13 @@ class Nsga2Settings:
     chance) continue from those weights to ``train_images`` images in all, and only they
     compete for survival and for the front. Each rung counts as one evaluation for
     ``max_evaluations``.
+
+    ``select_by = "score+flops"`` makes survival selection and the parents' tournaments
+    read, in place of the first objective, each candidate's mean rank by it and by its
+    FLOPs among the candidates compared (more compute ranking higher; failed ones and
+    those at chance last): the rule ``[final] choose_by = "score+flops"`` chooses the
+    winner by, so that the population breeds what the winner is chosen from. The values
+    stored, the front and the hypervolume stay the objectives themselves.
     """
 
     crossover_prob: float = 0.5
@@ -49,8 +60,13 @@ class Nsga2Settings:
     prescreen_by: str = "size"
     low_fidelity_images: int = 0
     promote_fraction: float = 0.5
+    select_by: str = "score"
 
     def __post_init__(self) -> None:
+        if self.select_by not in SELECT_RULES:
+            raise ValueError(
+                f"select_by must be {' or '.join(map(repr, SELECT_RULES))}, got {self.select_by!r}"
+            )
         for name in ("crossover_prob", "mutation_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -105,6 +121,14 @@ def check_experiment(settings: Nsga2Settings, experiment: Experiment) -> None:
         if experiment.multitask:
             raise ValueError(
                 "[search] low_fidelity_images is not available for multi-task experiments yet"
+            )
+    if settings.select_by == "score+flops":
+        counter = "cost_multitask" if experiment.multitask else "cost"
+        if not callable(getattr(load_space(experiment.space), counter, None)):
+            raise ValueError(
+                f"[search] select_by = 'score+flops' ranks candidates by their FLOPs, which "
+                f"space {experiment.space!r} does not count ({counter}); set select_by = "
+                "'score'"
             )
     if settings.prescreen == 1 or settings.prescreen_by == "surrogate":
         return  # the surrogate learns from the genomes themselves

@@ -28,10 +28,12 @@ def pays() -> ModuleType:
 
 def test_each_arm_runs_the_shipped_experiment_with_its_seed_and_strategy(pays: ModuleType):
     shipped = tomllib.loads(pays.EXPERIMENT.read_text())
-    for arm, strategy in (("search", "nsga2"), ("random", "random")):
+    for arm, strategy in (("search", "nsga2"), ("random", "random"), ("select_flops", "nsga2")):
         table = tomllib.loads(pays.arm_experiment(arm, 2))
         experiment = experiment_from_dict(table, source=arm)
         assert experiment.seed == 2 and experiment.search.strategy == strategy
+        selects = experiment.search.options.get("select_by", "score")
+        assert selects == ("score+flops" if arm == "select_flops" else "score")
         assert table["budget"] == shipped["budget"] and table["final"] == shipped["final"]
         assert table["search"]["max_evaluations"] == shipped["search"]["max_evaluations"]
 

@@ -831,6 +831,11 @@ CASES: list[Case] = [
         ("exp.toml: [search]", "promote_fraction must be in (0, 1]"),
     ),
     Case(
+        "experiment-select-by-unknown",
+        search('[search]\nselect_by = "size"\n'),
+        ("exp.toml: [search]", "select_by must be 'score' or 'score+flops'", "got 'size'"),
+    ),
+    Case(
         "experiment-precision-fp16",
         search('[budget]\nprecision = "fp16"\n'),
         ("exp.toml: [budget]", "precision must be 'float32' or 'bf16' or 'auto'", "'fp16'"),

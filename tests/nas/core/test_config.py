@@ -169,6 +169,7 @@ def test_each_strategy_reads_its_own_keys_and_run_json_records_the_chosen_ones()
         "prescreen_by": "size",
         "low_fidelity_images": 0,
         "promote_fraction": 0.5,
+        "select_by": "score",
     }
     assert nsga2.to_dict()["search"]["crossover_prob"] == 1.0
     assert "options" not in nsga2.to_dict()["search"]

@@ -88,6 +88,54 @@ def test_failed_individuals_with_worst_values_do_not_survive():
     assert sum(m.values == worst for m in strategy.population) == 0
 
 
+def _brief_score(genome) -> float:
+    """Small nets (low x0, few FLOPs) learn fastest in a brief training."""
+    return 0.6 - 0.2 * genome[0] + 0.1 * genome[1]
+
+
+def _selecting(select_by: str, generations: int = 4, promotable=None) -> Nsga2:
+    strategy = Nsga2(
+        VectorSpace(dims=2),
+        weights=(1.0,),
+        population_size=8,
+        rng=np.random.default_rng(0),
+        select_by=select_by,
+        flops=lambda genome: 1e8 * genome[0],
+        promotable=promotable,
+    )
+    for _ in range(generations):
+        genomes = strategy.ask()
+        strategy.tell([(_brief_score(g),) for g in genomes])
+    return strategy
+
+
+def test_selecting_by_score_and_flops_breeds_the_nets_a_brief_score_under_rates():
+    by_score, combined = _selecting("score"), _selecting("score+flops")
+    flops = [np.median([m.genome[0] for m in s.population]) for s in (by_score, combined)]
+    assert flops[1] > flops[0] + 0.2
+    # what is stored and shown stays the objective itself, not the rank selection read
+    assert all(m.values == (_brief_score(m.genome),) for m in combined.population)
+
+
+def test_selecting_by_score_and_flops_ranks_a_candidate_at_chance_last():
+    strategy = _selecting("score+flops", generations=1, promotable=lambda v: v[0] > 0.37)
+    children = strategy.ask()
+    costliest = max(children, key=lambda g: g[0])
+    strategy.tell([(0.36 if g is costliest else _brief_score(g),) for g in children])
+    assert costliest not in [m.genome for m in strategy.population]
+
+
+def test_selecting_by_score_and_flops_needs_the_flops():
+    with pytest.raises(ValueError, match="needs the genomes' FLOPs"):
+        Nsga2(
+            VectorSpace(),
+            weights=(1.0,),
+            population_size=8,
+            rng=np.random.default_rng(0),
+            select_by="score+flops",
+        )
+
+
 def test_population_must_be_a_multiple_of_four():
     with pytest.raises(ValueError, match="multiple of 4"):
         Nsga2(VectorSpace(), weights=(-1.0, -1.0), population_size=6, rng=np.random.default_rng(0))
