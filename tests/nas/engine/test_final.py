@@ -150,11 +150,10 @@ def test_a_folder_with_other_files_is_refused(tiny_search: Path, tmp_path: Path,
 @pytest.mark.parametrize(
     ("final", "chosen"),
     [
-        ("epochs = 1\nrace = 2", "Race won by trial"),
-        # the whole run in 0.01 minutes: none left for the final training, which still
-        # trains one epoch
+        # a race by score and FLOPs (without a race: test_race.py), and the whole run in
+        # 0.01 minutes: none left for the final training, which still trains one epoch
         (
-            'total_minutes = 0.01\nrace = 0\nchoose_by = "score+flops"',
+            'total_minutes = 0.01\nrace = 2\nchoose_by = "score+flops"',
             "Final training: 0.0 of the run's 0.01 minutes are left",
         ),
     ],
@@ -175,7 +174,7 @@ def test_a_final_section_trains_the_winner_after_the_search(
     # training faces: the final epoch is the whole split, not the search's 128 images)
     assert main(["search", str(experiment), "--out", str(run), "--data", str(faces_csv)]) == 0
     out = capsys.readouterr().out
-    assert chosen in out and "Final training of trial" in out
+    assert chosen in out and "Race won by trial" in out and "Final training of trial" in out
     state = load_state(run / "final")
     assert state is not None and state.finished and state.epochs_done == 1
     assert state.images > 128  # the whole training split, not the search's subset
