@@ -203,16 +203,15 @@ def free_objectives(
     """
     from nas.core.errors import GenomeError
 
-    cost = getattr(space, "cost_multitask" if tasks else "cost", None)
+    counter = _cost_counter(space, task, tasks)
     free = [name for name in objectives if name in FREE_METRICS]
-    if not free or not callable(cost):
+    if not free or counter is None:
         return None
-    subject: Any = tuple(tasks) if tasks else task
     bounds = {name: limit for name, limit in (limits or {}).items() if name in FREE_METRICS}
 
     def values(genome: Any) -> tuple[float | None, ...]:
         try:
-            counted = cost(genome, subject)._asdict()
+            counted = counter(genome)._asdict()
             raw = [float(counted[name]) for name in free]
             if any(limit and float(counted[name]) > limit for name, limit in bounds.items()):
                 raw = list(worst_values(free))
@@ -232,18 +231,29 @@ def genome_flops(
     No TensorFlow."""
     from nas.core.errors import GenomeError
 
-    cost = getattr(space, "cost_multitask" if tasks else "cost", None)
-    if not callable(cost):
+    counter = _cost_counter(space, task, tasks)
+    if counter is None:
         return None
-    subject: Any = tuple(tasks) if tasks else task
 
     def flops(genome: Any) -> float | None:
         try:
-            return float(cost(genome, subject).flops)
+            return float(counter(genome).flops)
         except (ValueError, GenomeError):
             return None
 
     return flops
+
+
+def _cost_counter(
+    space: SearchSpace, task: Task, tasks: Sequence[Task]
+) -> Callable[[Any], Any] | None:
+    """A genome's ``ModelCost`` from the space's ``cost`` for ``task`` (``cost_multitask``
+    for ``tasks``, when given); None when the space counts no cost."""
+    cost = getattr(space, "cost_multitask" if tasks else "cost", None)
+    if not callable(cost):
+        return None
+    subject: Any = tuple(tasks) if tasks else task
+    return lambda genome: cost(genome, subject)
 
 
 def normalise(

@@ -122,14 +122,14 @@ def check_experiment(settings: Nsga2Settings, experiment: Experiment) -> None:
             raise ValueError(
                 "[search] low_fidelity_images is not available for multi-task experiments yet"
             )
-    if settings.select_by == "score+flops":
-        counter = "cost_multitask" if experiment.multitask else "cost"
-        if not callable(getattr(load_space(experiment.space), counter, None)):
-            raise ValueError(
-                f"[search] select_by = 'score+flops' ranks candidates by their FLOPs, which "
-                f"space {experiment.space!r} does not count ({counter}); set select_by = "
-                "'score'"
-            )
+    counter = "cost_multitask" if experiment.multitask else "cost"
+    counts_cost = callable(getattr(load_space(experiment.space), counter, None))
+    if settings.select_by == "score+flops" and not counts_cost:
+        raise ValueError(
+            f"[search] select_by = 'score+flops' ranks candidates by their FLOPs, which "
+            f"space {experiment.space!r} does not count ({counter}); set select_by = "
+            "'score'"
+        )
     if settings.prescreen == 1 or settings.prescreen_by == "surrogate":
         return  # the surrogate learns from the genomes themselves
     where = f"[search] prescreen = {settings.prescreen}"
@@ -140,8 +140,7 @@ def check_experiment(settings: Nsga2Settings, experiment: Experiment) -> None:
             f"({' and '.join(FREE_METRICS)}), and objectives {list(objectives)} has neither; "
             "add 'params' or 'flops' to objectives, or set prescreen = 1"
         )
-    counter = "cost_multitask" if experiment.multitask else "cost"
-    if not callable(getattr(load_space(experiment.space), counter, None)):
+    if not counts_cost:
         raise ValueError(
             f"{where} needs the space to count a genome's cost before training ({counter}()), "
             f"which space {experiment.space!r} does not; set prescreen = 1"
