@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from nas.core.task import Task
 
 __all__ = [
+    "TRAINING_GENES",
     "Decisions",
     "ModelCost",
     "RandomDecisions",
@@ -34,6 +35,7 @@ __all__ = [
     "TrainingRecipe",
     "TrialDecisions",
     "WeightSource",
+    "architecture_hash",
     "canonical_json",
     "genome_hash",
     "load_space",
@@ -219,6 +221,24 @@ def canonical_json(space: SearchSpace, genome: Any) -> str:
 def genome_hash(space: SearchSpace, genome: Any) -> str:
     """A stable 16-hex-digit identity of a genome within its space."""
     text = f"{space.name}:{canonical_json(space, genome)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+TRAINING_GENES = "training"
+"""The top-level field of a genome's JSON that holds its training genes (optimizer, rate,
+batch): the built-in spaces' convention, which :func:`architecture_hash` relies on."""
+
+
+def architecture_hash(space: SearchSpace, genome: Any) -> str:
+    """A stable identity of the net a genome builds: :func:`genome_hash` of its JSON without
+    the training genes (:data:`TRAINING_GENES`). Two genomes that differ only in genes a
+    recipe ignores (``recipe = "standard"``) build and train the same net. A space whose
+    JSON has no such field gets its :func:`genome_hash`."""
+    data = space.to_json(genome)
+    if not isinstance(data, dict) or TRAINING_GENES not in data:
+        return genome_hash(space, genome)
+    rest = {key: value for key, value in data.items() if key != TRAINING_GENES}
+    text = f"{space.name}:{json.dumps(rest, sort_keys=True, separators=(',', ':'))}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

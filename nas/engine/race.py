@@ -17,7 +17,9 @@ fidelity panel a brief training of 6,000 images ranks nets by their 10-epoch acc
 with Kendall's tau 0.49, the FLOPs alone 0.41, and the two ranks averaged 0.66, picking
 the best net or one 0.015 below it where the score alone picks one 0.04-0.075 below
 (docs/fidelity.md). With ``choose_by = "score+flops"`` and no race, the best by that
-mean is the winner.
+mean is the winner. With the standard brief recipe, which ignores the genome's training
+genes, candidates that build the same net enter once (the better placed): issue 20's
+equal-time run raced one net twice, as trials 12 and 25.
 
 The race runs on the run's own evaluator (Ray workers, like the search) with the search's
 recipe; its evaluations are not trials (they would not compare with the front's), but
@@ -34,16 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.config import Experiment
-from nas.core.errors import ConfigError
+from nas.core.errors import ConfigError, GenomeError
 from nas.core.files import write_atomically
 from nas.core.objectives import METRICS
 from nas.core.ranking import rank_average
+from nas.core.space import SearchSpace, architecture_hash, load_space
 from nas.core.trial import EvalData, ParentWeights, derive_seed
 from nas.storage.front import Front, compute_front
 from nas.storage.records import TrialRecord
 from nas.storage.store import RunStore
 
-__all__ = ["RACE_FILE", "race_candidates", "race_images", "run_race"]
+__all__ = ["RACE_FILE", "distinct_nets", "race_candidates", "race_images", "run_race"]
 
 RACE_FILE = "race.json"
 _RACE_RUNG = 100
@@ -78,6 +81,23 @@ def race_candidates(front: Front, choose_by: str = "score") -> list[TrialRecord]
         key=lambda i: (-combined[i], -metric.weight * pool[i].values[0]),  # type: ignore[index]
     )
     return [pool[i] for i in order]
+
+
+def distinct_nets(candidates: list[TrialRecord], space: SearchSpace) -> list[TrialRecord]:
+    """``candidates`` (best first) without those that build the same net as a better-placed
+    one (:func:`~nas.core.space.architecture_hash`): with the standard recipe their
+    training genes are ignored, so two such entrants would race one net twice."""
+    seen: set[str] = set()
+    kept = []
+    for record in candidates:
+        try:
+            key = architecture_hash(space, space.from_json(record.genome))
+        except GenomeError:
+            key = record.genome_hash
+        if key not in seen:
+            seen.add(key)
+            kept.append(record)
+    return kept
 
 
 def _round_order(
@@ -122,7 +142,10 @@ def run_race(
     )
     size = max(1, experiment.final.race)
     choose_by = experiment.final.choose_by
-    entrants = race_candidates(front, choose_by)[:size]
+    candidates = race_candidates(front, choose_by)
+    if experiment.budget.recipe == "standard":
+        candidates = distinct_nets(candidates, load_space(experiment.space))
+    entrants = candidates[:size]
     if not entrants:
         raise ConfigError(f"{run_dir}: no trained candidate has stored weights to race with")
     metric = METRICS[store.info.objectives[0]]

@@ -53,6 +53,27 @@ def test_score_and_flops_rank_every_trained_candidate_by_their_mean_rank():
     assert [r.number for r in _round_order(tie, failed, 1.0, "score+flops")] == [7, 6]
 
 
+def test_entrants_that_build_the_same_net_race_once():
+    from baselines.vgg import VGG
+    from nas.core.space import architecture_hash, genome_hash, load_space
+    from nas.engine.race import distinct_nets
+
+    space = load_space("cnn")
+    other_batch = dataclasses.replace(
+        VGG, training=dataclasses.replace(VGG.training, batch_size=16)
+    )
+    smaller = dataclasses.replace(VGG, stages=VGG.stages[:2])
+    assert genome_hash(space, VGG) != genome_hash(space, other_batch)
+    assert architecture_hash(space, VGG) == architecture_hash(space, other_batch)
+    assert architecture_hash(space, VGG) != architecture_hash(space, smaller)
+    records = [
+        dataclasses.replace(_record(number, 0.5, 1, 1), genome=space.to_json(genome))
+        for number, genome in enumerate([other_batch, smaller, VGG])
+    ]
+    assert [r.number for r in distinct_nets(records, space)] == [0, 1]  # the better-placed one
+    assert [r.number for r in distinct_nets(records[::-1], space)] == [2, 1]
+
+
 def test_choose_by_is_checked():
     with pytest.raises(ConfigError, match="choose_by must be 'score' or 'score\\+flops'"):
         experiment_from_dict({"name": "x", "final": {"choose_by": "flops"}})
