@@ -199,6 +199,9 @@ def collect(out: Path, to: Path) -> int:
         for name in KEPT:
             if (result.parent / name).exists():
                 shutil.copy2(result.parent / name, target / name)
+        race = result.parent / "run" / "race.json"  # the race's every round, when it ran
+        if race.exists():
+            shutil.copy2(race, target / "race.json")
         metrics = target / "publictest.json"
         if metrics.exists():
             portable = portable_paths(json.loads(metrics.read_text()), out)

@@ -102,7 +102,7 @@ def test_vgg_minutes_replaces_the_searchs_wall_time_and_is_recorded(
     assert result["budget_minutes"] == 35.0 and result["equal_minutes"] == 35.0
 
 
-def test_collected_metrics_name_no_path_of_the_machine_they_ran_on(
+def test_collected_files_name_no_path_of_the_machine_they_ran_on_and_keep_the_race(
     pays: ModuleType, tmp_path: Path
 ):
     out, to = tmp_path / "out", tmp_path / "kept"
@@ -113,7 +113,10 @@ def test_collected_metrics_name_no_path_of_the_machine_they_ran_on(
     data = pays.ROOT.parent / "shared" / "data" / "fer2013.csv.gz"
     metrics = {"model": str(arm / "run" / "final" / "model.keras"), "data": str(data)}
     (arm / "publictest.json").write_text(json.dumps({**metrics, "accuracy": 0.5}))
+    (arm / "run").mkdir()
+    (arm / "run" / "race.json").write_text('{"winner": 3}')
     assert pays.collect(out, to) == 1
+    assert json.loads((to / "vgg-s1" / "race.json").read_text()) == {"winner": 3}
     kept = json.loads((to / "vgg-s1" / "publictest.json").read_text())
     assert kept["model"] == "RUNS/vgg-s1/run/final/model.keras"
     assert kept["data"] == "../shared/data/fer2013.csv.gz" and kept["accuracy"] == 0.5
