@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,19 @@ from nas.core.files import write_atomically
 from nas.core.objectives import METRICS
 from nas.core.ranking import rank_average
 from nas.core.space import SearchSpace, architecture_hash, load_space
-from nas.core.trial import EvalData, ParentWeights, derive_seed
+from nas.core.trial import EvalData, EvalResult, ParentWeights, derive_seed
 from nas.storage.front import Front, compute_front
 from nas.storage.records import TrialRecord
 from nas.storage.store import RunStore
 
-__all__ = ["RACE_FILE", "distinct_nets", "race_candidates", "race_images", "run_race"]
+__all__ = [
+    "RACE_FILE",
+    "distinct_nets",
+    "race_candidates",
+    "race_images",
+    "round_results",
+    "run_race",
+]
 
 RACE_FILE = "race.json"
 _RACE_RUNG = 100
@@ -100,6 +107,27 @@ def distinct_nets(candidates: list[TrialRecord], space: SearchSpace) -> list[Tri
     return kept
 
 
+def round_results(
+    alive: list[TrialRecord], results: Iterable[EvalResult], metric: str
+) -> tuple[dict[int, float], dict[int, ParentWeights]]:
+    """A round's score (NaN: failed or lost) and trained weights per entrant's trial number.
+
+    The evaluator yields results as they complete, not in the requests' order: each is
+    matched to its entrant by genome hash. (Zipped in order, as before issue 20's ninth
+    session, two workers gave an entrant another's score and, in the next round, another
+    net's weights.)"""
+    by_hash = {result.genome_hash: result for result in results}
+    scores: dict[int, float] = {}
+    weights: dict[int, ParentWeights] = {}
+    for record in alive:
+        result = by_hash.get(record.genome_hash)
+        value = (result.metrics or {}).get(metric) if result is not None and result.ok else None
+        scores[record.number] = math.nan if value is None else float(value)
+        if result is not None and result.ok and result.weights:
+            weights[record.number] = ParentWeights(record.genome, result.weights)
+    return scores, weights
+
+
 def _round_order(
     alive: list[TrialRecord], scores: dict[int, float], weight: float, choose_by: str
 ) -> list[TrialRecord]:
@@ -145,6 +173,11 @@ def run_race(
     candidates = race_candidates(front, choose_by)
     if experiment.budget.recipe == "standard":
         candidates = distinct_nets(candidates, load_space(experiment.space))
+    else:  # a genome's rungs (multi-fidelity) are trials of their own: one entrant each
+        first: dict[str, TrialRecord] = {}
+        for record in candidates:
+            first.setdefault(record.genome_hash, record)
+        candidates = list(first.values())
     entrants = candidates[:size]
     if not entrants:
         raise ConfigError(f"{run_dir}: no trained candidate has stored weights to race with")
@@ -182,13 +215,8 @@ def run_race(
                 requests.append(
                     replace(request, seed=derive_seed(experiment.seed, key, _RACE_RUNG + number))
                 )
-            results = run.evaluator.map(requests)
-            scores: dict[int, float] = {}
-            for record, result in zip(alive, results, strict=True):
-                value = (result.metrics or {}).get(metric.name) if result.ok else None
-                scores[record.number] = math.nan if value is None else float(value)
-                if result.ok and result.weights:
-                    weights[record.number] = ParentWeights(record.genome, result.weights)
+            scores, trained = round_results(alive, run.evaluator.map(requests), metric.name)
+            weights.update(trained)
             ranked = _round_order(alive, scores, metric.weight, choose_by)
             rounds.append(
                 {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -72,6 +73,23 @@ def test_entrants_that_build_the_same_net_race_once():
     ]
     assert [r.number for r in distinct_nets(records, space)] == [0, 1]  # the better-placed one
     assert [r.number for r in distinct_nets(records[::-1], space)] == [2, 1]
+
+
+def test_round_results_go_to_their_own_entrants_whatever_order_they_arrive_in():
+    from nas.core.trial import EvalResult
+    from nas.engine.race import round_results
+
+    alive = [_record(n, 0.5, 1, 1) for n in (3, 5, 8)]
+    arrived = [  # as two workers finish them: not the requests' order
+        EvalResult(genome_hash="h8", metrics={"accuracy": 0.61}, weights=b"eight"),
+        EvalResult(genome_hash="h3", failure="nan_loss"),
+        EvalResult(genome_hash="h5", metrics={"accuracy": 0.55}, weights=b"five"),
+    ]
+    scores, weights = round_results(alive, iter(arrived), "accuracy")
+    assert scores[8] == 0.61 and scores[5] == 0.55 and math.isnan(scores[3])
+    assert weights[8].weights == b"eight" and weights[5].weights == b"five" and 3 not in weights
+    lost, _ = round_results(alive, iter(arrived[:1]), "accuracy")  # a result never came
+    assert math.isnan(lost[5]) and lost[8] == 0.61
 
 
 def test_choose_by_is_checked():
