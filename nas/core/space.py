@@ -220,7 +220,11 @@ def canonical_json(space: SearchSpace, genome: Any) -> str:
 
 def genome_hash(space: SearchSpace, genome: Any) -> str:
     """A stable 16-hex-digit identity of a genome within its space."""
-    text = f"{space.name}:{canonical_json(space, genome)}"
+    return _identity(space, space.to_json(genome))
+
+
+def _identity(space: SearchSpace, data: Any) -> str:
+    text = f"{space.name}:{json.dumps(data, sort_keys=True, separators=(',', ':'))}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -237,9 +241,7 @@ def architecture_hash(space: SearchSpace, genome: Any) -> str:
     data = space.to_json(genome)
     if not isinstance(data, dict) or TRAINING_GENES not in data:
         return genome_hash(space, genome)
-    rest = {key: value for key, value in data.items() if key != TRAINING_GENES}
-    text = f"{space.name}:{json.dumps(rest, sort_keys=True, separators=(',', ':'))}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _identity(space, {key: value for key, value in data.items() if key != TRAINING_GENES})
 
 
 def load_space(name: str) -> SearchSpace:

@@ -90,21 +90,27 @@ def race_candidates(front: Front, choose_by: str = "score") -> list[TrialRecord]
     return [pool[i] for i in order]
 
 
-def distinct_nets(candidates: list[TrialRecord], space: SearchSpace) -> list[TrialRecord]:
-    """``candidates`` (best first) without those that build the same net as a better-placed
-    one (:func:`~nas.core.space.architecture_hash`): with the standard recipe their
-    training genes are ignored, so two such entrants would race one net twice."""
-    seen: set[str] = set()
-    kept = []
-    for record in candidates:
+def distinct_nets(
+    candidates: list[TrialRecord], space: SearchSpace, *, training_ignored: bool
+) -> list[TrialRecord]:
+    """``candidates`` (best first), one per genome: a genome's multi-fidelity rungs are
+    trials of their own, and a round's results are matched to entrants by genome hash.
+    With ``training_ignored`` (the standard recipe), one per net
+    (:func:`~nas.core.space.architecture_hash`): genomes that differ only in training genes
+    would race one net twice. The better-placed one stays."""
+
+    def key(record: TrialRecord) -> str:
+        if not training_ignored:
+            return record.genome_hash
         try:
-            key = architecture_hash(space, space.from_json(record.genome))
+            return architecture_hash(space, space.from_json(record.genome))
         except GenomeError:
-            key = record.genome_hash
-        if key not in seen:
-            seen.add(key)
-            kept.append(record)
-    return kept
+            return record.genome_hash
+
+    first: dict[str, TrialRecord] = {}
+    for record in candidates:
+        first.setdefault(key(record), record)
+    return list(first.values())
 
 
 def round_results(
@@ -170,14 +176,11 @@ def run_race(
     )
     size = max(1, experiment.final.race)
     choose_by = experiment.final.choose_by
-    candidates = race_candidates(front, choose_by)
-    if experiment.budget.recipe == "standard":
-        candidates = distinct_nets(candidates, load_space(experiment.space))
-    else:  # a genome's rungs (multi-fidelity) are trials of their own: one entrant each
-        first: dict[str, TrialRecord] = {}
-        for record in candidates:
-            first.setdefault(record.genome_hash, record)
-        candidates = list(first.values())
+    candidates = distinct_nets(
+        race_candidates(front, choose_by),
+        load_space(experiment.space),
+        training_ignored=experiment.budget.recipe == "standard",
+    )
     entrants = candidates[:size]
     if not entrants:
         raise ConfigError(f"{run_dir}: no trained candidate has stored weights to race with")

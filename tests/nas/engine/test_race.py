@@ -71,8 +71,12 @@ def test_entrants_that_build_the_same_net_race_once():
         dataclasses.replace(_record(number, 0.5, 1, 1), genome=space.to_json(genome))
         for number, genome in enumerate([other_batch, smaller, VGG])
     ]
-    assert [r.number for r in distinct_nets(records, space)] == [0, 1]  # the better-placed one
-    assert [r.number for r in distinct_nets(records[::-1], space)] == [2, 1]
+    by_net = [r.number for r in distinct_nets(records, space, training_ignored=True)]
+    assert by_net == [0, 1]  # the better-placed one
+    assert [r.number for r in distinct_nets(records[::-1], space, training_ignored=True)] == [2, 1]
+    assert [r.number for r in distinct_nets(records, space, training_ignored=False)] == [0, 1, 2]
+    rungs = [records[0], dataclasses.replace(records[0], number=9)]  # one genome, two trials
+    assert [r.number for r in distinct_nets(rungs, space, training_ignored=False)] == [0]
 
 
 def test_round_results_go_to_their_own_entrants_whatever_order_they_arrive_in():
