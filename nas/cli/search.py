@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(
         f"{summary.evaluations} evaluations ({summary.failures} failed, {summary.reused} repeats not "
         f"retrained, {summary.restored} restored from the store) in {summary.wall_seconds:.0f} s; "
-        f"stopped by {escape(str(STOP_REASONS.get(summary.stopped or '', summary.stopped)))} after "
+        f"stopped by {escape(_stop_reason(experiment, summary.stopped))} after "
         f"{summary.search_seconds / 60:.1f} search minutes. Front plot: {plot}\n"
         f"Trials: optuna-dashboard {connect_url(store.info.storage, store.run_dir)}\n"
         f"Export the best: nas export {out_dir} --rank 1 --to exports/{experiment.name}"
@@ -124,6 +124,18 @@ def run(args: argparse.Namespace) -> int:
     if experiment.final.enabled:
         _final_of_search(store, experiment, spent_seconds=summary.search_seconds)
     return 0
+
+
+def _stop_reason(experiment, stopped: str | None) -> str:
+    """Why the search stopped, in the experiment's words: a clock cut short by
+    ``[final] search_share`` names that key, not ``max_minutes``."""
+    if stopped == "max_minutes" and experiment.search_minutes != experiment.search.max_minutes:
+        final = experiment.final
+        return (
+            f"[final] search_share ({final.search_share:g} of total_minutes = "
+            f"{experiment.search_minutes:g} minutes)"
+        )
+    return str(STOP_REASONS.get(stopped or "", stopped))
 
 
 def _final_of_search(store: RunStore, experiment, *, spent_seconds: float) -> None:
@@ -152,7 +164,15 @@ def _final_of_search(store: RunStore, experiment, *, spent_seconds: float) -> No
             console.print(f"Winner: the best {among}")
         # the run's own experiment: the data path as the search read it (--data included)
         ran = stored_experiment(store.info.experiment, source=str(store.run_dir / "run.json"))
-        record = run_race(ran, store.run_dir, echo=console.print)
+        deadline, final_seconds = None, None
+        if final.total_minutes:  # the search and the race share search_share of it
+            deadline = race_started + final.search_seconds - spent_seconds
+            final_seconds = 60.0 * final.total_minutes - max(spent_seconds, final.search_seconds)
+        elif final.minutes:
+            final_seconds = 60.0 * final.minutes
+        record = run_race(
+            ran, store.run_dir, echo=console.print, deadline=deadline, final_seconds=final_seconds
+        )
         console.print(
             f"{'Race won by' if final.race > 1 else 'Chosen:'} trial {record.number} "
             f"({record.description})"
@@ -182,12 +202,13 @@ def _final_of_search(store: RunStore, experiment, *, spent_seconds: float) -> No
 def _describe_search(experiment) -> str:
     search, budget = experiment.search, experiment.budget
     limits = []
-    if not (search.max_evaluations or search.max_minutes) or search.generations < 1000:
+    minutes = experiment.search_minutes
+    if not (search.max_evaluations or minutes) or search.generations < 1000:
         limits.append(f"{search.generations + 1} generations of {search.population}")
     if search.max_evaluations:
         limits.append(f"{search.max_evaluations} evaluations")
-    if search.max_minutes:
-        limits.append(f"{search.max_minutes:g} minutes")
+    if minutes:
+        limits.append(f"{minutes:g} minutes")
     training = (
         f"{budget.train_images:,} images" if budget.train_images else f"{budget.epochs} epoch(s)"
     )

@@ -340,8 +340,18 @@ class FinalConfig:
     whole run instead: the final training gets what is left of it once the search (its
     clock, over every session) and the race are done, at least one epoch, and fits its
     epochs to that time like ``minutes`` (the search still stops by its own budget, so
-    only the number of final epochs depends on the machine). Nothing runs when all three
-    are 0.
+    only the number of final epochs depends on the machine). With ``total_minutes``, the
+    search and the race together take at most ``search_share`` of it (default half): the
+    search stops at that share of its clock (or at ``[search] max_minutes`` if sooner),
+    the race stops there too (its winner then is the best of its last finished round), and
+    the final training gets the rest, so that a slower machine than the one a search's
+    counts were calibrated on trains fewer candidates, not a starved winner (issue 20's
+    seed 1: 38 of 35 minutes spent before one final epoch). With ``minutes`` or
+    ``total_minutes``, the race and ``choose_by`` consider only candidates of which
+    ``min_epochs`` final epochs are estimated to fit the final training's time (0: all;
+    :mod:`nas.engine.final_cost`), the cheapest when none does: the choice rules predict a
+    net's accuracy after 10 epochs. Nothing runs when ``epochs``,
+    ``minutes`` and ``total_minutes`` are all 0.
     ``rank`` picks the architecture: rank K of the front by the first objective.
     ``start = "search"`` continues from the weights the search trained, ``"scratch"``
     starts anew. ``patience`` stops after that many epochs without a better validation
@@ -365,6 +375,8 @@ class FinalConfig:
     epochs: int = 0
     minutes: float = 0.0
     total_minutes: float = 0.0
+    search_share: float = 0.5
+    min_epochs: int = 10
     rank: int = 1
     start: str = "search"
     patience: int = 0
@@ -404,6 +416,16 @@ class FinalConfig:
             "set minutes (the final training's own wall time) or total_minutes (the whole "
             "run's, the final training getting what is left), not both",
         )
+        _require(
+            0.0 < self.search_share <= 1.0,
+            f"search_share must be in (0, 1] (the share of total_minutes the search and the "
+            f"race may take; 1 = no cap), got {self.search_share}",
+        )
+        _require(
+            0 <= self.min_epochs <= 1000,
+            f"min_epochs must be in 0..1000 (final epochs a chosen net must have time for; "
+            f"0 = any net), got {self.min_epochs}",
+        )
         _require(self.rank >= 1, f"rank must be >= 1 (1 = the best), got {self.rank}")
         _require(
             self.start in ("search", "scratch"),
@@ -417,6 +439,12 @@ class FinalConfig:
     def enabled(self) -> bool:
         """True when ``nas search`` should train its winner after the search."""
         return bool(self.epochs or self.minutes or self.total_minutes)
+
+    @property
+    def search_seconds(self) -> float:
+        """The wall time the search and the race may take together under ``total_minutes``
+        (``search_share`` of it); 0 when ``total_minutes`` is not set (no cap)."""
+        return 60.0 * self.total_minutes * self.search_share
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -509,6 +537,14 @@ class Experiment:
     def task_configs(self) -> tuple[DataConfig, ...]:
         """The data of each task: the ``[[tasks]]``, or ``[data]`` alone."""
         return self.tasks or (self.data,)
+
+    @property
+    def search_minutes(self) -> float:
+        """The search's wall-time limit (0: none): ``[search] max_minutes``, capped by
+        ``[final] search_share`` of ``[final] total_minutes`` when a final training is to
+        get the rest of the run's time."""
+        limits = [self.search.max_minutes, self.final.search_seconds / 60.0]
+        return min((limit for limit in limits if limit > 0), default=0.0)
 
     def hypervolume_reference(self) -> dict[str, float]:
         """The fixed hypervolume reference point: declared values, else the defaults.

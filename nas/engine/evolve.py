@@ -67,10 +67,11 @@ def evolve(
             raise StorageError(f"{run_dir}/checkpoint.json does not fit this run ({exc})") from None
     clock = SearchClock(checkpoint.seconds if checkpoint is not None else 0.0)
     search = run.experiment.search
-    rule = stop_rule(max_evaluations=search.max_evaluations, max_minutes=search.max_minutes)
+    minutes = run.experiment.search_minutes  # max_minutes, or the share of total_minutes
+    rule = stop_rule(max_evaluations=search.max_evaluations, max_minutes=minutes)
     deadline = {}
-    if search.max_minutes:  # the evaluator cancels what runs when the clock runs out
-        deadline["deadline"] = time.monotonic() + 60.0 * search.max_minutes - clock.seconds()
+    if minutes:  # the evaluator cancels what runs when the clock runs out
+        deadline["deadline"] = time.monotonic() + 60.0 * minutes - clock.seconds()
     known = run.store.known_values()
     outcome = Outcome(restored=len(known))
     if outcome.restored and listener:
@@ -106,7 +107,7 @@ def evolve(
             requests = requests[:left]
         if listener:
             # "generations = 1000" beside a count or a clock only means "until that one"
-            bounded = search.max_evaluations or search.max_minutes
+            bounded = search.max_evaluations or minutes
             shown = 0 if bounded and search.generations >= 1000 else search.generations
             listener.generation_started(generation, shown, len(requests))
         results = run.evaluator.map(requests, **deadline)

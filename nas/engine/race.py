@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -160,13 +161,19 @@ def run_race(
     address: str | None = None,
     make_evaluator: Callable[[EvalData], Any] | None = None,
     echo: Callable[[str], None] = print,
+    deadline: float | None = None,
+    final_seconds: float | None = None,
 ) -> TrialRecord:
     """Race the best ``[final] race`` candidates (by ``[final] choose_by``); return the
     winner's trial.
 
-    A race already finished (``RUN/race.json``) returns its winner without training."""
-    from nas.engine.run import open_run
-
+    Past ``deadline`` (a ``time.monotonic()`` reading: ``[final] search_share`` of
+    ``total_minutes``), no round starts and a round under way is cut: its results are
+    dropped and the winner is the best of the last finished round (of the entrants'
+    order when none finished). With ``final_seconds`` (the time the final training will
+    get), only candidates with time for ``[final] min_epochs`` enter
+    (:func:`~nas.engine.final_cost.affordable`). A race already finished
+    (``RUN/race.json``) returns its winner without training."""
     store = RunStore.open(run_dir)
     done = _finished(run_dir, store)
     if done is not None:
@@ -181,10 +188,62 @@ def run_race(
         load_space(experiment.space),
         training_ignored=experiment.budget.recipe == "standard",
     )
-    entrants = candidates[:size]
-    if not entrants:
+    if not candidates:
         raise ConfigError(f"{run_dir}: no trained candidate has stored weights to race with")
+    costs: dict[str, Any] = {}
+    if final_seconds is not None and experiment.final.min_epochs:
+        candidates, costs = _affordable(experiment, candidates, final_seconds)
+        echo(
+            f"{len(costs['fit'])} of {len(costs['epoch_seconds'])} candidates have time for "
+            f"{experiment.final.min_epochs} final epochs in {final_seconds / 60:.1f} minutes"
+            + ("" if costs["fit"] else f"; none does: the cheapest, trial {candidates[0].number}")
+        )
+    entrants = candidates[:size]
     metric = METRICS[store.info.objectives[0]]
+    alive, rounds, cut = entrants, [], False
+    if len(entrants) > 1 and deadline is not None and time.monotonic() >= deadline:
+        cut = True
+        echo("no race: the search spent its share of the time")
+    elif len(entrants) > 1:
+        alive, rounds, cut = _rounds(
+            experiment,
+            run_dir,
+            entrants,
+            address=address,
+            make_evaluator=make_evaluator,
+            echo=echo,
+            deadline=deadline,
+        )
+    winner = alive[0]
+    document = {
+        "choose_by": choose_by,
+        "entrants": [r.number for r in entrants],
+        "search_scores": {str(r.number): r.metrics.get(metric.name) for r in entrants},
+        "rounds": rounds,
+        "stopped_by_time": cut,
+        **({"affordable": costs} if costs else {}),
+        "winner": winner.number,
+        "winner_hash": winner.genome_hash,
+    }
+    write_atomically(run_dir / RACE_FILE, (json.dumps(document, indent=1) + "\n").encode())
+    return winner
+
+
+def _rounds(
+    experiment: Experiment,
+    run_dir: Path,
+    entrants: list[TrialRecord],
+    *,
+    address: str | None,
+    make_evaluator: Callable[[EvalData], Any] | None,
+    echo: Callable[[str], None],
+    deadline: float | None,
+) -> tuple[list[TrialRecord], list[dict[str, Any]], bool]:
+    """Successive halving on the run's evaluator: who is left (the winner first), each
+    round's record, and whether the deadline cut the race short."""
+    from nas.engine.run import open_run
+
+    metric = METRICS[RunStore.open(run_dir).info.objectives[0]]
     rounds: list[dict[str, Any]] = []
     with open_run(
         experiment,
@@ -204,7 +263,12 @@ def run_race(
         weights: dict[int, ParentWeights | None] = {r.number: run.weights(r) for r in entrants}
         alive = entrants
         number = 0
+        cut = False
         while len(alive) > 1:
+            if deadline is not None and time.monotonic() >= deadline:
+                cut = True
+                echo(f"race stopped before round {number + 1}: its share of the time is spent")
+                break
             number += 1
             requests = []
             for record in alive:
@@ -218,9 +282,18 @@ def run_race(
                 requests.append(
                     replace(request, seed=derive_seed(experiment.seed, key, _RACE_RUNG + number))
                 )
-            scores, trained = round_results(alive, run.evaluator.map(requests), metric.name)
+            limit = {} if deadline is None else {"deadline": deadline}
+            scores, trained = round_results(
+                alive, run.evaluator.map(requests, **limit), metric.name
+            )
+            lost = any(math.isnan(value) for value in scores.values())
+            if lost and deadline is not None and time.monotonic() >= deadline:
+                cut = True  # results that never came are the clock's, not the nets' fault
+                echo(f"race round {number} cut: its share of the time is spent")
+                rounds.append({"round": number, "images": images, "cut": True})
+                break
             weights.update(trained)
-            ranked = _round_order(alive, scores, metric.weight, choose_by)
+            ranked = _round_order(alive, scores, metric.weight, experiment.final.choose_by)
             rounds.append(
                 {
                     "round": number,
@@ -234,17 +307,38 @@ def run_race(
             )
             alive = ranked[: math.ceil(len(alive) / 2)] if len(alive) > 2 else ranked[:1]
             images *= 2
-    winner = alive[0]
-    document = {
-        "choose_by": choose_by,
-        "entrants": [r.number for r in entrants],
-        "search_scores": {str(r.number): r.metrics.get(metric.name) for r in entrants},
-        "rounds": rounds,
-        "winner": winner.number,
-        "winner_hash": winner.genome_hash,
+    return alive, rounds, cut
+
+
+def _affordable(
+    experiment: Experiment, candidates: list[TrialRecord], final_seconds: float
+) -> tuple[list[TrialRecord], dict[str, Any]]:
+    """The candidates with time for ``[final] min_epochs`` in ``final_seconds``, and what
+    ``race.json`` records of the estimate."""
+    from nas.engine.final_cost import affordable, epoch_seconds
+    from nas.engine.parallel import default_threads
+    from nas.engine.task_data import load_task_data
+
+    data = load_task_data(experiment, full=True).eval_data
+    search = experiment.search
+    threads = search.threads_per_worker or default_threads(search.workers)
+    costs = {
+        r.number: epoch_seconds(
+            r,
+            train_faces=len(data.train_targets),  # type: ignore[union-attr]
+            search_threads=threads,
+        )
+        for r in candidates
     }
-    write_atomically(run_dir / RACE_FILE, (json.dumps(document, indent=1) + "\n").encode())
-    return winner
+    min_epochs = experiment.final.min_epochs
+    kept = affordable(candidates, costs, final_seconds=final_seconds, min_epochs=min_epochs)
+    record = {
+        "final_seconds": round(final_seconds, 1),
+        "min_epochs": min_epochs,
+        "epoch_seconds": {str(number): round(cost, 1) for number, cost in costs.items()},
+        "fit": [r.number for r in candidates if min_epochs * costs[r.number] <= final_seconds],
+    }
+    return kept, record
 
 
 def _finished(run_dir: Path, store: RunStore) -> TrialRecord | None:

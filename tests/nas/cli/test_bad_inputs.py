@@ -911,6 +911,16 @@ CASES: list[Case] = [
         ("exp.toml: [final]", "minutes must be >= 0"),
     ),
     Case(
+        "experiment-final-search-share-out-of-range",
+        search("[final]\ntotal_minutes = 35\nsearch_share = 0\n"),
+        ("exp.toml: [final]", "search_share must be in (0, 1]", "got 0"),
+    ),
+    Case(
+        "experiment-final-min-epochs-negative",
+        search("[final]\ntotal_minutes = 35\nmin_epochs = -1\n"),
+        ("exp.toml: [final]", "min_epochs must be in 0..1000", "got -1"),
+    ),
+    Case(
         "experiment-final-minutes-and-total-minutes",
         search("[final]\nminutes = 20\ntotal_minutes = 35\n"),
         ("exp.toml: [final]", "set minutes", "or total_minutes", "not both"),

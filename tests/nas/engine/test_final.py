@@ -173,6 +173,24 @@ def test_a_final_section_trains_the_winner_after_the_search(
     assert (run / "final" / "withfinal" / "1" / "saved_model.pb").exists()
 
 
+def test_total_minutes_cap_the_search_at_its_share():
+    from nas.core.errors import ConfigError
+    from nas.engine.experiment import experiment_from_dict
+
+    def minutes(search: dict, final: dict) -> float:
+        return experiment_from_dict({"name": "x", "search": search, "final": final}).search_minutes
+
+    assert minutes({}, {}) == 0.0  # no limit
+    assert minutes({"max_minutes": 12}, {}) == 12.0
+    assert minutes({}, {"total_minutes": 35}) == 17.5  # half by default
+    assert minutes({"max_minutes": 10}, {"total_minutes": 35}) == 10.0  # the sooner one
+    assert minutes({"max_minutes": 30}, {"total_minutes": 35, "search_share": 0.4}) == 14.0
+    assert minutes({}, {"total_minutes": 35, "search_share": 1}) == 35.0
+    for share in (0, 1.5):
+        with pytest.raises(ConfigError, match=r"search_share must be in \(0, 1\]"):
+            minutes({}, {"total_minutes": 35, "search_share": share})
+
+
 def test_total_minutes_leave_the_final_training_what_the_search_left(tmp_path: Path):
     from nas.engine.final import minutes_left
 

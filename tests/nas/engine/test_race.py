@@ -149,6 +149,33 @@ def test_the_race_trains_the_best_of_the_front_on_and_records_every_round(
 
 
 @pytest.mark.slow
+def test_a_race_past_its_deadline_runs_no_round_and_keeps_the_entrants_order(
+    tiny_search: Path, tmp_path: Path
+):
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_search, run)
+    store = RunStore.open(run)
+    experiment = stored_experiment(store.info.experiment, source="run.json")
+    experiment = changed(experiment, final=dataclasses.replace(experiment.final, race=3))
+    lines: list[str] = []
+    winner = run_race(experiment, run, echo=lines.append, deadline=time.monotonic() - 1.0)
+    document = json.loads((run / RACE_FILE).read_text())
+    assert document["rounds"] == [] and winner.number == document["entrants"][0]
+    assert document["stopped_by_time"] is (len(document["entrants"]) > 1)
+    assert all("share of the time" in line for line in lines)
+    (run / RACE_FILE).unlink()  # no time for any final epoch: the cheapest candidate alone
+    winner = run_race(experiment, run, echo=lines.append, final_seconds=0.001)
+    document = json.loads((run / RACE_FILE).read_text())
+    costs = document["affordable"]
+    assert costs["fit"] == [] and costs["min_epochs"] == 10 and document["rounds"] == []
+    cheapest = min(costs["epoch_seconds"], key=costs["epoch_seconds"].get)
+    assert document["entrants"] == [winner.number] == [int(cheapest)]
+    assert "none does: the cheapest" in lines[-1]
+
+
+@pytest.mark.slow
 def test_by_score_and_flops_the_race_and_its_rounds_rank_both(tiny_search: Path, tmp_path: Path):
     run = tmp_path / "run"
     shutil.copytree(tiny_search, run)

@@ -1,0 +1,59 @@
+"""What a candidate's final training will cost, and which candidates the time allows.
+
+The choice rules (``[final] choose_by``) predict a net's accuracy after 10 epochs of the
+final training: that is the truth the fidelity panel measured them on (docs/fidelity.md).
+A final training bounded by time (``[final] minutes`` or ``total_minutes``) trains a
+costly net for fewer epochs: issue 20's seed-1 run chose a 136-MFLOP net by score and
+FLOPs and had time for one epoch of it (0.6428), where `vgg` alone got nine (0.7200).
+So, with a time bound, a candidate is chosen only if ``[final] min_epochs`` of its epochs
+are estimated to fit the time the final training will get; when none fits, the cheapest.
+
+A final epoch's seconds are estimated from the candidate's own brief training, measured
+on this machine during the search: its seconds per image, times the training faces,
+times the search worker's threads over the final training's (all of this machine's
+cores), times :data:`FINAL_EPOCH_FACTOR` for what the final epoch adds (flips, shifts and
+zooms; one validation over the whole split).
+"""
+
+from __future__ import annotations
+
+import os
+
+from nas.storage.records import TrialRecord
+
+__all__ = ["FINAL_EPOCH_FACTOR", "affordable", "epoch_seconds"]
+
+FINAL_EPOCH_FACTOR = 1.5
+"""A final epoch's seconds over the brief training's per image, at equal threads. Measured
+on a 2-core AVX2 machine (two search workers of one thread, the final on two): trial 23
+of issue 20's seed-1 run, 103 s for 6,000 images, first final epoch 282 s (factor 1.67);
+trial 7, 113 s, final epochs 230 s (1.24)."""
+
+
+def epoch_seconds(
+    record: TrialRecord, *, train_faces: int, search_threads: int, final_threads: int = 0
+) -> float:
+    """A final epoch's estimated seconds over ``train_faces`` for ``record``'s net, from
+    its brief training's seconds per image with ``search_threads`` threads, trained with
+    ``final_threads`` (0: every core). Infinite when the record has no timing."""
+    if record.seconds <= 0 or record.images_seen <= 0:
+        return float("inf")
+    final = final_threads or os.cpu_count() or 1
+    per_image = record.seconds / record.images_seen
+    return FINAL_EPOCH_FACTOR * per_image * train_faces * max(1, search_threads) / final
+
+
+def affordable(
+    candidates: list[TrialRecord],
+    costs: dict[int, float],
+    *,
+    final_seconds: float,
+    min_epochs: int,
+) -> list[TrialRecord]:
+    """``candidates`` (best first) whose ``min_epochs`` final epochs, at ``costs`` seconds
+    each (:func:`epoch_seconds` by trial number), fit ``final_seconds``, in their order;
+    when none fits, the cheapest alone."""
+    if not candidates or min_epochs <= 0:
+        return list(candidates)
+    fits = [r for r in candidates if min_epochs * costs[r.number] <= final_seconds]
+    return fits or [min(candidates, key=lambda r: costs[r.number])]
