@@ -166,7 +166,8 @@ def _final_of_search(store: RunStore, experiment, *, spent_seconds: float) -> No
         ran = stored_experiment(store.info.experiment, source=str(store.run_dir / "run.json"))
         deadline, final_seconds = None, None
         if final.total_minutes:  # the search and the race share search_share of it
-            deadline = race_started + final.search_seconds - spent_seconds
+            if final.search_seconds:
+                deadline = race_started + final.search_seconds - spent_seconds
             final_seconds = 60.0 * final.total_minutes - max(spent_seconds, final.search_seconds)
         elif final.minutes:
             final_seconds = 60.0 * final.minutes

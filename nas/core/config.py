@@ -443,8 +443,9 @@ class FinalConfig:
     @property
     def search_seconds(self) -> float:
         """The wall time the search and the race may take together under ``total_minutes``
-        (``search_share`` of it); 0 when ``total_minutes`` is not set (no cap)."""
-        return 60.0 * self.total_minutes * self.search_share
+        (``search_share`` of it); 0 (no cap) without ``total_minutes`` or with a share of 1,
+        where the search stops by its own budget as before the share existed."""
+        return 0.0 if self.search_share >= 1.0 else 60.0 * self.total_minutes * self.search_share
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -151,14 +151,15 @@ def test_a_final_section_trains_the_winner_after_the_search(
     tmp_path: Path, faces_csv: Path, ray_local, capsys
 ):
     # a race by score and FLOPs (without a race: test_race.py), and the whole run in 0.01
-    # minutes: none left for the final training, which still trains one epoch
+    # minutes, the search not held to a share of it: no time for any final epoch, so the
+    # cheapest candidate is the one entrant, and the final training still trains one epoch
     experiment = tmp_path / "final.toml"
     experiment.write_text(
         'name = "withfinal"\nseed = 1\n[data]\npath = "data/not-here.csv"\n'
         "[budget]\ntrain_images = 64\nmax_train_images = 128\nmax_validation_images = 64\n"
         "max_params = 60000\ntrain_seconds = 120\ntimeout_seconds = 300\n"
         "[search]\npopulation = 4\ngenerations = 0\nworkers = 2\n"
-        '[final]\ntotal_minutes = 0.01\nrace = 2\nchoose_by = "score+flops"\n'
+        '[final]\ntotal_minutes = 0.01\nsearch_share = 1\nrace = 2\nchoose_by = "score+flops"\n'
     )
     run = tmp_path / "run"
     # --data reaches the race and the final training too, not only the search (320
@@ -167,6 +168,7 @@ def test_a_final_section_trains_the_winner_after_the_search(
     out = capsys.readouterr().out
     assert "Race won by trial" in out and "Final training of trial" in out
     assert "Final training: 0.0 of the run's 0.01 minutes are left" in out
+    assert "none does: the cheapest" in out
     state = load_state(run / "final")
     assert state is not None and state.finished and state.epochs_done == 1
     assert state.images > 128  # the whole training split, not the search's subset
@@ -185,7 +187,7 @@ def test_total_minutes_cap_the_search_at_its_share():
     assert minutes({}, {"total_minutes": 35}) == 17.5  # half by default
     assert minutes({"max_minutes": 10}, {"total_minutes": 35}) == 10.0  # the sooner one
     assert minutes({"max_minutes": 30}, {"total_minutes": 35, "search_share": 0.4}) == 14.0
-    assert minutes({}, {"total_minutes": 35, "search_share": 1}) == 35.0
+    assert minutes({}, {"total_minutes": 35, "search_share": 1}) == 0.0  # no cap
     for share in (0, 1.5):
         with pytest.raises(ConfigError, match=r"search_share must be in \(0, 1\]"):
             minutes({}, {"total_minutes": 35, "search_share": share})

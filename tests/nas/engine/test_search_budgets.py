@@ -135,6 +135,20 @@ def test_max_minutes_stops_the_search_and_its_clock_survives_resumes(tmp_path: P
     assert again.evaluations == 0
 
 
+def test_a_whole_run_in_minutes_stops_the_search_at_its_share(tmp_path: Path):
+    from nas.engine.experiment import changed
+
+    experiment = _experiment("random", generations=1000)
+    final = experiment.final.__class__(total_minutes=0.04, search_share=0.5)  # 1.2 s
+    experiment = changed(experiment, final=final)
+    assert experiment.search_minutes == pytest.approx(0.02)
+    summary = run_search(
+        experiment, out_dir=tmp_path / "run", make_evaluator=lambda d: ToyEvaluator(None, 0.1)
+    )
+    assert summary.stopped == "max_minutes" and summary.search_seconds >= 1.2
+    assert 2 < summary.evaluations < 40  # far fewer than 1000 generations would allow
+
+
 def test_optuna_strategies_record_parameters_and_distributions(tmp_path: Path):
     import optuna
 
