@@ -12,7 +12,7 @@ Which candidates are best (``[final] choose_by``): ``"score"``, the front's memb
 first objective, in every round by their race score; ``"score+flops"``, every trained
 candidate not at chance by the mean of its rank by the first objective and its rank by
 FLOPs (more compute ranking higher), in every round by the same mean among those still
-racing (their race scores and FLOPs; a tie goes to the better-placed entrant). On the
+racing (their race scores and FLOPs; a tie goes to the better race score). On the
 fidelity panel a brief training of 6,000 images ranks nets by their 10-epoch accuracy
 with Kendall's tau 0.49, the FLOPs alone 0.41, and the two ranks averaged 0.66, picking
 the best net or one 0.015 below it where the score alone picks one 0.04-0.075 below
@@ -140,7 +140,10 @@ def _round_order(
 ) -> list[TrialRecord]:
     """``alive`` (in the entrants' order) ranked by a round's ``scores``: failed ones last;
     by the score, or with ``"score+flops"`` by its mean rank with the FLOPs, a tie going to
-    the entrant placed first."""
+    the better score of the round, then to the entrant placed first. (Two finalists tie
+    whenever one scores better and the other computes more: going by the entrants' order,
+    seed 2's race of issue 20's tenth session crowned the one its last round scored 0.028
+    lower.)"""
     failed = [r for r in alive if math.isnan(scores[r.number])]
     scored = [r for r in alive if not math.isnan(scores[r.number])]
     if choose_by == "score" or len(scored) < 2:
@@ -150,7 +153,9 @@ def _round_order(
         [weight * scores[r.number] for r in scored],
         [float(r.metrics.get("flops", 0.0)) for r in scored],
     )
-    order = sorted(range(len(scored)), key=lambda i: -combined[i])  # stable: entrants' order
+    order = sorted(  # stable: the entrants' order last
+        range(len(scored)), key=lambda i: (-combined[i], -weight * scores[scored[i].number])
+    )
     return [scored[i] for i in order] + failed
 
 

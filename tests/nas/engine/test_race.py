@@ -45,10 +45,13 @@ def test_score_and_flops_rank_every_trained_candidate_by_their_mean_rank():
     assert [r.number for r in race_candidates(front)] == [0, 2, 3, 5]  # the front, by accuracy
     ranked = race_candidates(front, "score+flops")
     assert [r.number for r in ranked] == [2, 1, 0, 3, 5]
-    tie = [_record(6, 0.50, 1, 1e6), _record(7, 0.40, 1, 9e6)]  # 1.5 each: entrants' order
+    tie = [_record(6, 0.50, 1, 1e6), _record(7, 0.40, 1, 9e6)]  # 1.5 each: the better score
     scores = {6: 0.50, 7: 0.40}
     assert [r.number for r in _round_order(tie, scores, 1.0, "score+flops")] == [6, 7]
-    assert [r.number for r in _round_order(tie[::-1], scores, 1.0, "score+flops")] == [7, 6]
+    assert [r.number for r in _round_order(tie[::-1], scores, 1.0, "score+flops")] == [6, 7]
+    even = {6: 0.45, 7: 0.45}  # the same score and FLOPs: the entrants' order
+    same = [_record(6, 0.5, 1, 1e6), _record(7, 0.4, 1, 1e6)]
+    assert [r.number for r in _round_order(same[::-1], even, 1.0, "score+flops")] == [7, 6]
     assert [r.number for r in _round_order(tie[::-1], scores, 1.0, "score")] == [6, 7]
     failed = {6: float("nan"), 7: 0.40}
     assert [r.number for r in _round_order(tie, failed, 1.0, "score+flops")] == [7, 6]
