@@ -339,8 +339,7 @@ class FinalConfig:
     stops a longer training at that wall time (0: no limit). ``total_minutes`` bounds the
     whole run instead: the final training gets what is left of it once the search (its
     clock, over every session) and the race are done, at least one epoch, and fits its
-    epochs to that time like ``minutes`` (the search still stops by its own budget, so
-    only the number of final epochs depends on the machine). With ``total_minutes``, the
+    epochs to that time like ``minutes``. With ``total_minutes``, the
     search and the race together take at most ``search_share`` of it (default half): the
     search stops at that share of its clock (or at ``[search] max_minutes`` if sooner),
     the race stops there too (its winner then is the best of its last finished round), and
