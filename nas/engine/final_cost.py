@@ -49,11 +49,13 @@ def affordable(
     *,
     final_seconds: float,
     min_epochs: int,
-) -> list[TrialRecord]:
+) -> tuple[list[TrialRecord], bool]:
     """``candidates`` (best first) whose ``min_epochs`` final epochs, at ``costs`` seconds
-    each (:func:`epoch_seconds` by trial number), fit ``final_seconds``, in their order;
-    when none fits, the cheapest alone."""
+    each (:func:`epoch_seconds` by trial number), fit ``final_seconds``, in their order, and
+    True; when none fits, the cheapest alone, and False."""
     if not candidates or min_epochs <= 0:
-        return list(candidates)
+        return list(candidates), True
     fits = [r for r in candidates if min_epochs * costs[r.number] <= final_seconds]
-    return fits or [min(candidates, key=lambda r: costs[r.number])]
+    if fits:
+        return fits, True
+    return [min(candidates, key=lambda r: costs[r.number])], False

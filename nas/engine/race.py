@@ -214,6 +214,7 @@ def run_race(
             experiment,
             run_dir,
             entrants,
+            metric.name,
             address=address,
             make_evaluator=make_evaluator,
             echo=echo,
@@ -238,17 +239,19 @@ def _rounds(
     experiment: Experiment,
     run_dir: Path,
     entrants: list[TrialRecord],
+    metric_name: str,
     *,
     address: str | None,
     make_evaluator: Callable[[EvalData], Any] | None,
     echo: Callable[[str], None],
     deadline: float | None,
 ) -> tuple[list[TrialRecord], list[dict[str, Any]], bool]:
-    """Successive halving on the run's evaluator: who is left (the winner first), each
-    round's record, and whether the deadline cut the race short."""
+    """Successive halving on the run's evaluator, ranked by ``metric_name`` (the first
+    objective): who is left (the winner first), each round's record, and whether the
+    deadline cut the race short."""
     from nas.engine.run import open_run
 
-    metric = METRICS[RunStore.open(run_dir).info.objectives[0]]
+    metric = METRICS[metric_name]
     rounds: list[dict[str, Any]] = []
     with open_run(
         experiment,
@@ -336,12 +339,12 @@ def _affordable(
         for r in candidates
     }
     min_epochs = experiment.final.min_epochs
-    kept = affordable(candidates, costs, final_seconds=final_seconds, min_epochs=min_epochs)
+    kept, fit = affordable(candidates, costs, final_seconds=final_seconds, min_epochs=min_epochs)
     record = {
         "final_seconds": round(final_seconds, 1),
         "min_epochs": min_epochs,
         "epoch_seconds": {str(number): round(cost, 1) for number, cost in costs.items()},
-        "fit": [r.number for r in candidates if min_epochs * costs[r.number] <= final_seconds],
+        "fit": [r.number for r in kept] if fit else [],
     }
     return kept, record
 

@@ -32,10 +32,10 @@ def test_an_epoch_is_estimated_from_the_brief_training_per_image_and_threads():
 def test_only_candidates_with_time_for_their_epochs_stay_in_order_else_the_cheapest():
     candidates = [_record(0, 0), _record(1, 0), _record(2, 0), _record(3, 0)]
     costs = {0: 300.0, 1: 50.0, 2: 80.0, 3: 20.0}  # a final epoch's seconds
-    kept = affordable(candidates, costs, final_seconds=800.0, min_epochs=10)
-    assert [r.number for r in kept] == [1, 2, 3]  # 10 x 80 s fit 800 s exactly
-    kept = affordable(candidates, costs, final_seconds=799.0, min_epochs=10)
-    assert [r.number for r in kept] == [1, 3]
-    kept = affordable(candidates, costs, final_seconds=100.0, min_epochs=10)
-    assert [r.number for r in kept] == [3]  # none fits: the cheapest alone
-    assert affordable(candidates, costs, final_seconds=1.0, min_epochs=0) == candidates
+    kept, fit = affordable(candidates, costs, final_seconds=800.0, min_epochs=10)
+    assert [r.number for r in kept] == [1, 2, 3] and fit  # 10 x 80 s fit 800 s exactly
+    kept, fit = affordable(candidates, costs, final_seconds=799.0, min_epochs=10)
+    assert [r.number for r in kept] == [1, 3] and fit
+    kept, fit = affordable(candidates, costs, final_seconds=100.0, min_epochs=10)
+    assert [r.number for r in kept] == [3] and not fit  # none fits: the cheapest alone
+    assert affordable(candidates, costs, final_seconds=1.0, min_epochs=0) == (candidates, True)

@@ -6,10 +6,13 @@ import dataclasses
 import json
 import math
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from nas.core.config import Experiment
 from nas.core.errors import ConfigError
 from nas.engine.experiment import changed, experiment_from_dict
 from nas.engine.migration import stored_experiment
@@ -117,15 +120,22 @@ def test_race_settings_are_checked_and_the_first_round_defaults_to_the_budget():
     assert race_images(chosen, 96) == 500
 
 
-@pytest.mark.slow
-def test_the_race_trains_the_best_of_the_front_on_and_records_every_round(
-    tiny_search: Path, tmp_path: Path
-):
+def _copied_run(
+    tiny_search: Path, tmp_path: Path, **final: Any
+) -> tuple[Path, RunStore, Experiment]:
+    """A copy of the session's tiny search, its store, and its experiment with ``final``."""
     run = tmp_path / "run"
     shutil.copytree(tiny_search, run)
     store = RunStore.open(run)
     experiment = stored_experiment(store.info.experiment, source="run.json")
-    experiment = changed(experiment, final=dataclasses.replace(experiment.final, race=3))
+    return run, store, changed(experiment, final=dataclasses.replace(experiment.final, **final))
+
+
+@pytest.mark.slow
+def test_the_race_trains_the_best_of_the_front_on_and_records_every_round(
+    tiny_search: Path, tmp_path: Path
+):
+    run, store, experiment = _copied_run(tiny_search, tmp_path, race=3)
     front = compute_front(
         store.trials(), store.info.objectives, store.info.reference, store.info.chance
     )
@@ -155,13 +165,7 @@ def test_the_race_trains_the_best_of_the_front_on_and_records_every_round(
 def test_a_race_past_its_deadline_runs_no_round_and_keeps_the_entrants_order(
     tiny_search: Path, tmp_path: Path
 ):
-    import time
-
-    run = tmp_path / "run"
-    shutil.copytree(tiny_search, run)
-    store = RunStore.open(run)
-    experiment = stored_experiment(store.info.experiment, source="run.json")
-    experiment = changed(experiment, final=dataclasses.replace(experiment.final, race=3))
+    run, _, experiment = _copied_run(tiny_search, tmp_path, race=3)
     lines: list[str] = []
     winner = run_race(experiment, run, echo=lines.append, deadline=time.monotonic() - 1.0)
     document = json.loads((run / RACE_FILE).read_text())
@@ -180,20 +184,16 @@ def test_a_race_past_its_deadline_runs_no_round_and_keeps_the_entrants_order(
 
 @pytest.mark.slow
 def test_by_score_and_flops_the_race_and_its_rounds_rank_both(tiny_search: Path, tmp_path: Path):
-    run = tmp_path / "run"
-    shutil.copytree(tiny_search, run)
-    store = RunStore.open(run)
-    experiment = stored_experiment(store.info.experiment, source="run.json")
+    run, store, experiment = _copied_run(tiny_search, tmp_path, race=0, choose_by="score+flops")
     front = compute_front(
         store.trials(), store.info.objectives, store.info.reference, store.info.chance
     )
     candidates = race_candidates(front, "score+flops")
-    final = dataclasses.replace(experiment.final, race=0, choose_by="score+flops")
-    alone = run_race(changed(experiment, final=final), run, echo=print)  # no race: the best
+    alone = run_race(experiment, run, echo=print)  # no race: the best
     assert alone.number == candidates[0].number
     assert json.loads((run / RACE_FILE).read_text())["rounds"] == []
     (run / RACE_FILE).unlink()
-    final = dataclasses.replace(final, race=3)
+    final = dataclasses.replace(experiment.final, race=3)
     winner = run_race(changed(experiment, final=final), run, echo=print)
     document = json.loads((run / RACE_FILE).read_text())
     assert document["choose_by"] == "score+flops"
