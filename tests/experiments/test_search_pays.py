@@ -36,6 +36,18 @@ def test_each_arm_runs_the_shipped_experiment_with_its_seed_and_strategy(pays: M
         assert selects == ("score+flops" if arm == "select_flops" else "score")
         assert table["budget"] == shipped["budget"] and table["final"] == shipped["final"]
         assert table["search"]["max_evaluations"] == shipped["search"]["max_evaluations"]
+        assert experiment.objectives == tuple(shipped["objectives"])
+
+
+def test_the_accuracy_f1_arm_breeds_on_scores_alone(pays: ModuleType):
+    shipped = tomllib.loads(pays.EXPERIMENT.read_text())
+    table = tomllib.loads(pays.arm_experiment("accuracy_f1", 1))
+    experiment = experiment_from_dict(table, source="accuracy_f1")
+    assert (
+        experiment.objectives == ("accuracy", "macro_f1") and experiment.search.strategy == "nsga2"
+    )
+    assert table["search"]["prescreen"] == 1 and experiment.seed == 1
+    assert table["budget"] == shipped["budget"] and table["final"] == shipped["final"]
 
 
 def test_equal_minutes_give_the_final_training_what_is_left_of_the_run(pays: ModuleType):
