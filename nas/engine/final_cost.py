@@ -13,6 +13,12 @@ on this machine during the search: its seconds per image, times the training fac
 times the search worker's threads over the final training's (all of this machine's
 cores), times :data:`FINAL_EPOCH_FACTOR` for what the final epoch adds (flips, shifts and
 zooms; one validation over the whole split).
+
+That per-image time includes the brief training's model building, FLOP count and
+validation, which weigh most for the smallest nets: there the estimate was 1.2-1.9 times
+a measured final epoch (issue 20's tenth and eleventh sessions). Each trial also records
+``fit_seconds``, its training steps alone, so that a later estimate can be fitted on
+those once final epochs have been measured against them.
 """
 
 from __future__ import annotations

@@ -181,6 +181,7 @@ def _train_and_score(
     )
     if curve is not None:
         callbacks.append(curve)
+    fit_started = time.perf_counter()
     if budget.train_images:
         batches = training_batches(data, batch, request.seed, repeat=True)
         model.fit(
@@ -196,6 +197,7 @@ def _train_and_score(
             callbacks=callbacks,
         )
         guard.images_seen = min(guard.steps * batch, budget.epochs * len(data.train_targets))
+    fit_seconds = time.perf_counter() - fit_started
     if guard.diverged:
         raise EvaluationFailure("nan_loss", guard.diverged)
 
@@ -211,6 +213,7 @@ def _train_and_score(
         "params": float(params),
         "flops": float(flops),
         "latency_ms": latency_ms(infer, data.validation_images[:1].astype(np.float32)),
+        "fit_seconds": fit_seconds,
     }
     if request.deployed:
         metrics |= _deployed_metrics(model, data, request.seed)

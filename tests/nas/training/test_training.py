@@ -52,6 +52,9 @@ def test_a_candidate_learns_far_above_chance_at_the_quickstart_budget():
     assert result.metrics["accuracy"] > chance + 0.25  # 0.60 against 0.21 when written
     assert not result.stopped_early
     assert result.images_seen == experiment.budget.train_images
+    # the training steps alone, without building, counting and scoring: what a final
+    # epoch's estimate will read (nas/engine/final_cost.py)
+    assert 0 < result.metrics["fit_seconds"] < result.seconds
 
 
 def _burn(seconds: float) -> None:
