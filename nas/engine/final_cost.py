@@ -15,7 +15,7 @@ cores), times :data:`FINAL_EPOCH_FACTOR` for what the final epoch adds (flips, s
 zooms; one validation over the whole split).
 
 That per-image time includes the brief training's model building, FLOP count and
-validation, which weigh most for the smallest nets: there the estimate was 1.2-1.9 times
+validation, which weigh most for the smallest nets: there the estimate was 1.2-2.7 times
 a measured final epoch (issue 20's tenth and eleventh sessions). Each trial also records
 ``fit_seconds``, its training steps alone, so that a later estimate can be fitted on
 those once final epochs have been measured against them.
