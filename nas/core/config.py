@@ -368,7 +368,12 @@ class FinalConfig:
     every trained candidate not at chance, by the mean of its rank by the first objective
     and its rank by FLOPs (more compute ranking higher), in the race's rounds too: a brief
     training under-rates nets that compute more per image, which gain most from the final
-    training (measured with ``nas fidelity``, docs/fidelity.md).
+    training (measured with ``nas fidelity``, docs/fidelity.md). ``breed_affordable``
+    (with a time bound and ``min_epochs``) keeps the search itself to such nets: a trained
+    candidate whose ``min_epochs`` final epochs are estimated not to fit
+    :attr:`known_seconds` is told to the strategy as failed, so that NSGA-II breeds from
+    nets the final training can afford; its trial keeps its measured scores
+    (:func:`nas.engine.final_cost.breeding_rule`).
     """
 
     epochs: int = 0
@@ -385,6 +390,7 @@ class FinalConfig:
     race: int = 0
     race_images: int = 0
     choose_by: str = "score"
+    breed_affordable: bool = False
 
     def __post_init__(self) -> None:
         _require(
@@ -427,6 +433,12 @@ class FinalConfig:
         )
         _require(self.rank >= 1, f"rank must be >= 1 (1 = the best), got {self.rank}")
         _require(
+            not self.breed_affordable or (self.known_seconds > 0 and self.min_epochs > 0),
+            "breed_affordable needs a final training bounded by time (minutes, or "
+            "total_minutes with search_share below 1) and min_epochs above 0: it keeps the "
+            "search to nets with time for min_epochs final epochs",
+        )
+        _require(
             self.start in ("search", "scratch"),
             f"start must be 'search' (continue the search's weights) or 'scratch', "
             f"got {self.start!r}",
@@ -445,6 +457,15 @@ class FinalConfig:
         (``search_share`` of it); 0 (no cap) without ``total_minutes`` or with a share of 1,
         where the search stops by its own budget as before the share existed."""
         return 0.0 if self.search_share >= 1.0 else 60.0 * self.total_minutes * self.search_share
+
+    @property
+    def known_seconds(self) -> float:
+        """The final training's time known before the search starts: ``minutes``, or what
+        ``total_minutes`` leaves past ``search_share`` (at least that: a search that ends
+        sooner leaves more); 0 when neither bounds it."""
+        if self.minutes:
+            return 60.0 * self.minutes
+        return 60.0 * self.total_minutes - self.search_seconds if self.search_seconds else 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

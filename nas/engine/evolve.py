@@ -4,12 +4,13 @@ the stop rule says why to stop; and the requests of a batch (warm starts, rungs)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from nas.core.errors import StorageError
 from nas.core.faults import failpoint
-from nas.core.objectives import objective_values
+from nas.core.objectives import objective_values, worst_values
 from nas.core.space import genome_hash
 from nas.core.stopping import Progress, SearchClock, stop_rule
 from nas.engine.run import OpenRun, PlannedEvaluation
@@ -44,20 +45,34 @@ class Outcome:
     restored: int = 0
     stopped: str | None = None
     seconds: float = 0.0
+    unaffordable: int = 0
+    """Trained candidates told to the strategy as failed: the final training could not
+    afford them (``[final] breed_affordable``)."""
 
 
 def _pass_note(strategy: Strategy, listener: SearchListener | None) -> None:
     """Hand the listener a strategy's line about itself (NSGA-II's surrogate), if any."""
+    _note(listener, strategy.note())
+
+
+def _note(listener: SearchListener | None, text: str) -> None:
     noted = getattr(listener, "noted", None)
-    text = strategy.note()
     if text and callable(noted):
         noted(text)
 
 
 def evolve(
-    run: OpenRun, strategy: Strategy, listener: SearchListener | None, labels: dict[str, str]
+    run: OpenRun,
+    strategy: Strategy,
+    listener: SearchListener | None,
+    labels: dict[str, str],
+    too_costly: Callable[[TrialRecord], float | None] | None = None,
 ) -> Outcome:
-    """Ask, evaluate, record, tell, checkpoint, until the stop rule says why to stop."""
+    """Ask, evaluate, record, tell, checkpoint, until the stop rule says why to stop.
+
+    ``too_costly`` (:func:`nas.engine.final_cost.breeding_rule`) gives a trained
+    candidate's final epoch seconds when the final training cannot afford it: the strategy
+    is then told it failed (the store keeps its measured values)."""
     run_dir = run.store.run_dir
     checkpoint = load_checkpoint(run_dir)
     if checkpoint is not None:
@@ -74,6 +89,11 @@ def evolve(
         deadline["deadline"] = time.monotonic() + 60.0 * minutes - clock.seconds()
     known = run.store.known_values()
     outcome = Outcome(restored=len(known))
+    worst = worst_values(run.experiment.objectives)
+    if too_costly is not None:  # a resumed search breeds as the uninterrupted one did
+        for trial in run.store.trials():
+            if too_costly(trial) is not None:
+                known[(trial.genome_hash, trial.rung)] = worst
     if outcome.restored and listener:
         listener.resumed(strategy.generation, outcome.restored)
 
@@ -124,13 +144,23 @@ def evolve(
                     fidelity=planned[result.genome_hash].fidelity(result),
                     parents=proposal.parents,
                 )
-                known[(result.genome_hash, proposal.rung)] = objective_values(
-                    run.experiment.objectives, result.metrics
-                )
+                values = objective_values(run.experiment.objectives, result.metrics)
+                seconds = too_costly(record) if too_costly is not None else None
+                if seconds is not None:
+                    values = worst
+                    outcome.unaffordable += 1
+                known[(result.genome_hash, proposal.rung)] = values
                 outcome.evaluations += 1
                 outcome.failures += not result.ok
                 if listener:
                     listener.evaluated(record)
+                if seconds is not None:
+                    _note(
+                        listener,
+                        f"trial {record.number}: a final epoch estimated at {seconds:.0f} s, "
+                        f"too long for {run.experiment.final.min_epochs} in "
+                        f"{run.experiment.final.known_seconds / 60:.1f} minutes: not bred from",
+                    )
                 failpoint("evaluation:recorded")
         finally:
             results.close()  # cancels what still runs when the budget cut the batch short

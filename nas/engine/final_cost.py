@@ -19,15 +19,31 @@ validation, which weigh most for the smallest nets: there the estimate was 1.2-2
 a measured final epoch (issue 20's tenth and eleventh sessions). Each trial also records
 ``fit_seconds``, its training steps alone, so that a later estimate can be fitted on
 those once final epochs have been measured against them.
+
+With ``[final] breed_affordable``, the same estimate keeps the search itself to nets the
+final training can afford: :func:`breeding_rule` tells the strategy a candidate without
+time for ``min_epochs`` final epochs as failed, so that NSGA-II breeds from affordable
+nets (issue 20's twelfth session; its trial keeps its measured scores).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from nas.storage.records import TrialRecord
 
-__all__ = ["FINAL_EPOCH_FACTOR", "affordable", "epoch_seconds"]
+if TYPE_CHECKING:
+    from nas.core.config import Experiment
+
+__all__ = [
+    "FINAL_EPOCH_FACTOR",
+    "affordable",
+    "breeding_rule",
+    "epoch_cost",
+    "epoch_seconds",
+]
 
 FINAL_EPOCH_FACTOR = 1.5
 """A final epoch's seconds over the brief training's per image, at equal threads. Measured
@@ -65,3 +81,40 @@ def affordable(
     if fits:
         return fits, True
     return [min(candidates, key=lambda r: costs[r.number])], False
+
+
+def epoch_cost(experiment: Experiment) -> Callable[[TrialRecord], float]:
+    """:func:`epoch_seconds` for ``experiment``'s trials: over its whole training split
+    (the final training's), from the brief training's threads per search worker."""
+    from nas.engine.parallel import default_threads
+    from nas.engine.task_data import load_task_data
+
+    data = load_task_data(experiment, full=True).eval_data
+    faces = len(data.train_targets)  # type: ignore[union-attr]
+    search = experiment.search
+    threads = search.threads_per_worker or default_threads(search.workers)
+
+    def cost(record: TrialRecord) -> float:
+        return epoch_seconds(record, train_faces=faces, search_threads=threads)
+
+    return cost
+
+
+def breeding_rule(experiment: Experiment) -> Callable[[TrialRecord], float | None] | None:
+    """With ``[final] breed_affordable``: a rule that gives a trained candidate's estimated
+    final epoch seconds when ``[final] min_epochs`` of them do not fit the time the final
+    training is sure to get (:attr:`~nas.core.config.FinalConfig.known_seconds`), None when
+    they do (or when it failed: it is failed already). None without the key."""
+    final = experiment.final
+    if not final.breed_affordable:
+        return None
+    cost = epoch_cost(experiment)
+    budget = final.known_seconds
+
+    def too_costly(record: TrialRecord) -> float | None:
+        if not record.ok:
+            return None
+        seconds = cost(record)
+        return seconds if final.min_epochs * seconds > budget else None
+
+    return too_costly

@@ -323,21 +323,10 @@ def _affordable(
 ) -> tuple[list[TrialRecord], dict[str, Any]]:
     """The candidates with time for ``[final] min_epochs`` in ``final_seconds``, and what
     ``race.json`` records of the estimate."""
-    from nas.engine.final_cost import affordable, epoch_seconds
-    from nas.engine.parallel import default_threads
-    from nas.engine.task_data import load_task_data
+    from nas.engine.final_cost import affordable, epoch_cost
 
-    data = load_task_data(experiment, full=True).eval_data
-    search = experiment.search
-    threads = search.threads_per_worker or default_threads(search.workers)
-    costs = {
-        r.number: epoch_seconds(
-            r,
-            train_faces=len(data.train_targets),  # type: ignore[union-attr]
-            search_threads=threads,
-        )
-        for r in candidates
-    }
+    estimate = epoch_cost(experiment)
+    costs = {r.number: estimate(r) for r in candidates}
     min_epochs = experiment.final.min_epochs
     kept, fit = affordable(candidates, costs, final_seconds=final_seconds, min_epochs=min_epochs)
     record = {

@@ -41,6 +41,7 @@ from nas.core.trial import (
 )
 from nas.engine.evolve import SearchListener, evolve
 from nas.engine.experiment import changed
+from nas.engine.final_cost import breeding_rule
 from nas.engine.migration import stored_experiment
 from nas.engine.parallel import Evaluator
 from nas.engine.run import open_run
@@ -204,7 +205,7 @@ def _search(
             search.strategy,
             dataclasses.replace(settings, free_objectives=free, promotable=promotable, flops=flops),
         )
-        outcome = evolve(run, strategy, listener, labels)
+        outcome = evolve(run, strategy, listener, labels, breeding_rule(experiment))
     front = compute_front(
         run.store.trials(),
         experiment.objectives,

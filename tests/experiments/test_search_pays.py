@@ -50,6 +50,16 @@ def test_the_accuracy_f1_arm_breeds_on_scores_alone(pays: ModuleType):
     assert table["budget"] == shipped["budget"] and table["final"] == shipped["final"]
 
 
+def test_the_affordable_arm_breeds_by_score_and_flops_within_the_final_time(pays: ModuleType):
+    table = tomllib.loads(pays.arm_experiment("affordable", 2, total_minutes=35))
+    experiment = experiment_from_dict(table, source="affordable")
+    assert experiment.final.breed_affordable and experiment.final.known_seconds == 1050.0
+    assert experiment.search.options["select_by"] == "score+flops"
+    assert table["search"] == tomllib.loads(pays.arm_experiment("select_flops", 2))["search"]
+    with pytest.raises(SystemExit, match="needs --minutes"):
+        pays.arm_experiment("affordable", 2)
+
+
 def test_equal_minutes_give_the_final_training_what_is_left_of_the_run(pays: ModuleType):
     table = tomllib.loads(pays.arm_experiment("random", 0, total_minutes=35))
     final = experiment_from_dict(table, source="random").final

@@ -921,6 +921,11 @@ CASES: list[Case] = [
         ("exp.toml: [final]", "min_epochs must be in 0..1000", "got -1"),
     ),
     Case(
+        "experiment-final-breed-affordable-without-a-time-bound",
+        search("[final]\nepochs = 24\nbreed_affordable = true\n"),
+        ("exp.toml: [final]", "breed_affordable needs a final training bounded by time"),
+    ),
+    Case(
         "experiment-final-minutes-and-total-minutes",
         search("[final]\nminutes = 20\ntotal_minutes = 35\n"),
         ("exp.toml: [final]", "set minutes", "or total_minutes", "not both"),

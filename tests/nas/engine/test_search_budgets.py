@@ -4,12 +4,14 @@ interruption at any evaluation ends like an uninterrupted run, and the search bu
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
+from nas.core.config import FinalConfig
 from nas.core.trial import EvalRequest, EvalResult
 from nas.engine.experiment import experiment_from_dict
 from nas.engine.search import resume_search, run_search
@@ -163,3 +165,55 @@ def test_optuna_strategies_record_parameters_and_distributions(tmp_path: Path):
         assert isinstance(trial.distributions["x0"], optuna.distributions.FloatDistribution)
         genome = SPACE.from_json(trial.user_attrs["genome"])
         assert tuple(trial.params[f"x{i}"] for i in range(4)) == genome
+
+
+class CostlyEvaluator(ToyEvaluator):
+    """:class:`ToyEvaluator` whose candidates above 0.5 accuracy took an hour to train."""
+
+    def map(self, requests, *, deadline=None):
+        for result in super().map(requests, deadline=deadline):
+            costly = result.metrics["accuracy"] > 0.5
+            yield dataclasses.replace(result, seconds=3600.0 if costly else 0.01, images_seen=32)
+
+
+class Notes:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.records = []
+
+    def resumed(self, generation, restored): ...
+
+    def generation_started(self, generation, generations, to_train): ...
+
+    def evaluated(self, record):
+        self.records.append(record)
+
+    def noted(self, text):
+        self.lines.append(text)
+
+
+def test_breeding_affordable_tells_the_strategy_that_costly_candidates_failed(tmp_path: Path):
+    final = {"minutes": 10, "min_epochs": 10, "breed_affordable": True}
+    experiment = _experiment().replace(final=FinalConfig(**final))
+    notes = Notes()
+    summary = run_search(
+        experiment,
+        out_dir=tmp_path / "run",
+        make_evaluator=lambda d: CostlyEvaluator(),
+        listener=notes,
+    )
+    costly = [r for r in notes.records if r.metrics["accuracy"] > 0.5]
+    assert costly and len(costly) < len(notes.records)
+    assert len(notes.lines) == len(costly)
+    assert all("not bred from" in line for line in notes.lines)
+    # the store keeps what was measured; the strategy saw them failed, so its population
+    # holds none of them while it could hold them
+    assert all(r.values[0] > 0.5 for r in costly)
+    population = load_checkpoint(tmp_path / "run").strategy["population"]
+    assert all(entry["values"][0] <= 0.5 for entry in population)
+    assert summary.stopped == "generations"
+    plain = run_search(
+        _experiment(), out_dir=tmp_path / "plain", make_evaluator=lambda d: CostlyEvaluator()
+    )
+    kept = load_checkpoint(tmp_path / "plain").strategy["population"]
+    assert any(entry["values"][0] > 0.5 for entry in kept) and plain.front.members
