@@ -60,6 +60,16 @@ def test_the_affordable_arm_breeds_by_score_and_flops_within_the_final_time(pays
         pays.arm_experiment("affordable", 2)
 
 
+def test_the_balanced_arm_is_the_shipped_search_with_every_class_weighing_the_same(
+    pays: ModuleType,
+):
+    table = tomllib.loads(pays.arm_experiment("balanced", 2, total_minutes=35))
+    search = tomllib.loads(pays.arm_experiment("search", 2, total_minutes=35))
+    assert table["budget"].pop("class_weight") == "balanced"
+    assert table == search
+    assert experiment_from_dict(table, source="balanced").budget.class_weight == "balanced"
+
+
 def test_equal_minutes_give_the_final_training_what_is_left_of_the_run(pays: ModuleType):
     table = tomllib.loads(pays.arm_experiment("random", 0, total_minutes=35))
     final = experiment_from_dict(table, source="random").final
