@@ -65,9 +65,9 @@ def test_the_balanced_arm_is_the_shipped_search_with_every_class_weighing_the_sa
 ):
     table = tomllib.loads(pays.arm_experiment("balanced", 2, total_minutes=35))
     search = tomllib.loads(pays.arm_experiment("search", 2, total_minutes=35))
+    assert experiment_from_dict(table, source="balanced").budget.class_weight == "balanced"
     assert table["budget"].pop("class_weight") == "balanced"
     assert table == search
-    assert experiment_from_dict(table, source="balanced").budget.class_weight == "balanced"
 
 
 def test_equal_minutes_give_the_final_training_what_is_left_of_the_run(pays: ModuleType):
