@@ -27,17 +27,22 @@ class Classification(OutputKind):
 
     def loss(self, task: Task, label_smoothing: float = 0.0) -> Any:
         """Sparse cross-entropy; with ``label_smoothing``, that share of a uniform target
-        mixed into the one-hot one."""
+        mixed into the one-hot one. One loss per face, which Keras weighs by the face's
+        sample weight (``[budget] class_weight``) before it averages the batch: a loss that
+        averaged the batch itself would weigh every face the same (issue 23: until the
+        twelfth session of issue 20, class weights did nothing with label smoothing)."""
         if not label_smoothing:
             return "sparse_categorical_crossentropy"
         import keras
         import tensorflow as tf
 
-        smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-
         def loss(targets: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
             labels = tf.cast(tf.reshape(targets, [-1]), tf.int32)
-            return smoothed(tf.one_hot(labels, task.num_classes, dtype=predicted.dtype), predicted)
+            return keras.losses.categorical_crossentropy(
+                tf.one_hot(labels, task.num_classes, dtype=predicted.dtype),
+                predicted,
+                label_smoothing=label_smoothing,
+            )
 
         return loss
 

@@ -36,6 +36,30 @@ def test_classification_scores_and_reports_by_class():
     assert kind.mirror_map(("a", "b", "c"), 48) is None  # a mirrored face has the same class
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_the_classification_loss_weighs_each_face_by_its_sample_weight(label_smoothing: float):
+    """Keras multiplies the loss of each face by its weight (``[budget] class_weight``):
+    a loss that reduced the batch itself would give every face the same weight."""
+    import keras
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Identity()(inputs))  # "predicts" its input
+    model.compile(loss=output_kind("classification").loss(EMOTIONS, label_smoothing))
+    targets = np.array([0, 1, 2], dtype=np.int64)
+    predicted = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.6, 0.2, 0.2]], np.float32)
+
+    def loss(rows: list[int], weights: list[float] | None = None) -> float:
+        weight = None if weights is None else np.asarray(weights, np.float32)
+        return float(
+            model.evaluate(predicted[rows], targets[rows], sample_weight=weight, verbose=0)
+        )
+
+    each = [loss([i]) for i in range(3)]
+    assert each[2] > 2 * each[0]  # the third face is predicted wrong
+    assert loss([0, 1, 2]) == pytest.approx(np.mean(each), rel=1e-5)
+    assert loss([0, 1, 2], [0.0, 0.0, 3.0]) == pytest.approx(each[2], rel=1e-5)
+
+
 def test_keypoints_mirror_map_sends_the_mirrors_points_back():
     kind = output_kind("keypoints")
     rng = np.random.default_rng(0)
