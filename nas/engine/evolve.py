@@ -45,9 +45,6 @@ class Outcome:
     restored: int = 0
     stopped: str | None = None
     seconds: float = 0.0
-    unaffordable: int = 0
-    """Trained candidates told to the strategy as failed: the final training could not
-    afford them (``[final] breed_affordable``)."""
 
 
 def _pass_note(strategy: Strategy, listener: SearchListener | None) -> None:
@@ -148,7 +145,6 @@ def evolve(
                 seconds = too_costly(record) if too_costly is not None else None
                 if seconds is not None:
                     values = worst
-                    outcome.unaffordable += 1
                 known[(result.genome_hash, proposal.rung)] = values
                 outcome.evaluations += 1
                 outcome.failures += not result.ok
