@@ -2,7 +2,7 @@
 
     python experiments/choose_by.py --data FER2013.csv --out DIR [--seed 0] [--epochs 24]
 
-Runs `experiments/emotion_35min.toml` with its `[final]` off (the search alone, with the
+Runs `experiments/emotion_35min_nsga2.toml` (NSGA-II, as `emotion_35min.toml` shipped then) with its `[final]` off (the search alone, with the
 given seed), then, on a copy of the run for each rule (`score`, `score+flops`), the race
 of 4 that `[final]` would run, trains each rule's winner for `--epochs` with `nas train`
 (the shipped final training's recipe, from the search's weights) and scores it on
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-EXPERIMENT = ROOT / "experiments" / "emotion_35min.toml"
+EXPERIMENT = ROOT / "experiments" / "emotion_35min_nsga2.toml"
 RULES = ("score", "score+flops")
 
 

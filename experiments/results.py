@@ -112,7 +112,7 @@ def lines() -> list[Line]:
             "evolved (emotion_35min)",
             "5 classes",
             "emotion_35min search's winner",
-            (_search("emotion_35min.toml", fer, s35), _train(s35, 80, "{runs}/evolved-5")),
+            (_search("emotion_35min_nsga2.toml", fer, s35), _train(s35, 80, "{runs}/evolved-5")),
             "evolved-5",
             search=s35,
         ),

@@ -39,6 +39,17 @@ def test_each_arm_runs_the_shipped_experiment_with_its_seed_and_strategy(pays: M
         assert experiment.objectives == tuple(shipped["objectives"])
 
 
+def test_the_random_arm_is_the_shipped_35_minute_experiment(pays: ModuleType):
+    shipped = tomllib.loads((SCRIPT.parent / "emotion_35min.toml").read_text())
+    arm = tomllib.loads(pays.arm_experiment("random", shipped["seed"]))
+    nsga2_only = ("inherit_weights", "prescreen")  # checked and ignored by random search
+    arm["search"] = {k: v for k, v in arm["search"].items() if k not in nsga2_only}
+    assert arm.pop("name") == "emotion_35min_nsga2" and shipped.pop("name") == "emotion_35min"
+    assert arm == shipped
+    experiment = experiment_from_dict(shipped | {"name": "x"}, source="emotion_35min.toml")
+    assert experiment.search.strategy == "random"
+
+
 def test_the_accuracy_f1_arm_breeds_on_scores_alone(pays: ModuleType):
     shipped = tomllib.loads(pays.EXPERIMENT.read_text())
     table = tomllib.loads(pays.arm_experiment("accuracy_f1", 1))
