@@ -273,6 +273,33 @@ def test_classes_that_are_not_there_are_one_line(tmp_path: Path, classes, messag
         load_image_classes(root, classes=classes, cache_dir=tmp_path)
 
 
+def test_a_zips_folders_are_implied_by_its_names_odd_names_included(tmp_path: Path):
+    """No folder entries: the folders come from the files' names, ``a//b`` and ``./``
+    normalised; an absolute name (from an untrusted zip) ends the walk up at its root."""
+    archive = tmp_path / "odd.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in ("train/a/x.png", "train/b/y.png", "c//d/./e.png", "/abs/f.png"):
+            z.writestr(name, b"")
+    source = image_folders._Source(archive)
+    try:
+        assert source.folders == {"train", "train/a", "train/b", "c", "c/d", "/abs"}
+    finally:
+        source.close()
+
+
+def test_a_cached_zip_is_not_listed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = make_folder(tmp_path / "faces", {"train/a": 3, "train/b": 3, "val/a": 1, "val/b": 1})
+    archive = zip_of(root, tmp_path / "faces.zip")
+    first = load_image_classes(archive, cache_dir=tmp_path / "c")
+
+    def listed(self):  # the cache is keyed by the zip's bytes: no listing needed
+        raise AssertionError("a cached load read the zip's directory")
+
+    monkeypatch.setattr(image_folders._Source, "_listing", listed)
+    again = load_image_classes(archive, cache_dir=tmp_path / "c")
+    assert np.array_equal(first.train.images, again.train.images)
+
+
 def test_a_zip_without_images_is_one_line(tmp_path: Path):
     archive = tmp_path / "empty.zip"
     with zipfile.ZipFile(archive, "w") as z:
