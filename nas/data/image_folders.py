@@ -34,13 +34,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
 
 import numpy as np
 
 from nas.core.errors import DataError
 from nas.core.files import write_through
-from nas.data.cache import default_cache_dir, file_sha256
+from nas.data.cache import default_cache_dir
+from nas.data.folder_source import IMAGE_SUFFIXES, FolderSource
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -52,7 +52,6 @@ __all__ = [
     "read_image_folder",
 ]
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
 TRAIN_FOLDERS = ("train", "training")
 VALIDATION_FOLDERS = ("val", "validation", "test")
 SPLIT_NAMES = TRAIN_FOLDERS + VALIDATION_FOLDERS
@@ -60,9 +59,6 @@ HELD_OUT_PREFIX = "PrivateTest_"
 """FER2013's held-out images: never trained on nor validated with, wherever they are."""
 TRAIN, VALIDATION, TEST = 0, 1, 2
 CACHE_VERSION = 2  # 2: 16-bit grey images scaled to 8 bits, not clipped
-MAX_FILE_BYTES = 64 << 20
-"""An image file (a zip member uncompressed) past this is refused: a face photo is far
-smaller, and a zip bomb's member is not read into memory."""
 MAX_IMAGE_PIXELS = 40_000_000
 """An image past this many pixels (40 megapixels) is refused before it is decoded."""
 FORMATS = ("PNG", "JPEG", "MPO", "BMP")
@@ -74,153 +70,6 @@ def is_image_folder(path: str | Path) -> bool:
     """Whether ``path`` is read as an image folder: a folder, or a ``.zip`` file."""
     path = Path(path)
     return path.is_dir() or (path.suffix.lower() == ".zip" and path.is_file())
-
-
-class _Source:
-    """The files of a folder or a zip, by their ``/``-separated names inside it.
-
-    A zip is only opened as a file here: its directory is read, and its names listed, the
-    first time they are needed, so that a cached load, which needs the zip's bytes alone
-    (:meth:`content_hash`), skips them (0.3 s and 32,298 names for the shared FER2013 zip).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._zip: zipfile.ZipFile | None = None
-        self._file: BinaryIO | None = None
-        self._listed: tuple[list[str], set[str]] | None = None
-        if not path.is_dir():
-            # one handle for the hash, the listing and the reads: a zip replaced meanwhile
-            # is not mixed with the old one
-            try:
-                self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
-            except OSError as exc:
-                raise self._unreadable(exc) from None
-
-    def _unreadable(self, exc: Exception) -> DataError:
-        return DataError(
-            f"{self.path}: not a readable zip file ({exc}); pass a .zip of an image folder, or the folder"
-        )
-
-    @property
-    def zip(self) -> zipfile.ZipFile | None:
-        """The zip, its directory read on first use; None for a folder."""
-        if self._file is not None and self._zip is None:
-            try:
-                self._zip = zipfile.ZipFile(self._file)
-            except (zipfile.BadZipFile, OSError) as exc:
-                self.close()
-                raise self._unreadable(exc) from None
-        return self._zip
-
-    @property
-    def names(self) -> list[str]:
-        """Every file's name, sorted."""
-        return self._listing()[0]
-
-    @property
-    def folders(self) -> set[str]:
-        """Every folder's name, those a zip only implies by its files' names included."""
-        return self._listing()[1]
-
-    def _listing(self) -> tuple[list[str], set[str]]:
-        if self._listed is None:
-            archive = self.zip
-            if archive is None:
-                self._listed = _walk(self.path)
-            else:
-                infos = archive.infolist()
-                names = sorted(i.filename for i in infos if not i.is_dir())
-                folders = {i.filename.rstrip("/") for i in infos if i.is_dir()}
-                implied: set[str] = set()  # a zip need not list its folders
-                for name in names:
-                    if "//" in name or "/." in name or name.startswith((".", "/")):
-                        implied |= _parents(name)  # an odd name: normalised, as read later
-                        continue
-                    cut = name.rfind("/")
-                    while cut > 0 and (parent := name[:cut]) not in implied:
-                        implied.add(parent)  # and then its own parents, once
-                        cut = parent.rfind("/")
-                self._listed = names, folders | implied
-        return self._listed
-
-    def read(self, name: str) -> bytes:
-        """The bytes of the file ``name``; a ``ValueError`` (an unreadable image) when it
-        is past :data:`MAX_FILE_BYTES` or not a regular file."""
-        if self.zip is not None:
-            size = self.zip.getinfo(name).file_size
-        else:
-            file = self.path / name
-            if not file.is_file():
-                raise ValueError("not a regular file")
-            size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ValueError(
-                f"{size:,} bytes, past the {MAX_FILE_BYTES >> 20} MiB an image may have"
-            )
-        if self.zip is not None:
-            return self.zip.read(name)
-        return (self.path / name).read_bytes()
-
-    def content_hash(self) -> str:
-        """The SHA-256 of the zip's bytes, or of a folder's file names and its images'
-        bytes (the other files count by their names only)."""
-        digest = hashlib.sha256()
-        if self._file is not None:
-            offset = 0
-            while chunk := os.pread(self._file.fileno(), 1 << 22, offset):
-                digest.update(chunk)
-                offset += len(chunk)
-            return digest.hexdigest()
-        for name in self.names:
-            digest.update(os.fsencode(name) + b"\0")
-            file = self.path / name
-            if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES and file.is_file():
-                digest.update(bytes.fromhex(file_sha256(file)))
-        return digest.hexdigest()
-
-    def close(self) -> None:
-        if self._zip is not None:
-            self._zip.close()
-        if self._file is not None:
-            self._file.close()
-
-
-def _parents(name: str) -> set[str]:
-    """The folders above ``name``, normalised as :class:`PurePosixPath` does (an absolute
-    name's root is not a folder of the zip)."""
-    parents = set()
-    parent = PurePosixPath(name).parent
-    while str(parent) not in (".", "/"):
-        parents.add(str(parent))
-        parent = parent.parent
-    return parents
-
-
-def _walk(root: Path) -> tuple[list[str], set[str]]:
-    """Every file and folder under ``root``, through linked folders (each real folder
-    once: a link back up, or two links to one folder, is refused)."""
-
-    def refuse(error: OSError) -> None:
-        raise DataError(
-            f"{error.filename}: cannot list it ({error.strerror or error}); check its permissions"
-        )
-
-    names, folders, seen = [], set(), {os.path.realpath(root)}
-    for folder, subfolders, files in os.walk(root, onerror=refuse, followlinks=True):
-        relative = Path(folder).relative_to(root).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        for sub in subfolders:
-            real = os.path.realpath(os.path.join(folder, sub))
-            if real in seen:
-                raise DataError(
-                    f"{root}/{prefix}{sub}: links to a folder read already ({real}); remove "
-                    "the link, so that no image is read twice"
-                )
-            seen.add(real)
-        folders.update(prefix + sub for sub in subfolders)
-        names.extend(prefix + name for name in files)
-    return sorted(names), folders
 
 
 def _skipped(name: str) -> bool:
@@ -247,14 +96,14 @@ class FolderListing:
 
 def list_folder(path: Path, *, validation_split: str = "") -> FolderListing:
     """Read ``path``'s names (no image is decoded) and check its layout."""
-    source = _Source(path)
+    source = FolderSource(path)
     try:
         return _listing(path, source, validation_split)
     finally:
         source.close()
 
 
-def _listing(path: Path, source: _Source, validation_split: str) -> FolderListing:
+def _listing(path: Path, source: FolderSource, validation_split: str) -> FolderListing:
     kept = [n for n in source.names if not _skipped(n)]
     images = [n for n in kept if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
     ignored = len(kept) - len(images)
@@ -450,7 +299,7 @@ def read_image_folder(
     width) and ``channels`` (1: grey, 3: RGB), or read them from the cache."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    source = _Source(path)
+    source = FolderSource(path)
     try:
         content = source.content_hash()
         key = hashlib.sha256(
@@ -472,7 +321,7 @@ def read_image_folder(
 
 def _decode(
     path: Path,
-    source: _Source,
+    source: FolderSource,
     listing: FolderListing,
     image_size: tuple[int, int],
     channels: int,
