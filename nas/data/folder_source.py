@@ -3,9 +3,11 @@
 (:mod:`nas.data.image_folders` reads the layout and decodes the images).
 
 A folder is walked through linked folders, each real folder once; a zip is listed from
-its directory, its folders implied by its files' names where it does not list them. Both
-come from anyone: a file past :data:`MAX_FILE_BYTES` is not read, a name that climbs out
-of the zip's root is normalised, and every error is a :class:`DataError` of one line.
+its directory, its folders implied by its files' names where it does not list them (an
+odd name, ``a//b`` or ``./a`` or ``/a``, implies the folders :class:`PurePosixPath` makes
+of it). Both come from anyone: a file past :data:`MAX_FILE_BYTES` is not read (a
+``ValueError``, counted as an unreadable image by the caller), and a folder or zip that
+cannot be listed is a :class:`DataError` of one line.
 """
 
 from __future__ import annotations
