@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from nas.core.errors import ClusterLost, ConfigError, FailureReason
 from nas.core.faults import failpoint
@@ -267,7 +267,12 @@ class RayEvaluator:
                     ref = self._task.remote(request, self._data, self._board, token)
                     running[ref] = _Running(request, token, time.monotonic())
                     failpoint("ray:submitted")
-                ready, _ = self._ray.wait(list(running), num_returns=1, timeout=self.poll_seconds)
+                try:
+                    ready, _ = self._ray.wait(
+                        list(running), num_returns=1, timeout=self.poll_seconds
+                    )
+                except OSError as exc:  # Ray's connection broke: the head may be going
+                    self._stop_on_broken_connection(exc)
                 if ready:
                     failpoint("ray:ready")
                 elif not self._head_answers():
@@ -313,6 +318,25 @@ class RayEvaluator:
             return False
         self._head_silent_since = None
         return True
+
+    def _stop_on_broken_connection(self, error: OSError) -> NoReturn:
+        """Raise :class:`~nas.core.errors.ClusterLost` for a broken connection to Ray.
+
+        A killed head node's raylet goes first, so the driver's pipe can break before its
+        control service refuses connections: probe the head through its grace, to say that
+        it stopped answering when it did. Either way the driver's Ray cannot go on."""
+        until = time.monotonic() + 2 * HEAD_GRACE_SECONDS
+        while time.monotonic() < until:
+            if not self._head_answers():  # raises ClusterLost once the grace is over
+                time.sleep(min(self.poll_seconds, HEAD_GRACE_SECONDS / 5))
+            else:
+                time.sleep(HEAD_GRACE_SECONDS / 5)
+        self._board = None
+        self._lost = True
+        raise ClusterLost(
+            f"the connection to the Ray cluster at {self._head} broke "
+            f"({error.strerror or type(error).__name__}) during the search"
+        ) from None
 
     def _collect(self, ref: Any, request: EvalRequest, started: float) -> EvalResult:
         from ray import exceptions
