@@ -60,32 +60,6 @@ class Classification(OutputKind):
         (:func:`nas.core.scoring.mean_log_likelihood`)."""
         return {"log_likelihood": mean_log_likelihood(targets, predictions)}
 
-    def prepare_head(
-        self, model: Any, train_targets: np.ndarray, task: Task, *, layer_prefix: str = ""
-    ) -> None:
-        """Start the classifier at the training faces' class shares: the output Dense's
-        kernel zeroed and its bias the log of each class's share, so an untrained net
-        predicts the prior whatever its features are, and its first steps learn from the
-        faces instead of undoing a random output layer. The kernel's gradient is not zero
-        (features times error), so the layers below learn from the second step on.
-
-        Measured on FER2013 (issue 20, the 28 trained candidates of the 35-minute run): a
-        global max-pooling head feeds the random output layer large positive features, the
-        first training losses were 1.8-2.3 (the prior's is 1.53), and all 8 candidates at
-        chance after 6,000 faces had such a head (docs/fidelity.md). A model without the
-        layer (a pre-trained baseline's own head) is left as it is."""
-        try:
-            output = model.get_layer(f"{layer_prefix}{task.head.dense_name}")
-        except ValueError:
-            return
-        labels = np.asarray(train_targets).reshape(-1).astype(np.int64)
-        counts = np.bincount(labels, minlength=task.num_classes)[: task.num_classes]
-        if counts.sum() == 0:
-            return
-        shares = np.maximum(counts, 1) / counts.sum()
-        kernel, _ = output.get_weights()
-        output.set_weights([np.zeros_like(kernel), np.log(shares).astype(np.float32)])
-
     def named_outputs(self, outputs: Any, names: Any) -> dict[str, Any]:
         import tensorflow as tf
 

@@ -60,25 +60,6 @@ def test_the_classification_loss_weighs_each_face_by_its_sample_weight(label_smo
     assert loss([0, 1, 2], [0.0, 0.0, 3.0]) == pytest.approx(each[2], rel=1e-5)
 
 
-def test_an_untrained_classifier_predicts_the_class_shares_whatever_its_features():
-    """The output layer starts with a zero kernel and the log class shares as its bias,
-    so features as large as a global max pooling gives do not skew the first losses."""
-    import keras
-
-    from search_spaces._head import apply_output_head
-
-    inputs = keras.Input((4,))
-    model = keras.Model(inputs, apply_output_head(EMOTIONS.head, keras.layers.Identity()(inputs)))
-    targets = np.array([0] * 6 + [1] * 3 + [2] * 1)
-    output_kind("classification").prepare_head(model, targets, EMOTIONS)
-    features = np.array([[0.0, 0.0, 0.0, 0.0], [50.0, -3.0, 9.0, 120.0]], np.float32)
-    assert model.predict(features, verbose=0) == pytest.approx(np.array([[0.6, 0.3, 0.1]] * 2))
-    unchanged = keras.Model(inputs, keras.layers.Dense(3, name="other")(inputs))
-    before = [w.copy() for w in unchanged.get_weights()]
-    output_kind("classification").prepare_head(unchanged, targets, EMOTIONS)  # no output layer
-    assert all(np.array_equal(a, b) for a, b in zip(before, unchanged.get_weights(), strict=True))
-
-
 def test_keypoints_mirror_map_sends_the_mirrors_points_back():
     kind = output_kind("keypoints")
     rng = np.random.default_rng(0)
