@@ -267,12 +267,7 @@ class RayEvaluator:
                     ref = self._task.remote(request, self._data, self._board, token)
                     running[ref] = _Running(request, token, time.monotonic())
                     failpoint("ray:submitted")
-                try:
-                    ready, _ = self._ray.wait(
-                        list(running), num_returns=1, timeout=self.poll_seconds
-                    )
-                except OSError as exc:  # Ray's connection broke: the head may be going
-                    self._stop_on_broken_connection(exc)
+                ready, _ = self._ray.wait(list(running), num_returns=1, timeout=self.poll_seconds)
                 if ready:
                     failpoint("ray:ready")
                 elif not self._head_answers():
@@ -287,6 +282,8 @@ class RayEvaluator:
         except KeyboardInterrupt:
             interrupted = True
             raise
+        except OSError as exc:  # Ray's connection broke (only Ray is asked here)
+            self._stop_on_broken_connection(exc)
         finally:
             # On Ctrl-C or SIGTERM nothing is cancelled: the shutdown that follows ends
             # the tasks anyway, and cancelling one whose result is just coming in crashes
