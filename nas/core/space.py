@@ -37,6 +37,7 @@ __all__ = [
     "WeightSource",
     "architecture_hash",
     "canonical_json",
+    "describe_candidate",
     "genome_hash",
     "load_space",
 ]
@@ -106,6 +107,10 @@ class SearchSpace(Protocol):
     (:mod:`nas.training.inheritance`) then follows parts that moved (an inserted or removed stage)
     and takes each part of a crossover child from the parent that gave it. Without it,
     layers correspond by name.
+
+    A space may also provide ``describe_architecture(genome) -> str``: :meth:`describe`
+    without the training genes, which a search with one recipe for every candidate records
+    instead (:func:`describe_candidate`).
 
     A space may also provide ``cost(genome, task) -> ModelCost``: the parameters and
     FLOPs of ``build(genome, task)``, exactly, computed without building it or importing
@@ -242,6 +247,17 @@ def architecture_hash(space: SearchSpace, genome: Any) -> str:
     if not isinstance(data, dict) or TRAINING_GENES not in data:
         return genome_hash(space, genome)
     return _identity(space, {key: value for key, value in data.items() if key != TRAINING_GENES})
+
+
+def describe_candidate(space: SearchSpace, genome: Any, recipe: str) -> str:
+    """A candidate's one line as its trial records it. Under ``[budget] recipe =
+    "standard"`` every candidate trains with one recipe and the genome's training genes are
+    not used, so a space that provides ``describe_architecture`` is described without
+    them, followed by ``standard recipe``; otherwise :meth:`SearchSpace.describe`."""
+    architecture = getattr(space, "describe_architecture", None)
+    if recipe == "standard" and callable(architecture):
+        return f"{architecture(genome)} | standard recipe"
+    return space.describe(genome)
 
 
 def load_space(name: str) -> SearchSpace:

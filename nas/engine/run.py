@@ -17,7 +17,7 @@ from nas.core.config import Experiment
 from nas.core.errors import ConfigError, GenomeError
 from nas.core.faults import failpoint
 from nas.core.objectives import DEPLOYED_METRICS, objective_values
-from nas.core.space import SearchSpace, genome_hash, load_space
+from nas.core.space import SearchSpace, describe_candidate, genome_hash, load_space
 from nas.core.trial import (
     EvalData,
     EvalRequest,
@@ -138,7 +138,7 @@ class OpenRun:
         return self.store.record(
             result,
             genome=self.space.to_json(genome),
-            description=self.space.describe(genome),
+            description=describe_candidate(self.space, genome, self.experiment.budget.recipe),
             generation=generation,
             values=objective_values(self.experiment.objectives, result.metrics),
             baseline=label,

@@ -427,6 +427,11 @@ class CnnSpace:
 
     def describe(self, genome: CnnGenome) -> str:
         """One line, e.g. ``stem16k3 | basic2x32 | bottleneck3x64e4 s2 se | avg | adam lr1e-3 b64``."""
+        return f"{self.describe_architecture(genome)} | {describe_training(genome.training)}"
+
+    def describe_architecture(self, genome: CnnGenome) -> str:
+        """:meth:`describe` without the training genes (for a search whose candidates all
+        train with one recipe, ``[budget] recipe = "standard"``)."""
         stem = genome.stem
         parts = [
             f"stem{stem.width}k{stem.kernel}"
@@ -446,7 +451,6 @@ class CnnSpace:
         text += f" fc{'-'.join(str(u) for u in head.dense)}" if head.dense else ""
         text += f" drop{head.dropout:g}" if head.dropout else ""
         parts.append(text)
-        parts.append(describe_training(genome.training))
         return " | ".join(parts)
 
 

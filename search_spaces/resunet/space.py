@@ -506,6 +506,11 @@ class ResUNetSpace:
         strided), decoder levels ``{tc|up}:{width}[x{blocks}]+{cat|add}`` (transpose conv
         or bilinear upsampling); block counts of 1 and 3x3 kernels are left out.
         """
+        return f"{self.describe_architecture(genome)} | {cnn.describe_training(genome.training)}"
+
+    def describe_architecture(self, genome: ResUNetGenome) -> str:
+        """:meth:`describe` without the training genes (for a search whose candidates all
+        train with one recipe, ``[budget] recipe = "standard"``)."""
         stem = genome.stem
         parts = [f"stem{stem.width}" + (f"k{stem.kernel}" if stem.kernel != 3 else "")]
         enc = []
@@ -525,7 +530,6 @@ class ResUNetSpace:
             dec.append(text)
         parts.append("dec " + " ".join(dec) if dec else "dec none")
         parts.append(f"{genome.head.heatmap_resolution} {genome.activation}")
-        parts.append(cnn.describe_training(genome.training))
         return " | ".join(parts)
 
 

@@ -149,3 +149,27 @@ def test_repeats_average_the_quality_and_keep_the_costs():
     assert both["params"] == 1000.0 and both["accuracy@64"] == 0.3
     third = _averaged(both, {"accuracy": 0.8, "macro_f1": 0.0}, 2)
     assert third["accuracy"] == pytest.approx(0.6)
+
+
+def test_under_the_standard_recipe_a_trial_is_described_without_the_genes_it_ignores():
+    import dataclasses
+
+    from baselines.vgg import VGG
+    from nas.core.space import describe_candidate, load_space
+
+    space = load_space("cnn")
+    own = describe_candidate(space, VGG, "genome")
+    assert own == space.describe(VGG) and f"b{VGG.training.batch_size}" in own
+    standard = describe_candidate(space, VGG, "standard")
+    other_batch = dataclasses.replace(
+        VGG, training=dataclasses.replace(VGG.training, batch_size=16)
+    )
+    assert standard == describe_candidate(space, other_batch, "standard")
+    assert standard.endswith(" | standard recipe") and VGG.training.optimizer not in standard
+    assert own.startswith(standard.removesuffix(" | standard recipe") + " | ")
+
+    class Plain:  # a plugin space without describe_architecture keeps its own line
+        def describe(self, genome: object) -> str:
+            return "net | adam lr1e-3 b64"
+
+    assert describe_candidate(Plain(), VGG, "standard") == "net | adam lr1e-3 b64"  # type: ignore[arg-type]
