@@ -5,7 +5,6 @@ one (``--resume``); print the front, then train the winner as ``[final]`` says.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,7 +143,7 @@ def _final_of_search(store: RunStore, experiment, *, spent_seconds: float) -> No
     ``spent_seconds`` is the search's clock, for ``total_minutes``."""
     from nas.engine.final import FINAL_DIR, minutes_left, plan_final
     from nas.engine.migration import stored_experiment
-    from nas.engine.race import RACE_FILE, run_race
+    from nas.engine.race import raced, run_race
     from nas.storage.selection import select_trial
 
     final = experiment.final
@@ -175,9 +174,8 @@ def _final_of_search(store: RunStore, experiment, *, spent_seconds: float) -> No
         record = run_race(
             ran, store.run_dir, echo=console.print, deadline=deadline, final_seconds=final_seconds
         )
-        raced = bool(json.loads((store.run_dir / RACE_FILE).read_text())["rounds"])
         console.print(
-            f"{'Race won by' if raced else 'Chosen:'} trial {record.number} ({record.description})"
+            f"{'Race won by' if raced(store.run_dir) else 'Chosen:'} trial {record.number} ({record.description})"
         )
     else:
         record = select_trial(store, rank=experiment.final.rank)

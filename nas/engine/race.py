@@ -52,6 +52,7 @@ __all__ = [
     "distinct_nets",
     "race_candidates",
     "race_images",
+    "raced",
     "round_results",
     "run_race",
 ]
@@ -338,15 +339,30 @@ def _affordable(
     return kept, record
 
 
+def raced(run_dir: Path) -> bool:
+    """Whether the run's finished race (``RUN/race.json``) trained any round: False when
+    it only chose (one entrant, or no time left for a round)."""
+    return bool(_race_document(run_dir / RACE_FILE)["rounds"])
+
+
+def _race_document(path: Path) -> dict[str, Any]:
+    """``race.json``, checked (a file of the run's folder: untrusted)."""
+    try:
+        document = json.loads(path.read_text())
+        int(document["winner"]), str(document["winner_hash"])
+        if not isinstance(document["rounds"], list):
+            raise TypeError("rounds is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); remove it to race again") from None
+    return document
+
+
 def _finished(run_dir: Path, store: RunStore) -> TrialRecord | None:
     path = run_dir / RACE_FILE
     if not path.exists():
         return None
-    try:
-        document = json.loads(path.read_text())
-        number, key = int(document["winner"]), str(document["winner_hash"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}); remove it to race again") from None
+    document = _race_document(path)
+    number, key = int(document["winner"]), str(document["winner_hash"])
     for record in store.trials():
         if record.number == number and record.genome_hash == key:
             return record

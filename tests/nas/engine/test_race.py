@@ -16,7 +16,14 @@ from nas.core.config import Experiment
 from nas.core.errors import ConfigError
 from nas.engine.experiment import changed, experiment_from_dict
 from nas.engine.migration import stored_experiment
-from nas.engine.race import RACE_FILE, _round_order, race_candidates, race_images, run_race
+from nas.engine.race import (
+    RACE_FILE,
+    _round_order,
+    race_candidates,
+    race_images,
+    raced,
+    run_race,
+)
 from nas.storage.front import compute_front
 from nas.storage.records import TrialRecord
 from nas.storage.store import RunStore
@@ -156,9 +163,13 @@ def test_the_race_trains_the_best_of_the_front_on_and_records_every_round(
         assert len(lines) == len(rounds)
     again = run_race(experiment, run, echo=lines.append)  # finished: no training
     assert again.number == winner.number and len(lines) == len(rounds)
-    (run / RACE_FILE).write_text("{")
-    with pytest.raises(ConfigError, match="unreadable"):
-        run_race(experiment, run)
+    assert raced(run) is bool(rounds)
+    for broken in ("{", json.dumps({k: v for k, v in document.items() if k != "rounds"})):
+        (run / RACE_FILE).write_text(broken)  # a file of the run's folder: untrusted
+        with pytest.raises(ConfigError, match=r"unreadable.*remove it to race again"):
+            run_race(experiment, run)
+        with pytest.raises(ConfigError, match="unreadable"):
+            raced(run)
 
 
 @pytest.mark.slow
