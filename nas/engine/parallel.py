@@ -324,10 +324,8 @@ class RayEvaluator:
         it stopped answering when it did. Either way the driver's Ray cannot go on."""
         until = time.monotonic() + 2 * HEAD_GRACE_SECONDS
         while time.monotonic() < until:
-            if not self._head_answers():  # raises ClusterLost once the grace is over
-                time.sleep(min(self.poll_seconds, HEAD_GRACE_SECONDS / 5))
-            else:
-                time.sleep(HEAD_GRACE_SECONDS / 5)
+            self._head_answers()  # raises ClusterLost once the head refused for its grace
+            time.sleep(HEAD_GRACE_SECONDS / 5)
         self._board = None
         self._lost = True
         raise ClusterLost(

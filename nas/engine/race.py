@@ -349,12 +349,16 @@ def _race_document(path: Path) -> dict[str, Any]:
     """``race.json``, checked (a file of the run's folder: untrusted)."""
     try:
         document = json.loads(path.read_text())
-        int(document["winner"]), str(document["winner_hash"])
-        if not isinstance(document["rounds"], list):
+        checked = {
+            "winner": int(document["winner"]),
+            "winner_hash": str(document["winner_hash"]),
+            "rounds": document["rounds"],
+        }
+        if not isinstance(checked["rounds"], list):
             raise TypeError("rounds is not a list")
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: unreadable ({exc}); remove it to race again") from None
-    return document
+    return checked
 
 
 def _finished(run_dir: Path, store: RunStore) -> TrialRecord | None:
@@ -362,7 +366,7 @@ def _finished(run_dir: Path, store: RunStore) -> TrialRecord | None:
     if not path.exists():
         return None
     document = _race_document(path)
-    number, key = int(document["winner"]), str(document["winner_hash"])
+    number, key = document["winner"], document["winner_hash"]
     for record in store.trials():
         if record.number == number and record.genome_hash == key:
             return record
