@@ -5,6 +5,7 @@ training's console lines, shared with ``nas search``'s ``[final]``.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,13 +131,13 @@ def train_and_report(
     )
     try:
         outcome = train_final(plan, out, restarts=restarts)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (TrainingStopped)
         print(
             f"nas: interrupted; continue with {resume_hint or 'the same command'} "
             f"(it resumes from {out})",
             file=sys.stderr,
         )
-        raise SystemExit(130) from None
+        raise SystemExit(128 + getattr(stop, "signum", signal.SIGINT)) from None
     state = outcome.state
     metric = (
         "accuracy" if store.info.objectives[0] == "accuracy_curve" else store.info.objectives[0]

@@ -27,6 +27,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,7 +263,7 @@ def train_final(plan: FinalPlan, folder: Path, *, restarts: int = 3) -> FinalOut
         if returncode in (-signal.SIGINT, 130):
             raise KeyboardInterrupt
         if returncode == -signal.SIGTERM:
-            raise SystemExit(128 + signal.SIGTERM)
+            raise TrainingStopped(signal.SIGTERM)
         if returncode > 0:  # an exception, not a death: its reason is printed above
             raise ConfigError(
                 f"the final training in {folder} failed (exit code {returncode}, its reason "
@@ -316,17 +317,35 @@ def prepare_folder(plan: FinalPlan, folder: Path) -> None:
     write_atomically(plan_path, json.dumps(plan.to_json(), indent=1).encode())
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """The final training was stopped by ``signum`` (SIGTERM: ``kill``, a scheduler): a
+    clean stop, resumable like Ctrl-C's, whose exit code is 128 + ``signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _child_command(folder: Path, threads: int) -> list[str]:
+    command = [sys.executable, "-m", "nas.engine.final_training", str(folder)]
+    return [*command, str(threads)] if threads else command
+
+
 def _run_child(folder: Path, threads: int = 0) -> int:
     """Run the training process to its end; Ctrl-C reaches it too (same process group).
+
+    A SIGTERM sent to this process alone (``kill PID``, a scheduler) is passed on to the
+    training process, which ends with its finished epochs kept; before, this process
+    died and left the training running on its own.
 
     ``threads`` (0: the plan's) overrides TensorFlow's threads: after a crash before any
     epoch ended, the training goes on with one thread, where TensorFlow 2.21's oneDNN
     kernels have not crashed here (see docs/reliability.md, "TensorFlow's own crashes").
     """
-    command = [sys.executable, "-m", "nas.engine.final_training", str(folder)]
-    if threads:
-        command.append(str(threads))
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(_child_command(folder, threads))
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
     try:
         return child.wait()
     except KeyboardInterrupt:
@@ -336,6 +355,9 @@ def _run_child(folder: Path, threads: int = 0) -> int:
             child.kill()
             child.wait()
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _death(returncode: int) -> str:

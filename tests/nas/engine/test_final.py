@@ -217,3 +217,44 @@ def test_a_minutes_only_training_plans_its_length_again_after_every_epoch():
     slower = [30.0, 20.0, 20.0, 25.0, 25.0, 25.0, 25.0, 25.0]
     assert epochs_that_fit(slower, 1200.0) == 8 + 40  # 1005 s left at 25 s
     assert epochs_that_fit([30.0, 20.0], 40.0) == 2  # out of time: no more epochs
+
+
+SUPERVISOR = """
+import sys
+from pathlib import Path
+from nas.engine import final
+# a stand-in for the training process: it says it runs, then trains "forever"
+final._child_command = lambda folder, threads: [
+    sys.executable, "-c", "import time; print('child', flush=True); time.sleep(120)"
+]
+print("returned", final._run_child(Path(".")), flush=True)
+"""
+
+
+def test_a_sigterm_to_the_supervisor_alone_ends_its_training_process_too(tmp_path: Path):
+    """`kill PID` of a search in its final training (a scheduler does it) once left the
+    training process running on its own after the driver was gone."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "supervisor.py"
+    script.write_text(SUPERVISOR)
+    supervisor = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert supervisor.stdout is not None
+        assert supervisor.stdout.readline().strip() == "child"  # the training process runs
+        supervisor.send_signal(signal.SIGTERM)  # to the supervisor alone, not its group
+        out, _ = supervisor.communicate(timeout=60)
+        assert out.split() == ["returned", "-15"]  # train_final: TrainingStopped, exit 143
+        children = subprocess.run(
+            ["pgrep", "-s", str(supervisor.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert children == [], "the training process outlived its supervisor"
+    finally:  # nothing left behind, whatever failed
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(supervisor.pid, signal.SIGKILL)
