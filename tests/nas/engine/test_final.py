@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -234,12 +239,6 @@ print("returned", final._run_child(Path(".")), flush=True)
 def test_a_sigterm_to_the_supervisor_alone_ends_its_training_process_too(tmp_path: Path):
     """`kill PID` of a search in its final training (a scheduler does it) once left the
     training process running on its own after the driver was gone."""
-    import contextlib
-    import os
-    import signal
-    import subprocess
-    import sys
-
     script = tmp_path / "supervisor.py"
     script.write_text(SUPERVISOR)
     supervisor = subprocess.Popen(
@@ -250,7 +249,7 @@ def test_a_sigterm_to_the_supervisor_alone_ends_its_training_process_too(tmp_pat
         assert supervisor.stdout.readline().strip() == "child"  # the training process runs
         supervisor.send_signal(signal.SIGTERM)  # to the supervisor alone, not its group
         out, _ = supervisor.communicate(timeout=60)
-        assert out.split() == ["returned", "-15"]  # train_final: TrainingStopped, exit 143
+        assert out.split() == ["returned", "-15"]  # train_final makes it TrainingStopped
         children = subprocess.run(
             ["pgrep", "-s", str(supervisor.pid)], capture_output=True, text=True
         ).stdout.split()
